@@ -1,0 +1,106 @@
+// One admission: AdmissionReview in, AdmissionReview out. Knows the envelope and the apiserver's
+// rules for responses (uid echoed, base64 JSONPatch, short single-line warnings), not Thanos.
+import type { Config } from '../config/schema.ts';
+import { applyOperations } from '../inject/apply.ts';
+import { injectPod } from '../inject/inject.ts';
+import type { PodLike } from '../inject/pod.ts';
+import { checkPod, type AdmissionReview } from './schema.ts';
+
+export type Outcome = 'injected' | 'skipped' | 'denied' | 'error';
+
+export interface AdmissionResponse {
+  uid: string;
+  allowed: boolean;
+  patchType?: 'JSONPatch';
+  patch?: string;
+  status?: { status: 'Failure'; code: number; reason: string; message: string };
+  warnings?: string[];
+}
+
+export interface ReviewResult {
+  review: { apiVersion: 'admission.k8s.io/v1'; kind: 'AdmissionReview'; response: AdmissionResponse };
+  outcome: Outcome;
+  reason: string;
+  /** For the log line: why it was denied or skipped. */
+  message?: string;
+}
+
+export interface ReviewContext {
+  config: Config;
+  kubernetesVersion: string;
+}
+
+const MAX_WARNINGS = 10;
+const MAX_WARNING_LENGTH = 120;
+
+/** Warnings the apiserver will keep: one line, at most 120 characters, a handful. */
+export function toWarnings(messages: string[]): string[] {
+  return messages.slice(0, MAX_WARNINGS).map((message) => {
+    // eslint-disable-next-line no-control-regex
+    const line = `thanos-injector: ${message}`.replace(/[\u0000-\u001f\u007f]+/g, ' ');
+    return line.length > MAX_WARNING_LENGTH ? `${line.slice(0, MAX_WARNING_LENGTH - 3)}...` : line;
+  });
+}
+
+function envelope(response: AdmissionResponse): ReviewResult['review'] {
+  return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
+}
+
+function failure(code: number, reason: string, message: string): AdmissionResponse['status'] {
+  return { status: 'Failure', code, reason, message };
+}
+
+function isPodCreate(request: AdmissionReview['request']): boolean {
+  return (
+    request.kind.group === '' && request.kind.kind === 'Pod' && request.operation === 'CREATE' &&
+    (request.subResource ?? '') === '' && request.object !== null && request.object !== undefined
+  );
+}
+
+/** Reviews a schema-checked AdmissionReview. Never throws: a bug follows config.failurePolicy. */
+export function review(body: AdmissionReview, context: ReviewContext): ReviewResult {
+  const { request } = body;
+  const uid = request.uid;
+  if (!isPodCreate(request)) {
+    return { review: envelope({ uid, allowed: true }), outcome: 'skipped', reason: 'not-pod-create' };
+  }
+  const problems = checkPod(request.object);
+  if (problems.length > 0) {
+    // The apiserver validates pods after mutating admission: let it report what is wrong.
+    const message = `pod not injected: ${problems[0]}`;
+    return { review: envelope({ uid, allowed: true, warnings: toWarnings([message]) }), outcome: 'skipped', reason: 'invalid-pod', message };
+  }
+  const pod = request.object as PodLike;
+  try {
+    const result = injectPod(pod, { config: context.config, namespace: request.namespace ?? '', kubernetesVersion: context.kubernetesVersion });
+    if (result.outcome === 'denied') {
+      return {
+        review: envelope({ uid, allowed: false, status: failure(400, 'BadRequest', `thanos-injector: ${result.message}`) }),
+        outcome: 'denied', reason: result.reason, message: result.message,
+      };
+    }
+    if (result.outcome === 'skipped') {
+      const response: AdmissionResponse = { uid, allowed: true };
+      if (result.warnings.length > 0) response.warnings = toWarnings(result.warnings);
+      return { review: envelope(response), outcome: 'skipped', reason: result.reason, message: result.message };
+    }
+    const patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
+    // A patch that does not apply fails pod creation even under failurePolicy Ignore: check first.
+    applyOperations(pod, result.patch);
+    const response: AdmissionResponse = { uid, allowed: true, patchType: 'JSONPatch', patch };
+    if (result.warnings.length > 0) response.warnings = toWarnings(result.warnings);
+    return { review: envelope(response), outcome: 'injected', reason: 'injected' };
+  } catch (error) {
+    const message = `internal error: ${(error as Error).message}`;
+    if (context.config.failurePolicy === 'Fail') {
+      return {
+        review: envelope({ uid, allowed: false, status: failure(500, 'InternalError', `thanos-injector: ${message}`) }),
+        outcome: 'error', reason: 'internal-error', message,
+      };
+    }
+    return {
+      review: envelope({ uid, allowed: true, warnings: toWarnings(['internal error; the pod was admitted without the Thanos sidecar']) }),
+      outcome: 'error', reason: 'internal-error', message,
+    };
+  }
+}

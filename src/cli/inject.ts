@@ -1,0 +1,124 @@
+// `thanos-injector inject -f FILE|-`: the webhook's injection, offline (like istioctl kube-inject).
+// Reads Pods, workloads, Lists and multi-document YAML; prints the injected YAML (or, for one Pod,
+// the JSON patch the webhook would return). Notes and warnings go to stderr.
+import { readFile } from 'node:fs/promises';
+import { text } from 'node:stream/consumers';
+import { parseAllDocuments, stringify } from 'yaml';
+import { loadConfig } from '../config/load.ts';
+import { checkPodTemplate } from '../admission/schema.ts';
+import { applyOperations } from '../inject/apply.ts';
+import { injectPod, type Injection } from '../inject/inject.ts';
+import type { PatchOperation } from '../inject/patch.ts';
+import type { PodLike } from '../inject/pod.ts';
+import { parseFlags } from './args.ts';
+import { CommandError, UsageError } from './errors.ts';
+import { podPointer, resolvePointer } from './workloads.ts';
+
+export const help = `Usage: thanos-injector inject -f FILE|- [flags]
+
+Injects the Thanos sidecar into the Prometheus pods of the manifests in FILE (or stdin with -f -),
+exactly as the webhook would, and prints the result. Understands Pod, Deployment, StatefulSet,
+DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, PodTemplate and List; other kinds
+pass through unchanged.
+
+Flags:
+  -f, --filename FILE     manifest file, or - for stdin (required)
+  -o, --output FORMAT     yaml (default) or patch (the JSON patch, for a single Pod)
+      --config FILE       injector configuration (YAML); defaults apply without it
+  -n, --namespace NAME    namespace for objects that name none (default: default)
+      --kube-version V    Kubernetes version for sidecarMode auto (default: config kubernetesVersion)
+  -h, --help              show this help
+`;
+
+interface Manifest {
+  kind?: unknown;
+  metadata?: { name?: unknown; namespace?: unknown };
+  items?: unknown;
+}
+
+function describe(object: Manifest): string {
+  const name = typeof object.metadata?.name === 'string' ? object.metadata.name : '(unnamed)';
+  return `${typeof object.kind === 'string' ? object.kind : 'object'}/${name}`;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    filename: { type: 'string', short: 'f' },
+    output: { type: 'string', short: 'o', default: 'yaml' },
+    config: { type: 'string' },
+    namespace: { type: 'string', short: 'n' },
+    'kube-version': { type: 'string' },
+  }, 'inject');
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  if (values.filename === undefined) throw new UsageError("inject needs -f FILE (or -f - for stdin)\nRun 'thanos-injector inject --help' for usage.");
+  if (values.output !== 'yaml' && values.output !== 'patch') throw new UsageError(`--output: "${values.output}" is not valid; expected yaml or patch`);
+  const config = await loadConfig(values.config);
+  const kubernetesVersion = values['kube-version'] ?? config.kubernetesVersion;
+  if (!/^v?[0-9]+\.[0-9]+/.test(kubernetesVersion)) throw new UsageError(`--kube-version: "${kubernetesVersion}" is not valid; expected a version such as 1.33`);
+
+  const source = values.filename === '-' ? 'stdin' : values.filename;
+  let input: string;
+  try {
+    input = values.filename === '-' ? await text(process.stdin) : await readFile(values.filename, 'utf8');
+  } catch (error) {
+    throw new CommandError(`cannot read ${source}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  const documents = parseAllDocuments(input);
+  if (!Array.isArray(documents)) throw new CommandError(`${source}: empty YAML stream`);
+  const objects: unknown[] = [];
+  for (const document of documents) {
+    if (document.errors.length > 0) throw new CommandError(`${source}: not valid YAML: ${document.errors[0]?.message.split('\n')[0]}`);
+    const value: unknown = document.toJS();
+    if (value !== null && value !== undefined) objects.push(value);
+  }
+
+  const denials: string[] = [];
+  const patches: PatchOperation[][] = [];
+  const injectOne = (object: Manifest): void => {
+    if (object === null || typeof object !== 'object' || typeof object.kind !== 'string') return;
+    if (object.kind === 'List' && Array.isArray(object.items)) {
+      for (const item of object.items) injectOne(item as Manifest);
+      return;
+    }
+    const pointer = podPointer(object.kind);
+    if (pointer === undefined) return;
+    const where = describe(object);
+    const template = resolvePointer(object, pointer);
+    const problems = checkPodTemplate(`${where} ${pointer === '' ? '' : pointer.slice(1).replaceAll('/', '.')}`.trim())(template);
+    if (problems.length > 0) {
+      denials.push(`${where}: ${problems.join('; ')}`);
+      return;
+    }
+    const namespace = values.namespace ?? (typeof object.metadata?.namespace === 'string' ? object.metadata.namespace : 'default');
+    const result: Injection = injectPod(template as PodLike, { config, namespace, kubernetesVersion });
+    if (result.outcome === 'denied') {
+      denials.push(`${where}: ${result.message}`);
+      return;
+    }
+    for (const warning of result.warnings) process.stderr.write(`${where}: warning: ${warning}\n`);
+    if (result.outcome === 'skipped') {
+      process.stderr.write(`${where}: skipped (${result.reason}): ${result.message}\n`);
+      patches.push([]);
+      return;
+    }
+    applyOperations(template as object, result.patch);
+    patches.push(result.patch);
+    process.stderr.write(`${where}: injected\n`);
+  };
+  for (const object of objects) injectOne(object as Manifest);
+  if (denials.length > 0) throw new CommandError(denials.join('\n'));
+
+  if (values.output === 'patch') {
+    const pods = objects.filter((o) => (o as Manifest).kind === 'Pod');
+    if (objects.length !== 1 || pods.length !== 1) {
+      throw new UsageError(`-o patch needs exactly one Pod in the input; ${source} has ${objects.length} object(s), ${pods.length} Pod(s)`);
+    }
+    process.stdout.write(`${JSON.stringify(patches[0] ?? [], null, 2)}\n`);
+    return 0;
+  }
+  process.stdout.write(objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n'));
+  return 0;
+}

@@ -1,0 +1,131 @@
+// `thanos-injector serve`: the admission webhook. With no TLS flags it serves an embedded
+// self-signed default from ./certs (created once, reused while valid).
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { loadConfig } from '../config/load.ts';
+import { ensureCertificates } from '../certs/files.ts';
+import { discoverKubernetesVersion } from '../kube/version.ts';
+import { startServer } from '../server/server.ts';
+import { parseFlags } from './args.ts';
+import { CommandError, UsageError } from './errors.ts';
+
+export const help = `Usage: thanos-injector serve [flags]
+
+Serves the mutating admission webhook over HTTPS (POST /mutate) and /healthz, /readyz and
+/metrics over plain HTTP on the health port. Stops gracefully on SIGTERM.
+
+TLS: --tls-cert-file and --tls-key-file, or --cert-dir DIR holding tls.crt and tls.key. With
+neither, a CA and a serving certificate for localhost, 127.0.0.1, ::1 (and each --dns-name) are
+created in ./certs (or --cert-dir) and reused while valid; trust certs/ca.crt to call it.
+Certificate files are watched and reloaded without a restart.
+
+Flags:
+      --config FILE            injector configuration (YAML); defaults apply without it
+      --address ADDR           listen address for the webhook (default 0.0.0.0)
+      --port N                 HTTPS port (default 8443)
+      --health-address ADDR    listen address for health and metrics (default: --address)
+      --health-port N          plain-HTTP port for /healthz, /readyz, /metrics (default 8080)
+      --tls-cert-file FILE     serving certificate (PEM)
+      --tls-key-file FILE      serving key (PEM)
+      --cert-dir DIR           folder with tls.crt and tls.key (default ./certs)
+      --dns-name NAME          extra name for a generated certificate (repeatable)
+      --client-ca-file FILE    require client certificates signed by this CA (the apiserver's)
+      --log-level LEVEL        debug, info, warn or error (default info)
+      --drain-timeout SECONDS  time for in-flight reviews at shutdown (default 20)
+      --shutdown-delay SECONDS readiness off this long before closing (default 0)
+  -h, --help                   show this help
+`;
+
+function number(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new UsageError(`--${name}: "${text}" is not valid; expected a number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    config: { type: 'string' },
+    address: { type: 'string', default: '0.0.0.0' },
+    port: { type: 'string' },
+    'health-address': { type: 'string' },
+    'health-port': { type: 'string' },
+    'tls-cert-file': { type: 'string' },
+    'tls-key-file': { type: 'string' },
+    'cert-dir': { type: 'string' },
+    'dns-name': { type: 'string', multiple: true },
+    'client-ca-file': { type: 'string' },
+    'log-level': { type: 'string', default: 'info' },
+    'drain-timeout': { type: 'string' },
+    'shutdown-delay': { type: 'string' },
+  }, 'serve');
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  if (!['debug', 'info', 'warn', 'error'].includes(values['log-level'])) {
+    throw new UsageError(`--log-level: "${values['log-level']}" is not valid; expected debug, info, warn or error`);
+  }
+  if ((values['tls-cert-file'] === undefined) !== (values['tls-key-file'] === undefined)) {
+    throw new UsageError('--tls-cert-file and --tls-key-file go together; give both or neither');
+  }
+  const port = number('port', values.port, 8443, 0, 65535);
+  const healthPort = number('health-port', values['health-port'], 8080, 0, 65535);
+  const drainTimeout = number('drain-timeout', values['drain-timeout'], 20, 1, 3600);
+  const shutdownDelay = number('shutdown-delay', values['shutdown-delay'], 0, 0, 3600);
+  const config = await loadConfig(values.config);
+
+  let certFile = values['tls-cert-file'];
+  let keyFile = values['tls-key-file'];
+  const notes: string[] = [];
+  if (certFile === undefined || keyFile === undefined) {
+    const dir = resolve(values['cert-dir'] ?? 'certs');
+    const files = await ensureCertificates(dir, ['localhost', '127.0.0.1', '::1', ...(values['dns-name'] ?? [])]).catch((error: unknown) => {
+      throw new CommandError(`cannot prepare certificates in ${dir}: ${(error as Error).message}`);
+    });
+    certFile = files.certFile;
+    keyFile = files.keyFile;
+    notes.push(`${files.created ? 'created' : 'reusing'} serving certificate in ${dir}; CA bundle: ${join(dir, 'ca.crt')}`);
+  }
+  const clientCa = values['client-ca-file'] === undefined ? undefined : await readFile(values['client-ca-file'], 'utf8').catch(() => {
+    throw new CommandError(`cannot read --client-ca-file ${values['client-ca-file']}`);
+  });
+
+  let kubernetesVersion = config.kubernetesVersion;
+  if (config.sidecarMode === 'auto') {
+    const discovered = await discoverKubernetesVersion();
+    notes.push(discovered ? `cluster version ${discovered} (sidecarMode auto)` : `no cluster answered; using kubernetesVersion ${kubernetesVersion} for sidecarMode auto`);
+    kubernetesVersion = discovered ?? kubernetesVersion;
+  }
+
+  const server = await startServer({
+    config,
+    kubernetesVersion,
+    certFile,
+    keyFile,
+    clientCa,
+    address: values.address,
+    port,
+    healthAddress: values['health-address'] ?? values.address,
+    healthPort,
+    logLevel: values['log-level'],
+    drainTimeoutMs: drainTimeout * 1000,
+    shutdownDelayMs: shutdownDelay * 1000,
+  }).catch((error: unknown) => {
+    throw new CommandError(`cannot start the webhook: ${(error as Error).message}`);
+  });
+  for (const note of notes) server.webhook.log.info(note);
+  server.webhook.log.info({ port: server.port, healthPort: server.healthPort }, 'webhook listening (POST /mutate over HTTPS)');
+
+  await new Promise<void>((done) => {
+    const stop = (signal: string) => {
+      server.webhook.log.info({ signal }, 'signal received');
+      server.shutdown().then(done, done);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}

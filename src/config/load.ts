@@ -1,0 +1,42 @@
+// Loads the configuration file: YAML -> defaults filled from the schema -> validated once.
+// Errors name the field, the value and the accepted form; the rest of the program trusts the result.
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
+import Value from 'typebox/value';
+import { ConfigSchema, type Config } from './schema.ts';
+import { compileCheck } from '../schema.ts';
+
+export class ConfigError extends Error {}
+
+const checkConfig = compileCheck(ConfigSchema);
+
+/** Validates a parsed config object (null/undefined = all defaults) and fills the defaults. */
+export function buildConfig(input: unknown, source = 'config'): Config {
+  if (input === null || input === undefined) input = {};
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw new ConfigError(`${source}: expected a YAML mapping of settings at the top level`);
+  }
+  const filled = Value.Default(ConfigSchema, structuredClone(input));
+  const problems = checkConfig(filled);
+  if (problems.length > 0) throw new ConfigError(`${source}: ${problems.join('; ')}`);
+  const config = filled as Config;
+  if (config.injectorNamespace === '') config.injectorNamespace = process.env.POD_NAMESPACE ?? '';
+  return config;
+}
+
+export async function loadConfig(path: string | undefined): Promise<Config> {
+  if (path === undefined) return buildConfig({});
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
+  return buildConfig(parsed, `config file ${path}`);
+}

@@ -1,0 +1,61 @@
+// The injector's configuration: one YAML file, every field optional. The schema is the single
+// source of truth for field names, defaults and the accepted form quoted in error messages
+// (each leaf's `description`).
+import Type from 'typebox';
+
+const quantity = (value: string | undefined) =>
+  Type.String({
+    pattern: '^[+]?[0-9]+(\\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[0-9]+)?$',
+    description: 'a Kubernetes quantity such as 100m, 128Mi or 1Gi',
+    ...(value === undefined ? {} : { default: value }),
+  });
+const userId = (value: number) =>
+  Type.Integer({ minimum: 0, maximum: 2147483647, default: value, description: 'an integer from 0 to 2147483647' });
+const port = (value: number) =>
+  Type.Integer({ minimum: 1, maximum: 65535, default: value, description: 'a port number from 1 to 65535' });
+
+export const ConfigSchema = Type.Object(
+  {
+    image: Type.String({ minLength: 1, pattern: '^\\S+$', default: 'quay.io/thanos/thanos:v0.42.2', description: 'an image reference such as quay.io/thanos/thanos:v0.42.2' }),
+    logLevel: Type.Enum(['debug', 'info', 'warn', 'error'], { default: 'info', description: 'one of debug, info, warn, error' }),
+    /** native: a restartable init container; container: a regular container; auto: native from Kubernetes 1.29. */
+    sidecarMode: Type.Enum(['auto', 'native', 'container'], { default: 'auto', description: 'one of auto, native, container' }),
+    /** Read by sidecarMode auto when the cluster's own version cannot be read, and by the offline CLI. */
+    kubernetesVersion: Type.String({ pattern: '^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?([-+].*)?$', default: '1.33', description: 'a version such as 1.33 or v1.34.2' }),
+    /** Prometheus' min = max TSDB block duration while blocks are uploaded (Thanos recommends 2h). */
+    blockDuration: Type.String({ pattern: '^([0-9]+(ms|s|m|h|d|w|y))+$', default: '2h', description: 'a Prometheus duration such as 2h or 30m' }),
+    grpcPort: port(10901),
+    httpPort: port(10902),
+    objstore: Type.Object(
+      {
+        /** Off: the sidecar only serves Prometheus' data over gRPC and no Prometheus flag is touched. */
+        enabled: Type.Boolean({ default: true, description: 'true or false' }),
+        secretName: Type.String({ maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$', default: 'thanos-objstore', description: 'a Secret name (lowercase letters, digits, - and .)' }),
+        secretKey: Type.String({ maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: 'objstore.yml', description: 'a Secret key (letters, digits, -, _ and .)' }),
+        mountPath: Type.String({ pattern: '^/[^:]*$', default: '/etc/thanos/objstore', description: 'an absolute path' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Pod-level user and groups set where the pod leaves them unset (the seed's hard-link failure). */
+    securityContext: Type.Object(
+      { runAsUser: userId(65534), runAsGroup: userId(65534), fsGroup: userId(65534) },
+      { additionalProperties: false, default: {} },
+    ),
+    resources: Type.Object(
+      {
+        requests: Type.Object({ cpu: quantity('50m'), memory: quantity('64Mi') }, { additionalProperties: false, default: {} }),
+        limits: Type.Object({ cpu: Type.Optional(quantity(undefined)), memory: quantity('512Mi') }, { additionalProperties: false, default: {} }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Never injected, whatever the labels say (defence in depth behind the webhook's selectors). */
+    excludedNamespaces: Type.Array(Type.String(), { default: ['kube-system', 'kube-public', 'kube-node-lease'], description: 'a list of namespace names' }),
+    /** The injector's own namespace, excluded too (default: the POD_NAMESPACE environment variable). */
+    injectorNamespace: Type.String({ default: '', description: 'a namespace name' }),
+    /** What the webhook answers when the injector itself fails: Ignore admits without a sidecar, Fail denies. */
+    failurePolicy: Type.Enum(['Ignore', 'Fail'], { default: 'Ignore', description: 'Ignore or Fail' }),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Type.Static<typeof ConfigSchema>;

@@ -1,0 +1,26 @@
+// Names this injector reads and writes on pods: labels, annotations, the sidecar's name.
+export const PREFIX = 'thanos-injector/';
+
+/** Namespace or pod label that opts in (`enabled`) or out (`disabled`). */
+export const INJECTION_LABEL = 'thanos-injection';
+/** Label set on injected pods; the registration job selects on it. */
+export const INJECTED_LABEL = `${PREFIX}injected`;
+/** Annotation recording what was injected (JSON). */
+export const STATUS_ANNOTATION = `${PREFIX}status`;
+export const SIDECAR_NAME = 'thanos-sidecar';
+export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
+
+/** Per-pod override annotations, by their short name after the prefix. */
+export const OVERRIDE_KEYS = [
+  'image',
+  'objstore-secret',
+  'block-duration',
+  'sidecar-mode',
+  'prometheus-container',
+  'run-as-user',
+  'log-level',
+  'cpu-request',
+  'memory-request',
+  'memory-limit',
+] as const;
+export type OverrideKey = (typeof OVERRIDE_KEYS)[number];

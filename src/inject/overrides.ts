@@ -1,0 +1,156 @@
+// Per-pod overrides by annotation (`thanos-injector/<key>`), resolved against the configuration
+// into the settings that rendering uses. An invalid value is an error naming the annotation, the
+// value and the accepted form: it rejects the pod, it is never silently replaced.
+import type { V1ResourceRequirements } from '@kubernetes/client-node';
+import type { Config } from '../config/schema.ts';
+import { OVERRIDE_KEYS, PREFIX, STATUS_ANNOTATION, type OverrideKey } from './names.ts';
+import { parseDuration, parseQuantity, QUANTITY_PATTERN } from './units.ts';
+
+export type SidecarMode = 'native' | 'container';
+
+/** Everything rendering needs, config and overrides already merged. */
+export interface Settings {
+  image: string;
+  logLevel: string;
+  mode: SidecarMode;
+  blockDuration: string;
+  /** The block duration was asked for on this pod (annotation), so it wins over equal flags already set. */
+  blockDurationExplicit: boolean;
+  grpcPort: number;
+  httpPort: number;
+  objstore: { enabled: boolean; secretName: string; secretKey: string; mountPath: string };
+  runAsUser: number;
+  runAsUserExplicit: boolean;
+  runAsGroup: number;
+  fsGroup: number;
+  resources: V1ResourceRequirements;
+}
+
+const SECRET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const IMAGE = /^[a-zA-Z0-9][a-zA-Z0-9._\-/:@]*$/;
+
+interface Rule {
+  valid: (value: string) => boolean;
+  form: string;
+}
+
+const RULES: Record<OverrideKey, Rule> = {
+  image: { valid: (v) => IMAGE.test(v) && v.length <= 512, form: 'an image reference such as quay.io/thanos/thanos:v0.42.2' },
+  'objstore-secret': {
+    valid: (v) => {
+      const [name = '', key, ...rest] = v.split('/');
+      return rest.length === 0 && name.length <= 253 && SECRET_NAME.test(name) && (key === undefined || SECRET_KEY.test(key));
+    },
+    form: 'a Secret name, optionally with its key: NAME or NAME/KEY',
+  },
+  'block-duration': {
+    valid: (v) => (parseDuration(v) ?? 0) >= 60_000,
+    form: 'a Prometheus duration of at least 1m, such as 2h or 30m',
+  },
+  'sidecar-mode': { valid: (v) => ['auto', 'native', 'container'].includes(v), form: 'one of auto, native, container' },
+  'prometheus-container': { valid: (v) => v.length <= 63 && DNS_LABEL.test(v), form: 'the name of a container in this pod' },
+  'run-as-user': {
+    valid: (v) => /^[0-9]+$/.test(v) && Number(v) >= 1 && Number(v) <= 2147483647,
+    form: 'a user id from 1 to 2147483647',
+  },
+  'log-level': { valid: (v) => ['debug', 'info', 'warn', 'error'].includes(v), form: 'one of debug, info, warn, error' },
+  'cpu-request': { valid: (v) => QUANTITY_PATTERN.test(v), form: 'a CPU quantity such as 100m or 0.5' },
+  'memory-request': { valid: (v) => QUANTITY_PATTERN.test(v), form: 'a memory quantity such as 128Mi or 1Gi' },
+  'memory-limit': { valid: (v) => QUANTITY_PATTERN.test(v), form: 'a memory quantity such as 512Mi or 1Gi' },
+};
+
+export interface ParsedOverrides {
+  values: Partial<Record<OverrideKey, string>>;
+  errors: string[];
+  warnings: string[];
+}
+
+function quoted(value: string): string {
+  const text = JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 77)}..."` : text;
+}
+
+/** Reads and checks the override annotations. Unknown `thanos-injector/` keys are warnings. */
+export function parseOverrides(annotations: Record<string, string> | undefined): ParsedOverrides {
+  const result: ParsedOverrides = { values: {}, errors: [], warnings: [] };
+  for (const [key, value] of Object.entries(annotations ?? {})) {
+    if (!key.startsWith(PREFIX) || key === STATUS_ANNOTATION) continue;
+    const short = key.slice(PREFIX.length);
+    if (!(OVERRIDE_KEYS as readonly string[]).includes(short)) {
+      result.warnings.push(`unknown annotation ${key} ignored`);
+      continue;
+    }
+    const rule = RULES[short as OverrideKey];
+    const trimmed = value.trim();
+    if (rule.valid(trimmed)) result.values[short as OverrideKey] = trimmed;
+    else result.errors.push(`annotation ${key}: ${quoted(value)} is not valid; expected ${rule.form}`);
+  }
+  return result;
+}
+
+function versionAtLeast(version: string, major: number, minor: number): boolean {
+  const match = /^v?([0-9]+)\.([0-9]+)/.exec(version);
+  if (!match) return false;
+  const [have, haveMinor] = [Number(match[1]), Number(match[2])];
+  return have > major || (have === major && haveMinor >= minor);
+}
+
+/** auto -> native from Kubernetes 1.29 (SidecarContainers on by default), else a regular container. */
+export function resolveMode(mode: string, kubernetesVersion: string): SidecarMode {
+  if (mode === 'native' || mode === 'container') return mode;
+  return versionAtLeast(kubernetesVersion, 1, 29) ? 'native' : 'container';
+}
+
+/** Config + overrides -> settings; or the errors that make the combination invalid. */
+export function resolveSettings(
+  config: Config,
+  values: ParsedOverrides['values'],
+  kubernetesVersion: string,
+): { settings: Settings; errors: string[] } {
+  const [secretName, secretKey] = values['objstore-secret']?.split('/') ?? [];
+  const requests: Record<string, string> = { ...config.resources.requests };
+  const limits: Record<string, string> = {};
+  for (const [name, quantity] of Object.entries(config.resources.limits)) if (quantity !== undefined) limits[name] = quantity;
+  if (values['cpu-request']) requests.cpu = values['cpu-request'];
+  if (values['memory-request']) requests.memory = values['memory-request'];
+  if (values['memory-limit']) limits.memory = values['memory-limit'];
+  const errors: string[] = [];
+  for (const resource of ['cpu', 'memory'] as const) {
+    const request = requests[resource];
+    const limit = limits[resource];
+    if (request === undefined || limit === undefined) continue;
+    if ((parseQuantity(request) ?? 0) <= (parseQuantity(limit) ?? Infinity)) continue;
+    const requestKey = `${resource}-request` as const;
+    if (values[requestKey] !== undefined) {
+      errors.push(`annotation ${PREFIX}${requestKey}: ${quoted(request)} is above the sidecar's ${resource} limit ${limit}; expected a request no larger than the limit`);
+    } else {
+      errors.push(`annotation ${PREFIX}${resource}-limit: ${quoted(limit)} is below the sidecar's ${resource} request ${request}; expected a limit no smaller than the request`);
+    }
+  }
+  const runAsUser = values['run-as-user'] !== undefined ? Number(values['run-as-user']) : config.securityContext.runAsUser;
+  return {
+    errors,
+    settings: {
+      image: values.image ?? config.image,
+      logLevel: values['log-level'] ?? config.logLevel,
+      mode: resolveMode(values['sidecar-mode'] ?? config.sidecarMode, kubernetesVersion),
+      blockDuration: values['block-duration'] ?? config.blockDuration,
+      blockDurationExplicit: values['block-duration'] !== undefined,
+      grpcPort: config.grpcPort,
+      httpPort: config.httpPort,
+      objstore: {
+        enabled: config.objstore.enabled,
+        secretName: secretName ?? config.objstore.secretName,
+        secretKey: secretKey ?? config.objstore.secretKey,
+        mountPath: config.objstore.mountPath,
+      },
+      runAsUser,
+      runAsUserExplicit: values['run-as-user'] !== undefined,
+      runAsGroup: config.securityContext.runAsGroup,
+      fsGroup: config.securityContext.fsGroup,
+      resources: { requests, ...(Object.keys(limits).length > 0 ? { limits } : {}) },
+    },
+  };
+}

@@ -1,0 +1,63 @@
+// Turns an injection plan into the minimal RFC 6902 operations against the exact JSON received:
+// appends with `/-`, whole objects or arrays only where the parent is absent, single elements
+// replaced where they stand, `~` and `/` escaped. Existing maps and arrays are never replaced.
+import type { V1PodSpec } from '@kubernetes/client-node';
+import type { InjectionPlan } from './render.ts';
+import { escapePointer, type PodLike } from './pod.ts';
+
+export type PatchOperation =
+  | { op: 'add'; path: string; value: unknown }
+  | { op: 'replace'; path: string; value: unknown };
+
+/** A JSON object that is present (YAML input may carry `null` where the apiserver omits the key). */
+function isMap(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Adds `items` to the array at `path`: appended one by one when it exists, created whole when not. */
+function append(ops: PatchOperation[], exists: boolean, path: string, items: unknown[]): void {
+  if (items.length === 0) return;
+  if (exists) for (const item of items) ops.push({ op: 'add', path: `${path}/-`, value: item });
+  else ops.push({ op: 'add', path, value: items });
+}
+
+/** Sets keys of the map at `path`: one `add` per key when it exists, the whole map when not. */
+function setKeys(ops: PatchOperation[], exists: boolean, path: string, entries: Record<string, unknown>): void {
+  if (Object.keys(entries).length === 0) return;
+  if (!exists) {
+    ops.push({ op: 'add', path, value: entries });
+    return;
+  }
+  for (const [key, value] of Object.entries(entries)) ops.push({ op: 'add', path: `${path}/${escapePointer(key)}`, value });
+}
+
+/**
+ * @param base pointer to the pod within the document: '' for a Pod, `/spec/template` for a
+ *   Deployment, `/spec/jobTemplate/spec/template` for a CronJob.
+ */
+export function buildPatch(pod: PodLike, plan: InjectionPlan, base = ''): PatchOperation[] {
+  const ops: PatchOperation[] = [];
+  const spec = pod.spec as V1PodSpec;
+  const specPath = `${base}/spec`;
+  const prometheus = spec.containers[plan.prometheusIndex];
+  const prometheusPath = `${specPath}/containers/${plan.prometheusIndex}`;
+
+  for (const edit of plan.replaceFlags) {
+    ops.push({ op: 'replace', path: `${prometheusPath}/${edit.list}/${edit.index}`, value: edit.value });
+  }
+  append(ops, Array.isArray(prometheus?.args), `${prometheusPath}/args`, plan.appendArgs);
+  append(ops, Array.isArray(prometheus?.volumeMounts), `${prometheusPath}/volumeMounts`, plan.prometheusMounts);
+  append(ops, Array.isArray(spec.volumes), `${specPath}/volumes`, plan.volumes);
+  if (plan.mode === 'native') append(ops, Array.isArray(spec.initContainers), `${specPath}/initContainers`, [plan.sidecar]);
+  else append(ops, true, `${specPath}/containers`, [plan.sidecar]);
+  setKeys(ops, isMap(spec.securityContext), `${specPath}/securityContext`, { ...plan.podSecurityContext });
+
+  const metadata = pod.metadata;
+  if (!isMap(metadata)) {
+    ops.push({ op: 'add', path: `${base}/metadata`, value: { labels: plan.labels, annotations: plan.annotations } });
+  } else {
+    setKeys(ops, isMap(metadata.labels), `${base}/metadata/labels`, plan.labels);
+    setKeys(ops, isMap(metadata.annotations), `${base}/metadata/annotations`, plan.annotations);
+  }
+  return ops;
+}

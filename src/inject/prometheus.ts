@@ -1,0 +1,170 @@
+// Reads the Prometheus container of a pod: which container it is, and what its flags say about
+// where the TSDB lives, where the web server listens and how blocks are cut.
+import { posix } from 'node:path';
+import type { V1PodSpec } from '@kubernetes/client-node';
+import type { Container } from './pod.ts';
+
+/** The official image's CMD, used when a container sets neither `command` nor `args`. */
+export const IMAGE_DEFAULT_ARGS = ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus'];
+const IMAGE_WORKING_DIR = '/prometheus';
+const BOOLEAN_FLAGS = new Set(['web.enable-lifecycle']);
+const SHELLS = new Set(['sh', 'bash', 'ash', 'dash', 'zsh']);
+
+export const MIN_BLOCK_FLAG = 'storage.tsdb.min-block-duration';
+export const MAX_BLOCK_FLAG = 'storage.tsdb.max-block-duration';
+
+/** Where a flag's value stands: `--flag=value` at index, or `--flag value` with the value at index. */
+export interface FlagSite {
+  list: 'command' | 'args';
+  index: number;
+  form: 'equals' | 'separate' | 'bare';
+}
+
+export interface Flag {
+  value: string;
+  /** Undefined when the flag is inside a shell script and cannot be edited in place. */
+  site?: FlagSite;
+}
+
+export interface PrometheusView {
+  index: number;
+  container: Container;
+  /** Absolute, normalised (no trailing slash). */
+  tsdbPath: string;
+  port: number;
+  /** '' or a path starting with '/' and without a trailing '/'. */
+  routePrefix: string;
+  configFile?: string;
+  retention?: string;
+  lifecycle: boolean;
+  webConfigFile?: string;
+  minBlock?: Flag;
+  maxBlock?: Flag;
+  /** The container runs Prometheus through `sh -c '...'`: flags can be read but not edited. */
+  shellScript: boolean;
+  /** Neither command nor args: the image's default arguments apply. */
+  usesImageDefaults: boolean;
+}
+
+/** True for a Prometheus server image (`prom/prometheus`, `quay.io/prometheus/prometheus:v3`, digests...). */
+export function isPrometheusImage(image: string | undefined): boolean {
+  if (!image) return false;
+  const withoutDigest = image.split('@')[0] ?? '';
+  const lastSegment = withoutDigest.slice(withoutDigest.lastIndexOf('/') + 1);
+  return lastSegment.split(':')[0] === 'prometheus';
+}
+
+/**
+ * The index in `spec.containers` of the Prometheus container: the one named by the
+ * prometheus-container annotation, else one named `prometheus`, else one running a Prometheus image.
+ */
+export function findPrometheus(spec: V1PodSpec, requestedName: string | undefined): number | undefined {
+  const containers = spec.containers;
+  if (requestedName !== undefined) {
+    const index = containers.findIndex((c) => c.name === requestedName);
+    return index >= 0 ? index : undefined;
+  }
+  const byName = containers.findIndex((c) => c.name === 'prometheus');
+  if (byName >= 0) return byName;
+  const byImage = containers.findIndex((c) => isPrometheusImage(c.image));
+  return byImage >= 0 ? byImage : undefined;
+}
+
+interface Token {
+  text: string;
+  site?: { list: 'command' | 'args'; index: number };
+}
+
+function shellScript(container: Container): string | undefined {
+  const argv = [...(container.command ?? []), ...(container.args ?? [])];
+  const program = argv[0];
+  if (program === undefined || !SHELLS.has(posix.basename(program))) return undefined;
+  const dashC = argv.indexOf('-c');
+  return dashC >= 0 ? argv[dashC + 1] : undefined;
+}
+
+function tokens(container: Container, script: string | undefined): Token[] {
+  if (script !== undefined) {
+    return script
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((text) => ({ text: text.replace(/^['"]|['"]$/g, '') }));
+  }
+  const result: Token[] = [];
+  for (const list of ['command', 'args'] as const) {
+    (container[list] ?? []).forEach((text, index) => result.push({ text, site: { list, index } }));
+  }
+  return result;
+}
+
+function readFlags(list: Token[]): Map<string, Flag> {
+  const flags = new Map<string, Flag>();
+  for (let i = 0; i < list.length; i++) {
+    const token = list[i] as Token;
+    if (!token.text.startsWith('--') || token.text === '--') continue;
+    const body = token.text.slice(2);
+    const equals = body.indexOf('=');
+    const name = equals >= 0 ? body.slice(0, equals) : body;
+    if (flags.has(name)) continue; // Prometheus refuses repeated flags; the first one is the one we report.
+    if (equals >= 0) {
+      flags.set(name, { value: body.slice(equals + 1), site: token.site && { ...token.site, form: 'equals' } });
+    } else if (BOOLEAN_FLAGS.has(name)) {
+      flags.set(name, { value: 'true', site: token.site && { ...token.site, form: 'bare' } });
+    } else {
+      const next = list[i + 1];
+      if (next === undefined || next.text.startsWith('--')) continue;
+      flags.set(name, { value: next.text, site: next.site && { ...next.site, form: 'separate' } });
+      i++;
+    }
+  }
+  return flags;
+}
+
+function portOf(listenAddress: string | undefined): number {
+  if (listenAddress === undefined) return 9090;
+  const port = Number(listenAddress.slice(listenAddress.lastIndexOf(':') + 1));
+  return Number.isInteger(port) && port > 0 && port < 65536 ? port : 9090;
+}
+
+function routePrefixOf(routePrefix: string | undefined, externalUrl: string | undefined): string {
+  let prefix = routePrefix;
+  if (prefix === undefined && externalUrl !== undefined) {
+    try {
+      prefix = new URL(externalUrl).pathname;
+    } catch {
+      prefix = undefined;
+    }
+  }
+  if (prefix === undefined) return '';
+  const trimmed = prefix.replace(/\/+$/, '');
+  return trimmed === '' ? '' : trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
+}
+
+export function readPrometheus(spec: V1PodSpec, index: number): PrometheusView {
+  const container = spec.containers[index] as Container;
+  const usesImageDefaults = !Array.isArray(container.command) && !Array.isArray(container.args);
+  const script = shellScript(container);
+  const flags = readFlags(tokens(container, script));
+  const value = (name: string) => flags.get(name)?.value;
+  const workingDir = container.workingDir ?? IMAGE_WORKING_DIR;
+  const tsdbFlag = value('storage.tsdb.path');
+  const tsdbPath = tsdbFlag !== undefined
+    ? posix.resolve(workingDir, tsdbFlag)
+    : usesImageDefaults ? '/prometheus' : posix.resolve(workingDir, 'data/');
+  const lifecycle = value('web.enable-lifecycle');
+  return {
+    index,
+    container,
+    tsdbPath,
+    port: portOf(value('web.listen-address')),
+    routePrefix: routePrefixOf(value('web.route-prefix'), value('web.external-url')),
+    configFile: value('config.file') ?? (usesImageDefaults ? '/etc/prometheus/prometheus.yml' : 'prometheus.yml'),
+    retention: value('storage.tsdb.retention.time') ?? value('storage.tsdb.retention'),
+    lifecycle: lifecycle !== undefined && lifecycle !== 'false',
+    webConfigFile: value('web.config.file'),
+    minBlock: flags.get(MIN_BLOCK_FLAG),
+    maxBlock: flags.get(MAX_BLOCK_FLAG),
+    shellScript: script !== undefined,
+    usesImageDefaults,
+  };
+}

@@ -1,0 +1,228 @@
+// What the injection adds to one pod: the sidecar, volumes, Prometheus flag edits, the pod-level
+// securityContext and the marks. Pure: settings are resolved first, nothing here does I/O.
+import { posix } from 'node:path';
+import type { V1Container, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { VERSION } from '../version.ts';
+import { INJECTED_LABEL, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
+import type { Settings, SidecarMode } from './overrides.ts';
+import { allContainers, type PodLike } from './pod.ts';
+import { IMAGE_DEFAULT_ARGS, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, type Flag, type PrometheusView } from './prometheus.ts';
+import { parseDuration } from './units.ts';
+
+/** Replace one element of the Prometheus container's command or args. */
+export interface FlagEdit {
+  list: 'command' | 'args';
+  index: number;
+  value: string;
+}
+
+export interface InjectionPlan {
+  mode: SidecarMode;
+  prometheusIndex: number;
+  sidecar: V1Container;
+  /** Appended to spec.volumes. */
+  volumes: V1Volume[];
+  /** Appended to the Prometheus container's volumeMounts (only when no volume held the TSDB). */
+  prometheusMounts: V1VolumeMount[];
+  replaceFlags: FlagEdit[];
+  /** Appended to the Prometheus container's args (which are created when absent). */
+  appendArgs: string[];
+  /** Pod securityContext fields to set; only fields the pod leaves unset appear here. */
+  podSecurityContext: V1PodSecurityContext;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  warnings: string[];
+}
+
+export type RenderResult = { plan: InjectionPlan } | { error: string };
+
+function isUnder(path: string, mountPath: string): boolean {
+  const mount = posix.normalize(mountPath).replace(/(.)\/+$/, '$1');
+  return path === mount || path.startsWith(mount === '/' ? '/' : `${mount}/`);
+}
+
+function uniqueName(base: string, taken: Set<string>): string {
+  if (!taken.has(base)) return base;
+  for (let n = 2; ; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
+}
+
+/** Mount names a pod template may refer to: its volumes (StatefulSet claims are added later by the controller). */
+function volumeNames(spec: V1PodSpec): Set<string> {
+  const names = new Set((spec.volumes ?? []).map((v) => v.name));
+  for (const container of allContainers(spec)) for (const mount of container.volumeMounts ?? []) names.add(mount.name);
+  return names;
+}
+
+interface BlockFlagResult {
+  replace: FlagEdit[];
+  append: string[];
+  changed: string[];
+  error?: string;
+}
+
+/** Makes min and max block duration equal to `wanted`, editing flags where they stand. */
+function blockFlags(prometheus: PrometheusView, wanted: string, explicit: boolean): BlockFlagResult {
+  const result: BlockFlagResult = { replace: [], append: [], changed: [] };
+  const { minBlock, maxBlock } = prometheus;
+  const equalAlready =
+    minBlock !== undefined && maxBlock !== undefined && parseDuration(minBlock.value) === parseDuration(maxBlock.value) &&
+    parseDuration(minBlock.value) !== undefined;
+  if (equalAlready && (!explicit || parseDuration(minBlock.value) === parseDuration(wanted))) return result;
+  for (const [name, flag] of [[MIN_BLOCK_FLAG, minBlock], [MAX_BLOCK_FLAG, maxBlock]] as [string, Flag | undefined][]) {
+    if (flag !== undefined && parseDuration(flag.value) === parseDuration(wanted)) continue;
+    if (prometheus.shellScript) {
+      result.error =
+        `container ${prometheus.container.name} runs Prometheus through a shell script, so --${name} cannot be set safely; ` +
+        `expected --${MIN_BLOCK_FLAG} and --${MAX_BLOCK_FLAG} both set to ${wanted} in the script, or Prometheus flags in args`;
+      return result;
+    }
+    result.changed.push(`--${name}=${wanted}`);
+    const site = flag?.site;
+    if (site === undefined) result.append.push(`--${name}=${wanted}`);
+    else result.replace.push({ list: site.list, index: site.index, value: site.form === 'equals' ? `--${name}=${wanted}` : wanted });
+  }
+  return result;
+}
+
+function sidecarSecurityContext(prometheusContext: V1SecurityContext | undefined, runsAsRoot: boolean): V1SecurityContext {
+  return {
+    // Same user and group as Prometheus, so the shipper may hard-link its block files.
+    ...(prometheusContext?.runAsUser !== undefined ? { runAsUser: prometheusContext.runAsUser } : {}),
+    ...(prometheusContext?.runAsGroup !== undefined ? { runAsGroup: prometheusContext.runAsGroup } : {}),
+    runAsNonRoot: !runsAsRoot,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+export function render(pod: PodLike, prometheus: PrometheusView, settings: Settings, notes: string[]): RenderResult {
+  const spec = pod.spec as V1PodSpec;
+  const warnings = [...notes];
+  const taken = volumeNames(spec);
+  const volumes: V1Volume[] = [];
+  const prometheusMounts: V1VolumeMount[] = [];
+  const sidecarMounts: V1VolumeMount[] = [];
+
+  // The sidecar reads and hard-links the TSDB: it must see the same volume at the same path.
+  const { tsdbPath } = prometheus;
+  const tsdbMount = (prometheus.container.volumeMounts ?? [])
+    .filter((m) => isUnder(tsdbPath, m.mountPath))
+    .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+  if (tsdbMount !== undefined) {
+    sidecarMounts.push({
+      name: tsdbMount.name,
+      mountPath: tsdbMount.mountPath,
+      ...(tsdbMount.subPath !== undefined ? { subPath: tsdbMount.subPath } : {}),
+      ...(tsdbMount.subPathExpr !== undefined ? { subPathExpr: tsdbMount.subPathExpr } : {}),
+    });
+  } else {
+    const name = uniqueName('thanos-tsdb', taken);
+    taken.add(name);
+    volumes.push({ name, emptyDir: {} });
+    prometheusMounts.push({ name, mountPath: tsdbPath });
+    sidecarMounts.push({ name, mountPath: tsdbPath });
+    warnings.push(`no volume held Prometheus' TSDB path ${tsdbPath}; added emptyDir volume ${name} (lost when the pod goes)`);
+  }
+
+  const args = [
+    'sidecar',
+    `--prometheus.url=http://localhost:${prometheus.port}${prometheus.routePrefix}`,
+    `--tsdb.path=${tsdbPath}`,
+    `--grpc-address=0.0.0.0:${settings.grpcPort}`,
+    `--http-address=0.0.0.0:${settings.httpPort}`,
+    `--log.level=${settings.logLevel}`,
+  ];
+  let blocks: BlockFlagResult = { replace: [], append: [], changed: [] };
+  if (settings.objstore.enabled) {
+    const name = uniqueName('thanos-objstore', taken);
+    volumes.push({ name, secret: { secretName: settings.objstore.secretName } });
+    sidecarMounts.push({ name, mountPath: settings.objstore.mountPath, readOnly: true });
+    args.push(`--objstore.config-file=${posix.join(settings.objstore.mountPath, settings.objstore.secretKey)}`);
+    // Thanos uploads only blocks Prometheus will not compact: min = max block duration.
+    blocks = blockFlags(prometheus, settings.blockDuration, settings.blockDurationExplicit);
+    if (blocks.error !== undefined) return { error: blocks.error };
+    const block = parseDuration(blocks.changed.length > 0 ? settings.blockDuration : (prometheus.minBlock?.value ?? settings.blockDuration)) ?? 0;
+    const retention = parseDuration(prometheus.retention ?? '15d');
+    if (retention !== undefined && retention < 3 * block) {
+      warnings.push(`retention ${prometheus.retention ?? '15d'} is under 3x the block duration; keep at least 3 blocks locally`);
+    }
+  }
+  if (prometheus.webConfigFile !== undefined) {
+    warnings.push('Prometheus uses --web.config.file (TLS or auth); the sidecar calls it over plain http://localhost');
+  }
+
+  // One user for both containers (the seed's "hard link ... operation not permitted").
+  const podContext = spec.securityContext ?? {};
+  const podSecurityContext: V1PodSecurityContext = {};
+  if (podContext.runAsUser === undefined) podSecurityContext.runAsUser = settings.runAsUser;
+  else if (settings.runAsUserExplicit && podContext.runAsUser !== settings.runAsUser) {
+    warnings.push(`run-as-user ${settings.runAsUser} not applied: the pod already sets runAsUser ${podContext.runAsUser}`);
+  }
+  if (podContext.runAsGroup === undefined) podSecurityContext.runAsGroup = settings.runAsGroup;
+  if (podContext.fsGroup === undefined) podSecurityContext.fsGroup = settings.fsGroup;
+  const podUser = podContext.runAsUser ?? settings.runAsUser;
+  const prometheusUser = prometheus.container.securityContext?.runAsUser ?? podUser;
+  const someRoot = allContainers(spec).some((c) => (c.securityContext?.runAsUser ?? podUser) === 0);
+  if (podContext.runAsNonRoot === undefined && !someRoot) podSecurityContext.runAsNonRoot = true;
+  if (prometheusUser === 0) {
+    warnings.push('Prometheus runs as root, so the sidecar does too (it must share the user); this fails Pod Security restricted');
+  }
+
+  for (const container of allContainers(spec)) {
+    for (const port of container.ports ?? []) {
+      if (port.containerPort === settings.grpcPort || port.containerPort === settings.httpPort) {
+        warnings.push(`container ${container.name} already uses port ${port.containerPort}, which the sidecar needs`);
+      }
+    }
+  }
+
+  const sidecar: V1Container = {
+    name: SIDECAR_NAME,
+    image: settings.image,
+    args,
+    ports: [
+      { name: 'grpc', containerPort: settings.grpcPort, protocol: 'TCP' },
+      { name: 'http', containerPort: settings.httpPort, protocol: 'TCP' },
+    ],
+    resources: settings.resources,
+    volumeMounts: sidecarMounts,
+    readinessProbe: { httpGet: { path: '/-/ready', port: 'http' }, periodSeconds: 5, failureThreshold: 3 },
+    livenessProbe: { httpGet: { path: '/-/healthy', port: 'http' }, periodSeconds: 30, failureThreshold: 4 },
+    securityContext: sidecarSecurityContext(prometheus.container.securityContext, prometheusUser === 0),
+    ...(settings.mode === 'native' ? { restartPolicy: 'Always' } : {}),
+  };
+
+  const appendArgs =
+    blocks.append.length > 0 && prometheus.usesImageDefaults ? [...IMAGE_DEFAULT_ARGS, ...blocks.append] : blocks.append;
+  if (blocks.append.length > 0 && prometheus.usesImageDefaults) {
+    warnings.push(`container ${prometheus.container.name} had no args; the image's default args were written out to add the block flags`);
+  }
+
+  const status = {
+    version: VERSION,
+    container: SIDECAR_NAME,
+    mode: settings.mode,
+    prometheus: prometheus.container.name,
+    volumes: volumes.map((v) => v.name),
+    flags: blocks.changed,
+    securityContext: Object.keys(podSecurityContext),
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
+  return {
+    plan: {
+      mode: settings.mode,
+      prometheusIndex: prometheus.index,
+      sidecar,
+      volumes,
+      prometheusMounts,
+      replaceFlags: blocks.replace,
+      appendArgs,
+      podSecurityContext,
+      labels: { [INJECTED_LABEL]: 'true' },
+      annotations: { [STATUS_ANNOTATION]: JSON.stringify(status) },
+      warnings,
+    },
+  };
+}

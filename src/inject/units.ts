@@ -1,0 +1,37 @@
+// Parsing of Prometheus durations and Kubernetes quantities, as far as the injector compares them.
+
+const DURATION_UNITS: Record<string, number> = {
+  y: 365 * 24 * 3600e3,
+  w: 7 * 24 * 3600e3,
+  d: 24 * 3600e3,
+  h: 3600e3,
+  m: 60e3,
+  s: 1e3,
+  ms: 1,
+};
+
+/** Milliseconds of a Prometheus duration (`2h`, `1h30m`, `90s`), or undefined when it is not one. */
+export function parseDuration(text: string): number | undefined {
+  if (!/^([0-9]+(ms|y|w|d|h|m|s))+$/.test(text)) return undefined;
+  let total = 0;
+  for (const [, amount, unit] of text.matchAll(/([0-9]+)(ms|y|w|d|h|m|s)/g)) {
+    total += Number(amount) * (DURATION_UNITS[unit as string] ?? 0);
+  }
+  return total;
+}
+
+const QUANTITY_SUFFIX: Record<string, number> = {
+  '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+};
+export const QUANTITY_PATTERN = /^\+?([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[0-9]+)?$/;
+
+/** The value of a Kubernetes quantity (`100m` -> 0.1, `1Gi` -> 1073741824), or undefined. */
+export function parseQuantity(text: string): number | undefined {
+  const match = QUANTITY_PATTERN.exec(text);
+  if (!match) return undefined;
+  const amount = Number(match[1]);
+  const suffix = match[2] ?? '';
+  if (suffix.startsWith('e')) return amount * 10 ** Number(suffix.slice(1));
+  return amount * (QUANTITY_SUFFIX[suffix] ?? 1);
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// thanos-injector: one binary, one file per command under cli/.
+import { ConfigError } from './config/load.ts';
+import { CommandError } from './cli/errors.ts';
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (argv: string[]) => Promise<number> }> }> = {
+  serve: { summary: 'run the admission webhook (HTTPS)', load: () => import('./cli/serve.ts') },
+  inject: { summary: 'inject manifests offline and print the result', load: () => import('./cli/inject.ts') },
+  certs: { summary: 'generate a CA and a serving certificate', load: () => import('./cli/certs.ts') },
+};
+
+const usage = `Usage: thanos-injector COMMAND [flags]
+
+Adds a Thanos sidecar to labelled Prometheus pods, as a Kubernetes admission webhook or offline.
+
+Commands:
+${Object.entries(COMMANDS).map(([name, { summary }]) => `  ${name.padEnd(8)} ${summary}`).join('\n')}
+
+Run 'thanos-injector COMMAND --help' for a command's flags.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    process.stderr.write(`thanos-injector: unknown command "${name}"\n\n${usage}`);
+    return 2;
+  }
+  return (await command.load()).run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof CommandError || error instanceof ConfigError) {
+      process.stderr.write(`thanos-injector: ${error.message}\n`);
+      process.exitCode = error instanceof CommandError ? error.exitCode : 1;
+    } else {
+      process.stderr.write(`thanos-injector: unexpected error: ${(error as Error).message ?? String(error)}\n`);
+      process.exitCode = 70;
+    }
+  },
+);

@@ -1,0 +1,82 @@
+// Validation at the boundaries (config file, AdmissionReview, manifests): compiled checks, and
+// errors turned into sentences a user can act on:
+// `objstore.secretName: "Bad_Name" is not valid; expected a Secret name (...)`.
+import { Compile } from 'typebox/compile';
+import type { TSchema } from 'typebox';
+
+/** The schema node a JSON-schema path like `#/properties/a/items` points at. */
+function schemaAt(root: TSchema, schemaPath: string): Record<string, unknown> | undefined {
+  let node: unknown = root;
+  for (const part of schemaPath.replace(/^#\/?/, '').split('/').filter(Boolean)) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[part.replaceAll('~1', '/').replaceAll('~0', '~')];
+  }
+  return node !== null && typeof node === 'object' ? (node as Record<string, unknown>) : undefined;
+}
+
+function valueAt(root: unknown, pointer: string): unknown {
+  let node = root;
+  for (const part of pointer.split('/').slice(1)) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[part.replaceAll('~1', '/').replaceAll('~0', '~')];
+  }
+  return node;
+}
+
+/** A dotted field name: `/resources/requests/cpu` -> `resources.requests.cpu`, `/a/0/b` -> `a[0].b`. */
+export function fieldName(pointer: string, prefix = ''): string {
+  let name = prefix;
+  for (const raw of pointer.split('/').slice(1)) {
+    const part = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    name += /^[0-9]+$/.test(part) ? `[${part}]` : name === '' ? part : `.${part}`;
+  }
+  return name === '' ? '(top level)' : name;
+}
+
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+interface SchemaError {
+  keyword: string;
+  schemaPath: string;
+  instancePath: string;
+  params: unknown;
+  message: string;
+}
+
+/** One sentence per problem, at most `limit`. */
+function sentences(schema: TSchema, value: unknown, errors: SchemaError[], prefix: string, limit: number): string[] {
+  const sentences: string[] = [];
+  for (const error of errors) {
+    if (error.keyword === 'boolean') continue; // duplicate of additionalProperties
+    const field = fieldName(error.instancePath, prefix);
+    let sentence: string;
+    if (error.keyword === 'additionalProperties') {
+      const extra = (error.params as { additionalProperties?: string[] }).additionalProperties ?? [];
+      const node = schemaAt(schema, error.schemaPath);
+      const known = Object.keys((node?.properties as Record<string, unknown> | undefined) ?? {});
+      sentence = `${field}: unknown field${extra.length > 1 ? 's' : ''} ${extra.join(', ')}; known fields: ${known.join(', ')}`;
+    } else if (error.keyword === 'required') {
+      const missing = (error.params as { requiredProperties?: string[] }).requiredProperties ?? [];
+      sentence = `${field}: missing required field ${missing.join(', ')}`;
+    } else {
+      const node = schemaAt(schema, error.schemaPath);
+      const form = typeof node?.description === 'string' ? node.description : error.message;
+      sentence = `${field}: ${shown(valueAt(value, error.instancePath))} is not valid; expected ${form}`;
+    }
+    if (!sentences.includes(sentence)) sentences.push(sentence);
+    if (sentences.length >= limit) break;
+  }
+  return sentences;
+}
+
+/**
+ * A compiled check for `schema`: returns [] when the value is valid, else sentences naming each
+ * field (prefixed with `prefix`, e.g. `request.object`) and its accepted form.
+ */
+export function compileCheck(schema: TSchema, prefix = '', limit = 5): (value: unknown) => string[] {
+  const validator = Compile(schema);
+  return (value) => (validator.Check(value) ? [] : sentences(schema, value, validator.Errors(value) as SchemaError[], prefix, limit));
+}

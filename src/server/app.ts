@@ -1,0 +1,106 @@
+// The HTTPS admission endpoint (fastify): `POST /mutate`. Validates the AdmissionReview once,
+// hands it to admission/review and maps every bad input to a clear 4xx. Knows nothing of Thanos.
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { TSchema } from 'typebox';
+import { AdmissionReviewSchema, type AdmissionReview } from '../admission/schema.ts';
+import { review, type ReviewContext } from '../admission/review.ts';
+import { compileCheck } from '../schema.ts';
+import type { Metrics } from './metrics.ts';
+import type { KeyPair } from './tls.ts';
+
+export const BODY_LIMIT = 4 * 1024 * 1024;
+
+export interface WebhookOptions extends ReviewContext {
+  tls: KeyPair;
+  metrics: Metrics;
+  logger: FastifyServerOptions['logger'];
+  /** PEM bundle: when set, clients must present a certificate it signed (the apiserver's). */
+  clientCa?: string;
+}
+
+function clientError(error: FastifyError): { status: number; message: string } {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, message: 'expected Content-Type application/json with an AdmissionReview body' };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, message: `request body is over the ${BODY_LIMIT / 1024 / 1024} MiB limit` };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, message: 'request body is empty; expected an AdmissionReview' };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { status: 400, message: 'request body is not valid JSON; expected an AdmissionReview' };
+    default:
+      break;
+  }
+  if (error.validation) return { status: 400, message: `invalid AdmissionReview: ${error.message}` };
+  if (error instanceof SyntaxError) return { status: 400, message: `request body is not valid JSON: ${error.message}` };
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return { status: error.statusCode, message: error.message };
+  }
+  return { status: 500, message: 'internal error' };
+}
+
+export function buildWebhookApp(options: WebhookOptions): FastifyInstance {
+  const app = Fastify({
+    logger: options.logger,
+    // One log line per admission, written by the route itself.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    // Longer than the apiserver's idle timeout for webhook connections (90 s), so it reuses them.
+    keepAliveTimeout: 120_000,
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+    https: {
+      cert: options.tls.cert,
+      key: options.tls.key,
+      minVersion: 'TLSv1.2',
+      ...(options.clientCa !== undefined ? { ca: options.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+    },
+  });
+  app.server.headersTimeout = 10_000;
+  // Only JSON is an AdmissionReview; anything else is answered 415.
+  app.removeContentTypeParser('text/plain');
+
+  // One validator for every schema: compiled TypeBox checks with sentences that name the field.
+  app.setValidatorCompiler(({ schema }) => {
+    const check = compileCheck(schema as TSchema, 'body');
+    return (data: unknown) => {
+      const problems = check(data);
+      return problems.length === 0 ? { value: data } : { error: new Error(problems.join('; ')) };
+    };
+  });
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const { status, message } = clientError(error);
+    if (status >= 500) request.log.error({ err: error }, 'unexpected error');
+    else request.log.info({ status, message }, 'rejected request');
+    const name = { 404: 'NotFound', 413: 'RequestEntityTooLarge', 415: 'UnsupportedMediaType', 500: 'InternalError' }[status] ?? 'BadRequest';
+    return reply.code(status).send({ error: name, message });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: 'NotFound', message: `no route ${request.method} ${request.url.split('?')[0]}; the webhook serves POST /mutate` }),
+  );
+
+  app.post<{ Body: AdmissionReview }>('/mutate', { schema: { body: AdmissionReviewSchema } }, (request, reply) => {
+    const started = process.hrtime.bigint();
+    const result = review(request.body, options);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    options.metrics.admissions.inc({ outcome: result.outcome, reason: result.reason });
+    options.metrics.duration.observe({ outcome: result.outcome }, seconds);
+    const { request: admission } = request.body;
+    const object = admission.object as { metadata?: { name?: string; generateName?: string } } | null | undefined;
+    const log = {
+      uid: admission.uid,
+      namespace: admission.namespace,
+      pod: object?.metadata?.name || object?.metadata?.generateName || admission.name,
+      operation: admission.operation,
+      dryRun: admission.dryRun,
+      outcome: result.outcome,
+      reason: result.reason,
+      message: result.message,
+      durationMs: Math.round(seconds * 1e6) / 1e3,
+    };
+    if (result.outcome === 'error') request.log.error(log, 'admission');
+    else request.log.info(log, 'admission');
+    return reply.send(result.review);
+  });
+  return app;
+}
