@@ -3,7 +3,7 @@
 // the JSON patch the webhook would return). Notes and warnings go to stderr.
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
-import { parseAllDocuments, stringify } from 'yaml';
+import { Document, isMap, isNode, isScalar, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../config/load.ts';
 import { checkPodTemplate } from '../admission/schema.ts';
 import { applyOperations } from '../inject/apply.ts';
@@ -41,6 +41,13 @@ function describe(object: Manifest): string {
   return `${typeof object.kind === 'string' ? object.kind : 'object'}/${name}`;
 }
 
+/** The comment above a document, wherever the parser attached it (document, root, first key). */
+function leadingComment(document: Document): string | null {
+  const root = document.contents;
+  const firstKey = isMap(root) ? root.items[0]?.key : undefined;
+  return document.commentBefore ?? (isNode(root) ? root.commentBefore : undefined) ?? (isScalar(firstKey) ? firstKey.commentBefore : undefined) ?? null;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     filename: { type: 'string', short: 'f' },
@@ -68,47 +75,49 @@ export async function run(argv: string[]): Promise<number> {
   }
   const documents = parseAllDocuments(input);
   if (!Array.isArray(documents)) throw new CommandError(`${source}: empty YAML stream`);
-  const objects: unknown[] = [];
+  const parsed: { document: Document; object: unknown }[] = [];
   for (const document of documents) {
     if (document.errors.length > 0) throw new CommandError(`${source}: not valid YAML: ${document.errors[0]?.message.split('\n')[0]}`);
-    const value: unknown = document.toJS();
-    if (value !== null && value !== undefined) objects.push(value);
+    const object: unknown = document.toJS();
+    if (object !== null && object !== undefined) parsed.push({ document, object });
   }
+  const objects = parsed.map((p) => p.object);
 
   const denials: string[] = [];
   const patches: PatchOperation[][] = [];
-  const injectOne = (object: Manifest): void => {
-    if (object === null || typeof object !== 'object' || typeof object.kind !== 'string') return;
+  /** Injects in place; true when the object changed. */
+  const injectOne = (object: Manifest): boolean => {
+    if (object === null || typeof object !== 'object' || typeof object.kind !== 'string') return false;
     if (object.kind === 'List' && Array.isArray(object.items)) {
-      for (const item of object.items) injectOne(item as Manifest);
-      return;
+      return object.items.map((item) => injectOne(item as Manifest)).includes(true);
     }
     const pointer = podPointer(object.kind);
-    if (pointer === undefined) return;
+    if (pointer === undefined) return false;
     const where = describe(object);
     const template = resolvePointer(object, pointer);
     const problems = checkPodTemplate(`${where} ${pointer === '' ? '' : pointer.slice(1).replaceAll('/', '.')}`.trim())(template);
     if (problems.length > 0) {
       denials.push(`${where}: ${problems.join('; ')}`);
-      return;
+      return false;
     }
     const namespace = values.namespace ?? (typeof object.metadata?.namespace === 'string' ? object.metadata.namespace : 'default');
     const result: Injection = injectPod(template as PodLike, { config, namespace, kubernetesVersion });
     if (result.outcome === 'denied') {
       denials.push(`${where}: ${result.message}`);
-      return;
+      return false;
     }
     for (const warning of result.warnings) process.stderr.write(`${where}: warning: ${warning}\n`);
     if (result.outcome === 'skipped') {
       process.stderr.write(`${where}: skipped (${result.reason}): ${result.message}\n`);
       patches.push([]);
-      return;
+      return false;
     }
     applyOperations(template as object, result.patch);
     patches.push(result.patch);
     process.stderr.write(`${where}: injected\n`);
+    return true;
   };
-  for (const object of objects) injectOne(object as Manifest);
+  const changed = objects.map((object) => injectOne(object as Manifest));
   if (denials.length > 0) throw new CommandError(denials.join('\n'));
 
   if (values.output === 'patch') {
@@ -119,6 +128,14 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(patches[0] ?? [], null, 2)}\n`);
     return 0;
   }
-  process.stdout.write(objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n'));
+  // Untouched documents are printed as written (comments, flow style); injected ones anew, keeping
+  // their leading comment.
+  const texts = parsed.map(({ document, object }, i) => {
+    if (!changed[i]) return document.toString().replace(/^---\n/, '');
+    const output = new Document(object);
+    output.commentBefore = leadingComment(document);
+    return output.toString({ lineWidth: 0 });
+  });
+  process.stdout.write(texts.join('---\n'));
   return 0;
 }

@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import Value from 'typebox/value';
 import { ConfigSchema, type Config } from './schema.ts';
 import { compileCheck } from '../schema.ts';
+import { parseQuantity } from '../inject/units.ts';
 
 export class ConfigError extends Error {}
 
@@ -20,6 +21,13 @@ export function buildConfig(input: unknown, source = 'config'): Config {
   const problems = checkConfig(filled);
   if (problems.length > 0) throw new ConfigError(`${source}: ${problems.join('; ')}`);
   const config = filled as Config;
+  for (const resource of ['cpu', 'memory'] as const) {
+    const request = config.resources.requests[resource];
+    const limit = config.resources.limits[resource];
+    if (request !== undefined && limit !== undefined && (parseQuantity(request) ?? 0) > (parseQuantity(limit) ?? Infinity)) {
+      throw new ConfigError(`${source}: resources.requests.${resource} ${request} is above resources.limits.${resource} ${limit}; expected a request no larger than the limit`);
+    }
+  }
   if (config.injectorNamespace === '') config.injectorNamespace = process.env.POD_NAMESPACE ?? '';
   return config;
 }

@@ -178,6 +178,10 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     }
   }
 
+  if (settings.mode === 'container' && (spec.restartPolicy ?? 'Always') !== 'Always') {
+    warnings.push(`the sidecar is a regular container here (sidecarMode container), so this ${spec.restartPolicy} pod never completes`);
+  }
+
   const sidecar: V1Container = {
     name: SIDECAR_NAME,
     image: settings.image,
