@@ -78,5 +78,5 @@ function sentences(schema: TSchema, value: unknown, errors: SchemaError[], prefi
  */
 export function compileCheck(schema: TSchema, prefix = '', limit = 5): (value: unknown) => string[] {
   const validator = Compile(schema);
-  return (value) => (validator.Check(value) ? [] : sentences(schema, value, validator.Errors(value) as SchemaError[], prefix, limit));
+  return (value) => (validator.Check(value) ? [] : sentences(schema, value, validator.Errors(value), prefix, limit));
 }

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments, type Document } from 'yaml';
 import { admitWithReinvocation } from './harness/apiserver.ts';
 import { applyPodDefaults } from './harness/pod-defaults.ts';
 import { podPointer, resolvePointer } from '../src/cli/workloads.ts';
@@ -40,7 +40,7 @@ function podsOf(text: string): { where: string; namespace: string; pod: Record<s
       claims,
     });
   };
-  for (const document of parseAllDocuments(text) as ReturnType<typeof parseAllDocuments> & unknown[]) {
+  for (const document of parseAllDocuments(text) as Document[]) {
     const value = document.toJS() as Manifest | null;
     if (value) visit(value);
   }
@@ -52,7 +52,7 @@ function configFor(fixture: string): string | undefined {
   return existsSync(path) ? path : undefined;
 }
 
-t.test('golden pairs through the offline CLI', async (t) => {
+void t.test('golden pairs through the offline CLI', async (t) => {
   for (const fixture of fixtures) {
     await t.test(fixture, async (t) => {
       const config = configFor(fixture);
@@ -80,7 +80,7 @@ t.test('golden pairs through the offline CLI', async (t) => {
   }
 });
 
-t.test('golden pairs through the webhook, as the apiserver calls it', async (t) => {
+void t.test('golden pairs through the webhook, as the apiserver calls it', async (t) => {
   const webhooks = new Map<string, TestWebhook>();
   t.teardown(async () => {
     for (const webhook of webhooks.values()) await webhook.close();

@@ -1,7 +1,6 @@
 // The HTTPS admission endpoint (fastify): `POST /mutate`. Validates the AdmissionReview once,
 // hands it to admission/review and maps every bad input to a clear 4xx. Knows nothing of Thanos.
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { TSchema } from 'typebox';
 import { AdmissionReviewSchema, type AdmissionReview } from '../admission/schema.ts';
 import { review, type ReviewContext } from '../admission/review.ts';
 import { compileCheck } from '../schema.ts';
@@ -62,7 +61,7 @@ export function buildWebhookApp(options: WebhookOptions): FastifyInstance {
 
   // One validator for every schema: compiled TypeBox checks with sentences that name the field.
   app.setValidatorCompiler(({ schema }) => {
-    const check = compileCheck(schema as TSchema, 'body');
+    const check = compileCheck(schema, 'body');
     return (data: unknown) => {
       const problems = check(data);
       return problems.length === 0 ? { value: data } : { error: new Error(problems.join('; ')) };
