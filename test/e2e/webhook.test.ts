@@ -1,0 +1,302 @@
+// End to end against a real control plane: etcd + kube-apiserver + kube-controller-manager built
+// from the Kubernetes Go modules (test/cluster), the injector running on loopback as a real
+// process, and every scenario driven through kubectl as a user would.
+import t from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCluster, type Cluster, type ExecResult } from '../cluster/cluster.ts';
+
+const root = new URL('../..', import.meta.url).pathname;
+const INJECTOR_NAMESPACE = 'thanos-injector';
+
+interface PodJson {
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: {
+    containers: { name: string; args?: string[]; volumeMounts?: { name: string; mountPath: string }[] }[];
+    initContainers?: { name: string; restartPolicy?: string; volumeMounts?: { name: string; mountPath: string; subPath?: string }[] }[];
+    volumes?: { name: string; secret?: { secretName: string }; persistentVolumeClaim?: { claimName: string } }[];
+    securityContext?: Record<string, unknown>;
+  };
+}
+
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}
+
+function sidecars(pod: PodJson): number {
+  return [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].filter((c) => c.name === 'thanos-sidecar').length;
+}
+
+/** The injector as a real process: `thanos-injector serve` on 127.0.0.1 with the given certificate. */
+class Injector {
+  process: ChildProcess | undefined;
+  port = 0;
+  healthPort = 0;
+  log = '';
+  constructor(
+    readonly cluster: Cluster,
+    readonly certFile: string,
+    readonly keyFile: string,
+    readonly configFile: string,
+  ) {}
+
+  async start(): Promise<void> {
+    this.port ||= await freePort();
+    this.healthPort ||= await freePort();
+    const args = ['src/main.ts', 'serve', '--address', '127.0.0.1', '--port', String(this.port), '--health-port', String(this.healthPort),
+      '--tls-cert-file', this.certFile, '--tls-key-file', this.keyFile, '--config', this.configFile];
+    const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...this.cluster.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (chunk: Buffer) => (this.log += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (this.log += chunk.toString()));
+    this.process = child;
+    await waitFor('the injector to be ready', async () => {
+      const response = await fetch(`http://127.0.0.1:${this.healthPort}/readyz`).catch(() => undefined);
+      return response?.ok ? true : undefined;
+    }, 30_000);
+  }
+
+  async stop(): Promise<number | null> {
+    const child = this.process;
+    if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    return exited;
+  }
+
+  async metric(name: string): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${this.healthPort}/metrics`)).text();
+    return text.split('\n').filter((line) => line.startsWith(name)).reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+  }
+}
+
+const cluster = await startCluster({ log: (message) => t.comment(message) });
+t.teardown(() => cluster.stop());
+t.comment(`cluster ${cluster.serverVersion} at ${cluster.server}`);
+
+async function kubectl(args: string[], input?: string): Promise<ExecResult> {
+  return cluster.kubectl(args, input);
+}
+async function kubectlOk(args: string[], input?: string): Promise<string> {
+  const result = await kubectl(args, input);
+  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
+  return result.stdout;
+}
+async function getPod(namespace: string, name: string): Promise<PodJson> {
+  return JSON.parse(await kubectlOk(['-n', namespace, 'get', 'pod', name, '-o', 'json'])) as PodJson;
+}
+async function podsBySelector(namespace: string, selector: string): Promise<PodJson[]> {
+  const list = JSON.parse(await kubectlOk(['-n', namespace, 'get', 'pods', '-l', selector, '-o', 'json'])) as { items: PodJson[] };
+  return list.items;
+}
+
+const work = await mkdtemp(join(tmpdir(), 'thanos-injector-e2e-'));
+t.teardown(() => rm(work, { recursive: true, force: true }));
+const serving = await cluster.issueCert('thanos-injector', { ips: ['127.0.0.1'], dnsNames: ['localhost'] });
+const caBundle = Buffer.from(await readFile(serving.ca, 'utf8')).toString('base64');
+const configFile = join(work, 'config.yaml');
+await writeFile(configFile, `injectorNamespace: ${INJECTOR_NAMESPACE}\n`);
+const injector = new Injector(cluster, serving.cert, serving.key, configFile);
+await injector.start();
+t.teardown(() => injector.stop());
+t.teardown(() => {
+  if (t.passing()) return;
+  t.comment(`injector log (tail):\n${injector.log.split('\n').slice(-40).join('\n')}`);
+});
+
+const webhookTemplate = await readFile(join(root, 'test/e2e/webhook-configuration.yaml'), 'utf8');
+async function applyWebhookConfiguration(failurePolicy: 'Fail' | 'Ignore'): Promise<void> {
+  const manifest = webhookTemplate
+    .replaceAll('WEBHOOK_URL', `https://127.0.0.1:${injector.port}/mutate`)
+    .replaceAll('CA_BUNDLE', caBundle)
+    .replaceAll('FAILURE_POLICY', failurePolicy)
+    .replaceAll('INJECTOR_NAMESPACE', INJECTOR_NAMESPACE);
+  await kubectlOk(['apply', '-f', '-'], manifest);
+}
+
+const prometheusPod = (name: string, namespace: string, labels: Record<string, string> = {}, annotations: Record<string, string> = {}) =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels, annotations },
+    spec: {
+      containers: [{
+        name: 'prometheus',
+        image: 'quay.io/prometheus/prometheus:v3.5.0',
+        args: ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus'],
+        volumeMounts: [{ name: 'data', mountPath: '/prometheus' }],
+      }],
+      volumes: [{ name: 'data', emptyDir: {} }],
+    },
+  });
+
+await kubectlOk(['create', 'namespace', 'monitoring']);
+await kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=enabled']);
+await kubectlOk(['create', 'namespace', 'team-a']);
+await kubectlOk(['create', 'namespace', INJECTOR_NAMESPACE]);
+await applyWebhookConfiguration('Fail');
+// The apiserver picks up a new webhook configuration asynchronously: wait until it is in force.
+await waitFor('the webhook configuration to be in force', async () => {
+  const result = await kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], prometheusPod('probe', 'monitoring'));
+  return result.code === 0 && result.stdout.includes('thanos-sidecar') ? true : undefined;
+}, 30_000);
+
+void t.test('the seed Deployment in a labelled namespace: its pod is stored injected', async (t) => {
+  await kubectlOk(['apply', '-f', join(root, 'examples/prometheus-deployment.yaml')]);
+  const [pod] = await waitFor('the Deployment pod', async () => {
+    const pods = await podsBySelector('monitoring', 'app=prometheus');
+    return pods.length > 0 ? pods : undefined;
+  });
+  t.ok(pod, 'the controller-manager created a pod');
+  if (!pod) return;
+  t.equal(sidecars(pod), 1, 'exactly one thanos-sidecar');
+  const sidecar = pod.spec.initContainers?.find((c) => c.name === 'thanos-sidecar');
+  t.equal(sidecar?.restartPolicy, 'Always', `a native sidecar on ${cluster.serverVersion}`);
+  t.ok(pod.spec.volumes?.some((v) => v.secret?.secretName === 'thanos-objstore'), 'the objstore Secret volume');
+  const args = pod.spec.containers.find((c) => c.name === 'prometheus')?.args ?? [];
+  t.ok(args.includes('--storage.tsdb.min-block-duration=2h') && args.includes('--storage.tsdb.max-block-duration=2h'), 'equal block flags');
+  t.match(pod.spec.securityContext, { runAsUser: 65534, runAsGroup: 65534, fsGroup: 65534, runAsNonRoot: true }, 'pod securityContext');
+  t.equal(pod.metadata.labels?.['thanos-injector/injected'], 'true', 'injected label');
+  const status = JSON.parse(pod.metadata.annotations?.['thanos-injector/status'] ?? '{}') as { container?: string };
+  t.equal(status.container, 'thanos-sidecar', 'status annotation');
+  const described = await kubectlOk(['-n', 'monitoring', 'describe', 'pod', pod.metadata.name]);
+  t.match(described, /thanos-sidecar:/, 'kubectl describe shows the sidecar');
+  t.match(described, /thanos-injector\/status:/, 'kubectl describe shows the status annotation');
+});
+
+void t.test('pod opt-in, opt-out, other pods and kube-system', async (t) => {
+  await kubectlOk(['apply', '-f', '-'], prometheusPod('opted-in', 'team-a', { 'thanos-injection': 'enabled' }));
+  t.equal(sidecars(await getPod('team-a', 'opted-in')), 1, 'a labelled pod in an unlabelled namespace is injected');
+  await kubectlOk(['apply', '-f', '-'], prometheusPod('not-labelled', 'team-a'));
+  t.equal(sidecars(await getPod('team-a', 'not-labelled')), 0, 'an unlabelled pod in an unlabelled namespace is not');
+  await kubectlOk(['apply', '-f', '-'], prometheusPod('opted-out', 'monitoring', { 'thanos-injection': 'disabled' }));
+  t.equal(sidecars(await getPod('monitoring', 'opted-out')), 0, 'a pod labelled disabled in a labelled namespace is not injected');
+  await kubectlOk(['-n', 'monitoring', 'run', 'web', '--image=nginx:1.27', '--restart=Never']);
+  const web = await getPod('monitoring', 'web');
+  t.equal(web.spec.containers.length, 1, 'a non-Prometheus pod keeps its one container');
+  t.notOk(web.spec.initContainers, 'and gets no init container');
+  t.notOk(web.metadata.annotations?.['thanos-injector/status'], 'and no status annotation');
+  await kubectlOk(['apply', '-f', '-'], prometheusPod('system-prometheus', 'kube-system', { 'thanos-injection': 'enabled' }));
+  t.equal(sidecars(await getPod('kube-system', 'system-prometheus')), 0, 'a Prometheus pod in kube-system is not touched');
+});
+
+void t.test('a StatefulSet with volumeClaimTemplates: its pods mount the claim', async (t) => {
+  await kubectlOk(['apply', '-f', join(root, 'test/fixtures/inject/statefulset-claim.yaml')]);
+  const pod = await waitFor('the StatefulSet pod', () => getPod('monitoring', 'prometheus-0').catch(() => undefined));
+  t.equal(sidecars(pod), 1, 'injected');
+  const mount = pod.spec.initContainers?.find((c) => c.name === 'thanos-sidecar')?.volumeMounts?.find((m) => m.mountPath === '/prometheus');
+  t.match(mount, { name: 'tsdb', subPath: 'prom' }, 'the sidecar mounts the claim at the same path and subPath');
+  t.ok(pod.spec.volumes?.some((v) => v.name === 'tsdb' && v.persistentVolumeClaim?.claimName === 'tsdb-prometheus-0'), 'the claim volume');
+});
+
+void t.test('server-side dry run shows the injected pod and stores nothing', async (t) => {
+  const result = await kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], prometheusPod('dry', 'monitoring'));
+  t.equal(result.code, 0, result.stderr);
+  t.equal(sidecars(JSON.parse(result.stdout) as PodJson), 1, 'the dry-run answer has the sidecar');
+  const stored = await kubectl(['-n', 'monitoring', 'get', 'pod', 'dry']);
+  t.not(stored.code, 0, 'nothing was stored');
+  t.match(stored.stderr, /NotFound|not found/);
+});
+
+void t.test('an invalid override annotation fails kubectl apply with our message', async (t) => {
+  const result = await kubectl(['apply', '-f', '-'], prometheusPod('bad', 'monitoring', {}, { 'thanos-injector/block-duration': 'banana' }));
+  t.not(result.code, 0, 'kubectl apply fails');
+  t.match(result.stderr, 'annotation thanos-injector/block-duration: "banana" is not valid; expected a Prometheus duration', 'with our message');
+});
+
+void t.test('reinvocation after another webhook changes the pod: still exactly one sidecar', async (t) => {
+  // A tiny second webhook, ordered after ours (names sort), that adds an annotation once.
+  const annotatorCert = await cluster.issueCert('annotator', { ips: ['127.0.0.1'] });
+  const annotator: HttpsServer = createHttpsServer({ cert: await readFile(annotatorCert.cert), key: await readFile(annotatorCert.key) }, (request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      const review = JSON.parse(body) as { request: { uid: string; object: PodJson } };
+      const annotations = review.request.object.metadata.annotations ?? {};
+      const patch = annotations['e2e.example.com/annotated'] ? [] : [{ op: 'add', path: '/metadata/annotations/e2e.example.com~1annotated', value: 'yes' }];
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: {
+        uid: review.request.uid, allowed: true, ...(patch.length ? { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') } : {}),
+      } }));
+    });
+  });
+  await new Promise<void>((resolve) => annotator.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => annotator.close(resolve)));
+  await kubectlOk(['create', 'namespace', 'reinvoke']);
+  await kubectlOk(['label', 'namespace', 'reinvoke', 'thanos-injection=enabled']);
+  await kubectlOk(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: 'zz-e2e-annotator' },
+    webhooks: [{
+      name: 'annotator.e2e.example.com', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail',
+      reinvocationPolicy: 'IfNeeded', timeoutSeconds: 5,
+      clientConfig: { url: `https://127.0.0.1:${(annotator.address() as AddressInfo).port}/`, caBundle: Buffer.from(await readFile(annotatorCert.ca)).toString('base64') },
+      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'reinvoke' } },
+    }],
+  }));
+  const reviewsBefore = await injector.metric('thanos_injector_admissions_total{outcome="skipped",reason="already-injected"}');
+  const pod = await waitFor('a pod through both webhooks', async () => {
+    const result = await kubectl(['apply', '-f', '-'], prometheusPod('twice', 'reinvoke'));
+    if (result.code !== 0) return undefined;
+    const stored = await getPod('reinvoke', 'twice');
+    if (stored.metadata.annotations?.['e2e.example.com/annotated']) return stored;
+    await kubectl(['-n', 'reinvoke', 'delete', 'pod', 'twice', '--wait=false']);
+    return undefined;
+  }, 30_000);
+  t.equal(pod.metadata.annotations?.['e2e.example.com/annotated'], 'yes', 'the other webhook ran');
+  t.equal(sidecars(pod), 1, 'exactly one sidecar');
+  const reviewsAfter = await injector.metric('thanos_injector_admissions_total{outcome="skipped",reason="already-injected"}');
+  t.ok(reviewsAfter > reviewsBefore, `the apiserver reinvoked the injector (${reviewsAfter - reviewsBefore} already-injected reviews)`);
+  await kubectlOk(['delete', 'mutatingwebhookconfiguration', 'zz-e2e-annotator']);
+});
+
+void t.test('injector down: Fail refuses pod creation, Ignore stores the pod without the sidecar', async (t) => {
+  t.equal(await injector.stop(), 0, 'the injector exits 0 on SIGTERM');
+  const refused = await kubectl(['apply', '-f', '-'], prometheusPod('while-down', 'monitoring'));
+  t.not(refused.code, 0, 'with failurePolicy Fail the pod is refused');
+  t.match(refused.stderr, 'failed calling webhook', "with the apiserver's error");
+  await applyWebhookConfiguration('Ignore');
+  const stored = await waitFor('failurePolicy Ignore to be in force', async () => {
+    const result = await kubectl(['apply', '-f', '-'], prometheusPod('while-down', 'monitoring'));
+    return result.code === 0 ? true : undefined;
+  }, 30_000);
+  t.ok(stored, 'with failurePolicy Ignore the pod is stored');
+  t.equal(sidecars(await getPod('monitoring', 'while-down')), 0, 'without the sidecar');
+  await injector.start();
+  await applyWebhookConfiguration('Fail');
+});
+
+void t.test("the apiserver's own latency metric for our webhooks", async (t) => {
+  const metrics = await kubectlOk(['get', '--raw', '/metrics']);
+  const buckets = new Map<string, number>();
+  for (const line of metrics.split('\n')) {
+    if (!line.startsWith('apiserver_admission_webhook_admission_duration_seconds_bucket{')) continue;
+    if (!/name="(namespace|pod)\.thanos-injector\.io"/.test(line)) continue;
+    const le = /le="([^"]+)"/.exec(line)?.[1] ?? '';
+    buckets.set(le, (buckets.get(le) ?? 0) + Number(line.split(' ').pop()));
+  }
+  const count = buckets.get('+Inf') ?? 0;
+  const share = (le: string) => (count === 0 ? 0 : (100 * (buckets.get(le) ?? 0)) / count);
+  t.comment(`apiserver_admission_webhook_admission_duration_seconds for our webhooks: count=${count} ` +
+    `under_5ms=${share('0.005').toFixed(1)}% under_25ms=${share('0.025').toFixed(1)}%`);
+  t.ok(count > 0, 'the apiserver recorded calls to our webhooks');
+});
