@@ -51,12 +51,16 @@ class Injector {
   port = 0;
   healthPort = 0;
   log = '';
-  constructor(
-    readonly cluster: Cluster,
-    readonly certFile: string,
-    readonly keyFile: string,
-    readonly configFile: string,
-  ) {}
+  readonly cluster: Cluster;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly configFile: string;
+  constructor(cluster: Cluster, certFile: string, keyFile: string, configFile: string) {
+    this.cluster = cluster;
+    this.certFile = certFile;
+    this.keyFile = keyFile;
+    this.configFile = configFile;
+  }
 
   async start(): Promise<void> {
     this.port ||= await freePort();
