@@ -1,0 +1,91 @@
+{{/* Names and labels shared by every template. */}}
+{{- define "tsi.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "tsi.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* Selector labels of one component: tsi.selector (dict "ctx" $ "component" "webhook") */}}
+{{- define "tsi.selector" -}}
+app.kubernetes.io/name: {{ .ctx.Chart.Name }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "tsi.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{- define "tsi.tlsSecret" -}}
+{{ .Values.certs.secretName | default (printf "%s-tls" (include "tsi.fullname" .)) }}
+{{- end -}}
+
+{{/* Namespaces never injected: the system ones, the release's, and the user's list. */}}
+{{- define "tsi.excludedNamespaces" -}}
+{{- $list := concat (list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace) .Values.webhook.excludedNamespaces | uniq -}}
+{{- toJson $list -}}
+{{- end -}}
+
+{{/* Pod and container security settings that pass Pod Security "restricted". */}}
+{{- define "tsi.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+{{- define "tsi.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{/* The registration job's pod spec, shared by the CronJob, the Job and the watch Deployment. */}}
+{{- define "tsi.registerPod" -}}
+serviceAccountName: {{ printf "%s-register" (include "tsi.fullname" .) }}
+securityContext:
+  {{- include "tsi.podSecurityContext" . | nindent 2 }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+containers:
+  - name: register
+    image: {{ include "tsi.image" . }}
+    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    args:
+      - register
+      - --query-namespace={{ .Release.Namespace }}
+      - --configmap={{ .Values.registration.configMapName }}
+      - --endpoints={{ .Values.registration.endpoints }}
+      - --cluster-domain={{ .Values.registration.clusterDomain }}
+      {{- range .Values.registration.namespaces }}
+      - --namespace={{ . }}
+      {{- end }}
+      {{- if .Values.registration.restartUninjected }}
+      - --restart-uninjected
+      {{- end }}
+      {{- if eq .Values.registration.mode "watch" }}
+      - --watch
+      {{- end }}
+    env:
+      - name: POD_NAMESPACE
+        valueFrom:
+          fieldRef:
+            fieldPath: metadata.namespace
+    resources:
+      {{- toYaml .Values.registration.resources | nindent 6 }}
+    securityContext:
+      {{- include "tsi.containerSecurityContext" . | nindent 6 }}
+{{- end -}}
