@@ -114,26 +114,36 @@ async function podsBySelector(namespace: string, selector: string): Promise<PodJ
 const work = await mkdtemp(join(tmpdir(), 'thanos-injector-e2e-'));
 t.teardown(() => rm(work, { recursive: true, force: true }));
 const serving = await cluster.issueCert('thanos-injector', { ips: ['127.0.0.1'], dnsNames: ['localhost'] });
-const caBundle = Buffer.from(await readFile(serving.ca, 'utf8')).toString('base64');
+
+// The chart is installed as a user would, with the webhook pointing at the injector on loopback
+// (there is no kubelet to run it as a pod) and the cluster CA as caBundle.
+const RELEASE = 'tsi';
+const FULLNAME = `${RELEASE}-thanos-sidecar-injector`;
+const chart = join(root, 'charts/thanos-sidecar-injector');
+const injectorPort = await freePort();
+async function helm(args: string[]): Promise<string> {
+  const result = await cluster.helm(args);
+  if (result.code !== 0) throw new Error(`helm ${args.join(' ')} failed: ${result.stderr}`);
+  return result.stdout;
+}
+await helm(['install', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--create-namespace',
+  '--set', `webhook.url=https://127.0.0.1:${injectorPort}/mutate`, '--set', 'webhook.failurePolicy=Fail',
+  '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${serving.ca}`, '--set', 'registration.enabled=false']);
+async function setFailurePolicy(failurePolicy: 'Fail' | 'Ignore'): Promise<void> {
+  await helm(['upgrade', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--reuse-values', '--set', `webhook.failurePolicy=${failurePolicy}`]);
+}
+
+// The injector runs with the configuration the chart rendered into its ConfigMap.
 const configFile = join(work, 'config.yaml');
-await writeFile(configFile, `injectorNamespace: ${INJECTOR_NAMESPACE}\n`);
+await writeFile(configFile, await kubectlOk(['-n', INJECTOR_NAMESPACE, 'get', 'configmap', FULLNAME, '-o', 'jsonpath={.data.config\\.yaml}']));
 const injector = new Injector(cluster, serving.cert, serving.key, configFile);
+injector.port = injectorPort;
 await injector.start();
 t.teardown(() => injector.stop());
 t.teardown(() => {
   if (t.passing()) return;
   t.comment(`injector log (tail):\n${injector.log.split('\n').slice(-40).join('\n')}`);
 });
-
-const webhookTemplate = await readFile(join(root, 'test/e2e/webhook-configuration.yaml'), 'utf8');
-async function applyWebhookConfiguration(failurePolicy: 'Fail' | 'Ignore'): Promise<void> {
-  const manifest = webhookTemplate
-    .replaceAll('WEBHOOK_URL', `https://127.0.0.1:${injector.port}/mutate`)
-    .replaceAll('CA_BUNDLE', caBundle)
-    .replaceAll('FAILURE_POLICY', failurePolicy)
-    .replaceAll('INJECTOR_NAMESPACE', INJECTOR_NAMESPACE);
-  await kubectlOk(['apply', '-f', '-'], manifest);
-}
 
 const prometheusPod = (name: string, namespace: string, labels: Record<string, string> = {}, annotations: Record<string, string> = {}) =>
   JSON.stringify({
@@ -154,8 +164,6 @@ const prometheusPod = (name: string, namespace: string, labels: Record<string, s
 await kubectlOk(['create', 'namespace', 'monitoring']);
 await kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=enabled']);
 await kubectlOk(['create', 'namespace', 'team-a']);
-await kubectlOk(['create', 'namespace', INJECTOR_NAMESPACE]);
-await applyWebhookConfiguration('Fail');
 // The apiserver picks up a new webhook configuration asynchronously: wait until it is in force.
 await waitFor('the webhook configuration to be in force', async () => {
   const result = await kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], prometheusPod('probe', 'monitoring'));
@@ -278,7 +286,7 @@ void t.test('injector down: Fail refuses pod creation, Ignore stores the pod wit
   const refused = await kubectl(['apply', '-f', '-'], prometheusPod('while-down', 'monitoring'));
   t.not(refused.code, 0, 'with failurePolicy Fail the pod is refused');
   t.match(refused.stderr, 'failed calling webhook', "with the apiserver's error");
-  await applyWebhookConfiguration('Ignore');
+  await setFailurePolicy('Ignore');
   const stored = await waitFor('failurePolicy Ignore to be in force', async () => {
     const result = await kubectl(['apply', '-f', '-'], prometheusPod('while-down', 'monitoring'));
     return result.code === 0 ? true : undefined;
@@ -286,7 +294,7 @@ void t.test('injector down: Fail refuses pod creation, Ignore stores the pod wit
   t.ok(stored, 'with failurePolicy Ignore the pod is stored');
   t.equal(sidecars(await getPod('monitoring', 'while-down')), 0, 'without the sidecar');
   await injector.start();
-  await applyWebhookConfiguration('Fail');
+  await setFailurePolicy('Fail');
 });
 
 void t.test("the apiserver's own latency metric for our webhooks", async (t) => {
@@ -294,7 +302,7 @@ void t.test("the apiserver's own latency metric for our webhooks", async (t) => 
   const buckets = new Map<string, number>();
   for (const line of metrics.split('\n')) {
     if (!line.startsWith('apiserver_admission_webhook_admission_duration_seconds_bucket{')) continue;
-    if (!/name="(namespace|pod)\.thanos-injector\.io"/.test(line)) continue;
+    if (!/name="(namespace|pod)\.thanos-sidecar-injector\.io"/.test(line)) continue;
     const le = /le="([^"]+)"/.exec(line)?.[1] ?? '';
     buckets.set(le, (buckets.get(le) ?? 0) + Number(line.split(' ').pop()));
   }
