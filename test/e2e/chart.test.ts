@@ -1,0 +1,182 @@
+// The Helm chart, checked with the real helm binary (built by test/cluster from Go modules):
+// lint, the values schema, and assertions on the rendered objects a reviewer would check first.
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { ensureTools } from '../cluster/build.ts';
+
+const run = promisify(execFile);
+const chart = join(new URL('../..', import.meta.url).pathname, 'charts/thanos-sidecar-injector');
+const { helm } = await ensureTools({ log: (message) => t.comment(message) });
+
+interface K8sObject {
+  kind: string;
+  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+  [key: string]: unknown;
+}
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+interface Webhook {
+  name: string;
+  failurePolicy: string;
+  timeoutSeconds: number;
+  sideEffects: string;
+  reinvocationPolicy: string;
+  admissionReviewVersions: string[];
+  clientConfig: { url?: string; service?: { name: string; namespace: string; path: string; port: number }; caBundle?: string };
+  rules: { operations: string[]; resources: string[] }[];
+  namespaceSelector: { matchExpressions: { key: string; operator: string; values?: string[] }[] };
+  objectSelector: unknown;
+}
+
+async function template(...sets: string[]): Promise<K8sObject[]> {
+  const args = ['template', 'tsi', chart, '--namespace', 'observability', ...sets.flatMap((s) => ['--set', s])];
+  const { stdout } = await run(helm, args);
+  return parseAllDocuments(stdout).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => o !== null);
+}
+const find = (objects: K8sObject[], kind: string) => objects.filter((o) => o.kind === kind);
+
+void t.test('helm lint passes with the defaults and with every optional part on', async (t) => {
+  const { stdout } = await run(helm, ['lint', chart, '--strict']);
+  t.match(stdout, '0 chart(s) failed');
+  const all = await run(helm, ['lint', chart, '--strict', '--set', 'query.enabled=true', '--set', 'metrics.serviceMonitor.enabled=true',
+    '--set', 'metrics.prometheusRule.enabled=true', '--set', 'metrics.dashboard.enabled=true', '--set', 'registration.mode=watch']);
+  t.match(all.stdout, '0 chart(s) failed');
+});
+
+void t.test('the values schema rejects bad values with a message naming them', async (t) => {
+  for (const [set, field] of [['replicaCount=banana', '/replicaCount'], ['webhook.failurePolicy=Sometimes', '/webhook/failurePolicy'],
+    ['webhook.timeoutSeconds=60', '/webhook/timeoutSeconds'], ['certs.mode=magic', '/certs/mode'], ['injection.blockDuration=2hours', '/injection/blockDuration']]) {
+    const result = await run(helm, ['template', 'tsi', chart, '--set', set!]).then(() => undefined, (error: { stderr: string }) => error.stderr);
+    t.ok(result, `${set} is rejected`);
+    t.match(result ?? '', field!, `the message names ${field}`);
+  }
+});
+
+void t.test('two webhooks: namespace opt-in and pod opt-in, both excluding system and release namespaces', async (t) => {
+  const [configuration] = find(await template(), 'MutatingWebhookConfiguration');
+  const webhooks = (configuration as unknown as { webhooks: Webhook[] }).webhooks;
+  t.same(webhooks.map((w) => w.name), ['namespace.thanos-sidecar-injector.io', 'pod.thanos-sidecar-injector.io']);
+  for (const webhook of webhooks) {
+    t.equal(webhook.sideEffects, 'None');
+    t.same(webhook.admissionReviewVersions, ['v1']);
+    t.equal(webhook.timeoutSeconds, 5);
+    t.equal(webhook.failurePolicy, 'Ignore');
+    t.equal(webhook.reinvocationPolicy, 'IfNeeded');
+    t.same(webhook.rules.map((r) => [r.operations, r.resources]), [[['CREATE'], ['pods']]], 'CREATE on pods only');
+    t.same(webhook.clientConfig.service, { name: 'tsi-thanos-sidecar-injector', namespace: 'observability', path: '/mutate', port: 443 });
+    const excluded = webhook.namespaceSelector.matchExpressions.find((e) => e.key === 'kubernetes.io/metadata.name');
+    t.same(excluded, { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-public', 'kube-node-lease', 'observability'] });
+  }
+  t.same(webhooks[0]!.namespaceSelector.matchExpressions[0], { key: 'thanos-injection', operator: 'In', values: ['enabled'] });
+  t.same(webhooks[0]!.objectSelector, { matchExpressions: [{ key: 'thanos-injection', operator: 'NotIn', values: ['disabled'] }] });
+  t.same(webhooks[1]!.namespaceSelector.matchExpressions[0], { key: 'thanos-injection', operator: 'DoesNotExist' });
+  t.same(webhooks[1]!.objectSelector, { matchLabels: { 'thanos-injection': 'enabled' } });
+
+  const [external] = find(await template('webhook.url=https://203.0.113.10:8443/mutate', 'certs.mode=external', 'certs.caBundle=PEM'), 'MutatingWebhookConfiguration');
+  const externalHooks = (external as unknown as { webhooks: Webhook[] }).webhooks;
+  t.same(externalHooks.map((w) => w.clientConfig), [1, 2].map(() => ({ url: 'https://203.0.113.10:8443/mutate', caBundle: Buffer.from('PEM').toString('base64') })),
+    'webhook.url and an external caBundle');
+});
+
+void t.test('RBAC: every rule is on the allow-list, nothing cluster-wide on secrets, no wildcards', async (t) => {
+  const allowed: Record<string, string[]> = {
+    'secrets': ['get', 'update', 'create'],
+    'admissionregistration.k8s.io/mutatingwebhookconfigurations': ['get', 'patch'],
+    'pods': ['get', 'list', 'watch', 'delete'],
+    'namespaces': ['get', 'list', 'watch'],
+    'services': ['get', 'list', 'create', 'update', 'delete'],
+    'events': ['create', 'patch'],
+    'events.k8s.io/events': ['create', 'patch'],
+    'configmaps': ['get', 'update', 'create'],
+  };
+  for (const sets of [[], ['registration.restartUninjected=true'], ['registration.mode=watch']]) {
+    const objects = await template(...sets);
+    for (const role of [...find(objects, 'Role'), ...find(objects, 'ClusterRole')]) {
+      for (const rule of (role as unknown as { rules: Rule[] }).rules) {
+        for (const group of rule.apiGroups) {
+          for (const resource of rule.resources) {
+            const key = group === '' ? resource : `${group}/${resource}`;
+            t.ok(allowed[key], `${role.kind} ${role.metadata.name}: ${key} is on the allow-list`);
+            for (const verb of rule.verbs) t.ok(allowed[key]?.includes(verb), `${role.kind} ${role.metadata.name}: ${verb} ${key} is allowed`);
+            t.not(resource, '*', 'no wildcard resource');
+            if (role.kind === 'ClusterRole') t.not(resource, 'secrets', 'no secrets cluster-wide');
+          }
+        }
+        t.notOk(rule.verbs.includes('*'), 'no wildcard verb');
+      }
+    }
+    const pods = find(objects, 'ClusterRole').flatMap((r) => (r as unknown as { rules: Rule[] }).rules).find((r) => r.resources.includes('pods'));
+    t.equal(pods?.verbs.includes('delete'), sets[0] === 'registration.restartUninjected=true', 'pods/delete only with restartUninjected');
+  }
+  const [webhookRole] = find(await template(), 'ClusterRole').filter((r) => r.metadata.name === 'tsi-thanos-sidecar-injector');
+  t.same((webhookRole as unknown as { rules: Rule[] }).rules[0]?.resourceNames, ['tsi-thanos-sidecar-injector'], 'the webhook may patch only its own configuration');
+});
+
+void t.test('every pod the chart runs passes Pod Security "restricted"', async (t) => {
+  const objects = await template('query.enabled=true');
+  const podSpecs: { where: string; spec: Record<string, unknown> }[] = [];
+  for (const object of objects) {
+    const spec = object.spec as Record<string, unknown> | undefined;
+    const template = (object.kind === 'CronJob'
+      ? ((spec?.jobTemplate as Record<string, unknown>).spec as Record<string, unknown>).template
+      : spec?.template) as { spec: Record<string, unknown> } | undefined;
+    if (template && ['Deployment', 'Job', 'CronJob'].includes(object.kind)) podSpecs.push({ where: `${object.kind}/${object.metadata.name}`, spec: template.spec });
+  }
+  t.ok(podSpecs.length >= 4, 'injector, registration CronJob and Job, Query');
+  for (const { where, spec } of podSpecs) {
+    const pod = spec.securityContext as Record<string, unknown>;
+    t.equal(pod.runAsNonRoot, true, `${where}: runAsNonRoot`);
+    t.same(pod.seccompProfile, { type: 'RuntimeDefault' }, `${where}: seccomp RuntimeDefault`);
+    for (const container of spec.containers as { name: string; securityContext: Record<string, unknown> }[]) {
+      t.equal(container.securityContext.allowPrivilegeEscalation, false, `${where}/${container.name}: no privilege escalation`);
+      t.equal(container.securityContext.readOnlyRootFilesystem, true, `${where}/${container.name}: read-only root`);
+      t.same(container.securityContext.capabilities, { drop: ['ALL'] }, `${where}/${container.name}: drop ALL`);
+    }
+    t.notOk(spec.hostNetwork ?? spec.hostPID ?? spec.hostIPC, `${where}: no host namespaces`);
+  }
+});
+
+void t.test('the injector Deployment: replicas, spread, probes, config checksum', async (t) => {
+  const deployment = find(await template(), 'Deployment')[0] as unknown as {
+    spec: { replicas: number; template: { metadata: { annotations: Record<string, string>; labels: Record<string, string> }; spec: {
+      topologySpreadConstraints: unknown[]; containers: { args: string[]; readinessProbe: unknown; livenessProbe: unknown }[] } } };
+  };
+  t.equal(deployment.spec.replicas, 2);
+  t.equal(deployment.spec.template.spec.topologySpreadConstraints.length, 1, 'spread across nodes');
+  t.equal(deployment.spec.template.metadata.labels['thanos-injection'], 'disabled', 'never injects itself');
+  const container = deployment.spec.template.spec.containers[0]!;
+  t.ok(container.readinessProbe && container.livenessProbe, 'probes on the health port');
+  t.ok(container.args.includes('--certs-secret=tsi-thanos-sidecar-injector-tls'), 'certs.mode auto by default');
+  const checksum = deployment.spec.template.metadata.annotations['checksum/config'];
+  const changed = find(await template('injection.blockDuration=4h'), 'Deployment')[0] as unknown as typeof deployment;
+  t.not(changed.spec.template.metadata.annotations['checksum/config'], checksum, 'a config change rolls the pods');
+  t.equal(find(await template(), 'PodDisruptionBudget').length, 1, 'a PodDisruptionBudget');
+});
+
+void t.test('optional parts render only when asked', async (t) => {
+  const defaults = await template();
+  t.equal(find(defaults, 'CronJob').length, 1, 'registration CronJob by default');
+  t.equal(find(defaults, 'Job').length, 1, 'and a one-shot Job');
+  t.equal(find(defaults, 'ServiceMonitor').length + find(defaults, 'PrometheusRule').length, 0, 'no monitoring objects by default');
+  const watch = await template('registration.mode=watch');
+  t.equal(find(watch, 'CronJob').length, 0, 'watch mode: no CronJob');
+  t.ok(find(watch, 'Deployment').some((d) => d.metadata.name === 'tsi-thanos-sidecar-injector-register'), 'watch mode: a Deployment');
+  const query = find(await template('query.enabled=true', 'query.discovery=storeSdFiles'), 'Deployment').find((d) => d.metadata.name.endsWith('-query'));
+  t.match(JSON.stringify(query), '--store.sd-files=/etc/thanos/endpoints/targets.yaml', 'Query before v0.38 reads targets.yaml');
+  const certManager = await template('certs.mode=certManager');
+  t.equal(find(certManager, 'Certificate').length, 1, 'certManager: a Certificate');
+  t.equal(find(certManager, 'MutatingWebhookConfiguration')[0]?.metadata.annotations?.['cert-manager.io/inject-ca-from'], 'observability/tsi-thanos-sidecar-injector');
+  const monitoring = await template('metrics.serviceMonitor.enabled=true', 'metrics.prometheusRule.enabled=true', 'metrics.dashboard.enabled=true');
+  t.equal(find(monitoring, 'ServiceMonitor').length, 1);
+  const rules = JSON.stringify(find(monitoring, 'PrometheusRule')[0]);
+  for (const alert of ['ThanosInjectorAdmissionErrors', 'ThanosInjectorSlowAdmissions', 'ThanosInjectorDown', 'ThanosInjectorCertificateExpiring']) t.match(rules, alert);
+  const dashboard = find(monitoring, 'ConfigMap').find((c) => c.metadata.name.endsWith('-dashboard')) as unknown as { data: Record<string, string> };
+  t.doesNotThrow(() => JSON.parse(dashboard.data['thanos-sidecar-injector.json'] ?? ''), 'the dashboard is valid JSON');
+});
