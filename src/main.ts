@@ -7,6 +7,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (ar
   serve: { summary: 'run the admission webhook (HTTPS)', load: () => import('./cli/serve.ts') },
   inject: { summary: 'inject manifests offline and print the result', load: () => import('./cli/inject.ts') },
   certs: { summary: 'generate a CA and a serving certificate', load: () => import('./cli/certs.ts') },
+  register: { summary: 'register injected sidecars with Thanos Query', load: () => import('./cli/register.ts') },
 };
 
 const usage = `Usage: thanos-injector COMMAND [flags]

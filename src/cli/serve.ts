@@ -3,8 +3,11 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
+import { servingNames } from '../certs/auto.ts';
 import { ensureCertificates } from '../certs/files.ts';
-import { discoverKubernetesVersion } from '../kube/version.ts';
+import { CertificateKeeper } from '../certs/keeper.ts';
+import { kubernetesCertificateApi } from '../certs/kube.ts';
+import { clusterConfigured, discoverKubernetesVersion } from '../kube/version.ts';
 import { startServer } from '../server/server.ts';
 import { parseFlags } from './args.ts';
 import { CommandError, UsageError } from './errors.ts';
@@ -19,6 +22,15 @@ neither, a CA and a serving certificate for localhost, 127.0.0.1, ::1 (and each 
 created in ./certs (or --cert-dir) and reused while valid; trust certs/ca.crt to call it.
 Certificate files are watched and reloaded without a restart.
 
+Auto mode (--certs-secret NAME): the injector keeps a CA and a serving certificate in Secret NAME
+of its namespace (ca.crt, ca.key, tls.crt, tls.key): created when missing, the serving
+certificate (365 days) renewed with a third of its validity left, the CA (10 years) kept so
+caBundle stays stable. Replicas share the Secret. Every check it also sets the caBundle of each
+webhook in --webhook-config to ca.crt (blanked by a helm upgrade or a GitOps re-apply). SANs:
+--service-name NAME gives NAME, NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local; plus each
+--dns-name (an IP address becomes an IP SAN). Needs RBAC: get, create, update on the Secret;
+get, patch on the MutatingWebhookConfiguration.
+
 Flags:
       --config FILE            injector configuration (YAML); defaults apply without it
       --address ADDR           listen address for the webhook (default 0.0.0.0)
@@ -30,6 +42,12 @@ Flags:
       --cert-dir DIR           folder with tls.crt and tls.key (default ./certs)
       --dns-name NAME          extra name for a generated certificate (repeatable)
       --client-ca-file FILE    require client certificates signed by this CA (the apiserver's)
+      --certs-secret NAME      auto mode: keep the CA and serving certificate in this Secret
+      --namespace NS           namespace of the Secret (default: env POD_NAMESPACE)
+      --webhook-config NAME    auto mode: MutatingWebhookConfiguration whose caBundle is kept
+      --service-name NAME      auto mode: the injector's Service (SANs NAME, NAME.NS, NAME.NS.svc, ...)
+      --certs-check-interval SECONDS
+                               auto mode: how often the Secret and caBundle are checked (default 30)
       --log-level LEVEL        debug, info, warn or error (default info)
       --drain-timeout SECONDS  time for in-flight reviews at shutdown (default 20)
       --shutdown-delay SECONDS readiness off this long before closing (default 0)
@@ -57,6 +75,11 @@ export async function run(argv: string[]): Promise<number> {
     'cert-dir': { type: 'string' },
     'dns-name': { type: 'string', multiple: true },
     'client-ca-file': { type: 'string' },
+    'certs-secret': { type: 'string' },
+    namespace: { type: 'string' },
+    'webhook-config': { type: 'string' },
+    'service-name': { type: 'string' },
+    'certs-check-interval': { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
     'drain-timeout': { type: 'string' },
     'shutdown-delay': { type: 'string' },
@@ -71,16 +94,45 @@ export async function run(argv: string[]): Promise<number> {
   if ((values['tls-cert-file'] === undefined) !== (values['tls-key-file'] === undefined)) {
     throw new UsageError('--tls-cert-file and --tls-key-file go together; give both or neither');
   }
+  const certsSecret = values['certs-secret'];
+  if (certsSecret !== undefined && (values['tls-cert-file'] !== undefined || values['cert-dir'] !== undefined)) {
+    throw new UsageError('--certs-secret keeps the certificates in a Secret; it does not go with --tls-cert-file, --tls-key-file or --cert-dir');
+  }
+  const autoOnly = (['webhook-config', 'service-name', 'certs-check-interval', 'namespace'] as const).filter((name) => values[name] !== undefined);
+  if (certsSecret === undefined && autoOnly.length > 0) {
+    throw new UsageError(`--${autoOnly[0]} belongs to auto mode; give --certs-secret NAME too`);
+  }
   const port = number('port', values.port, 8443, 0, 65535);
   const healthPort = number('health-port', values['health-port'], 8080, 0, 65535);
   const drainTimeout = number('drain-timeout', values['drain-timeout'], 20, 1, 3600);
   const shutdownDelay = number('shutdown-delay', values['shutdown-delay'], 0, 0, 3600);
+  const checkInterval = number('certs-check-interval', values['certs-check-interval'], 30, 1, 86400);
   const config = await loadConfig(values.config);
 
   let certFile = values['tls-cert-file'];
   let keyFile = values['tls-key-file'];
   const notes: string[] = [];
-  if (certFile === undefined || keyFile === undefined) {
+  let keeper: CertificateKeeper | undefined;
+  if (certsSecret !== undefined) {
+    const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? '';
+    if (namespace === '') throw new UsageError('--certs-secret needs the namespace of the Secret: --namespace NS or env POD_NAMESPACE');
+    const names = servingNames(values['service-name'], namespace, values['dns-name']);
+    if (names.length === 0) throw new UsageError('--certs-secret needs the names to certify: --service-name NAME and/or --dns-name NAME');
+    if (!clusterConfigured()) throw new CommandError('--certs-secret needs the Kubernetes API: run in a pod, or set KUBECONFIG');
+    keeper = new CertificateKeeper({
+      api: await kubernetesCertificateApi(),
+      namespace,
+      secretName: certsSecret,
+      webhookConfiguration: values['webhook-config'],
+      names,
+      intervalMs: checkInterval * 1000,
+    });
+    notes.push(...await keeper.prepare().catch((error: unknown) => {
+      throw new CommandError(`certs auto mode: ${(error as Error).message}`);
+    }));
+    certFile = keeper.certFile;
+    keyFile = keeper.keyFile;
+  } else if (certFile === undefined || keyFile === undefined) {
     const dir = resolve(values['cert-dir'] ?? 'certs');
     const files = await ensureCertificates(dir, ['localhost', '127.0.0.1', '::1', ...(values['dns-name'] ?? [])]).catch((error: unknown) => {
       throw new CommandError(`cannot prepare certificates in ${dir}: ${(error as Error).message}`);
@@ -113,16 +165,21 @@ export async function run(argv: string[]): Promise<number> {
     logLevel: values['log-level'],
     drainTimeoutMs: drainTimeout * 1000,
     shutdownDelayMs: shutdownDelay * 1000,
-  }).catch((error: unknown) => {
+  }).catch(async (error: unknown) => {
+    await keeper?.dispose();
     throw new CommandError(`cannot start the webhook: ${(error as Error).message}`);
   });
+  keeper?.start({ log: server.webhook.log, onCaBundlePatch: (result) => server.metrics.caBundlePatches.inc({ result }) });
   for (const note of notes) server.webhook.log.info(note);
   server.webhook.log.info({ port: server.port, healthPort: server.healthPort }, 'webhook listening (POST /mutate over HTTPS)');
 
   await new Promise<void>((done) => {
     const stop = (signal: string) => {
       server.webhook.log.info({ signal }, 'signal received');
-      server.shutdown().then(done, done);
+      Promise.resolve(keeper?.stop())
+        .then(() => server.shutdown())
+        .then(() => keeper?.dispose())
+        .then(done, done);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

@@ -2,6 +2,7 @@
 // source of truth for field names, defaults and the accepted form quoted in error messages
 // (each leaf's `description`).
 import Type from 'typebox';
+import { DURATION_PATTERN } from '../inject/units.ts';
 
 const quantity = (value: string | undefined) =>
   Type.String({
@@ -23,7 +24,7 @@ export const ConfigSchema = Type.Object(
     /** Read by sidecarMode auto when the cluster's own version cannot be read, and by the offline CLI. */
     kubernetesVersion: Type.String({ pattern: '^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?([-+].*)?$', default: '1.33', description: 'a version such as 1.33 or v1.34.2' }),
     /** Prometheus' min = max TSDB block duration while blocks are uploaded (Thanos recommends 2h). */
-    blockDuration: Type.String({ pattern: '^([0-9]+(ms|s|m|h|d|w|y))+$', default: '2h', description: 'a Prometheus duration such as 2h or 30m' }),
+    blockDuration: Type.String({ pattern: DURATION_PATTERN.source, minLength: 2, default: '2h', description: 'a Prometheus duration such as 2h or 30m' }),
     grpcPort: port(10901),
     httpPort: port(10902),
     objstore: Type.Object(
@@ -31,7 +32,7 @@ export const ConfigSchema = Type.Object(
         /** Off: the sidecar only serves Prometheus' data over gRPC and no Prometheus flag is touched. */
         enabled: Type.Boolean({ default: true, description: 'true or false' }),
         secretName: Type.String({ maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$', default: 'thanos-objstore', description: 'a Secret name (lowercase letters, digits, - and .)' }),
-        secretKey: Type.String({ maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: 'objstore.yml', description: 'a Secret key (letters, digits, -, _ and .)' }),
+        secretKey: Type.String({ maxLength: 253, pattern: '^(?!\\.\\.)(?!\\.$)[-._a-zA-Z0-9]+$', default: 'objstore.yml', description: 'a Secret key (letters, digits, -, _ and ., not starting with ..)' }),
         mountPath: Type.String({ pattern: '^/[^:]*$', default: '/etc/thanos/objstore', description: 'an absolute path' }),
       },
       { additionalProperties: false, default: {} },

@@ -41,7 +41,9 @@ const RULES: Record<OverrideKey, Rule> = {
   'objstore-secret': {
     valid: (v) => {
       const [name = '', key, ...rest] = v.split('/');
-      return rest.length === 0 && name.length <= 253 && SECRET_NAME.test(name) && (key === undefined || SECRET_KEY.test(key));
+      // Secret keys: [-._a-zA-Z0-9]+, never `.` or `..`, never starting with `..`.
+      const keyValid = key === undefined || (SECRET_KEY.test(key) && key !== '.' && !key.startsWith('..'));
+      return rest.length === 0 && name.length <= 253 && SECRET_NAME.test(name) && keyValid;
     },
     form: 'a Secret name, optionally with its key: NAME or NAME/KEY',
   },

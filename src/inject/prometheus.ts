@@ -79,7 +79,8 @@ function shellScript(container: Container): string | undefined {
   const argv = [...(container.command ?? []), ...(container.args ?? [])];
   const program = argv[0];
   if (program === undefined || !SHELLS.has(posix.basename(program))) return undefined;
-  const dashC = argv.indexOf('-c');
+  // `-c`, or combined short options such as `-ec` or `-xc`: the script is the next argument.
+  const dashC = argv.findIndex((arg, i) => i > 0 && /^-[a-zA-Z]*c[a-zA-Z]*$/.test(arg));
   return dashC >= 0 ? argv[dashC + 1] : undefined;
 }
 
@@ -88,7 +89,7 @@ function tokens(container: Container, script: string | undefined): Token[] {
     return script
       .split(/\s+/)
       .filter(Boolean)
-      .map((text) => ({ text: text.replace(/^['"]|['"]$/g, '') }));
+      .map((text) => ({ text: text.replace(/['"]/g, '') }));
   }
   const result: Token[] = [];
   for (const list of ['command', 'args'] as const) {
@@ -126,11 +127,13 @@ function portOf(listenAddress: string | undefined): number {
   return Number.isInteger(port) && port > 0 && port < 65536 ? port : 9090;
 }
 
+/** Prometheus: an empty or absent --web.route-prefix defaults to the path of --web.external-url. */
 function routePrefixOf(routePrefix: string | undefined, externalUrl: string | undefined): string {
   let prefix = routePrefix;
-  if (prefix === undefined && externalUrl !== undefined) {
+  if ((prefix === undefined || prefix === '') && externalUrl !== undefined) {
     try {
-      prefix = new URL(externalUrl).pathname;
+      // A bare path ("/prometheus/") is a valid external URL for Prometheus (Go's url.Parse).
+      prefix = new URL(externalUrl, 'http://localhost').pathname;
     } catch {
       prefix = undefined;
     }

@@ -136,6 +136,13 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
   ];
   let blocks: BlockFlagResult = { replace: [], append: [], changed: [] };
   if (settings.objstore.enabled) {
+    const objstorePath = posix.normalize(settings.objstore.mountPath).replace(/(.)\/+$/, '$1');
+    if (sidecarMounts.some((m) => posix.normalize(m.mountPath).replace(/(.)\/+$/, '$1') === objstorePath)) {
+      return {
+        error: `Prometheus' TSDB is mounted at ${objstorePath}, where the sidecar mounts the objstore Secret; ` +
+          'expected different paths (change objstore.mountPath in the injector config)',
+      };
+    }
     const name = uniqueName('thanos-objstore', taken);
     volumes.push({ name, secret: { secretName: settings.objstore.secretName } });
     sidecarMounts.push({ name, mountPath: settings.objstore.mountPath, readOnly: true });
@@ -170,10 +177,15 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     warnings.push('Prometheus runs as root, so the sidecar does too (it must share the user); this fails Pod Security restricted');
   }
 
+  // All containers share the pod's network: a port already taken would keep the sidecar from
+  // binding (and with hostNetwork the apiserver rejects the duplicate host port outright).
   for (const container of allContainers(spec)) {
     for (const port of container.ports ?? []) {
       if (port.containerPort === settings.grpcPort || port.containerPort === settings.httpPort) {
-        warnings.push(`container ${container.name} already uses port ${port.containerPort}, which the sidecar needs`);
+        return {
+          error: `container ${container.name} already uses port ${port.containerPort}, which the Thanos sidecar needs; ` +
+            `expected ports ${settings.grpcPort} and ${settings.httpPort} free (change grpcPort/httpPort in the injector config, or label the pod thanos-injection=disabled)`,
+        };
       }
     }
   }

@@ -10,9 +10,12 @@ const DURATION_UNITS: Record<string, number> = {
   ms: 1,
 };
 
+/** Prometheus' duration syntax (model.ParseDuration): units largest first, each at most once. */
+export const DURATION_PATTERN = /^(?:[0-9]+y)?(?:[0-9]+w)?(?:[0-9]+d)?(?:[0-9]+h)?(?:[0-9]+m)?(?:[0-9]+s)?(?:[0-9]+ms)?$/;
+
 /** Milliseconds of a Prometheus duration (`2h`, `1h30m`, `90s`), or undefined when it is not one. */
 export function parseDuration(text: string): number | undefined {
-  if (!/^([0-9]+(ms|y|w|d|h|m|s))+$/.test(text)) return undefined;
+  if (text === '' || !DURATION_PATTERN.test(text)) return undefined;
   let total = 0;
   for (const [, amount, unit] of text.matchAll(/([0-9]+)(ms|y|w|d|h|m|s)/g)) {
     total += Number(amount) * (DURATION_UNITS[unit as string] ?? 0);

@@ -7,6 +7,7 @@ export interface Metrics {
   duration: Histogram<'outcome'>;
   certificateExpiry: Gauge;
   tlsReloads: Counter<'result'>;
+  caBundlePatches: Counter<'result'>;
 }
 
 export function createMetrics(): Metrics {
@@ -35,6 +36,12 @@ export function createMetrics(): Metrics {
     tlsReloads: new Counter({
       name: 'thanos_injector_tls_reloads_total',
       help: 'Serving certificate reloads from disk, by result (success, failure).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    caBundlePatches: new Counter({
+      name: 'thanos_injector_cabundle_patches_total',
+      help: 'PATCHes of the webhook configuration that restored its caBundle (certs mode auto), by result (success, failure).',
       labelNames: ['result'],
       registers: [registry],
     }),

@@ -1,0 +1,63 @@
+// The Kubernetes calls certs.mode=auto makes, over @kubernetes/client-node (loaded lazily, like
+// kube/version.ts, so other commands never pay for it): GET/POST/PUT of one Secret, GET and JSON
+// PATCH of one MutatingWebhookConfiguration. Every call is aborted after a timeout, so a hung
+// apiserver delays a check instead of stalling the keeper for good.
+import type { ConfigurationOptions, ObservableMiddleware, RequestContext, ResponseContext } from '@kubernetes/client-node';
+import type { JsonPatchOperation, WebhookConfigurationLike } from './auto.ts';
+import { apiStatus } from './auto.ts';
+
+/** The part of a Secret the keeper reads and writes; the object read is sent back whole on update. */
+export interface SecretObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
+  type?: string;
+  data?: Record<string, string>;
+}
+
+export interface CertificateApi {
+  /** Undefined when the Secret does not exist (404). */
+  readSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
+  createSecret(namespace: string, secret: SecretObject): Promise<SecretObject>;
+  /** PUT: fails with 409 when `secret.metadata.resourceVersion` is no longer current. */
+  replaceSecret(namespace: string, name: string, secret: SecretObject): Promise<SecretObject>;
+  /** Undefined when the configuration does not exist (404). */
+  readWebhookConfiguration(name: string): Promise<WebhookConfigurationLike | undefined>;
+  patchWebhookConfiguration(name: string, operations: JsonPatchOperation[]): Promise<void>;
+}
+
+async function undefinedOn404<T>(call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (error) {
+    if (apiStatus(error) === 404) return undefined;
+    throw error;
+  }
+}
+
+/** The API of the cluster the injector runs in (in-cluster config) or KUBECONFIG points at. */
+export async function kubernetesCertificateApi(timeoutMs = 10_000): Promise<CertificateApi> {
+  const { AdmissionregistrationV1Api, CoreV1Api, KubeConfig, Observable, PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  const timeout: ObservableMiddleware = {
+    pre: (request: RequestContext) => {
+      request.setSignal(AbortSignal.timeout(timeoutMs));
+      return new Observable(Promise.resolve(request));
+    },
+    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+  };
+  const withTimeout: ConfigurationOptions<ObservableMiddleware> = { middleware: [timeout], middlewareMergeStrategy: 'append' };
+  const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch, withTimeout);
+  return {
+    readSecret: (namespace, name) => undefinedOn404(core.readNamespacedSecret({ namespace, name }, withTimeout)),
+    createSecret: (namespace, secret) => core.createNamespacedSecret({ namespace, body: secret }, withTimeout),
+    replaceSecret: (namespace, name, secret) => core.replaceNamespacedSecret({ namespace, name, body: secret }, withTimeout),
+    readWebhookConfiguration: (name) => undefinedOn404(admission.readMutatingWebhookConfiguration({ name }, withTimeout)),
+    patchWebhookConfiguration: async (name, operations) => {
+      await admission.patchMutatingWebhookConfiguration({ name, body: operations }, jsonPatch);
+    },
+  };
+}

@@ -1,0 +1,138 @@
+// `thanos-injector register`: the companion job that registers injected sidecars with Thanos Query
+// (a headless Service per namespace and an endpoints ConfigMap), records events on the pods, and
+// reports (optionally restarts) labelled Prometheus pods running without the sidecar.
+import { hostname } from 'node:os';
+import { loadConfig } from '../config/load.ts';
+import type { ApplyOptions } from '../register/apply.ts';
+import { connect } from '../register/kube.ts';
+import { ENDPOINT_MODES, type EndpointMode, type RegisterSettings } from '../register/plan.ts';
+import { reconcile } from '../register/reconcile.ts';
+import type { Scope } from '../register/state.ts';
+import { eventful, summarize } from '../register/summary.ts';
+import { watch } from '../register/watch.ts';
+import { parseFlags } from './args.ts';
+import { CommandError, UsageError } from './errors.ts';
+
+export const help = `Usage: thanos-injector register [flags]
+
+Registers every injected Thanos sidecar (pods labelled thanos-injector/injected=true) with Thanos
+Query, and finds labelled Prometheus pods that run without it:
+
+- in each namespace with injected pods, a headless Service thanos-sidecar (ports grpc 10901 and
+  http 10902, labelled app.kubernetes.io/managed-by=thanos-sidecar-injector); a Service of that name
+  without the label is reported as a conflict and left alone; our Services in namespaces without
+  injected pods are deleted;
+- a ConfigMap for Query with endpoints.yaml (for --endpoint.sd-config-file) and targets.yaml (for
+  --store.sd-files), written only when its content changes;
+- an Event ThanosSidecarRegistered on each newly registered pod (kubectl describe pod shows it);
+- a Warning Event ThanosSidecarMissing on each pod the webhook would inject that has no sidecar
+  (created while the webhook was unavailable, or before its namespace opted in).
+
+Prints a summary table. Exit codes: 0 done, 1 an API call failed, 2 bad flags, 3 labelled
+Prometheus pods run without the sidecar.
+
+Flags:
+  -n, --namespace NS        look only in NS (repeatable; default: all namespaces)
+      --query-namespace NS  namespace of the ConfigMap (default: env POD_NAMESPACE, else default)
+      --configmap NAME      the ConfigMap Thanos Query reads (default: thanos-query-endpoints)
+      --endpoints MODE      dnssrv: one dnssrv+ address per namespace, through the Service (default)
+                            pod-ip: <podIP>:10901 for each ready injected pod
+      --cluster-domain D    the cluster's DNS domain, for dnssrv addresses (default: cluster.local)
+      --restart-uninjected  delete controller-owned pods missing the sidecar, one per controller per
+                            pass, so they come back injected (bare pods are never deleted); only
+                            useful while the webhook is up
+      --watch               keep running: reconcile within seconds of a change to an injected pod,
+                            and in full every --resync seconds; stops with exit code 0 on SIGTERM
+      --resync SECONDS      full reconcile interval with --watch (default: 300)
+      --config FILE         the injector's configuration (excluded namespaces and the like), so
+                            "would be injected" means what the webhook means (default: defaults)
+      --kubeconfig FILE     kubeconfig to use (default: KUBECONFIG, ~/.kube/config, else in-cluster)
+  -h, --help                show this help
+`;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function checkName(flag: string, value: string, pattern: RegExp, accepted: string): string {
+  if (!pattern.test(value)) throw new UsageError(`--${flag}: "${value}" is not valid; expected ${accepted}`);
+  return value;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    namespace: { type: 'string', short: 'n', multiple: true },
+    'query-namespace': { type: 'string' },
+    configmap: { type: 'string', default: 'thanos-query-endpoints' },
+    endpoints: { type: 'string', default: 'dnssrv' },
+    'cluster-domain': { type: 'string', default: 'cluster.local' },
+    'restart-uninjected': { type: 'boolean', default: false },
+    watch: { type: 'boolean', default: false },
+    resync: { type: 'string', default: '300' },
+    config: { type: 'string' },
+    kubeconfig: { type: 'string' },
+  }, 'register');
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  const namespaceLabel = 'a namespace name (lowercase letters, digits and -, at most 63)';
+  const scope: Scope = values.namespace === undefined
+    ? undefined
+    : [...new Set(values.namespace.map((ns) => checkName('namespace', ns, DNS_LABEL, namespaceLabel)))].sort();
+  if (!(ENDPOINT_MODES as readonly string[]).includes(values.endpoints)) {
+    throw new UsageError(`--endpoints: "${values.endpoints}" is not valid; expected ${ENDPOINT_MODES.join(' or ')}`);
+  }
+  const resyncSeconds = Number(values.resync);
+  if (!/^[0-9]+$/.test(values.resync) || resyncSeconds < 1) {
+    throw new UsageError(`--resync: "${values.resync}" is not valid; expected a whole number of seconds, at least 1`);
+  }
+  const settings: RegisterSettings = {
+    endpoints: values.endpoints as EndpointMode,
+    clusterDomain: checkName('cluster-domain', values['cluster-domain'].replace(/\.$/, ''), DNS_SUBDOMAIN, 'a DNS domain such as cluster.local'),
+    queryNamespace: checkName('query-namespace', values['query-namespace'] ?? (process.env.POD_NAMESPACE || 'default'), DNS_LABEL, namespaceLabel),
+    configMapName: checkName('configmap', values.configmap, DNS_SUBDOMAIN, 'a ConfigMap name (lowercase letters, digits, - and .)'),
+    restartUninjected: values['restart-uninjected'],
+    injection: await loadConfig(values.config),
+  };
+  const kube = connect(values.kubeconfig);
+  const options: ApplyOptions = { now: () => new Date(), host: hostname(), recorded: new Set() };
+  const reportFailures = (failures: string[]) => {
+    for (const failure of failures) process.stderr.write(`thanos-injector: ${failure}\n`);
+  };
+
+  if (!values.watch) {
+    const { plan, result } = await reconcile(kube, scope, settings, options);
+    process.stdout.write(summarize(plan, result, settings));
+    reportFailures(result.failures);
+    if (result.failures.length > 0) return 1;
+    return plan.missing.length > 0 ? 3 : 0;
+  }
+
+  const controller = new AbortController();
+  const stop = (signal: string) => {
+    process.stderr.write(`thanos-injector: ${signal}: stopping the watch\n`);
+    controller.abort();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.stderr.write(`thanos-injector: watching injected pods ${scope === undefined ? 'in all namespaces' : `in ${scope.join(', ')}`} (full resync every ${resyncSeconds}s)\n`);
+  await watch({
+    kube,
+    scope,
+    resyncSeconds,
+    signal: controller.signal,
+    log: (line) => process.stderr.write(`${new Date().toISOString()} thanos-injector: ${line}\n`),
+    reconcile: async () => {
+      const { plan, result } = await reconcile(kube, scope, settings, options);
+      const stamp = new Date().toISOString();
+      if (eventful(plan, result)) {
+        process.stdout.write(`--- ${stamp}\n${summarize(plan, result, settings)}`);
+      } else {
+        process.stdout.write(`--- ${stamp} unchanged: ${plan.configMap.addresses.length} endpoints, ${new Set(plan.registrations.map((r) => r.pod.uid)).size} registered pods\n`);
+      }
+      reportFailures(result.failures);
+      if (result.failures.length > 0) throw new CommandError(`${result.failures.length} API call(s) failed`);
+    },
+  });
+  return 0;
+}

@@ -1,0 +1,54 @@
+// The Kubernetes Events registration records on pods (shown by `kubectl describe pod`). Pure.
+//
+// Each event has a name derived from the pod's uid and the reason, so recording it twice is the
+// same object. That is how "newly registered" is decided, the same way in both endpoint modes: a
+// pod is new when its ThanosSidecarRegistered event does not exist yet, and the create itself
+// tells (201 new, 409 already recorded), atomically and with only the create/patch rights the
+// chart grants on events (no list or get). Pods are never annotated: the job does not mutate them.
+// (The ConfigMap's previous addresses were the alternative for pod-ip mode, but pod IPs are
+// reused, and dnssrv mode has no per-pod trace there.) Events expire with the apiserver's
+// --event-ttl (1h by default); a pod still registered after that is announced once more.
+import { createHash } from 'node:crypto';
+import type { CoreV1Event } from '@kubernetes/client-node';
+import { MISSING_REASON, REGISTERED_REASON, type MissingSidecar, type PodRef, type Registration } from './plan.ts';
+
+export const EVENT_COMPONENT = 'thanos-injector-register';
+
+/** `<pod name>.<16 hex digits of sha256(uid/reason)>`: a valid, stable, per-pod-and-reason name. */
+export function eventName(pod: PodRef, reason: string): string {
+  const digest = createHash('sha256').update(`${pod.uid}/${reason}`).digest('hex').slice(0, 16);
+  // 253 characters at most; a cut name must still end in an alphanumeric character.
+  const prefix = pod.name.slice(0, 253 - 17).replace(/[^a-z0-9]+$/, '');
+  return `${prefix}.${digest}`;
+}
+
+function podEvent(pod: PodRef, reason: string, type: 'Normal' | 'Warning', message: string, now: Date, host: string): CoreV1Event {
+  return {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: eventName(pod, reason), namespace: pod.namespace },
+    involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid },
+    reason,
+    type,
+    message,
+    count: 1,
+    firstTimestamp: now,
+    lastTimestamp: now,
+    source: { component: EVENT_COMPONENT, ...(host ? { host } : {}) },
+    reportingComponent: EVENT_COMPONENT,
+    reportingInstance: host,
+  };
+}
+
+export function registeredEvent(registration: Registration, configMap: { namespace: string; name: string }, now: Date, host: string): CoreV1Event {
+  const message = `Registered with Thanos Query as ${registration.address} (ConfigMap ${configMap.namespace}/${configMap.name})`;
+  return podEvent(registration.pod, REGISTERED_REASON, 'Normal', message, now, host);
+}
+
+export function missingMessage(missing: MissingSidecar): string {
+  return `Prometheus runs without the thanos-sidecar container although the injector would add it (the pod was created while the webhook was unavailable, or before injection was enabled): ${missing.note}`;
+}
+
+export function missingEvent(missing: MissingSidecar, now: Date, host: string): CoreV1Event {
+  return podEvent(missing.pod, MISSING_REASON, 'Warning', missingMessage(missing), now, host);
+}

@@ -1,0 +1,86 @@
+// The registration job's connection to the API (client-node), and API failures turned into one
+// line that names the operation and the HTTP status.
+import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CommandError } from '../cli/errors.ts';
+
+export interface Kube {
+  kubeConfig: KubeConfig;
+  core: CoreV1Api;
+  /** The API server's URL, for messages. */
+  server: string;
+}
+
+/** From `--kubeconfig FILE`, else KUBECONFIG, ~/.kube/config or the in-cluster service account. */
+export function connect(kubeconfigFile: string | undefined): Kube {
+  const kubeConfig = new KubeConfig();
+  try {
+    if (kubeconfigFile === undefined) kubeConfig.loadFromDefault();
+    else kubeConfig.loadFromFile(kubeconfigFile);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message.split('\n')[0];
+    throw new CommandError(`cannot load kubeconfig ${kubeconfigFile ?? '(default)'}: ${reason}`);
+  }
+  const cluster = kubeConfig.getCurrentCluster();
+  if (cluster === null) throw new CommandError(`kubeconfig ${kubeconfigFile ?? '(default)'}: no current cluster; set current-context`);
+  return { kubeConfig, core: kubeConfig.makeApiClient(CoreV1Api), server: cluster.server };
+}
+
+/** The HTTP status of a failed API call, or undefined when the request never got an answer. */
+export function statusOf(error: unknown): number | undefined {
+  if (error instanceof ApiException) return error.code;
+  // client-node's Watch reports a refused watch as an Error with statusCode.
+  const statusCode = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof statusCode === 'number' ? statusCode : undefined;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  410: 'Gone',
+  422: 'Unprocessable Entity',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** The apiserver's own explanation: the message of the Status object it answered with. */
+function statusMessage(body: unknown): string | undefined {
+  let status: unknown = body;
+  if (typeof body === 'string') {
+    try {
+      status = JSON.parse(body);
+    } catch {
+      return body.trim().split('\n')[0] || undefined;
+    }
+  }
+  const message = (status as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && message !== '' ? message : undefined;
+}
+
+/** One line: `<operation>: HTTP 403 Forbidden: <apiserver message>` or `<operation>: <network failure> (<server>)`. */
+export function describeApiError(operation: string, error: unknown, server: string): string {
+  const code = statusOf(error);
+  if (code !== undefined) {
+    const text = STATUS_TEXT[code];
+    const message = error instanceof ApiException ? statusMessage(error.body) : undefined;
+    return `${operation}: HTTP ${code}${text ? ` ${text}` : ''}${message ? `: ${message}` : ''}`;
+  }
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  const reason = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : (error as Error)?.message ?? String(error);
+  return `${operation}: no answer from the API server ${server}: ${reason.split('\n')[0]}`;
+}
+
+export class ApiError extends CommandError {}
+
+/** Runs one API call; a failure becomes an ApiError (exit code 1) describing `operation`. */
+export async function call<T>(kube: Pick<Kube, 'server'>, operation: string, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (error) {
+    throw new ApiError(describeApiError(operation, error, kube.server));
+  }
+}

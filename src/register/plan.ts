@@ -1,0 +1,316 @@
+// What `thanos-injector register` should make true, computed from what the cluster holds: which
+// headless Services to create, update or delete, what the endpoints ConfigMap says, which pods are
+// registered, and which labelled Prometheus pods run without the sidecar. Pure: no I/O, no clock.
+import type { V1ConfigMap, V1Namespace, V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import type { Config } from '../config/schema.ts';
+import { decide } from '../inject/decide.ts';
+import { INJECTED_LABEL, INJECTION_LABEL, SIDECAR_NAME } from '../inject/names.ts';
+import { allContainers } from '../inject/pod.ts';
+
+/** The headless Service per namespace is named after the container it reaches. */
+export const SERVICE_NAME = SIDECAR_NAME;
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGER = 'thanos-sidecar-injector';
+export const GRPC_PORT = 10901;
+export const HTTP_PORT = 10902;
+/** Thanos Query `--endpoint.sd-config-file` (v0.38+). */
+export const ENDPOINTS_KEY = 'endpoints.yaml';
+/** Thanos Query `--store.sd-files` (Prometheus file_sd), for Query before v0.38. */
+export const TARGETS_KEY = 'targets.yaml';
+export const REGISTERED_REASON = 'ThanosSidecarRegistered';
+export const MISSING_REASON = 'ThanosSidecarMissing';
+
+export type EndpointMode = 'dnssrv' | 'pod-ip';
+export const ENDPOINT_MODES: readonly EndpointMode[] = ['dnssrv', 'pod-ip'];
+
+export interface RegisterSettings {
+  endpoints: EndpointMode;
+  clusterDomain: string;
+  queryNamespace: string;
+  configMapName: string;
+  restartUninjected: boolean;
+  /** The injector's configuration: "would be injected" means what the webhook's decide() means. */
+  injection: Config;
+}
+
+/** What the reader found, already limited to the namespaces in scope. */
+export interface ClusterState {
+  /** Pods labelled `thanos-injector/injected=true`. */
+  injectedPods: V1Pod[];
+  /** Services named `thanos-sidecar`, ours or not. */
+  services: V1Service[];
+  /** Namespaces carrying the `thanos-injection` label, whatever its value. */
+  labelledNamespaces: V1Namespace[];
+  /** Pods the webhook may select: every pod of an opted-in namespace, and pods labelled enabled (duplicates allowed). */
+  selectablePods: V1Pod[];
+  /** The endpoints ConfigMap as it is now. */
+  configMap: V1ConfigMap | undefined;
+}
+
+export interface PodRef {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+export type ServiceAction =
+  | { action: 'create'; namespace: string; service: V1Service }
+  | { action: 'update'; namespace: string; service: V1Service }
+  /** Ours, but its clusterIP is not None (immutable): delete, then create. */
+  | { action: 'recreate'; namespace: string; uid: string; service: V1Service }
+  | { action: 'delete'; namespace: string; uid: string }
+  | { action: 'unchanged'; namespace: string }
+  | { action: 'conflict'; namespace: string; message: string };
+
+export interface NamespaceRow {
+  namespace: string;
+  injectedPods: number;
+  service: ServiceAction['action'];
+  /** Addresses this namespace contributes to the ConfigMap. */
+  endpoints: number;
+}
+
+export interface ConfigMapPlan {
+  action: 'create' | 'update' | 'unchanged';
+  namespace: string;
+  name: string;
+  /** The object to create or replace (for unchanged: what is there). */
+  configMap: V1ConfigMap;
+  addresses: string[];
+}
+
+export interface Registration {
+  pod: PodRef;
+  address: string;
+}
+
+export interface MissingSidecar {
+  pod: PodRef;
+  /** `Kind/name` of the controlling owner; undefined for a bare pod. */
+  owner: string | undefined;
+  restart: boolean;
+  /** What happens to it, for the summary and the event. */
+  note: string;
+}
+
+export interface Plan {
+  namespaces: NamespaceRow[];
+  services: ServiceAction[];
+  configMap: ConfigMapPlan;
+  registrations: Registration[];
+  missing: MissingSidecar[];
+}
+
+export function podRef(pod: V1Pod): PodRef {
+  return { namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '', uid: pod.metadata?.uid ?? '' };
+}
+
+/** Succeeded and Failed pods never run again; they register nothing and miss nothing. */
+function isTerminal(pod: V1Pod): boolean {
+  return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+}
+
+function isDeleting(pod: V1Pod): boolean {
+  return pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null;
+}
+
+function isReady(pod: V1Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+export function desiredService(namespace: string): V1Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: SERVICE_NAME, namespace, labels: { [MANAGED_BY_LABEL]: MANAGER } },
+    spec: {
+      // Headless: DNS answers with the pods themselves, which is what dnssrv+ discovery wants.
+      clusterIP: 'None',
+      selector: { [INJECTED_LABEL]: 'true' },
+      // Named target ports follow the sidecar's own ports (named grpc and http by the injector),
+      // whatever numbers the injector's configuration gave them.
+      ports: [
+        { name: 'grpc', port: GRPC_PORT, targetPort: 'grpc', protocol: 'TCP' },
+        { name: 'http', port: HTTP_PORT, targetPort: 'http', protocol: 'TCP' },
+      ],
+    },
+  };
+}
+
+const portKey = (port: V1ServicePort) => `${port.name ?? ''}/${port.port}/${String(port.targetPort ?? port.port)}/${port.protocol ?? 'TCP'}`;
+
+function sameSpec(existing: V1Service, desired: V1Service): boolean {
+  const selector = existing.spec?.selector ?? {};
+  const wanted = desired.spec?.selector ?? {};
+  const sameSelector = Object.keys(selector).length === Object.keys(wanted).length && Object.entries(wanted).every(([k, v]) => selector[k] === v);
+  const ports = (existing.spec?.ports ?? []).map(portKey).sort().join(',');
+  return sameSelector && ports === (desired.spec?.ports ?? []).map(portKey).sort().join(',');
+}
+
+export function isOurs(service: V1Service): boolean {
+  return service.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGER;
+}
+
+function planService(namespace: string, existing: V1Service | undefined, injectedPods: number): ServiceAction | undefined {
+  const desired = desiredService(namespace);
+  if (injectedPods === 0) {
+    // Only our own Service goes; someone else's Service of that name is none of our business here.
+    return existing !== undefined && isOurs(existing) ? { action: 'delete', namespace, uid: existing.metadata?.uid ?? '' } : undefined;
+  }
+  if (existing === undefined) return { action: 'create', namespace, service: desired };
+  if (!isOurs(existing)) {
+    return {
+      action: 'conflict',
+      namespace,
+      message: `Service ${namespace}/${SERVICE_NAME} exists but is not labelled ${MANAGED_BY_LABEL}=${MANAGER}; left alone`,
+    };
+  }
+  if (existing.spec?.clusterIP !== 'None') return { action: 'recreate', namespace, uid: existing.metadata?.uid ?? '', service: desired };
+  if (sameSpec(existing, desired)) return { action: 'unchanged', namespace };
+  return {
+    action: 'update',
+    namespace,
+    // Keeps resourceVersion (so a concurrent change fails instead of being overwritten) and the
+    // fields the apiserver filled in; replaces only what we decide.
+    service: { ...existing, spec: { ...existing.spec, selector: desired.spec?.selector, ports: desired.spec?.ports } },
+  };
+}
+
+export function dnssrvAddress(namespace: string, clusterDomain: string): string {
+  return `dnssrv+_grpc._tcp.${SERVICE_NAME}.${namespace}.svc.${clusterDomain}`;
+}
+
+/** `<podIP>:<port>` with the sidecar's port named grpc (brackets around an IPv6 address). */
+export function podAddress(pod: V1Pod): string | undefined {
+  const ip = pod.status?.podIP;
+  if (!ip) return undefined;
+  const sidecar = pod.spec ? allContainers(pod.spec).find((c) => c.name === SIDECAR_NAME) : undefined;
+  const port = sidecar?.ports?.find((p) => p.name === 'grpc')?.containerPort ?? GRPC_PORT;
+  return `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
+}
+
+const HEADER = '# Written by thanos-injector register: edits are overwritten.\n';
+
+/** Thanos Query `--endpoint.sd-config-file` content. */
+export function endpointsFile(addresses: readonly string[]): string {
+  return HEADER + stringify({ endpoints: addresses.map((address) => ({ address, strict: false, group: false })) });
+}
+
+/** Thanos Query `--store.sd-files` content (Prometheus file_sd: a list of target groups). */
+export function targetsFile(addresses: readonly string[]): string {
+  return HEADER + stringify([{ targets: [...addresses] }]);
+}
+
+function planConfigMap(settings: RegisterSettings, existing: V1ConfigMap | undefined, addresses: string[]): ConfigMapPlan {
+  const data = { [ENDPOINTS_KEY]: endpointsFile(addresses), [TARGETS_KEY]: targetsFile(addresses) };
+  const base = { namespace: settings.queryNamespace, name: settings.configMapName, addresses };
+  if (existing === undefined) {
+    return {
+      ...base,
+      action: 'create',
+      configMap: {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: settings.configMapName, namespace: settings.queryNamespace, labels: { [MANAGED_BY_LABEL]: MANAGER } },
+        data,
+      },
+    };
+  }
+  const unchanged = existing.data?.[ENDPOINTS_KEY] === data[ENDPOINTS_KEY] && existing.data?.[TARGETS_KEY] === data[TARGETS_KEY];
+  if (unchanged) return { ...base, action: 'unchanged', configMap: existing };
+  // Other keys are someone else's (static endpoints, say) and stay; a managed-by label set by
+  // another tool (Helm, Argo CD) is not taken over.
+  const labels = { [MANAGED_BY_LABEL]: MANAGER, ...existing.metadata?.labels };
+  return { ...base, action: 'update', configMap: { ...existing, metadata: { ...existing.metadata, labels }, data: { ...existing.data, ...data } } };
+}
+
+/** Would the webhook configuration send this pod to the injector? (test/e2e/webhook-configuration.yaml, the chart's two webhooks) */
+function selectedByWebhook(pod: V1Pod, namespaceLabel: string | undefined): boolean {
+  if (namespaceLabel === 'enabled') return true; // decide() then honours a pod labelled disabled
+  return namespaceLabel === undefined && pod.metadata?.labels?.[INJECTION_LABEL] === 'enabled';
+}
+
+function planMissing(state: ClusterState, settings: RegisterSettings): MissingSidecar[] {
+  const namespaceLabels = new Map(state.labelledNamespaces.map((ns) => [ns.metadata?.name ?? '', ns.metadata?.labels?.[INJECTION_LABEL]]));
+  const seen = new Set<string>();
+  const candidates: V1Pod[] = [];
+  for (const pod of state.selectablePods) {
+    const { uid } = podRef(pod);
+    if (seen.has(uid)) continue;
+    seen.add(uid);
+    const namespace = pod.metadata?.namespace ?? '';
+    if (isTerminal(pod) || isDeleting(pod) || !selectedByWebhook(pod, namespaceLabels.get(namespace))) continue;
+    if (decide(pod, namespace, settings.injection).verdict === 'inject') candidates.push(pod);
+  }
+  candidates.sort((a, b) => compareRefs(podRef(a), podRef(b)));
+  // One pod per controller per run: restarting every replica of a workload at once would take it
+  // down entirely; the next run (or the watch, when the replacement appears) takes the next one.
+  const restartedOwners = new Set<string>();
+  return candidates.map((pod): MissingSidecar => {
+    const controller = pod.metadata?.ownerReferences?.find((o) => o.controller === true);
+    const owner = controller ? `${controller.kind}/${controller.name}` : undefined;
+    const base = { pod: podRef(pod), owner };
+    if (controller === undefined) return { ...base, restart: false, note: 'bare pod: never deleted; recreate it to inject' };
+    if (!settings.restartUninjected) return { ...base, restart: false, note: 'not restarted (use --restart-uninjected)' };
+    if (restartedOwners.has(controller.uid)) return { ...base, restart: false, note: `waiting: another pod of ${owner} is restarted first` };
+    restartedOwners.add(controller.uid);
+    return { ...base, restart: true, note: `deleted so that ${owner} recreates it injected` };
+  });
+}
+
+function compareRefs(a: PodRef, b: PodRef): number {
+  return a.namespace === b.namespace ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.namespace < b.namespace ? -1 : 1;
+}
+
+export function plan(state: ClusterState, settings: RegisterSettings): Plan {
+  // Terminating pods still hold the Service (a rolling update passes through them); finished pods do not.
+  const live = state.injectedPods.filter((pod) => !isTerminal(pod));
+  const byNamespace = new Map<string, V1Pod[]>();
+  for (const pod of live) {
+    const namespace = pod.metadata?.namespace ?? '';
+    byNamespace.set(namespace, [...(byNamespace.get(namespace) ?? []), pod]);
+  }
+  const services = new Map(
+    state.services.filter((s) => s.metadata?.name === SERVICE_NAME).map((s) => [s.metadata?.namespace ?? '', s]),
+  );
+  const namespaces = [...new Set([...byNamespace.keys(), ...services.keys()])].sort();
+
+  const rows: NamespaceRow[] = [];
+  const actions: ServiceAction[] = [];
+  const addresses = new Set<string>();
+  const registrations: Registration[] = [];
+  for (const namespace of namespaces) {
+    const pods = (byNamespace.get(namespace) ?? []).slice().sort((a, b) => compareRefs(podRef(a), podRef(b)));
+    const action = planService(namespace, services.get(namespace), pods.length);
+    if (action === undefined) continue;
+    actions.push(action);
+    let endpoints = 0;
+    const registrable = pods.filter((pod) => !isDeleting(pod));
+    if (settings.endpoints === 'dnssrv') {
+      // Without our Service the SRV name would resolve to someone else's pods, or to nothing.
+      if (pods.length > 0 && action.action !== 'conflict') {
+        const address = dnssrvAddress(namespace, settings.clusterDomain);
+        addresses.add(address);
+        endpoints = 1;
+        for (const pod of registrable) registrations.push({ pod: podRef(pod), address });
+      }
+    } else {
+      for (const pod of registrable) {
+        const address = isReady(pod) ? podAddress(pod) : undefined;
+        if (address === undefined) continue;
+        addresses.add(address);
+        endpoints += 1;
+        registrations.push({ pod: podRef(pod), address });
+      }
+    }
+    rows.push({ namespace, injectedPods: pods.length, service: action.action, endpoints });
+  }
+  return {
+    namespaces: rows,
+    services: actions,
+    configMap: planConfigMap(settings, state.configMap, [...addresses].sort()),
+    registrations,
+    missing: planMissing(state, settings),
+  };
+}

@@ -1,0 +1,16 @@
+// One registration pass: read the cluster, plan, apply. Shared by the one-shot run and the watch.
+import type { Kube } from './kube.ts';
+import { applyPlan, type ApplyOptions, type ApplyResult } from './apply.ts';
+import { plan as makePlan, type Plan, type RegisterSettings } from './plan.ts';
+import { readState, type Scope } from './state.ts';
+
+export interface Reconciled {
+  plan: Plan;
+  result: ApplyResult;
+}
+
+export async function reconcile(kube: Kube, scope: Scope, settings: RegisterSettings, options: ApplyOptions): Promise<Reconciled> {
+  const state = await readState(kube, scope, { namespace: settings.queryNamespace, name: settings.configMapName });
+  const plan = makePlan(state, settings);
+  return { plan, result: await applyPlan(kube, plan, options) };
+}

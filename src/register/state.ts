@@ -1,0 +1,79 @@
+// Reads what registration plans from: injected pods, thanos-sidecar Services, opted-in namespaces,
+// the pods the webhook may select, and the endpoints ConfigMap. Lists are paged; any failure is an
+// ApiError naming the read.
+import type { V1ConfigMap, V1ListMeta, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+import { INJECTED_LABEL, INJECTION_LABEL } from '../inject/names.ts';
+import { ApiError, call, describeApiError, statusOf, type Kube } from './kube.ts';
+import { SERVICE_NAME, type ClusterState } from './plan.ts';
+
+/** `undefined`: every namespace; otherwise only these (from repeated --namespace). */
+export type Scope = readonly string[] | undefined;
+
+const PAGE_SIZE = 500;
+
+async function listAll<T>(page: (continueToken: string | undefined) => Promise<{ items: T[]; metadata?: V1ListMeta }>): Promise<T[]> {
+  const items: T[] = [];
+  let continueToken: string | undefined;
+  do {
+    const list = await page(continueToken);
+    items.push(...list.items);
+    continueToken = list.metadata?._continue || undefined;
+  } while (continueToken !== undefined);
+  return items;
+}
+
+const where = (namespace: string | undefined) => (namespace === undefined ? 'in all namespaces' : `in namespace ${namespace}`);
+
+async function listPods(kube: Kube, namespace: string | undefined, labelSelector: string | undefined): Promise<V1Pod[]> {
+  const selector = labelSelector === undefined ? '' : ` labelled ${labelSelector}`;
+  return call(kube, `cannot list pods${selector} ${where(namespace)}`, () =>
+    listAll((_continue) =>
+      namespace === undefined
+        ? kube.core.listPodForAllNamespaces({ labelSelector, limit: PAGE_SIZE, _continue })
+        : kube.core.listNamespacedPod({ namespace, labelSelector, limit: PAGE_SIZE, _continue }),
+    ),
+  );
+}
+
+async function listServices(kube: Kube, namespace: string | undefined): Promise<V1Service[]> {
+  const fieldSelector = `metadata.name=${SERVICE_NAME}`;
+  return call(kube, `cannot list Services named ${SERVICE_NAME} ${where(namespace)}`, () =>
+    listAll((_continue) =>
+      namespace === undefined
+        ? kube.core.listServiceForAllNamespaces({ fieldSelector, limit: PAGE_SIZE, _continue })
+        : kube.core.listNamespacedService({ namespace, fieldSelector, limit: PAGE_SIZE, _continue }),
+    ),
+  );
+}
+
+/** Over every namespace in scope (one request for all, or one per namespace). */
+async function perScope<T>(scope: Scope, read: (namespace: string | undefined) => Promise<T[]>): Promise<T[]> {
+  if (scope === undefined) return read(undefined);
+  return (await Promise.all(scope.map((namespace) => read(namespace)))).flat();
+}
+
+export async function readConfigMap(kube: Kube, namespace: string, name: string): Promise<V1ConfigMap | undefined> {
+  try {
+    return await kube.core.readNamespacedConfigMap({ namespace, name });
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw new ApiError(describeApiError(`cannot read ConfigMap ${namespace}/${name}`, error, kube.server));
+  }
+}
+
+export async function readState(kube: Kube, scope: Scope, configMap: { namespace: string; name: string }): Promise<ClusterState> {
+  const inScope = (namespace: string | undefined) => scope === undefined || (namespace !== undefined && scope.includes(namespace));
+  const [injectedPods, services, labelledNamespaces, labelledPods, existing] = await Promise.all([
+    perScope(scope, (namespace) => listPods(kube, namespace, `${INJECTED_LABEL}=true`)),
+    perScope(scope, (namespace) => listServices(kube, namespace)),
+    call(kube, `cannot list namespaces labelled ${INJECTION_LABEL}`, () =>
+      listAll((_continue) => kube.core.listNamespace({ labelSelector: INJECTION_LABEL, limit: PAGE_SIZE, _continue })),
+    ).then((namespaces: V1Namespace[]) => namespaces.filter((ns) => inScope(ns.metadata?.name))),
+    perScope(scope, (namespace) => listPods(kube, namespace, `${INJECTION_LABEL}=enabled`)),
+    readConfigMap(kube, configMap.namespace, configMap.name),
+  ]);
+  // Every pod of an opted-in namespace may be selected (unless labelled disabled, which the planner checks).
+  const enabled = labelledNamespaces.filter((ns) => ns.metadata?.labels?.[INJECTION_LABEL] === 'enabled').map((ns) => ns.metadata?.name ?? '');
+  const namespacePods = (await Promise.all(enabled.map((namespace) => listPods(kube, namespace, undefined)))).flat();
+  return { injectedPods, services, labelledNamespaces, selectablePods: [...namespacePods, ...labelledPods], configMap: existing };
+}

@@ -1,0 +1,69 @@
+// The summary `register` prints: one row per namespace, the ConfigMap, then the labelled
+// Prometheus pods running without the sidecar. Pure text from a plan and what applying it did.
+import type { ApplyResult } from './apply.ts';
+import type { Plan, RegisterSettings, ServiceAction } from './plan.ts';
+
+const DONE: Record<ServiceAction['action'], string> = {
+  create: 'created',
+  update: 'updated',
+  recreate: 'recreated',
+  delete: 'deleted',
+  unchanged: 'unchanged',
+  conflict: 'conflict (not ours)',
+};
+
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ');
+  return [header, ...rows].map(line).join('\n') + '\n';
+}
+
+const plural = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
+
+export function summarize(plan: Plan, result: ApplyResult, settings: Pick<RegisterSettings, 'endpoints'>): string {
+  const parts: string[] = [];
+  if (plan.namespaces.length === 0) {
+    parts.push('No injected pods (label thanos-injector/injected=true) and no Service of ours in scope.\n');
+  } else {
+    const rows = plan.namespaces.map((row) => [
+      row.namespace,
+      String(row.injectedPods),
+      result.failedServices.has(row.namespace) ? `${row.service} failed` : DONE[row.service],
+      String(row.endpoints),
+    ]);
+    parts.push(table(['NAMESPACE', 'INJECTED PODS', 'SERVICE', 'REGISTERED ENDPOINTS'], rows));
+  }
+  const { configMap } = plan;
+  const state = result.configMapFailed ? `${configMap.action} failed` : configMap.action === 'unchanged' ? 'unchanged' : `${configMap.action}d`;
+  parts.push(`\nConfigMap ${configMap.namespace}/${configMap.name}: ${state} (${plural(configMap.addresses.length, 'endpoint')}, ${settings.endpoints} mode)\n`);
+  const registered = new Set(plan.registrations.map((r) => r.pod.uid)).size;
+  parts.push(`Registered pods: ${registered} (${result.newlyRegistered.length} newly registered)\n`);
+  for (const action of plan.services) if (action.action === 'conflict') parts.push(`Conflict: ${action.message}\n`);
+
+  if (plan.missing.length === 0) {
+    parts.push('\nMissing sidecar: none (every labelled Prometheus pod has thanos-sidecar)\n');
+  } else {
+    parts.push(`\nMissing sidecar: ${plural(plan.missing.length, 'labelled Prometheus pod runs', 'labelled Prometheus pods run')} without thanos-sidecar\n`);
+    const restarted = new Set(result.restarted.map((pod) => pod.uid));
+    const rows = plan.missing.map((missing) => [
+      missing.pod.namespace,
+      missing.pod.name,
+      missing.owner ?? '(none)',
+      missing.restart && !restarted.has(missing.pod.uid) ? 'restart failed' : missing.note,
+    ]);
+    parts.push(table(['NAMESPACE', 'POD', 'OWNER', 'ACTION'], rows));
+  }
+  if (result.failures.length > 0) parts.push(`\n${plural(result.failures.length, 'API call')} failed (see stderr)\n`);
+  return parts.join('');
+}
+
+/** True when this reconcile changed something or found something to report (the watch prints those in full). */
+export function eventful(plan: Plan, result: ApplyResult): boolean {
+  return (
+    plan.services.some((a) => a.action !== 'unchanged') ||
+    plan.configMap.action !== 'unchanged' ||
+    result.newlyRegistered.length > 0 ||
+    plan.missing.length > 0 ||
+    result.failures.length > 0
+  );
+}

@@ -1,0 +1,214 @@
+// Should this pod be injected? Each skip reason, the deny for a prometheus-container annotation
+// naming no container, the order of the checks, and that skipped pods are never denied for their
+// override annotations.
+import t from 'tap';
+import type { V1Container } from '@kubernetes/client-node';
+import { buildConfig } from '../../src/config/load.ts';
+import { decide } from '../../src/inject/decide.ts';
+import { injectPod } from '../../src/inject/inject.ts';
+import type { PodLike } from '../../src/inject/pod.ts';
+
+const config = buildConfig({ injectorNamespace: 'thanos-system' });
+const context = (namespace: string) => ({ config, namespace, kubernetesVersion: '1.33' });
+
+interface PodOptions {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  containers?: V1Container[];
+  initContainers?: V1Container[];
+}
+
+function pod(options: PodOptions = {}): PodLike {
+  return {
+    metadata: {
+      name: 'prometheus-0',
+      ...(options.labels ? { labels: options.labels } : {}),
+      ...(options.annotations ? { annotations: options.annotations } : {}),
+    },
+    spec: {
+      containers: options.containers ?? [{ name: 'prometheus', image: 'quay.io/prometheus/prometheus:v3.5.0' }],
+      ...(options.initContainers ? { initContainers: options.initContainers } : {}),
+    },
+  };
+}
+
+const sidecar: V1Container = { name: 'thanos-sidecar', image: 'quay.io/thanos/thanos:v0.42.2', args: ['sidecar'] };
+
+void t.test('a plain Prometheus pod is injected', (t) => {
+  t.same(decide(pod(), 'monitoring', config), { verdict: 'inject', prometheusIndex: 0 });
+  t.equal(injectPod(pod(), context('monitoring')).outcome, 'injected');
+  t.end();
+});
+
+void t.test('excluded namespaces', (t) => {
+  for (const namespace of ['kube-system', 'kube-public', 'kube-node-lease']) {
+    t.same(
+      decide(pod(), namespace, config),
+      { verdict: 'skip', reason: 'namespace-excluded', message: `namespace ${namespace} is excluded from injection` },
+      namespace,
+    );
+    const result = injectPod(pod(), context(namespace));
+    t.same(result, { outcome: 'skipped', reason: 'namespace-excluded', message: `namespace ${namespace} is excluded from injection`, warnings: [] });
+  }
+  const custom = buildConfig({ excludedNamespaces: ['legacy'] });
+  t.equal(decide(pod(), 'legacy', custom).verdict, 'skip', 'a configured namespace');
+  t.equal(decide(pod(), 'kube-system', custom).verdict, 'inject', 'the list replaces the defaults');
+  t.equal(decide(pod(), 'kube-system-2', config).verdict, 'inject', 'exact names only');
+  t.end();
+});
+
+void t.test("the injector's own namespace", (t) => {
+  t.same(decide(pod(), 'thanos-system', config), {
+    verdict: 'skip',
+    reason: 'injector-namespace',
+    message: "namespace thanos-system is the injector's own namespace",
+  });
+  t.match(injectPod(pod(), context('thanos-system')), { outcome: 'skipped', reason: 'injector-namespace' });
+  const unset = buildConfig({});
+  unset.injectorNamespace = '';
+  t.equal(decide(pod(), '', unset).verdict, 'inject', 'an empty injector namespace matches nothing');
+  t.end();
+});
+
+void t.test('mirror pods', (t) => {
+  const mirror = pod({ annotations: { 'kubernetes.io/config.mirror': 'abc123' } });
+  t.same(decide(mirror, 'monitoring', config), { verdict: 'skip', reason: 'mirror-pod', message: 'mirror pods (static pods) cannot be changed' });
+  t.match(injectPod(mirror, context('monitoring')), { outcome: 'skipped', reason: 'mirror-pod' });
+  const empty = pod({ annotations: { 'kubernetes.io/config.mirror': '' } });
+  t.equal(decide(empty, 'monitoring', config).verdict, 'skip', 'an empty value still marks a mirror pod');
+  t.equal(decide(pod({ labels: { 'kubernetes.io/config.mirror': 'x' } }), 'monitoring', config).verdict, 'inject', 'a label of that name is not the annotation');
+  t.end();
+});
+
+void t.test('pods labelled thanos-injection=disabled', (t) => {
+  const out = pod({ labels: { 'thanos-injection': 'disabled' } });
+  t.same(decide(out, 'monitoring', config), { verdict: 'skip', reason: 'pod-opted-out', message: 'the pod is labelled thanos-injection=disabled' });
+  t.match(injectPod(out, context('monitoring')), { outcome: 'skipped', reason: 'pod-opted-out' });
+  t.equal(decide(pod({ labels: { 'thanos-injection': 'enabled' } }), 'monitoring', config).verdict, 'inject', 'enabled');
+  t.equal(decide(pod({ labels: { 'thanos-injection': 'false' } }), 'monitoring', config).verdict, 'inject', 'only "disabled" opts out');
+  t.equal(decide(pod({ annotations: { 'thanos-injection': 'disabled' } }), 'monitoring', config).verdict, 'inject', 'an annotation is not the label');
+  t.end();
+});
+
+void t.test('already injected', (t) => {
+  const inContainers = pod({ containers: [{ name: 'prometheus', image: 'prom/prometheus' }, sidecar] });
+  t.same(decide(inContainers, 'monitoring', config), {
+    verdict: 'skip',
+    reason: 'already-injected',
+    message: 'the pod already has a thanos-sidecar container',
+  });
+  t.match(injectPod(inContainers, context('monitoring')), { outcome: 'skipped', reason: 'already-injected' });
+
+  const inInit = pod({ initContainers: [{ ...sidecar, restartPolicy: 'Always' }] });
+  t.same(decide(inInit, 'monitoring', config), {
+    verdict: 'skip',
+    reason: 'already-injected',
+    message: 'the pod already has a thanos-sidecar container',
+  });
+  t.match(injectPod(inInit, context('monitoring')), { outcome: 'skipped', reason: 'already-injected' });
+
+  const otherInit = pod({ initContainers: [{ name: 'init-chown', image: 'busybox' }] });
+  t.equal(decide(otherInit, 'monitoring', config).verdict, 'inject', 'other init containers do not count');
+  t.end();
+});
+
+void t.test('no Prometheus', (t) => {
+  const none = pod({
+    containers: [
+      { name: 'app', image: 'nginx:1.27' },
+      { name: 'reloader', image: 'quay.io/prometheus-operator/prometheus-config-reloader:v0.77.2' },
+      { name: 'exporter', image: 'prom/node-exporter' },
+    ],
+  });
+  t.same(decide(none, 'monitoring', config), {
+    verdict: 'skip',
+    reason: 'no-prometheus',
+    message: 'no container is named prometheus or runs a Prometheus image',
+  });
+  t.match(injectPod(none, context('monitoring')), { outcome: 'skipped', reason: 'no-prometheus' });
+  t.same(decide({ metadata: { name: 'x' } }, 'monitoring', config), { verdict: 'skip', reason: 'no-prometheus', message: 'the pod has no spec' });
+  t.same(decide(pod({ containers: [{ name: 'p', image: 'nginx' }], initContainers: [{ name: 'prometheus', image: 'prom/prometheus' }] }), 'monitoring', config).verdict, 'skip', 'a Prometheus init container does not count');
+  t.end();
+});
+
+void t.test('Prometheus by name, by image, by annotation', (t) => {
+  const byImage = pod({ containers: [{ name: 'app', image: 'nginx' }, { name: 'server', image: 'prom/prometheus:v3.5.0' }] });
+  t.same(decide(byImage, 'monitoring', config), { verdict: 'inject', prometheusIndex: 1 });
+  const byName = pod({ containers: [{ name: 'server', image: 'prom/prometheus' }, { name: 'prometheus', image: 'example.com/custom:1' }] });
+  t.same(decide(byName, 'monitoring', config), { verdict: 'inject', prometheusIndex: 1 }, 'the name wins over the image');
+  const byAnnotation = pod({
+    annotations: { 'thanos-injector/prometheus-container': 'custom' },
+    containers: [{ name: 'prometheus', image: 'prom/prometheus' }, { name: 'custom', image: 'example.com/prom:1' }],
+  });
+  t.same(decide(byAnnotation, 'monitoring', config), { verdict: 'inject', prometheusIndex: 1 }, 'the annotation wins over the name');
+  const padded = pod({ annotations: { 'thanos-injector/prometheus-container': ' custom ' }, containers: [{ name: 'custom', image: 'x' }] });
+  t.same(decide(padded, 'monitoring', config), { verdict: 'inject', prometheusIndex: 0 }, 'the annotation value is trimmed');
+  t.end();
+});
+
+void t.test('a prometheus-container annotation naming a missing container is denied', (t) => {
+  const missing = pod({
+    annotations: { 'thanos-injector/prometheus-container': 'missing' },
+    containers: [{ name: 'prometheus', image: 'prom/prometheus' }, { name: 'reloader', image: 'reloader' }],
+    initContainers: [{ name: 'missing', image: 'busybox' }],
+  });
+  const message = 'annotation thanos-injector/prometheus-container: "missing" is not a container of this pod; expected one of prometheus, reloader';
+  t.same(decide(missing, 'monitoring', config), { verdict: 'deny', reason: 'invalid-annotation', message }, 'init containers are not candidates');
+  t.same(injectPod(missing, context('monitoring')), { outcome: 'denied', reason: 'invalid-annotation', message });
+
+  const noPrometheus = pod({ annotations: { 'thanos-injector/prometheus-container': 'server' }, containers: [{ name: 'app', image: 'nginx' }] });
+  t.match(decide(noPrometheus, 'monitoring', config), { verdict: 'deny', reason: 'invalid-annotation' }, 'denied even when no container is a Prometheus');
+  t.end();
+});
+
+void t.test('order of the checks', (t) => {
+  const everything = pod({
+    labels: { 'thanos-injection': 'disabled' },
+    annotations: { 'kubernetes.io/config.mirror': 'x', 'thanos-injector/prometheus-container': 'missing' },
+    containers: [{ name: 'app', image: 'nginx' }, sidecar],
+  });
+  t.match(decide(everything, 'kube-system', config), { reason: 'namespace-excluded' });
+  t.match(decide(everything, 'thanos-system', config), { reason: 'injector-namespace' });
+  t.match(decide(everything, 'monitoring', config), { reason: 'mirror-pod' });
+  const noMirror = { ...everything, metadata: { ...everything.metadata, annotations: { 'thanos-injector/prometheus-container': 'missing' } } };
+  t.match(decide(noMirror, 'monitoring', config), { reason: 'pod-opted-out' });
+  const noLabel = { ...noMirror, metadata: { ...noMirror.metadata, labels: {} } };
+  t.match(decide(noLabel, 'monitoring', config), { reason: 'already-injected' }, 'already injected before the annotation is looked at');
+  t.end();
+});
+
+void t.test('a skipped pod with invalid override annotations is skipped, not denied', (t) => {
+  const bad = {
+    'thanos-injector/log-level': 'verbose',
+    'thanos-injector/image': 'not an image!',
+    'thanos-injector/memory-request': '64Gi',
+    'thanos-injector/run-as-user': '0',
+  };
+  const cases: [string, PodLike, string, string][] = [
+    ['excluded namespace', pod({ annotations: bad }), 'kube-system', 'namespace-excluded'],
+    ['injector namespace', pod({ annotations: bad }), 'thanos-system', 'injector-namespace'],
+    ['mirror pod', pod({ annotations: { ...bad, 'kubernetes.io/config.mirror': 'x' } }), 'monitoring', 'mirror-pod'],
+    ['opted out', pod({ annotations: bad, labels: { 'thanos-injection': 'disabled' } }), 'monitoring', 'pod-opted-out'],
+    ['already injected', pod({ annotations: bad, initContainers: [sidecar] }), 'monitoring', 'already-injected'],
+    ['no Prometheus', pod({ annotations: bad, containers: [{ name: 'app', image: 'nginx' }] }), 'monitoring', 'no-prometheus'],
+    [
+      'opted out with a missing prometheus-container',
+      pod({ annotations: { ...bad, 'thanos-injector/prometheus-container': 'missing' }, labels: { 'thanos-injection': 'disabled' } }),
+      'monitoring',
+      'pod-opted-out',
+    ],
+    [
+      'already injected with a missing prometheus-container',
+      pod({ annotations: { 'thanos-injector/prometheus-container': 'missing' }, containers: [{ name: 'prometheus', image: 'prom/prometheus' }, sidecar] }),
+      'monitoring',
+      'already-injected',
+    ],
+  ];
+  for (const [name, input, namespace, reason] of cases) {
+    const result = injectPod(input, context(namespace));
+    t.equal(result.outcome, 'skipped', `${name}: skipped`);
+    t.equal(result.reason, reason, `${name}: ${reason}`);
+  }
+  t.match(injectPod(pod({ annotations: bad }), context('monitoring')), { outcome: 'denied', reason: 'invalid-annotation' }, 'the same annotations deny a pod that would be injected');
+  t.end();
+});
