@@ -33,6 +33,13 @@ export function fieldName(pointer: string, prefix = ''): string {
   return name === '' ? '(top level)' : name;
 }
 
+/** "must be string" -> "a string", "must be object" -> "an object"; other messages as they are. */
+function plainForm(message: string): string {
+  const type = /^must be (\w+)$/.exec(message)?.[1];
+  if (type === undefined) return message;
+  return `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
+}
+
 function shown(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
@@ -48,9 +55,14 @@ interface SchemaError {
 
 /** One sentence per problem, at most `limit`. */
 function sentences(schema: TSchema, value: unknown, errors: SchemaError[], prefix: string, limit: number): string[] {
+  // Unions (`X | null`): report what is wrong inside X, not "must match a schema in anyOf" nor the
+  // null branch; a union whose branches say nothing more keeps its own error.
+  const relevant = errors.filter((error) => error.keyword !== 'boolean' && schemaAt(schema, error.schemaPath)?.type !== 'null');
+  const kept = relevant.filter(
+    (error) => error.keyword !== 'anyOf' || !relevant.some((other) => other !== error && other.schemaPath.startsWith(`${error.schemaPath}/anyOf/`)),
+  );
   const sentences: string[] = [];
-  for (const error of errors) {
-    if (error.keyword === 'boolean') continue; // duplicate of additionalProperties
+  for (const error of kept) {
     const field = fieldName(error.instancePath, prefix);
     let sentence: string;
     if (error.keyword === 'additionalProperties') {
@@ -63,7 +75,7 @@ function sentences(schema: TSchema, value: unknown, errors: SchemaError[], prefi
       sentence = `${field}: missing required field ${missing.join(', ')}`;
     } else {
       const node = schemaAt(schema, error.schemaPath);
-      const form = typeof node?.description === 'string' ? node.description : error.message;
+      const form = typeof node?.description === 'string' ? node.description : plainForm(error.message);
       sentence = `${field}: ${shown(valueAt(value, error.instancePath))} is not valid; expected ${form}`;
     }
     if (!sentences.includes(sentence)) sentences.push(sentence);

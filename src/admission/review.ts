@@ -37,7 +37,7 @@ const MAX_WARNING_LENGTH = 120;
 export function toWarnings(messages: string[]): string[] {
   return messages.slice(0, MAX_WARNINGS).map((message) => {
     // eslint-disable-next-line no-control-regex
-    const line = `thanos-injector: ${message}`.replace(/[\u0000-\u001f\u007f]+/g, ' ');
+    const line = `thanos-injector: ${message}`.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
     return line.length > MAX_WARNING_LENGTH ? `${line.slice(0, MAX_WARNING_LENGTH - 3)}...` : line;
   });
 }
@@ -64,14 +64,14 @@ export function review(body: AdmissionReview, context: ReviewContext): ReviewRes
   if (!isPodCreate(request)) {
     return { review: envelope({ uid, allowed: true }), outcome: 'skipped', reason: 'not-pod-create' };
   }
-  const problems = checkPod(request.object);
-  if (problems.length > 0) {
-    // The apiserver validates pods after mutating admission: let it report what is wrong.
-    const message = `pod not injected: ${problems[0]}`;
-    return { review: envelope({ uid, allowed: true, warnings: toWarnings([message]) }), outcome: 'skipped', reason: 'invalid-pod', message };
-  }
-  const pod = request.object as PodLike;
   try {
+    const problems = checkPod(request.object);
+    if (problems.length > 0) {
+      // The apiserver validates pods after mutating admission: let it report what is wrong.
+      const message = `pod not injected: ${problems[0]}`;
+      return { review: envelope({ uid, allowed: true, warnings: toWarnings([message]) }), outcome: 'skipped', reason: 'invalid-pod', message };
+    }
+    const pod = request.object as PodLike;
     const result = injectPod(pod, { config: context.config, namespace: request.namespace ?? '', kubernetesVersion: context.kubernetesVersion });
     if (result.outcome === 'denied') {
       return {
@@ -91,7 +91,7 @@ export function review(body: AdmissionReview, context: ReviewContext): ReviewRes
     if (result.warnings.length > 0) response.warnings = toWarnings(result.warnings);
     return { review: envelope(response), outcome: 'injected', reason: 'injected' };
   } catch (error) {
-    const message = `internal error: ${(error as Error).message}`;
+    const message = `internal error: ${error instanceof Error ? error.message : String(error)}`;
     if (context.config.failurePolicy === 'Fail') {
       return {
         review: envelope({ uid, allowed: false, status: failure(500, 'InternalError', `thanos-injector: ${message}`) }),

@@ -1,6 +1,6 @@
 // Certificate generation (selfsigned, SHA-256, P-256 keys): a CA and a serving certificate signed
 // by it, with the DNS names and IPs as SANs (kube-apiserver ignores the CN).
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { generate } from 'selfsigned';
 
@@ -15,7 +15,10 @@ const DAY = 24 * 3600 * 1000;
 
 export async function generateCertificates(names: string[], days = 365): Promise<CertificateSet> {
   const now = new Date(Date.now() - 60_000);
-  const ca = await generate([{ name: 'commonName', value: 'thanos-injector-ca' }], {
+  // A distinct subject per CA, so a bundle holding the old and the new CA during a rotation
+  // still lets clients pick the right issuer.
+  const caName = `thanos-injector-ca-${randomBytes(4).toString('hex')}`;
+  const ca = await generate([{ name: 'commonName', value: caName }], {
     algorithm: 'sha256',
     keyType: 'ec',
     notBeforeDate: now,

@@ -26,12 +26,16 @@ function clientError(error: FastifyError): { status: number; message: string } {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { status: 400, message: 'request body is empty; expected an AdmissionReview' };
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return { status: 400, message: 'request body is not valid JSON; expected an AdmissionReview' };
+      return { status: 400, message: 'request body is not valid JSON (or holds a __proto__ or constructor.prototype key); expected an AdmissionReview' };
     default:
       break;
   }
-  if (error.validation) return { status: 400, message: `invalid AdmissionReview: ${error.message}` };
-  if (error instanceof SyntaxError) return { status: 400, message: `request body is not valid JSON: ${error.message}` };
+  if (error.code === 'FST_ERR_VALIDATION') return { status: 400, message: `invalid AdmissionReview: ${error.message}` };
+  if (error instanceof SyntaxError) {
+    // secure-json-parse refuses prototype keys: say so rather than "not JSON".
+    const reason = /prototype/i.test(error.message) ? 'contains a forbidden __proto__ or constructor.prototype key' : 'is not valid JSON';
+    return { status: 400, message: `request body ${reason}; expected an AdmissionReview` };
+  }
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
     return { status: error.statusCode, message: error.message };
   }

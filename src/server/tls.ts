@@ -1,6 +1,6 @@
 // The serving certificate, loaded from files and reloaded when they change (a Secret volume
 // update, cert-manager renewal, a rotation by hand) without a restart or a dropped connection.
-import { X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -16,10 +16,23 @@ export interface ReloaderEvents {
   onError: (error: Error) => void;
 }
 
-/** Reads the pair and proves it is usable (the key matches the certificate). */
+/** Reads the pair and proves it is usable: a parseable certificate, and the key that matches it. */
 export async function loadKeyPair(certFile: string, keyFile: string): Promise<KeyPair> {
   const [cert, key] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
-  createSecureContext({ cert, key }); // throws on a mismatched or unreadable pair
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch {
+    throw new Error(`${certFile} holds no PEM certificate`);
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw new Error(`${keyFile} holds no PEM private key`);
+  }
+  if (!certificate.checkPrivateKey(privateKey)) throw new Error(`${keyFile} is not the key of ${certFile}`);
+  createSecureContext({ cert, key }); // what the TLS server will do with it
   return { cert, key };
 }
 
@@ -63,7 +76,7 @@ export class CertificateReloader {
     if (this.pending) clearTimeout(this.pending);
     this.pending = setTimeout(() => {
       this.pending = undefined;
-      this.reloading = this.reloading.then(() => this.reload());
+      this.reloading = this.reloading.then(() => this.reload()).catch((error: unknown) => this.events.onError(error as Error));
     }, 200).unref();
   }
 
@@ -77,8 +90,8 @@ export class CertificateReloader {
     }
     const fingerprint = CertificateReloader.hash(pair);
     if (fingerprint === this.fingerprint) return;
+    this.events.onReload(pair, expiryOf(pair.cert)); // may throw: then the pair is retried next time
     this.fingerprint = fingerprint;
-    this.events.onReload(pair, expiryOf(pair.cert));
   }
 
   close(): void {

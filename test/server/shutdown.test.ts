@@ -1,0 +1,187 @@
+// The real process (`node src/main.ts serve`): a SIGTERM turns readiness off, lets the review in
+// flight finish and exits 0 within the drain time; with no TLS flags it creates its own CA and
+// serving certificate in --cert-dir and serves with them.
+import t, { type Test } from 'tap';
+import { X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { admissionReview, fixturePod, freePort, httpCall, httpsCall, prometheusPod, ServeProcess, waitFor } from './helpers.ts';
+
+interface Started {
+  serve: ServeProcess;
+  port: number;
+  healthPort: number;
+  certDir: string;
+}
+
+async function startServe(t: Test, extra: string[] = [], home?: string): Promise<Started & { home: string }> {
+  const dir = home ?? (await mkdtemp(join(tmpdir(), 'thanos-injector-serve-')));
+  const certDir = join(dir, 'certs');
+  const port = await freePort();
+  const healthPort = await freePort();
+  const serve = new ServeProcess(
+    ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--cert-dir', certDir, ...extra],
+    dir,
+  );
+  t.teardown(async () => {
+    await serve.kill();
+    if (home === undefined) await rm(dir, { recursive: true, force: true });
+  });
+  await serve.ready(healthPort);
+  return { serve, port, healthPort, certDir, home: dir };
+}
+
+/** A POST whose headers and first half of the body go out now; `finish()` sends the rest. */
+function partialRequest(port: number, ca: string, body: string) {
+  const bytes = Buffer.from(body);
+  const half = Math.floor(bytes.length / 2);
+  let resolveAnswer!: (answer: { status: number; text: string }) => void;
+  let rejectAnswer!: (error: Error) => void;
+  const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    resolveAnswer = resolve;
+    rejectAnswer = reject;
+  });
+  const req = https.request({
+    host: '127.0.0.1',
+    port,
+    path: '/mutate?timeout=10s',
+    method: 'POST',
+    ca,
+    agent: false,
+    headers: { 'content-type': 'application/json', 'content-length': bytes.length },
+  });
+  req.on('response', (res) => {
+    let text = '';
+    res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+    res.on('end', () => resolveAnswer({ status: res.statusCode ?? 0, text }));
+    res.on('error', rejectAnswer);
+  });
+  req.on('error', rejectAnswer);
+  req.flushHeaders();
+  const sent = new Promise<void>((resolve, reject) => req.write(bytes.subarray(0, half), (error) => (error ? reject(error) : resolve())));
+  return {
+    sent,
+    answer,
+    finish: () => req.end(bytes.subarray(half)),
+    abort: () => req.destroy(),
+  };
+}
+
+/** 'ready' (200), 'not-ready' (503) or 'closed' (no answer on the health port). */
+async function readiness(healthPort: number): Promise<string> {
+  try {
+    const answer = await httpCall(healthPort, '/readyz');
+    return answer.status === 200 ? 'ready' : answer.status === 503 ? 'not-ready' : `HTTP ${answer.status}`;
+  } catch {
+    return 'closed';
+  }
+}
+
+void t.test('SIGTERM: readiness goes off, the in-flight review finishes with 200, the process exits 0 within the drain time', async (t) => {
+  const { serve, port, healthPort, certDir } = await startServe(t, ['--drain-timeout', '5']);
+  const ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
+  t.equal(await readiness(healthPort), 'ready');
+
+  const review = admissionReview(fixturePod('seed-deployment.yaml'), { uid: 'in-flight-at-sigterm' });
+  const inFlight = partialRequest(port, ca, JSON.stringify(review));
+  t.teardown(() => inFlight.abort());
+  await inFlight.sent;
+  await new Promise((resolve) => setTimeout(resolve, 300)); // headers parsed, body half read
+
+  const signalled = Date.now();
+  serve.child.kill('SIGTERM');
+  const state = await waitFor('readiness to turn off', async () => {
+    const now = await readiness(healthPort);
+    return now === 'ready' ? undefined : now;
+  }, 3000, 20);
+  t.ok(state === 'not-ready' || state === 'closed', `/readyz answers 503 or the health port closed (${state})`);
+  t.ok(serve.running, 'the process waits for the in-flight review');
+
+  const refused = await httpsCall({ port, ca, headers: { 'content-type': 'application/json' }, body: JSON.stringify(admissionReview(prometheusPod())), timeoutMs: 2000 })
+    .then((answer) => `HTTP ${answer.status}`, (error: NodeJS.ErrnoException) => error.code ?? error.message);
+  t.not(refused, 'HTTP 200', `no new admission is taken while draining (${refused})`);
+
+  inFlight.finish();
+  const answer = await inFlight.answer;
+  t.equal(answer.status, 200, `the in-flight review is answered (${answer.text.slice(0, 200)})`);
+  const body = JSON.parse(answer.text) as { apiVersion: string; kind: string; response: { uid: string; allowed: boolean; patchType?: string } };
+  t.match(body, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'in-flight-at-sigterm', allowed: true, patchType: 'JSONPatch' } });
+
+  const exit = await Promise.race([
+    serve.exited,
+    new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 7000)),
+  ]);
+  const took = Date.now() - signalled;
+  t.ok(exit !== undefined, `the process exits (after ${took} ms)`);
+  t.equal(exit?.code, 0, 'with code 0');
+  t.ok(took < 5000, `within the drain time of 5 s (${took} ms)`);
+  t.match(serve.output, /signal received/);
+});
+
+void t.test('SIGTERM with a review that never finishes: the drain timeout closes it and the process exits 0', async (t) => {
+  const { serve, port, certDir } = await startServe(t, ['--drain-timeout', '1']);
+  const ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
+  const stuck = partialRequest(port, ca, JSON.stringify(admissionReview(prometheusPod())));
+  t.teardown(() => stuck.abort());
+  const outcome = stuck.answer.then((answer) => `HTTP ${answer.status}`, (error: NodeJS.ErrnoException) => error.code ?? error.message);
+  await stuck.sent;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+
+  const signalled = Date.now();
+  serve.child.kill('SIGTERM');
+  const exit = await Promise.race([serve.exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 5000))]);
+  const took = Date.now() - signalled;
+  t.equal(exit?.code, 0, `exits with code 0 (after ${took} ms)`);
+  t.ok(took >= 900 && took < 3000, `after about the 1 s drain timeout (${took} ms)`);
+  t.not(await outcome, 'HTTP 200', 'the unfinished request is cut, not answered');
+  t.match(serve.output, /drain timeout reached/);
+});
+
+void t.test('with no TLS flags, serve creates ca.crt, tls.crt and tls.key in --cert-dir and serves what ca.crt verifies', async (t) => {
+  const home = await mkdtemp(join(tmpdir(), 'thanos-injector-certs-'));
+  t.teardown(() => rm(home, { recursive: true, force: true }));
+  const certDir = join(home, 'certs');
+  t.notOk(existsSync(certDir), 'no certificate folder before the start');
+
+  const first = await startServe(t, ['--drain-timeout', '2'], home);
+  for (const file of ['ca.crt', 'tls.crt', 'tls.key']) t.ok(existsSync(join(certDir, file)), `${file} created`);
+  t.equal((await stat(join(certDir, 'tls.key'))).mode & 0o077, 0, 'tls.key is readable by its owner only');
+  const ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
+  const cert = await readFile(join(certDir, 'tls.crt'), 'utf8');
+  const x509 = new X509Certificate(cert);
+  t.ok(x509.verify(new X509Certificate(ca).publicKey), 'tls.crt is signed by ca.crt');
+  t.ok(x509.checkIP('127.0.0.1') !== undefined && x509.checkHost('localhost') !== undefined, 'for 127.0.0.1 and localhost');
+
+  const answer = await httpsCall({
+    port: first.port,
+    ca,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(admissionReview(prometheusPod(), { uid: 'first-start' })),
+  });
+  t.equal(answer.status, 200, 'an HTTPS admission verified against ca.crt');
+  t.match(answer.json, { response: { uid: 'first-start', allowed: true } });
+
+  // Also with the certificate's DNS name as the verified server name (what a caBundle client does).
+  const byName = await new Promise<number>((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: first.port, servername: 'localhost', path: '/healthz', ca, agent: false, signal: AbortSignal.timeout(5000) }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.equal(byName, 404, 'TLS verified for localhost (the route itself is on the health port)');
+  t.match(first.serve.output, /created serving certificate/);
+
+  first.serve.child.kill('SIGTERM');
+  t.equal((await first.serve.exited).code, 0, 'stops cleanly');
+
+  const second = await startServe(t, ['--drain-timeout', '2'], home);
+  t.equal(await readFile(join(certDir, 'tls.crt'), 'utf8'), cert, 'a restart reuses the valid certificate');
+  t.match(second.serve.output, /reusing serving certificate/);
+  const again = await httpsCall({ port: second.port, ca, headers: { 'content-type': 'application/json' }, body: JSON.stringify(admissionReview(prometheusPod())) });
+  t.equal(again.status, 200, 'and the same ca.crt still verifies it');
+});
