@@ -1,0 +1,210 @@
+// `npm run bench [-- --quick]`: the injector (compiled dist/, as the image runs it) against a bare-fastify baseline over real HTTPS
+// (autocannon, same connections, alternated rounds, medians), open-loop latency at a fixed rate,
+// in-process cost by pod size, and memory over many admissions. Ends with one summary line:
+// inject_ratio=<x> passthrough_ratio=<y> p99_ms=<z> rss_mb=<w> scaling=<linear|superlinear>
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { createServer, type AddressInfo } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkAdmissionReview, type AdmissionReview } from '../src/admission/schema.ts';
+import { review } from '../src/admission/review.ts';
+import { writeCertificates } from '../src/certs/files.ts';
+import { buildConfig } from '../src/config/load.ts';
+import { passThroughReview, scaledReview, seedReview } from './fixtures.ts';
+
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 1 : 3;
+const SECONDS = quick ? 1 : 5;
+const CONNECTIONS = 16;
+const RATE = 500;
+const OPEN_LOOP_SECONDS = quick ? 2 : 10;
+const MEMORY_ADMISSIONS = quick ? 2_000 : 100_000;
+const root = new URL('..', import.meta.url).pathname;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function start(args: string[]): ChildProcess {
+  // stdout (the injector's info log, one line per admission) is drained, as in production.
+  return spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+async function waitReady(url: string, ca: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (await post(url, ca, '{}').then(() => true, () => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${url} did not start`);
+}
+
+function post(url: string, ca: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method: 'POST', ca, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  max: number;
+  errors: number;
+}
+
+async function load(url: string, body: string, opts: { seconds?: number; rate?: number; amount?: number }): Promise<Load> {
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    connections: CONNECTIONS,
+    ...(opts.amount ? { amount: opts.amount } : { duration: opts.seconds ?? SECONDS }),
+    ...(opts.rate ? { overallRate: opts.rate } : {}),
+  });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    max: result.latency.max,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+
+async function rssMb(healthPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('process_resident_memory_bytes '));
+  return Number(line?.split(' ')[1] ?? 0) / 1024 / 1024;
+}
+
+/** Median microseconds of one in-process admission: parse, check, decide/render/patch, serialise. */
+function inProcess(body: string, minMs = quick ? 100 : 400): number {
+  const context = { config: buildConfig({}), kubernetesVersion: '1.34' };
+  const once = () => {
+    const parsed = JSON.parse(body) as AdmissionReview;
+    if (checkAdmissionReview(parsed).length > 0) throw new Error('bad fixture');
+    return JSON.stringify(review(parsed, context).review);
+  };
+  for (let i = 0; i < 20; i++) once();
+  const samples: number[] = [];
+  const until = performance.now() + minMs;
+  while (performance.now() < until || samples.length < 5) {
+    const batch = Math.max(1, Math.floor(20_000 / body.length));
+    const t0 = performance.now();
+    for (let i = 0; i < batch; i++) once();
+    samples.push(((performance.now() - t0) * 1000) / batch);
+  }
+  return median(samples);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const work = await mkdtemp(join(tmpdir(), 'thanos-injector-bench-'));
+const children: ChildProcess[] = [];
+try {
+  const certs = await writeCertificates(work, ['127.0.0.1']);
+  const ca = await readFile(certs.caFile, 'utf8');
+  const seed = JSON.stringify(seedReview());
+  const pass = JSON.stringify(passThroughReview());
+  const context = { config: buildConfig({}), kubernetesVersion: '1.34' };
+  // The baseline answers with canned responses of exactly the size the injector sends.
+  await writeFile(join(work, 'inject.json'), JSON.stringify(review(JSON.parse(seed) as AdmissionReview, context).review));
+  await writeFile(join(work, 'pass.json'), JSON.stringify(review(JSON.parse(pass) as AdmissionReview, context).review));
+
+  const [injectorPort, healthPort, baseInjectPort, basePassPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  children.push(start(['dist/main.js', 'serve', '--address', '127.0.0.1', '--port', String(injectorPort), '--health-port', String(healthPort),
+    '--tls-cert-file', certs.certFile, '--tls-key-file', certs.keyFile]));
+  children.push(start(['bench/baseline-server.ts', String(baseInjectPort), certs.certFile, certs.keyFile, join(work, 'inject.json')]));
+  children.push(start(['bench/baseline-server.ts', String(basePassPort), certs.certFile, certs.keyFile, join(work, 'pass.json')]));
+  const url = (port: number) => `https://127.0.0.1:${port}/mutate?timeout=10s`;
+  await Promise.all([injectorPort, baseInjectPort, basePassPort].map((port) => waitReady(url(port), ca)));
+
+  // The candidate answers what it should before it is timed.
+  const injected = JSON.parse((await post(url(injectorPort), ca, seed)).body) as { response: { patch?: string } };
+  const passed = JSON.parse((await post(url(injectorPort), ca, pass)).body) as { response: { allowed: boolean; patch?: string } };
+  if (!injected.response.patch || passed.response.patch || !passed.response.allowed) throw new Error('the injector did not answer as expected');
+
+  console.log(`thanos-sidecar-injector benchmark${quick ? ' (--quick)' : ''}: Node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}`);
+  console.log(`seed AdmissionReview ${seed.length} B, pass-through ${pass.length} B; ${CONNECTIONS} keep-alive connections, ${SECONDS} s runs, ${ROUNDS} rounds\n`);
+
+  for (const port of [injectorPort, baseInjectPort, basePassPort]) await load(url(port), seed, { seconds: quick ? 0.5 : 2 }); // warm-up
+  const rounds: Record<string, number[]> = { baseline: [], inject: [], baselinePass: [], pass: [] };
+  const rssByRound: number[] = [];
+  let errors = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, port, body] of [['baseline', baseInjectPort, seed], ['inject', injectorPort, seed], ['baselinePass', basePassPort, pass], ['pass', injectorPort, pass]] as const) {
+      const result = await load(url(port), body, {});
+      rounds[name]!.push(result.rps);
+      errors += result.errors;
+    }
+    rssByRound.push(await rssMb(healthPort));
+  }
+  const injectRatio = median(rounds.inject!) / median(rounds.baseline!);
+  const passRatio = median(rounds.pass!) / median(rounds.baselinePass!);
+
+  const openLoop = await load(url(injectorPort), seed, { seconds: OPEN_LOOP_SECONDS, rate: RATE });
+  errors += openLoop.errors;
+
+  const rssBefore = await rssMb(healthPort);
+  const memory = await load(url(injectorPort), seed, { amount: MEMORY_ADMISSIONS });
+  errors += memory.errors;
+  const rssAfter = await rssMb(healthPort);
+
+  const row = (label: string, value: string, target = '') => console.log(`${label.padEnd(44)} ${value.padStart(14)}   ${target}`);
+  console.log('throughput (median requests/s)');
+  row('  baseline: bare fastify, seed body', median(rounds.baseline!).toFixed(0));
+  row('  inject path: seed Prometheus pod', median(rounds.inject!).toFixed(0), `ratio ${injectRatio.toFixed(2)} (target >= 0.60)`);
+  row('  baseline: bare fastify, pass-through body', median(rounds.baselinePass!).toFixed(0));
+  row('  pass-through path: non-Prometheus pod', median(rounds.pass!).toFixed(0), `ratio ${passRatio.toFixed(2)} (target >= 0.85)`);
+  console.log(`\nopen loop, inject path at ${RATE} requests/s for ${OPEN_LOOP_SECONDS} s`);
+  row('  p50 / p99 / max latency (ms)', `${openLoop.p50} / ${openLoop.p99} / ${openLoop.max}`, '(target p99 <= 5 ms)');
+
+  console.log('\nin-process admission (parse, check, decide, render, patch, serialise)');
+  const seedMicros = inProcess(seed);
+  row('  seed pod', `${seedMicros.toFixed(1)} us`, '(target <= 50 us)');
+  const series: { label: string; sizes: number[]; body: (n: number) => string }[] = [
+    { label: 'containers', sizes: [1, 10, 100], body: (n) => JSON.stringify(scaledReview(n, 0)) },
+    { label: 'env vars', sizes: [10, 1_000, 10_000], body: (n) => JSON.stringify(scaledReview(1, n)) },
+  ];
+  let linear = true;
+  let env10k = 0;
+  for (const { label, sizes, body } of series) {
+    const points = sizes.map((n) => {
+      const text = body(n);
+      return { n, bytes: text.length, micros: inProcess(text) };
+    });
+    for (const p of points) row(`  ${p.n} ${label} (${(p.bytes / 1024).toFixed(0)} KiB)`, `${p.micros.toFixed(1)} us`, `${(p.micros / (p.bytes / 1024)).toFixed(2)} us/KiB`);
+    const [, mid, large] = points as [unknown, { bytes: number; micros: number }, { bytes: number; micros: number }];
+    const growth = large.micros / mid.micros / (large.bytes / mid.bytes);
+    row(`  slope ${label}: time growth / size growth`, growth.toFixed(2), '(1 = linear)');
+    if (growth > 1.5) linear = false;
+    if (label === 'env vars') env10k = large.micros;
+  }
+  row('  10 000 env vars', `${(env10k / 1000).toFixed(2)} ms`, '(target <= 5 ms)');
+
+  console.log(`\nmemory (injector RSS): after each throughput round ${rssByRound.map((r) => r.toFixed(0)).join(', ')} MB`);
+  row(`  before / after ${MEMORY_ADMISSIONS} admissions`, `${rssBefore.toFixed(0)} / ${rssAfter.toFixed(0)} MB`, '(target <= 120 MB)');
+  row('  failed requests in all runs', String(errors));
+  console.log('');
+  console.log(`inject_ratio=${injectRatio.toFixed(2)} passthrough_ratio=${passRatio.toFixed(2)} p99_ms=${openLoop.p99} rss_mb=${rssAfter.toFixed(0)} scaling=${linear ? 'linear' : 'superlinear'}`);
+  if (errors > 0) process.exitCode = 1;
+} finally {
+  for (const child of children) child.kill('SIGTERM');
+  await rm(work, { recursive: true, force: true });
+}
