@@ -15,7 +15,7 @@ const usage = `Usage: thanos-injector COMMAND [flags]
 Adds a Thanos sidecar to labelled Prometheus pods, as a Kubernetes admission webhook or offline.
 
 Commands:
-${Object.entries(COMMANDS).map(([name, { summary }]) => `  ${name.padEnd(8)} ${summary}`).join('\n')}
+${Object.entries(COMMANDS).map(([name, { summary }]) => `  ${name.padEnd(10)} ${summary}`).join('\n')}
 
 Run 'thanos-injector COMMAND --help' for a command's flags.
 `;

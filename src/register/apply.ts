@@ -77,8 +77,8 @@ export async function applyPlan(kube: Kube, plan: Plan, options: ApplyOptions): 
     await forEachLimited(plan.registrations, async (registration) => {
       const event = registeredEvent(registration, configMap, options.now(), options.host);
       const name = event.metadata?.name ?? '';
-      if (options.recorded.has(name)) return;
       const { pod } = registration;
+      if (options.recorded.has(name) || (registration.viaService && result.failedServices.has(pod.namespace))) return;
       let isNew = true;
       const recorded = await attempt(`cannot record event ${event.reason} on pod ${pod.namespace}/${pod.name}`, async () => {
         try {

@@ -83,6 +83,8 @@ export interface ConfigMapPlan {
 export interface Registration {
   pod: PodRef;
   address: string;
+  /** dnssrv addresses resolve through the namespace's Service: no Service, no registration. */
+  viaService: boolean;
 }
 
 export interface MissingSidecar {
@@ -293,7 +295,7 @@ export function plan(state: ClusterState, settings: RegisterSettings): Plan {
         const address = dnssrvAddress(namespace, settings.clusterDomain);
         addresses.add(address);
         endpoints = 1;
-        for (const pod of registrable) registrations.push({ pod: podRef(pod), address });
+        for (const pod of registrable) registrations.push({ pod: podRef(pod), address, viaService: true });
       }
     } else {
       for (const pod of registrable) {
@@ -301,7 +303,7 @@ export function plan(state: ClusterState, settings: RegisterSettings): Plan {
         if (address === undefined) continue;
         addresses.add(address);
         endpoints += 1;
-        registrations.push({ pod: podRef(pod), address });
+        registrations.push({ pod: podRef(pod), address, viaService: false });
       }
     }
     rows.push({ namespace, injectedPods: pods.length, service: action.action, endpoints });

@@ -1,0 +1,342 @@
+// `thanos-injector register` end to end, against a real control plane (test/cluster): the command
+// runs as a real process with the cluster's KUBECONFIG, as the chart's Job would, and everything
+// is checked through kubectl. No webhook is installed: injected pods are created with the label and
+// a thanos-sidecar container, and a labelled namespace gets its Prometheus pods WITHOUT a sidecar.
+// There is no kubelet: "running" pods get their IP and readiness through the status subresource.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { startCluster, type Cluster, type ExecResult } from '../cluster/cluster.ts';
+
+const root = new URL('../..', import.meta.url).pathname;
+
+interface ObjectJson {
+  metadata: { name: string; namespace?: string; uid: string; resourceVersion: string; labels?: Record<string, string>; ownerReferences?: { kind: string; name: string }[] };
+}
+interface ServiceJson extends ObjectJson {
+  spec: { clusterIP: string; selector?: Record<string, string>; ports: { name: string; port: number; targetPort: string | number; protocol: string }[] };
+}
+interface ConfigMapJson extends ObjectJson {
+  data?: Record<string, string>;
+}
+interface EventJson {
+  metadata: { name: string };
+  type: string;
+  reason: string;
+  message: string;
+  involvedObject: { kind: string; name: string; uid: string };
+}
+
+const cluster: Cluster = await startCluster({ log: (message) => t.comment(message) });
+t.teardown(() => cluster.stop());
+t.comment(`cluster ${cluster.serverVersion} at ${cluster.server}`);
+const work = await mkdtemp(join(tmpdir(), 'thanos-injector-register-e2e-'));
+t.teardown(() => rm(work, { recursive: true, force: true }));
+
+async function kubectlOk(args: string[], input?: string): Promise<string> {
+  const result = await cluster.kubectl(args, input);
+  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
+  return result.stdout;
+}
+async function getJson<T>(args: string[]): Promise<T | undefined> {
+  const result = await cluster.kubectl([...args, '-o', 'json']);
+  if (result.code !== 0) {
+    if (/NotFound|not found/.test(result.stderr)) return undefined;
+    throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
+  }
+  return JSON.parse(result.stdout) as T;
+}
+const getService = (namespace: string) => getJson<ServiceJson>(['-n', namespace, 'get', 'service', 'thanos-sidecar']);
+const getConfigMap = (name = 'thanos-query-endpoints') => getJson<ConfigMapJson>(['-n', 'monitoring', 'get', 'configmap', name]);
+const getPod = (namespace: string, name: string) => getJson<ObjectJson>(['-n', namespace, 'get', 'pod', name]);
+async function events(namespace: string, reason: string): Promise<EventJson[]> {
+  const list = await getJson<{ items: EventJson[] }>(['-n', namespace, 'get', 'events', '--field-selector', `reason=${reason}`]);
+  return list?.items ?? [];
+}
+
+/** The addresses of endpoints.yaml, checking that targets.yaml lists the same. */
+function addressesOf(configMap: ConfigMapJson | undefined): string[] {
+  const endpoints = parse(configMap?.data?.['endpoints.yaml'] ?? 'endpoints: []') as { endpoints: { address: string; strict: boolean; group: boolean }[] };
+  const targets = parse(configMap?.data?.['targets.yaml'] ?? '[{targets: []}]') as { targets: string[] }[];
+  const addresses = endpoints.endpoints.map((e) => e.address);
+  if (JSON.stringify(targets[0]?.targets) !== JSON.stringify(addresses)) throw new Error(`targets.yaml and endpoints.yaml disagree: ${JSON.stringify({ endpoints, targets })}`);
+  return addresses;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** `node src/main.ts register --query-namespace monitoring ARGS` with the cluster's KUBECONFIG. */
+function register(args: string[], env: Record<string, string> = cluster.env): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['src/main.ts', 'register', '--query-namespace', 'monitoring', ...args], {
+      cwd: root,
+      env: { ...process.env, POD_NAMESPACE: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+const prometheus = { name: 'prometheus', image: 'quay.io/prometheus/prometheus:v3.5.0', args: ['--storage.tsdb.path=/prometheus'] };
+const sidecar = {
+  name: 'thanos-sidecar',
+  image: 'quay.io/thanos/thanos:v0.42.2',
+  args: ['sidecar'],
+  ports: [{ name: 'grpc', containerPort: 10901 }, { name: 'http', containerPort: 10902 }],
+};
+/** A pod as the webhook leaves it: labelled injected, with a thanos-sidecar container. */
+const injectedPod = (namespace: string, name: string) => JSON.stringify({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace, labels: { app: 'prometheus', 'thanos-injector/injected': 'true' } },
+  spec: { containers: [prometheus, sidecar] },
+});
+const plainPrometheus = (namespace: string, name: string) => JSON.stringify({
+  apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, labels: { app: 'bare-prometheus' } }, spec: { containers: [prometheus] },
+});
+async function markRunning(namespace: string, name: string, ip: string): Promise<void> {
+  const status = { status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], conditions: [{ type: 'Ready', status: 'True' }] } };
+  await kubectlOk(['-n', namespace, 'patch', 'pod', name, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
+}
+
+for (const namespace of ['monitoring', 'team-a', 'team-b', 'team-c', 'apps', 'team-w']) await kubectlOk(['create', 'namespace', namespace]);
+await kubectlOk(['label', 'namespace', 'apps', 'thanos-injection=enabled']);
+// The apiserver rejects pods until the namespace's default ServiceAccount exists.
+for (const namespace of ['team-a', 'team-b', 'team-c', 'apps', 'team-w']) {
+  await waitFor(`the default ServiceAccount in ${namespace}`, async () => ((await cluster.kubectl(['-n', namespace, 'get', 'serviceaccount', 'default'])).code === 0 ? true : undefined));
+}
+
+const dnssrv = (namespace: string) => `dnssrv+_grpc._tcp.thanos-sidecar.${namespace}.svc.cluster.local`;
+
+void t.test('register --help and a bad flag', async (t) => {
+  const help = await register(['--help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /^Usage: thanos-injector register \[flags\]/);
+  for (const flag of ['--namespace', '--query-namespace', '--configmap', '--endpoints', '--cluster-domain', '--restart-uninjected', '--watch', '--resync', '--kubeconfig']) {
+    t.match(help.stdout, flag, `documents ${flag}`);
+  }
+  const bad = await register(['--endpoints', 'dns']);
+  t.equal(bad.code, 2);
+  t.equal(bad.stderr, 'thanos-injector: --endpoints: "dns" is not valid; expected dnssrv or pod-ip\n');
+});
+
+void t.test('injected pods get a headless Service per namespace and an endpoints ConfigMap; a foreign Service is a conflict', async (t) => {
+  for (const [namespace, name] of [['team-a', 'prom-0'], ['team-a', 'prom-1'], ['team-b', 'prom-0'], ['team-c', 'prom-0']] as const) {
+    await kubectlOk(['apply', '-f', '-'], injectedPod(namespace, name));
+  }
+  // Someone else's Service of the same name in team-c: never touched.
+  await kubectlOk(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'v1', kind: 'Service', metadata: { name: 'thanos-sidecar', namespace: 'team-c', labels: { owner: 'team-c' } },
+    spec: { selector: { app: 'other' }, ports: [{ name: 'web', port: 80 }] },
+  }));
+  const foreignBefore = await getService('team-c');
+
+  const result = await register([]);
+  t.equal(result.code, 0, result.stderr);
+  t.equal(result.stderr, '', 'nothing on stderr');
+  t.match(result.stdout, /NAMESPACE\s+INJECTED PODS\s+SERVICE\s+REGISTERED ENDPOINTS\nteam-a\s+2\s+created\s+1\nteam-b\s+1\s+created\s+1\nteam-c\s+1\s+conflict \(not ours\)\s+0\n/);
+  t.match(result.stdout, 'ConfigMap monitoring/thanos-query-endpoints: created (2 endpoints, dnssrv mode)');
+  t.match(result.stdout, 'Registered pods: 3 (3 newly registered)');
+  t.match(result.stdout, 'Conflict: Service team-c/thanos-sidecar exists but is not labelled app.kubernetes.io/managed-by=thanos-sidecar-injector; left alone');
+
+  for (const namespace of ['team-a', 'team-b']) {
+    const service = await getService(namespace);
+    t.equal(service?.spec.clusterIP, 'None', `${namespace}: headless`);
+    t.same(service?.spec.selector, { 'thanos-injector/injected': 'true' }, `${namespace}: selects injected pods`);
+    t.same(service?.spec.ports, [
+      { name: 'grpc', port: 10901, targetPort: 'grpc', protocol: 'TCP' },
+      { name: 'http', port: 10902, targetPort: 'http', protocol: 'TCP' },
+    ], `${namespace}: ports grpc and http`);
+    t.equal(service?.metadata.labels?.['app.kubernetes.io/managed-by'], 'thanos-sidecar-injector', `${namespace}: labelled as ours`);
+  }
+  const foreignAfter = await getService('team-c');
+  t.equal(foreignAfter?.metadata.resourceVersion, foreignBefore?.metadata.resourceVersion, 'the foreign Service is untouched');
+  t.same(foreignAfter?.spec.selector, { app: 'other' });
+
+  const configMap = await getConfigMap();
+  t.same(Object.keys(configMap?.data ?? {}).sort(), ['endpoints.yaml', 'targets.yaml']);
+  t.same(parse(configMap?.data?.['endpoints.yaml'] ?? ''), {
+    endpoints: [
+      { address: dnssrv('team-a'), strict: false, group: false },
+      { address: dnssrv('team-b'), strict: false, group: false },
+    ],
+  }, 'endpoints.yaml in --endpoint.sd-config-file format, sorted');
+  t.same(parse(configMap?.data?.['targets.yaml'] ?? ''), [{ targets: [dnssrv('team-a'), dnssrv('team-b')] }], 'targets.yaml in --store.sd-files format');
+  t.equal(configMap?.metadata.labels?.['app.kubernetes.io/managed-by'], 'thanos-sidecar-injector');
+});
+
+void t.test('a second run reports unchanged and writes nothing', async (t) => {
+  const configMapBefore = await getConfigMap();
+  const serviceBefore = await getService('team-a');
+  const result = await register([]);
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stdout, /team-a\s+2\s+unchanged\s+1/);
+  t.match(result.stdout, 'ConfigMap monitoring/thanos-query-endpoints: unchanged (2 endpoints, dnssrv mode)');
+  t.match(result.stdout, 'Registered pods: 3 (0 newly registered)');
+  t.equal((await getConfigMap())?.metadata.resourceVersion, configMapBefore?.metadata.resourceVersion, 'the ConfigMap resourceVersion is the same');
+  t.equal((await getService('team-a'))?.metadata.resourceVersion, serviceBefore?.metadata.resourceVersion, 'the Service resourceVersion is the same');
+});
+
+void t.test('kubectl describe pod shows ThanosSidecarRegistered, once per pod', async (t) => {
+  const described = await kubectlOk(['-n', 'team-a', 'describe', 'pod', 'prom-0']);
+  t.match(described, /Normal\s+ThanosSidecarRegistered\s+.*thanos-injector-register\s+Registered with Thanos Query as dnssrv\+_grpc\._tcp\.thanos-sidecar\.team-a\.svc\.cluster\.local \(ConfigMap monitoring\/thanos-query-endpoints\)/);
+  const registered = await events('team-a', 'ThanosSidecarRegistered');
+  t.same(registered.map((e) => e.involvedObject.name).sort(), ['prom-0', 'prom-1'], 'one event per pod after two runs');
+  t.ok(registered.every((e) => e.type === 'Normal' && e.involvedObject.kind === 'Pod'));
+  t.same((await events('team-c', 'ThanosSidecarRegistered')).length, 0, 'no registration behind a conflicting Service');
+});
+
+void t.test('a namespace whose injected pods are gone loses our Service on the next run', async (t) => {
+  await kubectlOk(['-n', 'team-b', 'delete', 'pod', 'prom-0', '--wait=true']);
+  const result = await register([]);
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stdout, /team-b\s+0\s+deleted\s+0/);
+  t.match(result.stdout, 'ConfigMap monitoring/thanos-query-endpoints: updated (1 endpoint, dnssrv mode)');
+  t.equal(await getService('team-b'), undefined, 'the Service is deleted');
+  t.ok(await getService('team-a'), 'the one in team-a stays');
+  t.ok(await getService('team-c'), 'the foreign one stays, even after its namespace loses its pods');
+  t.same(addressesOf(await getConfigMap()), [dnssrv('team-a')]);
+  await kubectlOk(['-n', 'team-c', 'delete', 'pod', 'prom-0', '--wait=true']);
+  const again = await register([]);
+  t.equal(again.code, 0, again.stderr);
+  t.ok(await getService('team-c'), 'a foreign Service is never deleted');
+  t.notMatch(again.stdout, /team-c/, 'and not even listed once there are no injected pods');
+});
+
+void t.test('pod-ip mode lists each ready pod at <podIP>:10901', async (t) => {
+  await markRunning('team-a', 'prom-0', '10.0.0.5');
+  const result = await register(['--endpoints', 'pod-ip', '--configmap', 'pod-endpoints']);
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stdout, /team-a\s+2\s+unchanged\s+1/, 'one of the two pods is ready');
+  t.same(addressesOf(await getConfigMap('pod-endpoints')), ['10.0.0.5:10901']);
+  t.match(result.stdout, 'Registered pods: 1 (0 newly registered)', 'already registered (through dnssrv) earlier');
+  await markRunning('team-a', 'prom-1', '10.0.0.4');
+  const second = await register(['--endpoints', 'pod-ip', '--configmap', 'pod-endpoints']);
+  t.equal(second.code, 0, second.stderr);
+  t.same(addressesOf(await getConfigMap('pod-endpoints')), ['10.0.0.4:10901', '10.0.0.5:10901'], 'sorted');
+});
+
+void t.test('a labelled Prometheus pod without the sidecar: exit code 3 and a ThanosSidecarMissing warning', async (t) => {
+  await kubectlOk(['apply', '-f', '-'], plainPrometheus('apps', 'bare'));
+  const result = await register([]);
+  t.equal(result.code, 3, result.stderr);
+  t.match(result.stdout, 'Missing sidecar: 1 labelled Prometheus pod runs without thanos-sidecar');
+  t.match(result.stdout, /NAMESPACE\s+POD\s+OWNER\s+ACTION\napps\s+bare\s+\(none\)\s+bare pod: never deleted; recreate it to inject/);
+  const described = await kubectlOk(['-n', 'apps', 'describe', 'pod', 'bare']);
+  t.match(described, /Warning\s+ThanosSidecarMissing\s+.*Prometheus runs without the thanos-sidecar container/);
+  const again = await register([]);
+  t.equal(again.code, 3);
+  t.equal((await events('apps', 'ThanosSidecarMissing')).length, 1, 'a second run refreshes the same event');
+  t.ok(await getPod('apps', 'bare'), 'never deleted without --restart-uninjected');
+});
+
+void t.test('--restart-uninjected deletes a ReplicaSet-owned pod, never a bare pod', async (t) => {
+  await kubectlOk(['-n', 'apps', 'create', 'deployment', 'prometheus', '--image=quay.io/prometheus/prometheus:v3.5.0']);
+  const first = await waitFor('the Deployment pod', async () => {
+    const list = await getJson<{ items: ObjectJson[] }>(['-n', 'apps', 'get', 'pods', '-l', 'app=prometheus']);
+    return list?.items[0];
+  });
+  const bareBefore = await getPod('apps', 'bare');
+  const result = await register(['--restart-uninjected']);
+  t.equal(result.code, 3, 'pods without the sidecar were found: still exit 3');
+  t.match(result.stdout, new RegExp(`apps\\s+${first.metadata.name}\\s+ReplicaSet/prometheus-[a-z0-9]+\\s+deleted so that ReplicaSet/prometheus-[a-z0-9]+ recreates it injected`));
+  t.match(result.stdout, /apps\s+bare\s+\(none\)\s+bare pod: never deleted/);
+  const replacement = await waitFor('the replacement pod', async () => {
+    const list = await getJson<{ items: ObjectJson[] }>(['-n', 'apps', 'get', 'pods', '-l', 'app=prometheus']);
+    return list?.items.find((pod) => pod.metadata.uid !== first.metadata.uid && list.items.length === 1);
+  });
+  t.not(replacement.metadata.uid, first.metadata.uid, 'the ReplicaSet recreated it');
+  t.equal((await getPod('apps', 'bare'))?.metadata.uid, bareBefore?.metadata.uid, 'the bare pod is still the same pod');
+});
+
+void t.test('--watch updates the ConfigMap within seconds of a new injected pod, and exits 0 on SIGTERM', async (t) => {
+  const child = spawn(process.execPath, ['src/main.ts', 'register', '--query-namespace', 'monitoring', '--watch', '--namespace', 'team-w', '--endpoints', 'pod-ip', '--configmap', 'watch-endpoints'], {
+    cwd: root,
+    env: { ...process.env, ...cluster.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  try {
+    await waitFor('the first reconcile', async () => ((await getConfigMap('watch-endpoints')) ? true : undefined), 30_000);
+    t.same(addressesOf(await getConfigMap('watch-endpoints')), [], 'starts empty');
+    await kubectlOk(['apply', '-f', '-'], injectedPod('team-w', 'prom-w'));
+    await markRunning('team-w', 'prom-w', '10.0.0.42');
+    const started = Date.now();
+    await waitFor('the new pod in the ConfigMap', async () => (addressesOf(await getConfigMap('watch-endpoints')).includes('10.0.0.42:10901') ? true : undefined), 15_000);
+    const seconds = (Date.now() - started) / 1000;
+    t.ok(seconds < 10, `the ConfigMap lists the pod ${seconds.toFixed(1)} s after it became ready`);
+    t.ok(await getService('team-w'), 'and its namespace got the Service');
+    await waitFor('the registered event', async () => ((await events('team-w', 'ThanosSidecarRegistered')).length === 1 ? true : undefined), 10_000);
+    await kubectlOk(['-n', 'team-w', 'delete', 'pod', 'prom-w', '--wait=true']);
+    await waitFor('the Service to go with the pod', async () => ((await getService('team-w')) === undefined ? true : undefined), 15_000);
+    t.same(addressesOf(await getConfigMap('watch-endpoints')), [], 'and the address');
+  } finally {
+    child.kill('SIGTERM');
+  }
+  t.equal(await exited, 0, 'exit code 0 on SIGTERM');
+  t.match(output, 'SIGTERM: stopping the watch');
+  t.notMatch(output, /\n\s+at /, 'no stack trace');
+});
+
+void t.test('API failures: one line naming the operation and the HTTP status, exit code 1', async (t) => {
+  // A ServiceAccount without any rights, through a kubeconfig of its own.
+  await kubectlOk(['-n', 'monitoring', 'create', 'serviceaccount', 'nobody']);
+  const token = (await kubectlOk(['-n', 'monitoring', 'create', 'token', 'nobody'])).trim();
+  const admin = parse(await readFile(cluster.kubeconfig, 'utf8')) as { clusters: { cluster: Record<string, string> }[] };
+  const clusterEntry = admin.clusters[0]?.cluster ?? {};
+  const kubeconfig = join(work, 'nobody.kubeconfig');
+  await writeFile(kubeconfig, stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'nobody',
+    clusters: [{ name: 'e2e', cluster: clusterEntry }],
+    users: [{ name: 'nobody', user: { token } }],
+    contexts: [{ name: 'nobody', context: { cluster: 'e2e', user: 'nobody' } }],
+  }));
+  const forbidden = await register(['--kubeconfig', kubeconfig], {});
+  t.equal(forbidden.code, 1);
+  t.match(forbidden.stderr, /^thanos-injector: cannot (list|read) [^\n]+: HTTP 403 Forbidden: [^\n]+ is forbidden: User "system:serviceaccount:monitoring:nobody" cannot (list|get) resource [^\n]+\n$/);
+  t.notMatch(forbidden.stderr, /\n\s+at /, 'no stack trace');
+
+  // A port nothing listens on (found free, then closed).
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  const unreachable = join(work, 'unreachable.kubeconfig');
+  await writeFile(unreachable, stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'nobody',
+    clusters: [{ name: 'e2e', cluster: { ...clusterEntry, server: `https://127.0.0.1:${port}` } }],
+    users: [{ name: 'nobody', user: { token } }],
+    contexts: [{ name: 'nobody', context: { cluster: 'e2e', user: 'nobody' } }],
+  }));
+  const refused = await register(['--kubeconfig', unreachable], {});
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /^thanos-injector: cannot [^\n]+: no answer from the API server https:\/\/127\.0\.0\.1:[0-9]+: ECONNREFUSED\n$/);
+
+  const noNamespace = await register(['--query-namespace', 'nowhere', '--namespace', 'team-a']);
+  t.equal(noNamespace.code, 1);
+  t.match(noNamespace.stderr, 'thanos-injector: cannot create ConfigMap nowhere/thanos-query-endpoints: HTTP 404 Not Found: namespaces "nowhere" not found\n');
+  t.match(noNamespace.stdout, 'ConfigMap nowhere/thanos-query-endpoints: create failed', 'the summary still prints');
+});
