@@ -234,6 +234,7 @@ export function permissionHint(error: unknown, verb: string, resource: string, n
     return `the injector's ServiceAccount likely lacks the RBAC permission "${verb}" on ${resource}${namespace ? ` in namespace ${namespace}` : ''}`;
   }
   if (status === 401) return 'the API refused the credentials (ServiceAccount token or KUBECONFIG)';
+  if (status === 404 && verb === 'create' && namespace) return `does namespace ${namespace} exist?`;
   if (status === undefined) return 'is the Kubernetes API reachable?';
   return '';
 }

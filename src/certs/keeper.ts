@@ -47,6 +47,8 @@ export interface KeeperOptions {
 export interface KeeperHooks {
   log: KeeperLog;
   onCaBundlePatch?: (result: 'success' | 'failure') => void;
+  /** New files were written: the server should serve them now (before caBundle may change). */
+  onServedChange?: () => Promise<void>;
 }
 
 /** A failed API call: one line naming the operation, the HTTP status and the likely fix. */
@@ -93,10 +95,6 @@ export class CertificateKeeper {
 
   get keyFile(): string {
     return this.files().keyFile;
-  }
-
-  get caFile(): string {
-    return this.files().caFile;
   }
 
   /** The CA the webhook configuration must trust (ca.crt), once prepared. */
@@ -152,7 +150,7 @@ export class CertificateKeeper {
     try {
       const bundle = await this.syncSecret();
       await this.serve(bundle);
-      this.resolved('secret', `Secret ${this.secretRef} is readable again`);
+      this.resolved('secret', `Secret ${this.secretRef} is read and served again`);
     } catch (error) {
       this.problem('secret', error instanceof Error ? error.message : String(error));
     }
@@ -186,15 +184,18 @@ export class CertificateKeeper {
         await this.write(stored, bundle);
       } catch (error) {
         // 409: another replica created or updated it first (AlreadyExists, or a stale resourceVersion);
-        // 404: it was deleted since we read it. Either way, read it again and use what is there.
-        if (!(error instanceof KubernetesCallError) || (error.status !== 409 && error.status !== 404)) throw error;
-        this.hooks.log.info({ secret: this.secretRef, status: error.status }, `${error.message}; another writer was first, reading the Secret again`);
+        // 404 on update: it was deleted since we read it. Either way, read it again and use what is
+        // there. (A 404 on create means the namespace does not exist: an error like any other.)
+        const raced = error instanceof KubernetesCallError && (error.status === 409 || (error.status === 404 && stored !== undefined));
+        if (!raced) throw error;
+        this.hooks.log.info({ secret: this.secretRef }, `${error.message}; another writer was first, reading the Secret again`);
         continue;
       }
       const what = plan.action === 'renew-all' ? 'a new CA and serving certificate' : 'a new serving certificate (same CA)';
+      const reason = stored === undefined ? 'there was no such Secret' : plan.reason;
       this.hooks.log.info(
-        { secret: this.secretRef, reason: plan.reason, names: this.options.names },
-        `${stored === undefined ? 'created' : 'updated'} Secret ${this.secretRef} with ${what}: ${plan.reason}`,
+        { secret: this.secretRef, reason, names: this.options.names },
+        `${stored === undefined ? 'created' : 'updated'} Secret ${this.secretRef} with ${what}: ${reason}`,
       );
       return bundle;
     }
@@ -228,12 +229,16 @@ export class CertificateKeeper {
     await this.call(`update Secret ${this.secretRef}`, 'update', 'secrets', namespace, () => api.replaceSecret(namespace, secretName, secret));
   }
 
-  /** Puts the Secret's pair where the server's reloader picks it up. */
+  /**
+   * Puts the Secret's pair where the server reads it, and has it served before going on: caBundle
+   * is only switched to a new CA once this replica serves a certificate of that CA.
+   */
   private async serve(bundle: CertificateBundle): Promise<void> {
     this.current = bundle;
     if (this.served === undefined) return;
     if (await this.served.write({ caCert: bundle.caCert, cert: bundle.cert, key: bundle.key })) {
       this.hooks.log.debug({ secret: this.secretRef, dir: this.served.dir }, 'serving certificate files updated from the Secret');
+      await this.hooks.onServedChange?.();
     }
   }
 

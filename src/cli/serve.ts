@@ -24,12 +24,12 @@ Certificate files are watched and reloaded without a restart.
 
 Auto mode (--certs-secret NAME): the injector keeps a CA and a serving certificate in Secret NAME
 of its namespace (ca.crt, ca.key, tls.crt, tls.key): created when missing, the serving
-certificate (365 days) renewed with a third of its validity left, the CA (10 years) kept so
-caBundle stays stable. Replicas share the Secret. Every check it also sets the caBundle of each
-webhook in --webhook-config to ca.crt (blanked by a helm upgrade or a GitOps re-apply). SANs:
---service-name NAME gives NAME, NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local; plus each
---dns-name (an IP address becomes an IP SAN). Needs RBAC: get, create, update on the Secret;
-get, patch on the MutatingWebhookConfiguration.
+certificate (365 days) renewed when less than a third of its validity is left, the CA (10 years)
+kept so caBundle stays stable. Replicas share the Secret and serve what it holds, without a
+restart. Every check it also sets the caBundle of each webhook in --webhook-config to ca.crt
+(a helm upgrade or a GitOps re-apply blanks it). SANs: --service-name NAME gives NAME, NAME.NS,
+NAME.NS.svc, NAME.NS.svc.cluster.local; plus each --dns-name (an IP becomes an IP SAN).
+RBAC needed: get, create, update on the Secret; get, patch on the MutatingWebhookConfiguration.
 
 Flags:
       --config FILE            injector configuration (YAML); defaults apply without it
@@ -119,8 +119,11 @@ export async function run(argv: string[]): Promise<number> {
     const names = servingNames(values['service-name'], namespace, values['dns-name']);
     if (names.length === 0) throw new UsageError('--certs-secret needs the names to certify: --service-name NAME and/or --dns-name NAME');
     if (!clusterConfigured()) throw new CommandError('--certs-secret needs the Kubernetes API: run in a pod, or set KUBECONFIG');
+    const api = await kubernetesCertificateApi().catch((error: unknown) => {
+      throw new CommandError(`certs auto mode: cannot load the Kubernetes client configuration: ${(error as Error).message}`);
+    });
     keeper = new CertificateKeeper({
-      api: await kubernetesCertificateApi(),
+      api,
       namespace,
       secretName: certsSecret,
       webhookConfiguration: values['webhook-config'],
@@ -169,7 +172,11 @@ export async function run(argv: string[]): Promise<number> {
     await keeper?.dispose();
     throw new CommandError(`cannot start the webhook: ${(error as Error).message}`);
   });
-  keeper?.start({ log: server.webhook.log, onCaBundlePatch: (result) => server.metrics.caBundlePatches.inc({ result }) });
+  keeper?.start({
+    log: server.webhook.log,
+    onCaBundlePatch: (result) => server.metrics.caBundlePatches.inc({ result }),
+    onServedChange: () => server.reloadCertificate(),
+  });
   for (const note of notes) server.webhook.log.info(note);
   server.webhook.log.info({ port: server.port, healthPort: server.healthPort }, 'webhook listening (POST /mutate over HTTPS)');
 

@@ -35,6 +35,8 @@ export interface RunningServer {
   healthPort: number;
   /** Resolves once everything is closed; idempotent. */
   shutdown(): Promise<void>;
+  /** Reads the certificate files now, without waiting for the watch (whoever just wrote them). */
+  reloadCertificate(): Promise<void>;
 }
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
@@ -115,5 +117,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     port: (webhook.server.address() as AddressInfo).port,
     healthPort: (health.server.address() as AddressInfo).port,
     shutdown,
+    reloadCertificate: () => reloader.reload(),
   };
 }
