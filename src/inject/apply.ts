@@ -1,9 +1,27 @@
-// Applies injection operations to a document, checking each one (fast-json-patch with
-// validation: a missing parent or out-of-range index is an error, as in the apiserver).
+// Applies injection operations to a document, checking each one as the apiserver would: an `add`
+// needs its parent, a `replace` its target, an array index must be in range (fast-json-patch).
 import jsonpatch from 'fast-json-patch';
 import type { PatchOperation } from './patch.ts';
 
+/**
+ * fast-json-patch's own validator also walks every value looking for `undefined` (our values are
+ * rendered objects that JSON serialises as they are); this keeps only the path checks, which are
+ * what decides whether the apiserver can apply the patch.
+ */
+function checkPath(operation: jsonpatch.Operation, index: number, document: unknown, existing: string): void {
+  const fail = (message: string, name: 'OPERATION_PATH_CANNOT_ADD' | 'OPERATION_PATH_UNRESOLVABLE') => {
+    throw new jsonpatch.JsonPatchError(message, name, index, operation, document);
+  };
+  if (operation.op === 'add') {
+    const depth = operation.path.split('/').length;
+    const existingDepth = existing.split('/').length;
+    if (depth !== existingDepth && depth !== existingDepth + 1) fail(`cannot add at ${operation.path}: its parent is missing`, 'OPERATION_PATH_CANNOT_ADD');
+  } else if (operation.op === 'replace' && operation.path !== existing) {
+    fail(`cannot replace ${operation.path}: it does not exist`, 'OPERATION_PATH_UNRESOLVABLE');
+  }
+}
+
 /** Applies `ops` to `document` in place; throws when an operation does not apply. */
 export function applyOperations(document: object, ops: PatchOperation[]): void {
-  jsonpatch.applyPatch(document, ops, true, true, true);
+  jsonpatch.applyPatch(document, ops, checkPath, true, true);
 }
