@@ -1,8 +1,15 @@
-// Certificate generation (selfsigned, SHA-256, P-256 keys): a CA and a serving certificate signed
-// by it, with the DNS names and IPs as SANs (kube-apiserver ignores the CN).
+// Certificate generation (selfsigned, SHA-256, P-256 keys): a CA, and serving certificates signed
+// by it with the DNS names and IPs as SANs (kube-apiserver ignores the CN). selfsigned is loaded
+// only when a certificate is made, so a server that serves existing files never pays for it.
 import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { generate } from 'selfsigned';
+import { pemCertificates } from './auto.ts';
+
+export interface CertificateAuthority {
+  /** PEM; when it is a bundle, the first certificate is the one that signs. */
+  cert: string;
+  key: string;
+}
 
 export interface CertificateSet {
   caCert: string;
@@ -13,12 +20,16 @@ export interface CertificateSet {
 
 const DAY = 24 * 3600 * 1000;
 
-export async function generateCertificates(names: string[], days = 365): Promise<CertificateSet> {
+async function selfsigned() {
+  return (await import('selfsigned')).generate;
+}
+
+/** A new CA, valid 10 years, with a distinct subject so that a bundle holding the old and the new
+ * CA during a rotation still lets clients pick the right issuer. */
+export async function createCertificateAuthority(): Promise<CertificateAuthority> {
+  const generate = await selfsigned();
   const now = new Date(Date.now() - 60_000);
-  // A distinct subject per CA, so a bundle holding the old and the new CA during a rotation
-  // still lets clients pick the right issuer.
-  const caName = `thanos-injector-ca-${randomBytes(4).toString('hex')}`;
-  const ca = await generate([{ name: 'commonName', value: caName }], {
+  const ca = await generate([{ name: 'commonName', value: `thanos-injector-ca-${randomBytes(4).toString('hex')}` }], {
     algorithm: 'sha256',
     keyType: 'ec',
     notBeforeDate: now,
@@ -28,12 +39,21 @@ export async function generateCertificates(names: string[], days = 365): Promise
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     ],
   });
+  return { cert: ca.cert, key: ca.private };
+}
+
+/** A serving certificate for `names` signed by `ca` (a rotation keeps the CA, and so the caBundle). */
+export async function issueServingCertificate(ca: CertificateAuthority, names: readonly string[], days = 365): Promise<{ cert: string; key: string }> {
+  const signer = pemCertificates(ca.cert)[0];
+  if (signer === undefined) throw new Error('the CA certificate holds no PEM certificate');
+  const generate = await selfsigned();
+  const now = new Date(Date.now() - 60_000);
   const serving = await generate([{ name: 'commonName', value: names[0] ?? 'thanos-injector' }], {
     algorithm: 'sha256',
     keyType: 'ec',
     notBeforeDate: now,
     notAfterDate: new Date(now.getTime() + days * DAY),
-    ca: { key: ca.private, cert: ca.cert },
+    ca: { key: ca.key, cert: signer },
     extensions: [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
@@ -44,7 +64,14 @@ export async function generateCertificates(names: string[], days = 365): Promise
       },
     ],
   });
-  return { caCert: ca.cert, caKey: ca.private, cert: serving.cert, key: serving.private };
+  return { cert: serving.cert, key: serving.private };
+}
+
+/** A new CA and a serving certificate signed by it. */
+export async function generateCertificates(names: string[], days = 365): Promise<CertificateSet> {
+  const ca = await createCertificateAuthority();
+  const serving = await issueServingCertificate(ca, names, days);
+  return { caCert: ca.cert, caKey: ca.key, ...serving };
 }
 
 /** Whether `cert` is usable for `names` for at least `marginDays` more days, and `key` is its key. */

@@ -17,8 +17,7 @@ import {
   type CertificatePlan,
   type RenewalPolicy,
 } from './auto.ts';
-import { generateCertificates } from './generate.ts';
-import { issueServingCertificate } from './issue.ts';
+import { generateCertificates, issueServingCertificate } from './generate.ts';
 import type { CertificateApi, SecretObject } from './kube.ts';
 import { ServedCertificates } from './served.ts';
 

@@ -17,7 +17,7 @@ import {
   type CertificateBundle,
 } from '../../src/certs/auto.ts';
 import { generateCertificates } from '../../src/certs/generate.ts';
-import { issueServingCertificate } from '../../src/certs/issue.ts';
+import { issueServingCertificate } from '../../src/certs/generate.ts';
 
 const DAY = 24 * 3600 * 1000;
 const NAMES = servingNames('thanos-injector', 'monitoring', ['127.0.0.1']);

@@ -16,7 +16,7 @@ import {
   type WebhookConfigurationLike,
 } from '../../src/certs/auto.ts';
 import { generateCertificates } from '../../src/certs/generate.ts';
-import { issueServingCertificate } from '../../src/certs/issue.ts';
+import { issueServingCertificate } from '../../src/certs/generate.ts';
 import { CertificateKeeper, type KeeperLog } from '../../src/certs/keeper.ts';
 import type { CertificateApi, SecretObject } from '../../src/certs/kube.ts';
 

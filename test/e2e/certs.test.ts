@@ -12,7 +12,7 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { issueServingCertificate } from '../../src/certs/issue.ts';
+import { issueServingCertificate } from '../../src/certs/generate.ts';
 import { exec, startCluster, type ExecResult } from '../cluster/cluster.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
