@@ -8,6 +8,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (ar
   inject: { summary: 'inject manifests offline and print the result', load: () => import('./cli/inject.ts') },
   certs: { summary: 'generate a CA and a serving certificate', load: () => import('./cli/certs.ts') },
   register: { summary: 'register injected sidecars with Thanos Query', load: () => import('./cli/register.ts') },
+  check: { summary: 'diagnose an install, a namespace or a pod', load: () => import('./cli/check.ts') },
 };
 
 const usage = `Usage: thanos-injector COMMAND [flags]

@@ -1,0 +1,110 @@
+// What `check` reads from the cluster, behind one small interface (so the diagnosis can be tested
+// with objects in memory): single objects (undefined when 404), a few lists, and a TLS handshake
+// with a url webhook. Any other API failure is an ApiError: one line naming the read, exit 1.
+import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
+import { connect as tlsConnect, type DetailedPeerCertificate, type PeerCertificate } from 'node:tls';
+import type {
+  ConfigurationOptions,
+  ObservableMiddleware,
+  RequestContext,
+  ResponseContext,
+  V1ConfigMap,
+  V1Deployment,
+  V1EndpointSlice,
+  V1MutatingWebhookConfiguration,
+  V1Namespace,
+  V1Pod,
+  V1Secret,
+  V1Service,
+} from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, AppsV1Api, DiscoveryV1Api, Observable } from '@kubernetes/client-node';
+import { ApiError, call, describeApiError, statusOf, type Kube } from '../register/kube.ts';
+import type { Handshake } from './injector.ts';
+
+export interface ClusterReader {
+  webhookConfiguration(name: string): Promise<V1MutatingWebhookConfiguration | undefined>;
+  webhookConfigurations(): Promise<V1MutatingWebhookConfiguration[]>;
+  namespace(name: string): Promise<V1Namespace | undefined>;
+  pod(namespace: string, name: string): Promise<V1Pod | undefined>;
+  service(namespace: string, name: string): Promise<V1Service | undefined>;
+  endpointSlices(namespace: string, service: string): Promise<V1EndpointSlice[]>;
+  deployments(namespace: string): Promise<V1Deployment[]>;
+  secret(namespace: string, name: string): Promise<V1Secret | undefined>;
+  configMap(namespace: string, name: string): Promise<V1ConfigMap | undefined>;
+  /** A TLS handshake with host:port, for the certificate it serves (never verified here: that is the check). */
+  handshake(host: string, port: number): Promise<Handshake>;
+}
+
+function timeoutOptions(timeoutMs: number): ConfigurationOptions<ObservableMiddleware> {
+  const timeout: ObservableMiddleware = {
+    pre: (request: RequestContext) => {
+      request.setSignal(AbortSignal.timeout(timeoutMs));
+      return new Observable(Promise.resolve(request));
+    },
+    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+  };
+  return { middleware: [timeout], middlewareMergeStrategy: 'append' };
+}
+
+/** The certificates the server sent, leaf first (Node links them through issuerCertificate). */
+function peerChain(leaf: DetailedPeerCertificate): X509Certificate[] {
+  const chain: X509Certificate[] = [];
+  const seen = new Set<string>();
+  let current: PeerCertificate | DetailedPeerCertificate | undefined = leaf;
+  while (current?.raw !== undefined && !seen.has(current.fingerprint256)) {
+    seen.add(current.fingerprint256);
+    chain.push(new X509Certificate(current.raw));
+    current = (current as DetailedPeerCertificate).issuerCertificate;
+  }
+  return chain;
+}
+
+export function tlsHandshake(host: string, port: number, timeoutMs: number): Promise<Handshake> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), rejectUnauthorized: false });
+    const finish = (result: Handshake) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(timeoutMs, () => finish({ error: `no TLS answer within ${timeoutMs / 1000}s` }));
+    socket.once('secureConnect', () => {
+      const chain = peerChain(socket.getPeerCertificate(true));
+      finish(chain.length > 0 ? { certificate: { source: `https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`, chain } } : { error: 'the server sent no certificate' });
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => finish({ error: error.code ?? error.message }));
+  });
+}
+
+export function kubeReader(kube: Kube, timeoutMs = 10_000): ClusterReader {
+  const admission = kube.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  const apps = kube.kubeConfig.makeApiClient(AppsV1Api);
+  const discovery = kube.kubeConfig.makeApiClient(DiscoveryV1Api);
+  const { core } = kube;
+  const options = timeoutOptions(timeoutMs);
+  const optional = async <T>(operation: string, request: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await request();
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw new ApiError(describeApiError(operation, error, kube.server));
+    }
+  };
+  return {
+    webhookConfiguration: (name) =>
+      optional(`cannot read MutatingWebhookConfiguration ${name}`, () => admission.readMutatingWebhookConfiguration({ name }, options)),
+    webhookConfigurations: async () =>
+      (await call(kube, 'cannot list MutatingWebhookConfigurations', () => admission.listMutatingWebhookConfiguration({}, options))).items,
+    namespace: (name) => optional(`cannot read namespace ${name}`, () => core.readNamespace({ name }, options)),
+    pod: (namespace, name) => optional(`cannot read pod ${namespace}/${name}`, () => core.readNamespacedPod({ namespace, name }, options)),
+    service: (namespace, name) => optional(`cannot read Service ${namespace}/${name}`, () => core.readNamespacedService({ namespace, name }, options)),
+    endpointSlices: async (namespace, service) =>
+      (await call(kube, `cannot list EndpointSlices of Service ${namespace}/${service}`, () =>
+        discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${service}` }, options))).items,
+    deployments: async (namespace) =>
+      (await call(kube, `cannot list Deployments in namespace ${namespace}`, () => apps.listNamespacedDeployment({ namespace }, options))).items,
+    secret: (namespace, name) => optional(`cannot read Secret ${namespace}/${name}`, () => core.readNamespacedSecret({ namespace, name }, options)),
+    configMap: (namespace, name) => optional(`cannot read ConfigMap ${namespace}/${name}`, () => core.readNamespacedConfigMap({ namespace, name }, options)),
+    handshake: (host, port) => tlsHandshake(host, port, Math.min(timeoutMs, 5_000)),
+  };
+}

@@ -1,0 +1,65 @@
+// The reader's own I/O: a TLS handshake with a real local HTTPS server (the chain it sends, never
+// verified here), a port nobody listens on, and an API server that does not answer (one line).
+import t from 'tap';
+import { createServer } from 'node:https';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateCertificates } from '../../src/certs/generate.ts';
+import { kubeReader, tlsHandshake } from '../../src/check/cluster.ts';
+import { connect } from '../../src/register/kube.ts';
+
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+void t.test('a handshake reads the served chain, leaf first, whoever signed it', async (t) => {
+  const pair = await generateCertificates(['127.0.0.1']);
+  const server = createServer({ cert: `${pair.cert.trim()}\n${pair.caCert.trim()}\n`, key: pair.key }, (_request, response) => response.end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  const { port } = server.address() as AddressInfo;
+  const result = await tlsHandshake('127.0.0.1', port, 2000);
+  if (!('certificate' in result)) throw new Error(`no certificate: ${result.error}`);
+  t.equal(result.certificate.source, `https://127.0.0.1:${port}`);
+  t.equal(result.certificate.chain.length, 2, 'the leaf and the CA the server sent');
+  t.ok(result.certificate.chain[0]?.checkIP('127.0.0.1'), 'the leaf first');
+  t.ok(result.certificate.chain[1]?.ca, 'then its issuer');
+});
+
+void t.test('nobody listening: the error code', async (t) => {
+  t.same(await tlsHandshake('127.0.0.1', await freePort(), 2000), { error: 'ECONNREFUSED' });
+});
+
+void t.test('a server that accepts but never answers TLS: a timeout', async (t) => {
+  const silent = createNetServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    silent.close();
+  });
+  const { port } = silent.address() as AddressInfo;
+  t.same(await tlsHandshake('127.0.0.1', port, 300), { error: 'no TLS answer within 0.3s' });
+});
+
+void t.test('an API server that does not answer is one line naming the read', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'check-kubeconfig-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'kubeconfig');
+  const port = await freePort();
+  await writeFile(file, [
+    'apiVersion: v1', 'kind: Config', 'current-context: c',
+    `clusters: [{name: c, cluster: {server: "https://127.0.0.1:${port}"}}]`,
+    'contexts: [{name: c, context: {cluster: c, user: u}}]',
+    'users: [{name: u, user: {token: x}}]', '',
+  ].join('\n'));
+  const reader = kubeReader(connect(file));
+  await t.rejects(reader.webhookConfiguration('thanos-sidecar-injector'), {
+    message: `cannot read MutatingWebhookConfiguration thanos-sidecar-injector: no answer from the API server https://127.0.0.1:${port}: ECONNREFUSED`,
+    exitCode: 1,
+  });
+});

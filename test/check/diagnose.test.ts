@@ -1,0 +1,226 @@
+// The whole diagnosis over a cluster held in memory: a chart install (Service mode, certs auto) with
+// the seed's Prometheus injected and registered passes every check; then the same install broken one
+// way at a time, a url install whose injector is down, and no install at all.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import type {
+  V1ConfigMap,
+  V1Deployment,
+  V1EndpointSlice,
+  V1MutatingWebhookConfiguration,
+  V1Namespace,
+  V1Pod,
+  V1Secret,
+  V1Service,
+} from '@kubernetes/client-node';
+import { parseAllDocuments, stringify } from 'yaml';
+import { generateCertificates } from '../../src/certs/generate.ts';
+import { parsePemBundle } from '../../src/check/certificate.ts';
+import type { ClusterReader } from '../../src/check/cluster.ts';
+import { diagnose, type CheckOptions } from '../../src/check/diagnose.ts';
+import type { Handshake } from '../../src/check/injector.ts';
+import { CHECK, exitCodeOf, type CheckRow } from '../../src/check/rows.ts';
+import { buildConfig } from '../../src/config/load.ts';
+import { applyOperations } from '../../src/inject/apply.ts';
+import { injectPod } from '../../src/inject/inject.ts';
+import { desiredService, dnssrvAddress, endpointsFile, targetsFile } from '../../src/register/plan.ts';
+
+const NS = 'thanos-injector';
+const NAME = 'tsi-thanos-sidecar-injector';
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+const certs = await generateCertificates([`${NAME}.${NS}.svc`, `${NAME}.${NS}.svc.cluster.local`]);
+const otherCa = await generateCertificates(['x']);
+const loopback = await generateCertificates(['127.0.0.1']);
+
+/** A fake API: objects by `<kind>/<namespace>/<name>`, plus the answer of a TLS handshake. */
+class MemoryCluster implements ClusterReader {
+  objects = new Map<string, unknown>();
+  handshakeResult: Handshake = { error: 'ECONNREFUSED' };
+  put(kind: string, namespace: string, name: string, object: unknown): void {
+    this.objects.set(`${kind}/${namespace}/${name}`, object);
+  }
+  remove(kind: string, namespace: string, name: string): void {
+    this.objects.delete(`${kind}/${namespace}/${name}`);
+  }
+  private get<T>(kind: string, namespace: string, name: string): Promise<T | undefined> {
+    return Promise.resolve(structuredClone(this.objects.get(`${kind}/${namespace}/${name}`)) as T | undefined);
+  }
+  private list<T>(kind: string, namespace: string): Promise<T[]> {
+    return Promise.resolve([...this.objects.entries()].filter(([key]) => key.startsWith(`${kind}/${namespace}/`)).map(([, value]) => structuredClone(value) as T));
+  }
+  webhookConfiguration = (name: string) => this.get<V1MutatingWebhookConfiguration>('mwc', '', name);
+  webhookConfigurations = () => this.list<V1MutatingWebhookConfiguration>('mwc', '');
+  namespace = (name: string) => this.get<V1Namespace>('namespace', '', name);
+  pod = (namespace: string, name: string) => this.get<V1Pod>('pod', namespace, name);
+  service = (namespace: string, name: string) => this.get<V1Service>('service', namespace, name);
+  endpointSlices = (namespace: string, service: string) => this.list<V1EndpointSlice>('slice', namespace).then((slices) => slices.filter((s) => s.metadata?.labels?.['kubernetes.io/service-name'] === service));
+  deployments = (namespace: string) => this.list<V1Deployment>('deployment', namespace);
+  secret = (namespace: string, name: string) => this.get<V1Secret>('secret', namespace, name);
+  configMap = (namespace: string, name: string) => this.get<V1ConfigMap>('configmap', namespace, name);
+  handshake = () => Promise.resolve(this.handshakeResult);
+}
+
+const selector = { 'app.kubernetes.io/name': 'thanos-sidecar-injector', 'app.kubernetes.io/instance': 'tsi', 'app.kubernetes.io/component': 'webhook' };
+const EXCLUDED = ['kube-system', 'kube-public', 'kube-node-lease', NS];
+
+function webhookConfiguration(clientConfig: { service?: { name: string; namespace: string; path: string; port: number }; url?: string }, caBundle: string): V1MutatingWebhookConfiguration {
+  return {
+    metadata: { name: NAME, annotations: { 'meta.helm.sh/release-name': 'tsi', 'meta.helm.sh/release-namespace': NS } },
+    webhooks: (['namespace', 'pod'] as const).map((scope) => ({
+      name: `${scope}.thanos-sidecar-injector.io`,
+      admissionReviewVersions: ['v1'],
+      sideEffects: 'None',
+      failurePolicy: 'Ignore',
+      timeoutSeconds: 5,
+      clientConfig: { ...clientConfig, caBundle },
+      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
+      namespaceSelector: {
+        matchExpressions: [
+          scope === 'namespace' ? { key: 'thanos-injection', operator: 'In', values: ['enabled'] } : { key: 'thanos-injection', operator: 'DoesNotExist' },
+          { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: EXCLUDED },
+        ],
+      },
+      objectSelector: scope === 'namespace'
+        ? { matchExpressions: [{ key: 'thanos-injection', operator: 'NotIn', values: ['disabled'] }] }
+        : { matchLabels: { 'thanos-injection': 'enabled' } },
+    })),
+  };
+}
+
+const config = buildConfig({ injectorNamespace: NS, excludedNamespaces: EXCLUDED.slice(0, 3) });
+const example = parseAllDocuments(readFileSync(new URL('../../examples/prometheus-deployment.yaml', import.meta.url), 'utf8')).map((doc) => doc.toJS() as { kind: string });
+const prometheusConfigMap = example.find((doc) => doc.kind === 'ConfigMap') as V1ConfigMap;
+const prometheusDeployment = example.find((doc) => doc.kind === 'Deployment') as V1Deployment;
+const POD = 'prometheus-deploy-5c8f7b6d4-x2x9k';
+
+function injectedPod(): V1Pod {
+  const template = structuredClone(prometheusDeployment.spec!.template);
+  const pod: V1Pod = {
+    metadata: { name: POD, namespace: 'monitoring', labels: { ...template.metadata?.labels, 'pod-template-hash': '5c8f7b6d4' } },
+    spec: template.spec,
+    status: { phase: 'Pending' },
+  };
+  const injection = injectPod(pod, { config, namespace: 'monitoring', kubernetesVersion: '1.34' });
+  if (injection.outcome !== 'injected') throw new Error('not injected');
+  applyOperations(pod, injection.patch);
+  return pod;
+}
+
+/** A healthy chart install in certs mode auto, with the example injected and registered. */
+function healthyCluster(): MemoryCluster {
+  const cluster = new MemoryCluster();
+  cluster.put('mwc', '', NAME, webhookConfiguration({ service: { name: NAME, namespace: NS, path: '/mutate', port: 443 } }, b64(certs.caCert)));
+  cluster.put('mwc', '', 'other-webhook', { metadata: { name: 'other-webhook' }, webhooks: [] });
+  cluster.put('service', NS, NAME, { metadata: { name: NAME, namespace: NS }, spec: { selector, ports: [{ name: 'https', port: 443, targetPort: 'https' }] } });
+  cluster.put('slice', NS, `${NAME}-abcde`, {
+    metadata: { name: `${NAME}-abcde`, labels: { 'kubernetes.io/service-name': NAME } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: ['10.0.0.5'], conditions: { ready: true } }, { addresses: ['10.0.0.6'], conditions: { ready: true } }],
+  });
+  cluster.put('deployment', NS, NAME, {
+    metadata: { name: NAME, namespace: NS },
+    spec: { selector: { matchLabels: selector }, template: { metadata: { labels: selector }, spec: { containers: [{ name: 'injector', args: ['serve', `--certs-secret=${NAME}-tls`] }] } } },
+  });
+  cluster.put('secret', NS, `${NAME}-tls`, { data: { 'tls.crt': b64(certs.cert), 'tls.key': b64(certs.key), 'ca.crt': b64(certs.caCert) } });
+  cluster.put('configmap', NS, NAME, { data: { 'config.yaml': stringify({ injectorNamespace: NS, excludedNamespaces: EXCLUDED.slice(0, 3), objstore: { enabled: true, secretName: 'thanos-objstore', secretKey: 'objstore.yml' } }) } });
+  const dnssrv = dnssrvAddress('monitoring', 'cluster.local');
+  cluster.put('configmap', NS, 'thanos-query-endpoints', { data: { 'endpoints.yaml': endpointsFile([dnssrv]), 'targets.yaml': targetsFile([dnssrv]) } });
+  cluster.put('namespace', '', 'monitoring', { metadata: { name: 'monitoring', labels: { 'kubernetes.io/metadata.name': 'monitoring', 'thanos-injection': 'enabled' } } });
+  cluster.put('pod', 'monitoring', POD, injectedPod());
+  cluster.put('secret', 'monitoring', 'thanos-objstore', { data: { 'objstore.yml': b64('type: S3\nconfig:\n  bucket: thanos\n  endpoint: minio:9000\n') } });
+  cluster.put('configmap', 'monitoring', 'prometheus-cm', prometheusConfigMap);
+  cluster.put('service', 'monitoring', 'thanos-sidecar', desiredService('monitoring'));
+  return cluster;
+}
+
+const options = (overrides: Partial<CheckOptions> = {}): CheckOptions => ({
+  webhookConfig: 'thanos-sidecar-injector', webhookConfigExplicit: false, namespace: 'monitoring', pod: POD, now: new Date(), ...overrides,
+});
+const byName = (rows: CheckRow[]) => Object.fromEntries(rows.map((row) => [row.name, row]));
+const statuses = (rows: CheckRow[]) => Object.fromEntries(rows.map((row) => [row.name, row.status]));
+
+void t.test('a healthy install, namespace and pod: every check ok, in order', async (t) => {
+  const rows = await diagnose(healthyCluster(), options());
+  t.same(rows.map((row) => row.name), [
+    CHECK.webhookConfiguration, CHECK.webhooks, CHECK.injectorReachable, CHECK.caBundle, CHECK.certificateExpiry, CHECK.injectorConfig,
+    CHECK.queryConfigMap, CHECK.namespace, CHECK.podDecision, CHECK.podInjected, CHECK.objstoreSecret, CHECK.externalLabels, CHECK.podRegistered,
+  ]);
+  for (const row of rows) t.equal(row.status, 'ok', `${row.name}: ${row.detail}`);
+  t.equal(exitCodeOf(rows), 0);
+  const rowsOf = byName(rows);
+  t.match(rowsOf[CHECK.caBundle]?.detail, `from Secret ${NS}/${NAME}-tls, valid for ${NAME}.${NS}.svc`);
+  t.equal(rowsOf[CHECK.injectorConfig]?.detail, `ConfigMap ${NS}/${NAME} config.yaml`);
+});
+
+void t.test('without -n only the install is checked', async (t) => {
+  const rows = await diagnose(healthyCluster(), options({ namespace: undefined, pod: undefined }));
+  t.equal(rows.length, 7);
+  t.equal(exitCodeOf(rows), 0);
+});
+
+void t.test('each breakage fails its own row and the exit code', async (t) => {
+  const cases: [string, (cluster: MemoryCluster) => void, string, RegExp][] = [
+    ['stale caBundle', (c) => c.put('mwc', '', NAME, webhookConfiguration({ service: { name: NAME, namespace: NS, path: '/mutate', port: 443 } }, b64(otherCa.caCert))), CHECK.caBundle, /^stale caBundle/],
+    ['blank caBundle', (c) => c.put('mwc', '', NAME, webhookConfiguration({ service: { name: NAME, namespace: NS, path: '/mutate', port: 443 } }, '')), CHECK.caBundle, /caBundle is empty/],
+    ['no serving Secret', (c) => c.remove('secret', NS, `${NAME}-tls`), CHECK.caBundle, /not found: the injector has no certificate to serve/],
+    ['no ready injector', (c) => c.remove('slice', NS, `${NAME}-abcde`), CHECK.injectorReachable, /no ready endpoint/],
+    ['objstore Secret deleted', (c) => c.remove('secret', 'monitoring', 'thanos-objstore'), CHECK.objstoreSecret, /not found/],
+    ['external labels removed', (c) => c.put('configmap', 'monitoring', 'prometheus-cm', { data: { 'prometheus.yml': 'global:\n  scrape_interval: 5s\n' } }), CHECK.externalLabels, /the sidecar exits without unique external labels/],
+    ['namespace label removed', (c) => c.put('namespace', '', 'monitoring', { metadata: { name: 'monitoring' } }), CHECK.podDecision, /no webhook selects it/],
+    ['not registered', (c) => c.put('configmap', NS, 'thanos-query-endpoints', { data: { 'endpoints.yaml': endpointsFile([]), 'targets.yaml': targetsFile([]) } }), CHECK.podRegistered, /^not in ConfigMap/],
+    ['bad injector config', (c) => c.put('configmap', NS, NAME, { data: { 'config.yaml': 'blockDuration: forever\n' } }), CHECK.injectorConfig, /blockDuration/],
+  ];
+  for (const [what, breakIt, row, detail] of cases) {
+    const cluster = healthyCluster();
+    breakIt(cluster);
+    const rows = await diagnose(cluster, options());
+    const failed = rows.filter((r) => r.status === 'fail');
+    t.same(failed.map((r) => r.name), [row], `${what}: only ${row} fails`);
+    t.match(byName(rows)[row]?.detail, detail, what);
+    t.equal(exitCodeOf(rows), 1, `${what}: exit 1`);
+  }
+  const unlabelled = healthyCluster();
+  unlabelled.put('namespace', '', 'monitoring', { metadata: { name: 'monitoring' } });
+  t.equal(statuses(await diagnose(unlabelled, options()))[CHECK.namespace], 'warn', 'the namespace row itself is a warning');
+});
+
+void t.test('a url webhook: the certificate comes from the TLS handshake; a stopped injector fails and skips the certificate rows', async (t) => {
+  const cluster = healthyCluster();
+  cluster.put('mwc', '', NAME, webhookConfiguration({ url: 'https://127.0.0.1:9443/mutate' }, b64(loopback.caCert)));
+  cluster.handshakeResult = { certificate: { source: 'https://127.0.0.1:9443', chain: parsePemBundle(loopback.cert) } };
+  const up = byName(await diagnose(cluster, options()));
+  t.match(up[CHECK.injectorReachable], { status: 'ok', detail: '127.0.0.1:9443 answers TLS' });
+  t.match(up[CHECK.caBundle], { status: 'ok', detail: /from https:\/\/127\.0\.0\.1:9443, valid for 127\.0\.0\.1/ });
+  t.match(up[CHECK.injectorConfig], { status: 'ok', detail: `ConfigMap ${NS}/${NAME} config.yaml` }, "found through Helm's release namespace");
+
+  cluster.handshakeResult = { error: 'ECONNREFUSED' };
+  const rows = await diagnose(cluster, options());
+  const down = byName(rows);
+  t.match(down[CHECK.injectorReachable], { status: 'fail', detail: /ECONNREFUSED: the injector is not running or not reachable/ });
+  t.equal(down[CHECK.caBundle]?.status, 'skip');
+  t.equal(down[CHECK.certificateExpiry]?.status, 'skip');
+  t.equal(exitCodeOf(rows), 1);
+});
+
+void t.test('nothing installed: the first row fails and says how to install; the rest is skipped or warned', async (t) => {
+  const cluster = new MemoryCluster();
+  cluster.put('namespace', '', 'monitoring', { metadata: { name: 'monitoring', labels: { 'thanos-injection': 'enabled' } } });
+  const rows = await diagnose(cluster, options({ pod: undefined }));
+  t.same(statuses(rows), {
+    [CHECK.webhookConfiguration]: 'fail', [CHECK.webhooks]: 'skip', [CHECK.injectorReachable]: 'skip', [CHECK.caBundle]: 'skip',
+    [CHECK.certificateExpiry]: 'skip', [CHECK.injectorConfig]: 'warn', [CHECK.queryConfigMap]: 'skip', [CHECK.namespace]: 'ok',
+  });
+  t.match(rows[0]?.detail, /install the chart/);
+});
+
+void t.test('--config and --query-configmap win over what the install says; a missing pod is one failed row', async (t) => {
+  const cluster = healthyCluster();
+  cluster.put('configmap', 'elsewhere', 'endpoints', { data: { 'endpoints.yaml': endpointsFile([]) } });
+  const rows = byName(await diagnose(cluster, options({ config: { config, source: 'file config.yaml' }, queryConfigMap: { namespace: 'elsewhere', name: 'endpoints' } })));
+  t.match(rows[CHECK.injectorConfig], { status: 'ok', detail: 'file config.yaml' });
+  t.match(rows[CHECK.queryConfigMap], { status: 'ok', detail: 'ConfigMap elsewhere/endpoints lists 0 endpoints' });
+  t.match(rows[CHECK.podRegistered], { status: 'fail', detail: /^not in ConfigMap elsewhere\/endpoints/ });
+
+  const missing = await diagnose(cluster, options({ pod: 'nope' }));
+  t.match(missing.at(-1), { name: CHECK.pod, status: 'fail', detail: 'pod monitoring/nope not found: kubectl -n monitoring get pods' });
+});
