@@ -132,7 +132,7 @@ export async function run(argv: string[]): Promise<number> {
   // their leading comment.
   const texts = parsed.map(({ document, object }, i) => {
     if (!changed[i]) return document.toString().replace(/^---\n/, '');
-    const output = new Document(object);
+    const output = new Document(object, { aliasDuplicateObjects: false });
     output.commentBefore = leadingComment(document);
     return output.toString({ lineWidth: 0 });
   });

@@ -13,9 +13,9 @@ function checkPath(operation: jsonpatch.Operation, index: number, document: unkn
     throw new jsonpatch.JsonPatchError(message, name, index, operation, document);
   };
   if (operation.op === 'add') {
-    const depth = operation.path.split('/').length;
-    const existingDepth = existing.split('/').length;
-    if (depth !== existingDepth && depth !== existingDepth + 1) fail(`cannot add at ${operation.path}: its parent is missing`, 'OPERATION_PATH_CANNOT_ADD');
+    // `existing` is the longest prefix of the path that exists: the path itself or its parent.
+    const parent = operation.path.slice(0, operation.path.lastIndexOf('/'));
+    if (existing !== operation.path && existing !== parent) fail(`cannot add at ${operation.path}: its parent is missing`, 'OPERATION_PATH_CANNOT_ADD');
   } else if (operation.op === 'replace' && operation.path !== existing) {
     fail(`cannot replace ${operation.path}: it does not exist`, 'OPERATION_PATH_UNRESOLVABLE');
   }

@@ -106,11 +106,23 @@ export function resolveMode(mode: string, kubernetesVersion: string): SidecarMod
 }
 
 /** Config + overrides -> settings; or the errors that make the combination invalid. */
+/** Settings without overrides depend only on the config and the version: resolved once. */
+const withoutOverrides = new WeakMap<Config, Map<string, { settings: Settings; errors: string[] }>>();
+
 export function resolveSettings(
   config: Config,
   values: ParsedOverrides['values'],
   kubernetesVersion: string,
 ): { settings: Settings; errors: string[] } {
+  if (Object.keys(values).length > 0) return resolve(config, values, kubernetesVersion);
+  let byVersion = withoutOverrides.get(config);
+  if (byVersion === undefined) withoutOverrides.set(config, (byVersion = new Map()));
+  let resolved = byVersion.get(kubernetesVersion);
+  if (resolved === undefined) byVersion.set(kubernetesVersion, (resolved = resolve(config, values, kubernetesVersion)));
+  return resolved;
+}
+
+function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVersion: string): { settings: Settings; errors: string[] } {
   const [secretName, secretKey] = values['objstore-secret']?.split('/') ?? [];
   const requests: Record<string, string> = { ...config.resources.requests };
   const limits: Record<string, string> = {};

@@ -15,5 +15,6 @@ export function allContainers(spec: V1PodSpec): Container[] {
 
 /** A JSON Pointer segment, escaped per RFC 6901 (`~` -> `~0`, `/` -> `~1`). */
 export function escapePointer(segment: string): string {
+  if (!segment.includes('~') && !segment.includes('/')) return segment;
   return segment.replaceAll('~', '~0').replaceAll('/', '~1');
 }

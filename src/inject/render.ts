@@ -36,8 +36,13 @@ export interface InjectionPlan {
 
 export type RenderResult = { plan: InjectionPlan } | { error: string };
 
+/** A mount path as the kubelet sees it: normalised, without a trailing slash (normalised only when it needs it). */
+function cleanPath(path: string): string {
+  return /\/\/|\/\.|.\/$/.test(path) ? posix.normalize(path).replace(/(.)\/+$/, '$1') : path;
+}
+
 function isUnder(path: string, mountPath: string): boolean {
-  const mount = posix.normalize(mountPath).replace(/(.)\/+$/, '$1');
+  const mount = cleanPath(mountPath);
   return path === mount || path.startsWith(mount === '/' ? '/' : `${mount}/`);
 }
 
@@ -136,8 +141,8 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
   ];
   let blocks: BlockFlagResult = { replace: [], append: [], changed: [] };
   if (settings.objstore.enabled) {
-    const objstorePath = posix.normalize(settings.objstore.mountPath).replace(/(.)\/+$/, '$1');
-    if (sidecarMounts.some((m) => posix.normalize(m.mountPath).replace(/(.)\/+$/, '$1') === objstorePath)) {
+    const objstorePath = cleanPath(settings.objstore.mountPath);
+    if (sidecarMounts.some((m) => cleanPath(m.mountPath) === objstorePath)) {
       return {
         error: `Prometheus' TSDB is mounted at ${objstorePath}, where the sidecar mounts the objstore Secret; ` +
           'expected different paths (change objstore.mountPath in the injector config)',

@@ -17,8 +17,17 @@ export const DURATION_PATTERN = /^(?:[0-9]+y)?(?:[0-9]+w)?(?:[0-9]+d)?(?:[0-9]+h
 export function parseDuration(text: string): number | undefined {
   if (text === '' || !DURATION_PATTERN.test(text)) return undefined;
   let total = 0;
-  for (const [, amount, unit] of text.matchAll(/([0-9]+)(ms|y|w|d|h|m|s)/g)) {
-    total += Number(amount) * (DURATION_UNITS[unit as string] ?? 0);
+  let amount = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 48 && code <= 57) {
+      amount = amount * 10 + (code - 48);
+      continue;
+    }
+    const unit = text[i] === 'm' && text[i + 1] === 's' ? 'ms' : (text[i] as string);
+    if (unit === 'ms') i++;
+    total += amount * (DURATION_UNITS[unit] ?? 0);
+    amount = 0;
   }
   return total;
 }
