@@ -1,0 +1,390 @@
+/**
+ * Builds (once) and locates the binaries of the end-to-end test control plane:
+ * etcd, kube-apiserver, kube-controller-manager, kubectl and helm, all compiled
+ * from Go modules (see ./README.md).
+ *
+ * Sources of truth for the versions are the go.mod files next to this file:
+ *   - ./k8s/go.mod  : `require k8s.io/kubernetes vX.Y.Z` (+ the staging `replace`s at v0.Y.Z)
+ *   - ./etcd/go.mod : `require go.etcd.io/etcd/server/v3 vA.B.C`
+ *   - ./helm/go.mod : `require helm.sh/helm/v3 vA.B.C`
+ *
+ * Binaries are cached per version in
+ *   $THANOS_INJECTOR_TOOLS_DIR                     (if set), else
+ *   ${XDG_CACHE_HOME:-~/.cache}/thanos-sidecar-injector/tools
+ * under k8s-<version>/, etcd-<version>/ and helm-<version>/. Each folder holds a
+ * build-info.json with a hash of the module's files (go.mod, go.sum, *.go, the
+ * build flags); when it no longer matches, that group is rebuilt.
+ *
+ * Usage as a script:
+ *   node test/cluster/build.ts            # build what is missing, print the paths
+ *   node test/cluster/build.ts --force    # rebuild everything
+ *   node test/cluster/build.ts --json     # print the paths as JSON only
+ *   node test/cluster/build.ts --set-kubernetes v1.35.4   # rewrite ./k8s/go.mod for that release, tidy, build
+ *
+ * Usage as a module:
+ *   import { ensureTools } from './build.ts';
+ *   const tools = await ensureTools();   // builds when missing
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export interface ToolPaths {
+  /** Folder holding the per-version sub-folders. */
+  dir: string;
+  etcd: string;
+  kubeApiserver: string;
+  kubeControllerManager: string;
+  kubectl: string;
+  helm: string;
+  versions: { kubernetes: string; etcd: string; helm: string };
+}
+
+export interface EnsureToolsOptions {
+  /** Rebuild even when cached binaries are present and up to date. */
+  force?: boolean;
+  /** Progress messages (default: console.error). */
+  log?: (msg: string) => void;
+}
+
+const HERE = import.meta.dirname;
+
+interface Group {
+  /** Short name, also the cache folder prefix. */
+  name: 'k8s' | 'etcd' | 'helm';
+  /** Go module folder. */
+  moduleDir: string;
+  /** Module whose `require` version keys the cache. */
+  versionModule: string;
+  /** Packages to build (one binary each, named after the last path element). */
+  packages: string[];
+  ldflags: (version: string) => string[];
+}
+
+const K8S: Group = {
+  name: 'k8s',
+  moduleDir: path.join(HERE, 'k8s'),
+  versionModule: 'k8s.io/kubernetes',
+  packages: [
+    'k8s.io/kubernetes/cmd/kube-apiserver',
+    'k8s.io/kubernetes/cmd/kube-controller-manager',
+    'k8s.io/kubernetes/cmd/kubectl',
+  ],
+  ldflags: (v) => {
+    // Same variables as kubernetes' hack/lib/version.sh sets.
+    const m = /^v(\d+)\.(\d+)\./.exec(v);
+    if (!m) throw new Error(`unexpected kubernetes version ${v}`);
+    const flags: string[] = [];
+    for (const pkg of ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version']) {
+      flags.push(
+        `-X ${pkg}.gitVersion=${v}`,
+        `-X ${pkg}.gitMajor=${m[1]}`,
+        `-X ${pkg}.gitMinor=${m[2]}`,
+        `-X ${pkg}.gitTreeState=clean`,
+      );
+    }
+    return flags;
+  },
+};
+
+const ETCD: Group = {
+  name: 'etcd',
+  moduleDir: path.join(HERE, 'etcd'),
+  versionModule: 'go.etcd.io/etcd/server/v3',
+  packages: ['.'],
+  ldflags: () => [],
+};
+
+const HELM: Group = {
+  name: 'helm',
+  moduleDir: path.join(HERE, 'helm'),
+  versionModule: 'helm.sh/helm/v3',
+  packages: ['helm.sh/helm/v3/cmd/helm'],
+  ldflags: (v) => {
+    // As helm's Makefile: version, and the Kubernetes version used for
+    // .Capabilities defaults / lint, derived from the client-go it is built with.
+    const clientGo = requiredVersion(path.join(HERE, 'helm', 'go.mod'), 'k8s.io/client-go');
+    const m = /^v0\.(\d+)\./.exec(clientGo);
+    const flags = [`-X helm.sh/helm/v3/internal/version.version=${v}`, '-X helm.sh/helm/v3/internal/version.gitTreeState=clean'];
+    if (m) {
+      for (const pkg of ['helm.sh/helm/v3/pkg/lint/rules', 'helm.sh/helm/v3/pkg/chartutil']) {
+        flags.push(`-X ${pkg}.k8sVersionMajor=1`, `-X ${pkg}.k8sVersionMinor=${m[1]}`);
+      }
+    }
+    return flags;
+  },
+};
+
+/** Where the binaries are cached (without the per-version sub-folder). */
+export function toolsDir(): string {
+  if (process.env.THANOS_INJECTOR_TOOLS_DIR) return path.resolve(process.env.THANOS_INJECTOR_TOOLS_DIR);
+  const cache = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(cache, 'thanos-sidecar-injector', 'tools');
+}
+
+/** The version of `mod` required (or replaced) in a go.mod file. */
+function requiredVersion(goModPath: string, mod: string): string {
+  const text = fs.readFileSync(goModPath, 'utf8');
+  const esc = mod.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const re = new RegExp(`^\\s*(?:require\\s+)?${esc}\\s+(v\\S+)`, 'm');
+  const m = re.exec(text);
+  if (!m?.[1]) throw new Error(`${goModPath}: no requirement on ${mod}`);
+  return m[1];
+}
+
+/** k8s.io/kubernetes vX.Y.Z needs every staging module replaced at v0.Y.Z. */
+function checkStagingReplaces(goModPath: string, k8sVersion: string): void {
+  const want = k8sVersion.replace(/^v1\./, 'v0.');
+  const text = fs.readFileSync(goModPath, 'utf8');
+  const bad: string[] = [];
+  for (const m of text.matchAll(/^\s*(k8s\.io\/\S+)\s+=>\s+(\S+)\s+(v\S+)\s*$/gm)) {
+    if (m[3] !== want) bad.push(`${m[1]} => ${m[2]} ${m[3]}`);
+  }
+  if (bad.length > 0) {
+    throw new Error(
+      `${goModPath}: k8s.io/kubernetes is ${k8sVersion} but these replaces are not at ${want}:\n  ${bad.join('\n  ')}\n` +
+        'See test/cluster/README.md, "Changing the Kubernetes version".',
+    );
+  }
+}
+
+function binName(pkg: string, group: Group): string {
+  return pkg === '.' ? group.name : pkg.slice(pkg.lastIndexOf('/') + 1);
+}
+
+/** Hash of everything that changes the binaries of a group. */
+function inputHash(group: Group, version: string, ldflags: string): string {
+  const h = createHash('sha256');
+  h.update(`${version}\n${ldflags}\n${group.packages.join(' ')}\n`);
+  for (const f of fs.readdirSync(group.moduleDir).sort()) {
+    if (f === 'go.mod' || f === 'go.sum' || f.endsWith('.go')) {
+      h.update(`${f}\n`);
+      h.update(fs.readFileSync(path.join(group.moduleDir, f)));
+    }
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', (err) => reject(new Error(`cannot run ${cmd}: ${err.message}`)));
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed: ${signal ?? `exit code ${code}`}`));
+    });
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A lock folder, so that two test processes do not build the same group at once. */
+async function withLock<T>(lockDir: string, log: (m: string) => void, fn: () => Promise<T>): Promise<T> {
+  let announced = false;
+  for (;;) {
+    try {
+      fs.mkdirSync(lockDir);
+      fs.writeFileSync(path.join(lockDir, 'pid'), String(process.pid));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let owner = 0;
+      try {
+        owner = Number(fs.readFileSync(path.join(lockDir, 'pid'), 'utf8'));
+      } catch {
+        // being created or removed right now
+      }
+      if (owner > 0 && !pidAlive(owner)) {
+        fs.rmSync(lockDir, { recursive: true, force: true });
+        continue;
+      }
+      if (!announced) {
+        log(`waiting for another build (pid ${owner || '?'}) holding ${lockDir}`);
+        announced = true;
+      }
+      await sleep(1000);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(lockDir, { recursive: true, force: true });
+  }
+}
+
+function goVersion(): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn('go', ['env', 'GOVERSION'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', () => resolve(''));
+    child.on('exit', () => resolve(out.trim()));
+  });
+}
+
+async function ensureGroup(group: Group, root: string, force: boolean, log: (m: string) => void): Promise<Record<string, string>> {
+  const goMod = path.join(group.moduleDir, 'go.mod');
+  const version = requiredVersion(goMod, group.versionModule);
+  if (group.name === 'k8s') checkStagingReplaces(goMod, version);
+  const ldflags = ['-s', '-w', ...group.ldflags(version)].join(' ');
+  const hash = inputHash(group, version, ldflags);
+  const outDir = path.join(root, `${group.name}-${version}`);
+  const paths: Record<string, string> = {};
+  for (const pkg of group.packages) paths[binName(pkg, group)] = path.join(outDir, binName(pkg, group));
+  const infoPath = path.join(outDir, 'build-info.json');
+
+  const upToDate = (): boolean => {
+    if (force) return false;
+    try {
+      const info = JSON.parse(fs.readFileSync(infoPath, 'utf8')) as { hash?: string };
+      return info.hash === hash && Object.values(paths).every((p) => fs.statSync(p).isFile());
+    } catch {
+      return false;
+    }
+  };
+  if (upToDate()) return paths;
+
+  fs.mkdirSync(root, { recursive: true });
+  await withLock(`${outDir}.lock`, log, async () => {
+    if (upToDate()) return; // another process built it while we waited
+    const go = await goVersion();
+    if (!go) throw new Error('`go` is not on PATH: the test control plane is built from Go modules (Go >= 1.26 needed)');
+    const names = Object.keys(paths).join(', ');
+    log(`building ${names} (${group.versionModule} ${version}) with ${go} into ${outDir} ...`);
+    const started = Date.now();
+    const tmp = fs.mkdtempSync(path.join(root, `.${group.name}-build-`));
+    try {
+      const env = { ...process.env, CGO_ENABLED: '0' };
+      const args = ['build', '-p', String(Math.max(1, Math.min(os.availableParallelism(), 4))), '-trimpath', '-buildvcs=false', '-ldflags', ldflags, '-o', tmp + path.sep, ...group.packages];
+      await run('go', args, group.moduleDir, env);
+      fs.mkdirSync(outDir, { recursive: true });
+      fs.rmSync(infoPath, { force: true });
+      for (const [name, dest] of Object.entries(paths)) {
+        const src = path.join(tmp, name);
+        if (!fs.existsSync(src)) throw new Error(`go build did not produce ${name}`);
+        fs.renameSync(src, dest);
+      }
+      const seconds = Math.round((Date.now() - started) / 100) / 10;
+      fs.writeFileSync(
+        infoPath,
+        JSON.stringify({ hash, version, go, ldflags, packages: group.packages, builtAt: new Date().toISOString(), seconds }, null, 2) + '\n',
+      );
+      log(`built ${names} in ${seconds} s`);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+  return paths;
+}
+
+/**
+ * Returns the paths of the five binaries, building (sequentially) whatever is
+ * missing or out of date. A cold build of all of them takes ~15-25 min on 2 cores.
+ */
+export async function ensureTools(opts: EnsureToolsOptions = {}): Promise<ToolPaths> {
+  const log = opts.log ?? ((m: string) => console.error(`[test/cluster/build] ${m}`));
+  const root = toolsDir();
+  const [k8s, etcd, helm] = [K8S, ETCD, HELM];
+  const need = (paths: Record<string, string>, name: string): string => {
+    const p = paths[name];
+    if (!p) throw new Error(`internal: no path for ${name}`);
+    return p;
+  };
+  // etcd and helm first: they are quick, so a broken setup shows up early.
+  const etcdPaths = await ensureGroup(etcd, root, opts.force ?? false, log);
+  const helmPaths = await ensureGroup(helm, root, opts.force ?? false, log);
+  const k8sPaths = await ensureGroup(k8s, root, opts.force ?? false, log);
+  return {
+    dir: root,
+    etcd: need(etcdPaths, 'etcd'),
+    kubeApiserver: need(k8sPaths, 'kube-apiserver'),
+    kubeControllerManager: need(k8sPaths, 'kube-controller-manager'),
+    kubectl: need(k8sPaths, 'kubectl'),
+    helm: need(helmPaths, 'helm'),
+    versions: {
+      kubernetes: requiredVersion(path.join(k8s.moduleDir, 'go.mod'), k8s.versionModule),
+      etcd: requiredVersion(path.join(etcd.moduleDir, 'go.mod'), etcd.versionModule),
+      helm: requiredVersion(path.join(helm.moduleDir, 'go.mod'), helm.versionModule),
+    },
+  };
+}
+
+/**
+ * Points ./k8s/go.mod at another k8s.io/kubernetes release: rewrites the `require` and the
+ * `replace` block (one line per staging module listed in that release's own go.mod, at
+ * v0.Y.Z), then runs `go mod tidy`. The next ensureTools() builds the new binaries.
+ */
+export async function setKubernetesVersion(version: string, log: (m: string) => void = console.error): Promise<void> {
+  if (!/^v1\.\d+\.\d+$/.test(version)) throw new Error(`want a release like v1.34.4, got ${version}`);
+  const moduleDir = path.join(HERE, 'k8s');
+  const info = await new Promise<string>((resolve, reject) => {
+    const child = spawn('go', ['mod', 'download', '-json', `k8s.io/kubernetes@${version}`], { cwd: moduleDir, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`go mod download k8s.io/kubernetes@${version} failed`))));
+  });
+  const upstream = fs.readFileSync((JSON.parse(info) as { GoMod: string }).GoMod, 'utf8');
+  const block = /^replace \(\n([\s\S]*?)^\)/m.exec(upstream);
+  if (!block?.[1]) throw new Error(`k8s.io/kubernetes@${version} go.mod has no replace block`);
+  const staging = [...block[1].matchAll(/^\s*(k8s\.io\/\S+)\s+=>\s+\.\/staging\//gm)].map((m) => m[1] ?? '');
+  const v0 = version.replace(/^v1\./, 'v0.');
+  const goModPath = path.join(moduleDir, 'go.mod');
+  let text = fs.readFileSync(goModPath, 'utf8');
+  text = text.replace(/^(\s*(?:require\s+)?k8s\.io\/kubernetes\s+)v\S+/m, `$1${version}`);
+  const replaces = `replace (\n${staging.map((m) => `\t${m} => ${m} ${v0}\n`).join('')})`;
+  if (!/^replace \(\n[\s\S]*?^\)/m.test(text)) throw new Error(`${goModPath}: no replace block to rewrite`);
+  text = text.replace(/^replace \(\n[\s\S]*?^\)/m, replaces);
+  // Same GODEBUG defaults as upstream's own builds.
+  const godebug = /^godebug .*$/m.exec(upstream);
+  if (godebug) text = /^godebug .*$/m.test(text) ? text.replace(/^godebug .*$/m, godebug[0]) : text;
+  fs.writeFileSync(goModPath, text);
+  log(`${goModPath}: k8s.io/kubernetes ${version}, ${staging.length} staging modules at ${v0}; running go mod tidy`);
+  await run('go', ['mod', 'tidy'], moduleDir, process.env);
+}
+
+async function main(argv: string[]): Promise<void> {
+  if (argv[0] === '--set-kubernetes') {
+    if (!argv[1]) throw new Error('usage: node test/cluster/build.ts --set-kubernetes v1.X.Y');
+    await setKubernetesVersion(argv[1]);
+    argv = argv.slice(2);
+  }
+  const known = new Set(['--force', '--json', '--help', '-h']);
+  for (const a of argv) {
+    if (!known.has(a)) throw new Error(`unknown argument ${a} (usage: node test/cluster/build.ts [--set-kubernetes v1.X.Y] [--force] [--json])`);
+  }
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log('usage: node test/cluster/build.ts [--set-kubernetes v1.X.Y] [--force] [--json]\n\nBuilds etcd, kube-apiserver, kube-controller-manager, kubectl and helm into ' + toolsDir());
+    return;
+  }
+  const started = Date.now();
+  const tools = await ensureTools({ force: argv.includes('--force') });
+  if (argv.includes('--json')) {
+    console.log(JSON.stringify(tools, null, 2));
+    return;
+  }
+  console.log(`Kubernetes ${tools.versions.kubernetes}, etcd ${tools.versions.etcd}, helm ${tools.versions.helm} (${Math.round((Date.now() - started) / 1000)} s)`);
+  for (const key of ['etcd', 'kubeApiserver', 'kubeControllerManager', 'kubectl', 'helm'] as const) {
+    console.log(`  ${key.padEnd(22)} ${tools[key]}`);
+  }
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}
