@@ -116,7 +116,7 @@ export function resolveSettings(
 ): { settings: Settings; errors: string[] } {
   if (Object.keys(values).length > 0) return resolve(config, values, kubernetesVersion);
   let byVersion = withoutOverrides.get(config);
-  if (byVersion === undefined) withoutOverrides.set(config, (byVersion = new Map()));
+  if (byVersion === undefined) withoutOverrides.set(config, (byVersion = new Map<string, { settings: Settings; errors: string[] }>()));
   let resolved = byVersion.get(kubernetesVersion);
   if (resolved === undefined) byVersion.set(kubernetesVersion, (resolved = resolve(config, values, kubernetesVersion)));
   return resolved;
