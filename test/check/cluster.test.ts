@@ -9,14 +9,8 @@ import { join } from 'node:path';
 import { generateCertificates } from '../../src/certs/generate.ts';
 import { kubeReader, tlsHandshake } from '../../src/check/cluster.ts';
 import { connect } from '../../src/register/kube.ts';
+import { freePort } from '../support/net.ts';
 
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 void t.test('a handshake reads the served chain, leaf first, whoever signed it', async (t) => {
   const pair = await generateCertificates(['127.0.0.1']);

@@ -8,12 +8,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFile, mkdtemp, rm, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { issueServingCertificate } from '../../src/certs/generate.ts';
 import { exec, startCluster, type ExecResult } from '../cluster/cluster.ts';
+import { freePort, waitFor } from '../support/net.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const NAMESPACE = 'thanos-injector';
@@ -33,23 +33,7 @@ interface PodJson {
   spec: { containers: { name: string }[]; initContainers?: { name: string }[] };
 }
 
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
 
 /** Seconds `probe` took to come true, measured from now. */
 async function secondsUntil(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<number> {

@@ -5,12 +5,12 @@
 import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { generateCertificates } from '../../src/certs/generate.ts';
 import { startCluster, type ExecResult } from '../cluster/cluster.ts';
+import { freePort, waitFor } from '../support/net.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const INJECTOR_NAMESPACE = 'thanos-injector';
@@ -24,23 +24,7 @@ interface Row {
   detail: string;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
-}
 
 const cluster = await startCluster({ log: (message) => t.comment(message) });
 t.teardown(() => cluster.stop());

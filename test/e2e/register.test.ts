@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startCluster, type Cluster, type ExecResult } from '../cluster/cluster.ts';
+import { waitFor } from '../support/net.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -67,15 +68,6 @@ function addressesOf(configMap: ConfigMapJson | undefined): string[] {
   return addresses;
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
 
 /** `node src/main.ts register --query-namespace monitoring ARGS` with the cluster's KUBECONFIG. */
 function register(args: string[], env: Record<string, string> = cluster.env): Promise<ExecResult> {
