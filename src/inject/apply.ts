@@ -1,27 +1,44 @@
-// Applies injection operations to a document, checking each one as the apiserver would: an `add`
-// needs its parent, a `replace` its target, an array index must be in range (fast-json-patch).
-import jsonpatch from 'fast-json-patch';
+// Applies injection operations to a document in place, with the apiserver's rules (evanphx
+// json-patch v4): an `add` needs its parent, a `replace` its target, an array index must be in
+// range, `-` appends. The webhook runs this on every patch before answering (a patch the
+// apiserver cannot apply fails pod creation whatever the failurePolicy), and the offline CLI
+// uses it to print the injected manifests. Only the two operations the injector emits exist here.
 import type { PatchOperation } from './patch.ts';
 
-/**
- * fast-json-patch's own validator also walks every value looking for `undefined` (our values are
- * rendered objects that JSON serialises as they are); this keeps only the path checks, which are
- * what decides whether the apiserver can apply the patch.
- */
-function checkPath(operation: jsonpatch.Operation, index: number, document: unknown, existing: string): void {
-  const fail = (message: string, name: 'OPERATION_PATH_CANNOT_ADD' | 'OPERATION_PATH_UNRESOLVABLE') => {
-    throw new jsonpatch.JsonPatchError(message, name, index, operation, document);
-  };
-  if (operation.op === 'add') {
-    // `existing` is the longest prefix of the path that exists: the path itself or its parent.
-    const parent = operation.path.slice(0, operation.path.lastIndexOf('/'));
-    if (existing !== operation.path && existing !== parent) fail(`cannot add at ${operation.path}: its parent is missing`, 'OPERATION_PATH_CANNOT_ADD');
-  } else if (operation.op === 'replace' && operation.path !== existing) {
-    fail(`cannot replace ${operation.path}: it does not exist`, 'OPERATION_PATH_UNRESOLVABLE');
-  }
+export class PatchError extends Error {}
+
+function decode(segment: string): string {
+  return segment.includes('~') ? segment.replaceAll('~1', '/').replaceAll('~0', '~') : segment;
 }
 
-/** Applies `ops` to `document` in place; throws when an operation does not apply. */
+function isContainer(value: unknown): value is Record<string, unknown> | unknown[] {
+  return typeof value === 'object' && value !== null;
+}
+
+/** Applies `ops` to `document` in place; throws PatchError naming the operation that does not apply. */
 export function applyOperations(document: object, ops: PatchOperation[]): void {
-  jsonpatch.applyPatch(document, ops, checkPath, true, true);
+  for (const [index, operation] of ops.entries()) {
+    const error = (why: string) => new PatchError(`patch operation ${index} (${operation.op} ${operation.path}): ${why}`);
+    const segments = operation.path.split('/');
+    if (segments[0] !== '' || segments.length < 2) throw error('not a JSON pointer below the root');
+    let parent: unknown = document;
+    for (let i = 1; i < segments.length - 1; i++) {
+      const key = decode(segments[i] as string);
+      if (key === '__proto__' || !isContainer(parent) || !Object.hasOwn(parent, key)) throw error('the path does not exist');
+      parent = (parent as Record<string, unknown>)[key];
+    }
+    if (!isContainer(parent)) throw error('the parent is missing');
+    const last = decode(segments[segments.length - 1] as string);
+    if (Array.isArray(parent)) {
+      const position = last === '-' && operation.op === 'add' ? parent.length : /^(0|[1-9][0-9]*)$/.test(last) ? Number(last) : -1;
+      const limit = operation.op === 'add' ? parent.length : parent.length - 1;
+      if (position < 0 || position > limit) throw error(`index ${last} is out of range (array of ${parent.length})`);
+      if (operation.op === 'add') parent.splice(position, 0, operation.value);
+      else parent[position] = operation.value;
+      continue;
+    }
+    if (last === '__proto__') throw error('__proto__ is not a key');
+    if (operation.op === 'replace' && !Object.hasOwn(parent, last)) throw error('nothing to replace');
+    parent[last] = operation.value;
+  }
 }

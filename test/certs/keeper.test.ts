@@ -6,8 +6,7 @@ import t, { type Test } from 'tap';
 import { X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { ApiException } from '@kubernetes/client-node';
-import fastJsonPatch from 'fast-json-patch';
-import type { Operation } from 'fast-json-patch';
+import { applyPatchStrict } from '../harness/jsonpatch.ts';
 import {
   bundleFromSecretData,
   secretDataOf,
@@ -89,7 +88,7 @@ class FakeApi implements CertificateApi {
     this.guard('patch');
     if (!this.webhooks) return Promise.reject(status(404, 'NotFound', 'not found'));
     this.patches.push(operations);
-    this.webhooks = fastJsonPatch.applyPatch(structuredClone(this.webhooks), operations as Operation[], true, false).newDocument;
+    this.webhooks = applyPatchStrict(this.webhooks, operations) as typeof this.webhooks;
     return Promise.resolve();
   }
 }
