@@ -175,7 +175,8 @@ try {
   await writeFile(join(work, 'pass.json'), JSON.stringify(review(JSON.parse(pass) as AdmissionReview, context).review));
 
   const [injectorPort, healthPort, baseInjectPort, basePassPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  children.push(start(['dist/main.js', 'serve', '--address', '127.0.0.1', '--port', String(injectorPort), '--health-port', String(healthPort),
+  // The same Node flags as the container image's entrypoint (Dockerfile).
+  children.push(start(['--max-semi-space-size=4', 'dist/main.js', 'serve', '--address', '127.0.0.1', '--port', String(injectorPort), '--health-port', String(healthPort),
     '--tls-cert-file', certs.certFile, '--tls-key-file', certs.keyFile]));
   children.push(start(['bench/baseline-server.ts', String(baseInjectPort), certs.certFile, certs.keyFile, join(work, 'inject.json')]));
   children.push(start(['bench/baseline-server.ts', String(basePassPort), certs.certFile, certs.keyFile, join(work, 'pass.json')]));
