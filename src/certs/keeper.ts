@@ -131,10 +131,11 @@ export class CertificateKeeper {
     });
   }
 
-  /** Stops the checks, waiting for one in progress. The files stay until dispose(). */
+  /** Stops the checks, aborting API calls in progress. The files stay until dispose(). */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.options.api.close?.();
     await this.checking;
   }
 

@@ -24,6 +24,8 @@ export interface CertificateApi {
   /** Undefined when the configuration does not exist (404). */
   readWebhookConfiguration(name: string): Promise<WebhookConfigurationLike | undefined>;
   patchWebhookConfiguration(name: string, operations: JsonPatchOperation[]): Promise<void>;
+  /** Aborts the calls in flight and every later one (shutdown: nothing waits on a slow API). */
+  close?(): void;
 }
 
 async function undefinedOn404<T>(call: Promise<T>): Promise<T | undefined> {
@@ -42,9 +44,10 @@ export async function kubernetesCertificateApi(timeoutMs = 10_000): Promise<Cert
   kubeConfig.loadFromDefault();
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  const closing = new AbortController();
   const timeout: ObservableMiddleware = {
     pre: (request: RequestContext) => {
-      request.setSignal(AbortSignal.timeout(timeoutMs));
+      request.setSignal(AbortSignal.any([AbortSignal.timeout(timeoutMs), closing.signal]));
       return new Observable(Promise.resolve(request));
     },
     post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
@@ -59,5 +62,6 @@ export async function kubernetesCertificateApi(timeoutMs = 10_000): Promise<Cert
     patchWebhookConfiguration: async (name, operations) => {
       await admission.patchMutatingWebhookConfiguration({ name, body: operations }, jsonPatch);
     },
+    close: () => closing.abort(),
   };
 }

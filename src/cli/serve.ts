@@ -183,8 +183,9 @@ export async function run(argv: string[]): Promise<number> {
   await new Promise<void>((done) => {
     const stop = (signal: string) => {
       server.webhook.log.info({ signal }, 'signal received');
-      Promise.resolve(keeper?.stop())
-        .then(() => server.shutdown())
+      // Readiness off and the drain start at once; the certificate keeper's check in progress (which
+      // may be waiting on a slow API) is not allowed to hold the shutdown up.
+      Promise.allSettled([server.shutdown(), keeper?.stop()])
         .then(() => keeper?.dispose())
         .then(done, done);
     };

@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import Value from 'typebox/value';
 import { ConfigSchema, type Config } from './schema.ts';
 import { compileCheck } from '../schema.ts';
-import { parseQuantity } from '../inject/units.ts';
+import { isBlockDuration, parseQuantity } from '../inject/units.ts';
 
 export class ConfigError extends Error {}
 
@@ -21,6 +21,9 @@ export function buildConfig(input: unknown, source = 'config'): Config {
   const problems = checkConfig(filled);
   if (problems.length > 0) throw new ConfigError(`${source}: ${problems.join('; ')}`);
   const config = filled as Config;
+  if (!isBlockDuration(config.blockDuration)) {
+    throw new ConfigError(`${source}: blockDuration: "${config.blockDuration}" is not valid; expected a Prometheus duration from 1m to 31d, such as 2h`);
+  }
   for (const resource of ['cpu', 'memory'] as const) {
     const request = config.resources.requests[resource];
     const limit = config.resources.limits[resource];

@@ -4,7 +4,7 @@
 import type { V1ResourceRequirements } from '@kubernetes/client-node';
 import type { Config } from '../config/schema.ts';
 import { OVERRIDE_KEYS, PREFIX, STATUS_ANNOTATION, type OverrideKey } from './names.ts';
-import { parseDuration, parseQuantity, QUANTITY_PATTERN } from './units.ts';
+import { isBlockDuration, parseQuantity, QUANTITY_PATTERN } from './units.ts';
 
 export type SidecarMode = 'native' | 'container';
 
@@ -48,8 +48,8 @@ const RULES: Record<OverrideKey, Rule> = {
     form: 'a Secret name, optionally with its key: NAME or NAME/KEY',
   },
   'block-duration': {
-    valid: (v) => (parseDuration(v) ?? 0) >= 60_000,
-    form: 'a Prometheus duration of at least 1m, such as 2h or 30m',
+    valid: (v) => isBlockDuration(v),
+    form: 'a Prometheus duration from 1m to 31d, such as 2h or 30m',
   },
   'sidecar-mode': { valid: (v) => ['auto', 'native', 'container'].includes(v), form: 'one of auto, native, container' },
   'prometheus-container': { valid: (v) => v.length <= 63 && DNS_LABEL.test(v), form: 'the name of a container in this pod' },

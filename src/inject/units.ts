@@ -32,6 +32,13 @@ export function parseDuration(text: string): number | undefined {
   return total;
 }
 
+/** A TSDB block duration Prometheus will accept and that makes sense for uploads: 1m to 31d
+ * (Prometheus' own ceiling for --storage.tsdb.max-block-duration). */
+export function isBlockDuration(text: string): boolean {
+  const ms = parseDuration(text);
+  return ms !== undefined && ms >= 60_000 && ms <= 31 * DURATION_UNITS.d!;
+}
+
 const QUANTITY_SUFFIX: Record<string, number> = {
   '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
   Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,

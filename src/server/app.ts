@@ -51,11 +51,17 @@ export function buildWebhookApp(options: WebhookOptions): FastifyInstance {
     // Longer than the apiserver's idle timeout for webhook connections (90 s), so it reuses them.
     keepAliveTimeout: 120_000,
     requestTimeout: 30_000,
-    return503OnClosing: true,
+    // A review that reaches an open connection during the drain is served, not answered 503 (the
+    // apiserver would count that as a failed call); the listener itself is closed already.
+    return503OnClosing: false,
     https: {
       cert: options.tls.cert,
       key: options.tls.key,
       minVersion: 'TLSv1.2',
+      // Slow or stalled clients are cut off on time: a TLS handshake within 10 s, and the
+      // header/request timeouts below checked twice a second (Node checks every 30 s by default).
+      handshakeTimeout: 10_000,
+      connectionsCheckingInterval: 500,
       ...(options.clientCa !== undefined ? { ca: options.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
     },
   });

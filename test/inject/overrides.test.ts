@@ -11,7 +11,7 @@ import { parseOverrides, resolveMode, resolveSettings } from '../../src/inject/o
 const FORMS: Record<OverrideKey, string> = {
   image: 'an image reference such as quay.io/thanos/thanos:v0.42.2',
   'objstore-secret': 'a Secret name, optionally with its key: NAME or NAME/KEY',
-  'block-duration': 'a Prometheus duration of at least 1m, such as 2h or 30m',
+  'block-duration': 'a Prometheus duration from 1m to 31d, such as 2h or 30m',
   'sidecar-mode': 'one of auto, native, container',
   'prometheus-container': 'the name of a container in this pod',
   'run-as-user': 'a user id from 1 to 2147483647',
@@ -94,7 +94,7 @@ void t.test('parseOverrides: the golden fixtures wording', (t) => {
     'thanos-injector/sidecar-mode': 'sidecar',
   }).errors;
   t.same(errors, [
-    'annotation thanos-injector/block-duration: "2 hours" is not valid; expected a Prometheus duration of at least 1m, such as 2h or 30m',
+    'annotation thanos-injector/block-duration: "2 hours" is not valid; expected a Prometheus duration from 1m to 31d, such as 2h or 30m',
     'annotation thanos-injector/cpu-request: "lots" is not valid; expected a CPU quantity such as 100m or 0.5',
     'annotation thanos-injector/image: "not an image!" is not valid; expected an image reference such as quay.io/thanos/thanos:v0.42.2',
     'annotation thanos-injector/log-level: "verbose" is not valid; expected one of debug, info, warn, error',
@@ -145,11 +145,17 @@ void t.test('parseOverrides: block-duration must be a duration Prometheus accept
   // Prometheus parses --storage.tsdb.{min,max}-block-duration with model.ParseDuration, whose
   // units must appear once each, largest first (y w d h m s ms): "30m2h" or "1h1h" make
   // Prometheus exit at start-up with "not a valid duration string".
-  for (const value of ['30m2h', '1h1h', '30s1m', '5ms1h']) {
+  // Nor beyond Prometheus' ceiling for block durations (31d; 300y would not even parse there).
+  for (const value of ['30m2h', '1h1h', '30s1m', '5ms1h', '32d', '300y', '99999999999999999999d', '59s']) {
     const parsed = parseOverrides({ 'thanos-injector/block-duration': value });
     t.same(parsed.values, {}, `${value} is not taken`);
     t.same(parsed.errors, [`annotation thanos-injector/block-duration: "${value}" is not valid; expected ${FORMS['block-duration']}`], `${value} is an error`);
   }
+  t.end();
+});
+
+void t.test('parseOverrides: block-duration accepts 1m to 31d', (t) => {
+  for (const value of ['1m', '30m', '2h', '1d12h', '31d']) t.same(parseOverrides({ 'thanos-injector/block-duration': value }).errors, [], `${value} is taken`);
   t.end();
 });
 
