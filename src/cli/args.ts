@@ -11,3 +11,12 @@ export function parseFlags<T extends Options>(argv: string[], options: T, comman
     throw new UsageError(`${(error as Error).message.replace(/\. To specify.*$/s, '')}\nRun 'thanos-injector ${command} --help' for usage.`);
   }
 }
+
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** A flag whose value must be a Kubernetes name: returns it, or a usage error naming the form. */
+export function checkName(flag: string, value: string, pattern: RegExp, accepted: string): string {
+  if (!pattern.test(value)) throw new UsageError(`--${flag}: "${value}" is not valid; expected ${accepted}`);
+  return value;
+}

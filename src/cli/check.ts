@@ -8,7 +8,7 @@ import { format, OUTPUT_FORMATS, type OutputFormat } from '../check/report.ts';
 import { exitCodeOf } from '../check/rows.ts';
 import { DEFAULT_WEBHOOK_CONFIGURATION } from '../check/webhook.ts';
 import { connect } from '../register/kube.ts';
-import { parseFlags } from './args.ts';
+import { DNS_LABEL, DNS_SUBDOMAIN, checkName, parseFlags } from './args.ts';
 import { UsageError } from './errors.ts';
 
 export const help = `Usage: thanos-injector check [-n NAMESPACE [--pod NAME]] [flags]
@@ -52,13 +52,6 @@ Flags:
   -h, --help                  show this help
 `;
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-function checkName(flag: string, value: string, pattern: RegExp, accepted: string): string {
-  if (!pattern.test(value)) throw new UsageError(`--${flag}: "${value}" is not valid; expected ${accepted}`);
-  return value;
-}
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {

@@ -10,7 +10,7 @@ import { reconcile } from '../register/reconcile.ts';
 import type { Scope } from '../register/state.ts';
 import { eventful, summarize } from '../register/summary.ts';
 import { watch } from '../register/watch.ts';
-import { parseFlags } from './args.ts';
+import { DNS_LABEL, DNS_SUBDOMAIN, checkName, parseFlags } from './args.ts';
 import { CommandError, UsageError } from './errors.ts';
 
 export const help = `Usage: thanos-injector register [flags]
@@ -50,13 +50,6 @@ Flags:
   -h, --help                show this help
 `;
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-function checkName(flag: string, value: string, pattern: RegExp, accepted: string): string {
-  if (!pattern.test(value)) throw new UsageError(`--${flag}: "${value}" is not valid; expected ${accepted}`);
-  return value;
-}
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
