@@ -6,6 +6,7 @@ import type { V1Container, V1Deployment, V1EndpointSlice, V1Secret, V1Service, V
 import { parsePemBundle, type Served, type ServedCertificate } from './certificate.ts';
 import { CHECK, fail, ok, type CheckRow } from './rows.ts';
 import { selectorMatches, type WebhookTarget } from './webhook.ts';
+import { cleanPath, flagValue } from '../inject/pod.ts';
 
 export const TLS_CERT_KEY = 'tls.crt';
 
@@ -17,23 +18,13 @@ export interface ServingSecret {
   how: string;
 }
 
-function flagValue(container: V1Container, flag: string): string | undefined {
-  const argv = [...(container.command ?? []), ...(container.args ?? [])];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg.startsWith(`--${flag}=`)) return arg.slice(flag.length + 3);
-    if (arg === `--${flag}`) return argv[i + 1];
-  }
-  return undefined;
-}
 
-const normalize = (path: string) => posix.normalize(path).replace(/(.)\/+$/, '$1');
 
 /** The Secret volume mounted at `dir` (or holding `file`) in this container. */
 function secretAt(container: V1Container, volumes: readonly V1Volume[], path: string, exact: boolean): { volume: V1Volume; rest: string } | undefined {
-  const target = normalize(path);
+  const target = cleanPath(path);
   for (const mount of container.volumeMounts ?? []) {
-    const mountPath = normalize(mount.mountPath);
+    const mountPath = cleanPath(mount.mountPath);
     const rest = target === mountPath ? '' : target.startsWith(`${mountPath}/`) ? target.slice(mountPath.length + 1) : undefined;
     if (rest === undefined || (exact && rest !== '')) continue;
     const volume = volumes.find((v) => v.name === mount.name && v.secret?.secretName !== undefined);

@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { injectPod } from '../inject/inject.ts';
 import { INJECTED_LABEL, INJECTION_LABEL, PREFIX, SIDECAR_NAME, STATUS_ANNOTATION } from '../inject/names.ts';
 import { parseOverrides, resolveSettings } from '../inject/overrides.ts';
-import { allContainers, type Container } from '../inject/pod.ts';
+import { allContainers, cleanPath, flagValue, type Container } from '../inject/pod.ts';
 import { describeNamespaceLabel } from './namespace.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import { selectingWebhooks } from './webhook.ts';
@@ -116,15 +116,6 @@ export type ObjstoreReference =
   | { kind: 'secret'; name: string; key: string; how: string }
   | { kind: 'none'; reason: string };
 
-function flagValue(container: Container, flag: string): string | undefined {
-  const argv = [...(container.command ?? []), ...(container.args ?? [])];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg.startsWith(`--${flag}=`)) return arg.slice(flag.length + 3);
-    if (arg === `--${flag}`) return argv[i + 1];
-  }
-  return undefined;
-}
 
 /**
  * An injected pod: the Secret volume behind the sidecar's --objstore.config-file. Otherwise what the
@@ -141,7 +132,7 @@ export function objstoreReference(pod: V1Pod, config: Config): ObjstoreReference
     }
     const path = posix.normalize(file);
     for (const mount of sidecar.volumeMounts ?? []) {
-      const mountPath = posix.normalize(mount.mountPath).replace(/(.)\/+$/, '$1');
+      const mountPath = cleanPath(mount.mountPath);
       if (!path.startsWith(`${mountPath}/`)) continue;
       const volume = pod.spec?.volumes?.find((v) => v.name === mount.name);
       const secretName = volume?.secret?.secretName;

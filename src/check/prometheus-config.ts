@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import type { V1ConfigMap, V1Pod, V1Secret, V1Volume } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { PREFIX } from '../inject/names.ts';
-import type { Container } from '../inject/pod.ts';
+import { cleanPath, type Container } from '../inject/pod.ts';
 import { findPrometheus, readPrometheus } from '../inject/prometheus.ts';
 import { CHECK, fail, ok, skip, type CheckRow } from './rows.ts';
 
@@ -31,7 +31,6 @@ export type ConfigSource =
   }
   | { kind: 'unknown'; reason: string };
 
-const normalize = (path: string) => posix.normalize(path).replace(/(.)\/+$/, '$1');
 
 function candidatesOf(volume: V1Volume, relative: string): ConfigObjectRef[] | string {
   const fromItems = (items: { key: string; path: string }[] | undefined) =>
@@ -72,7 +71,7 @@ export function prometheusConfigSource(pod: V1Pod): ConfigSource {
   const path = posix.resolve(container.workingDir ?? IMAGE_WORKING_DIR, view.configFile ?? 'prometheus.yml');
   let best: { mountPath: string; name: string; subPath?: string } | undefined;
   for (const mount of container.volumeMounts ?? []) {
-    const mountPath = normalize(mount.mountPath);
+    const mountPath = cleanPath(mount.mountPath);
     const holds = path === mountPath || path.startsWith(mountPath === '/' ? '/' : `${mountPath}/`);
     if (holds && (best === undefined || mountPath.length > best.mountPath.length)) best = { mountPath, name: mount.name, subPath: mount.subPath };
   }

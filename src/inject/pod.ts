@@ -1,4 +1,5 @@
 // The shape the engine works on: a Pod, or the pod template of a workload (metadata + spec).
+import { posix } from 'node:path';
 import type { V1Container, V1ObjectMeta, V1PodSpec } from '@kubernetes/client-node';
 
 export interface PodLike {
@@ -17,4 +18,21 @@ export function allContainers(spec: V1PodSpec): Container[] {
 export function escapePointer(segment: string): string {
   if (!segment.includes('~') && !segment.includes('/')) return segment;
   return segment.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+/** A path as the kubelet mounts it: normalised, without a trailing slash (normalised only when it
+ * needs it, which keeps the admission path cheap). */
+export function cleanPath(path: string): string {
+  return /\/\/|\/\.|.\/$/.test(path) ? posix.normalize(path).replace(/(.)\/+$/, '$1') : path;
+}
+
+/** The value of `--flag=value` or `--flag value` in a container's command and args. */
+export function flagValue(container: Container, flag: string): string | undefined {
+  const argv = [...(container.command ?? []), ...(container.args ?? [])];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg.startsWith(`--${flag}=`)) return arg.slice(flag.length + 3);
+    if (arg === `--${flag}`) return argv[i + 1];
+  }
+  return undefined;
 }

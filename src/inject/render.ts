@@ -5,7 +5,7 @@ import type { V1Container, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V
 import { VERSION } from '../version.ts';
 import { INJECTED_LABEL, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
 import type { Settings, SidecarMode } from './overrides.ts';
-import { allContainers, type PodLike } from './pod.ts';
+import { allContainers, cleanPath, type PodLike } from './pod.ts';
 import { IMAGE_DEFAULT_ARGS, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, type Flag, type PrometheusView } from './prometheus.ts';
 import { parseDuration } from './units.ts';
 
@@ -35,11 +35,6 @@ export interface InjectionPlan {
 }
 
 export type RenderResult = { plan: InjectionPlan } | { error: string };
-
-/** A mount path as the kubelet sees it: normalised, without a trailing slash (normalised only when it needs it). */
-function cleanPath(path: string): string {
-  return /\/\/|\/\.|.\/$/.test(path) ? posix.normalize(path).replace(/(.)\/+$/, '$1') : path;
-}
 
 function isUnder(path: string, mountPath: string): boolean {
   const mount = cleanPath(mountPath);
