@@ -20,3 +20,13 @@ export function checkName(flag: string, value: string, pattern: RegExp, accepted
   if (!pattern.test(value)) throw new UsageError(`--${flag}: "${value}" is not valid; expected ${accepted}`);
   return value;
 }
+
+/** A numeric flag: its value, `fallback` when absent, or a usage error naming the accepted range. */
+export function numberFlag(flag: string, text: string | undefined, fallback: number, min: number, max: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+    throw new UsageError(`--${flag}: "${text}" is not valid; expected a number from ${min} to ${max}`);
+  }
+  return value;
+}

@@ -8,9 +8,11 @@ import { connect } from '../register/kube.ts';
 import { ENDPOINT_MODES, type EndpointMode, type RegisterSettings } from '../register/plan.ts';
 import { reconcile } from '../register/reconcile.ts';
 import type { Scope } from '../register/state.ts';
+import { createRegisterMetrics } from '../register/metrics.ts';
 import { eventful, summarize } from '../register/summary.ts';
 import { watch } from '../register/watch.ts';
-import { DNS_LABEL, DNS_SUBDOMAIN, checkName, parseFlags } from './args.ts';
+import { buildHealthApp, type HealthState } from '../server/health.ts';
+import { DNS_LABEL, DNS_SUBDOMAIN, checkName, numberFlag, parseFlags } from './args.ts';
 import { CommandError, UsageError } from './errors.ts';
 
 export const help = `Usage: thanos-injector register [flags]
@@ -44,6 +46,9 @@ Flags:
       --watch               keep running: reconcile within seconds of a change to an injected pod,
                             and in full every --resync seconds; stops with exit code 0 on SIGTERM
       --resync SECONDS      full reconcile interval with --watch (default: 300)
+      --metrics-port N      with --watch: serve /metrics, /healthz and /readyz (ready after the
+                            first reconcile that read the cluster) over plain HTTP on port N
+      --metrics-address A   listen address for --metrics-port (default 0.0.0.0)
       --config FILE         the injector's configuration (excluded namespaces and the like), so
                             "would be injected" means what the webhook means (default: defaults)
       --kubeconfig FILE     kubeconfig to use (default: KUBECONFIG, ~/.kube/config, else in-cluster)
@@ -61,6 +66,8 @@ export async function run(argv: string[]): Promise<number> {
     'restart-uninjected': { type: 'boolean', default: false },
     watch: { type: 'boolean', default: false },
     resync: { type: 'string', default: '300' },
+    'metrics-port': { type: 'string' },
+    'metrics-address': { type: 'string', default: '0.0.0.0' },
     config: { type: 'string' },
     kubeconfig: { type: 'string' },
   }, 'register');
@@ -79,6 +86,10 @@ export async function run(argv: string[]): Promise<number> {
   if (!/^[0-9]+$/.test(values.resync) || resyncSeconds < 1) {
     throw new UsageError(`--resync: "${values.resync}" is not valid; expected a whole number of seconds, at least 1`);
   }
+  if (!values.watch && values['metrics-port'] !== undefined) {
+    throw new UsageError('--metrics-port serves the metrics of a running watch; give --watch too');
+  }
+  const metricsPort = values['metrics-port'] === undefined ? undefined : numberFlag('metrics-port', values['metrics-port'], 0, 0, 65535);
   const settings: RegisterSettings = {
     endpoints: values.endpoints as EndpointMode,
     clusterDomain: checkName('cluster-domain', values['cluster-domain'].replace(/\.$/, ''), DNS_SUBDOMAIN, 'a DNS domain such as cluster.local'),
@@ -101,6 +112,14 @@ export async function run(argv: string[]): Promise<number> {
     return plan.missing.length > 0 ? 3 : 0;
   }
 
+  const metrics = createRegisterMetrics();
+  const health: HealthState = { ready: false };
+  const metricsApp = metricsPort === undefined ? undefined : buildHealthApp(health, metrics.registry);
+  if (metricsApp !== undefined) {
+    await metricsApp.listen({ host: values['metrics-address'], port: metricsPort }).catch((error: unknown) => {
+      throw new CommandError(`--metrics-port: cannot listen on ${values['metrics-address']}:${metricsPort}: ${(error as Error).message}`);
+    });
+  }
   const controller = new AbortController();
   const stop = (signal: string) => {
     process.stderr.write(`thanos-injector: ${signal}: stopping the watch\n`);
@@ -108,24 +127,36 @@ export async function run(argv: string[]): Promise<number> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-  process.stderr.write(`thanos-injector: watching injected pods ${scope === undefined ? 'in all namespaces' : `in ${scope.join(', ')}`} (full resync every ${resyncSeconds}s)\n`);
-  await watch({
-    kube,
-    scope,
-    resyncSeconds,
-    signal: controller.signal,
-    log: (line) => process.stderr.write(`${new Date().toISOString()} thanos-injector: ${line}\n`),
-    reconcile: async () => {
-      const { plan, result } = await reconcile(kube, scope, settings, options);
-      const stamp = new Date().toISOString();
-      if (eventful(plan, result)) {
-        process.stdout.write(`--- ${stamp}\n${summarize(plan, result, settings)}`);
-      } else {
-        process.stdout.write(`--- ${stamp} unchanged: ${plan.configMap.addresses.length} endpoints, ${new Set(plan.registrations.map((r) => r.pod.uid)).size} registered pods\n`);
-      }
-      reportFailures(result.failures);
-      if (result.failures.length > 0) throw new CommandError(`${result.failures.length} API call(s) failed`);
-    },
-  });
+  const metricsNote = metricsApp === undefined ? '' : `; metrics on http://${values['metrics-address']}:${metricsPort}/metrics`;
+  process.stderr.write(`thanos-injector: watching injected pods ${scope === undefined ? 'in all namespaces' : `in ${scope.join(', ')}`} (full resync every ${resyncSeconds}s)${metricsNote}\n`);
+  try {
+    await watch({
+      kube,
+      scope,
+      resyncSeconds,
+      signal: controller.signal,
+      log: (line) => process.stderr.write(`${new Date().toISOString()} thanos-injector: ${line}\n`),
+      reconcile: async () => {
+        const reconciled = await reconcile(kube, scope, settings, options).catch((error: unknown) => {
+          metrics.failed();
+          throw error;
+        });
+        const { plan, result } = reconciled;
+        const finished = new Date();
+        metrics.reconciled(reconciled, finished);
+        health.ready = true;
+        const stamp = finished.toISOString();
+        if (eventful(plan, result)) {
+          process.stdout.write(`--- ${stamp}\n${summarize(plan, result, settings)}`);
+        } else {
+          process.stdout.write(`--- ${stamp} unchanged: ${plan.configMap.addresses.length} endpoints, ${new Set(plan.registrations.map((r) => r.pod.uid)).size} registered pods\n`);
+        }
+        reportFailures(result.failures);
+        if (result.failures.length > 0) throw new CommandError(`${result.failures.length} API call(s) failed`);
+      },
+    });
+  } finally {
+    await metricsApp?.close();
+  }
   return 0;
 }

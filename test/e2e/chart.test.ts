@@ -179,4 +179,33 @@ void t.test('optional parts render only when asked', async (t) => {
   for (const alert of ['ThanosInjectorAdmissionErrors', 'ThanosInjectorSlowAdmissions', 'ThanosInjectorDown', 'ThanosInjectorCertificateExpiring']) t.match(rules, alert);
   const dashboard = find(monitoring, 'ConfigMap').find((c) => c.metadata.name.endsWith('-dashboard')) as unknown as { data: Record<string, string> };
   t.doesNotThrow(() => void JSON.parse(dashboard.data['thanos-sidecar-injector.json'] ?? ''), 'the dashboard is valid JSON');
+  t.match(rules, /ThanosInjectorRegistrationFailing.*kube_cronjob_status_last_successful_time\{namespace=\\"observability\\",cronjob=\\"tsi-thanos-sidecar-injector-register\\"\}/, 'cronJob mode: the CronJob not succeeding');
+  t.notMatch(rules, 'alert":"ThanosSidecarMissing', 'the missing-sidecar count needs the watch');
+});
+
+void t.test('watch registration exports its metrics: port, probes, Service, ServiceMonitor, alerts, dashboard panels', async (t) => {
+  const objects = await template('registration.mode=watch', 'metrics.serviceMonitor.enabled=true', 'metrics.prometheusRule.enabled=true', 'metrics.dashboard.enabled=true');
+  const deployment = find(objects, 'Deployment').find((d) => d.metadata.name === 'tsi-thanos-sidecar-injector-register') as unknown as {
+    spec: { template: { spec: { containers: { args: string[]; ports: { name: string; containerPort: number }[]; readinessProbe: { httpGet: { path: string; port: string } }; livenessProbe: { httpGet: { path: string } } }[] } } };
+  };
+  const container = deployment.spec.template.spec.containers[0]!;
+  t.ok(container.args.includes('--watch') && container.args.includes('--metrics-port=8080'), 'register --watch --metrics-port=8080');
+  t.same(container.ports, [{ name: 'http-metrics', containerPort: 8080, protocol: 'TCP' }]);
+  t.same([container.readinessProbe.httpGet.path, container.livenessProbe.httpGet.path], ['/readyz', '/healthz']);
+  const service = find(objects, 'Service').find((s) => s.metadata.name === 'tsi-thanos-sidecar-injector-register') as unknown as {
+    metadata: { labels: Record<string, string> }; spec: { selector: Record<string, string>; ports: { name: string; targetPort: string }[] };
+  };
+  t.equal(service.spec.selector['app.kubernetes.io/component'], 'register', 'the Service selects the register pod');
+  t.equal(service.spec.ports[0]?.targetPort, 'http-metrics');
+  const monitors = find(objects, 'ServiceMonitor') as unknown as { metadata: { name: string }; spec: { selector: { matchLabels: Record<string, string> } } }[];
+  const registerMonitor = monitors.find((m) => m.metadata.name === 'tsi-thanos-sidecar-injector-register');
+  t.ok(registerMonitor, 'a ServiceMonitor for the register watch');
+  for (const [label, value] of Object.entries(registerMonitor?.spec.selector.matchLabels ?? {})) t.equal(service.metadata.labels[label], value, `it selects the Service (${label})`);
+  const rules = JSON.stringify(find(objects, 'PrometheusRule')[0]);
+  t.match(rules, /ThanosSidecarMissing.*max\(thanos_injector_uninjected_prometheus_pods\{job=\\"tsi-thanos-sidecar-injector-register\\"\}\) > 0/, 'an alert on the uninjected count, by the job the ServiceMonitor gives');
+  t.match(rules, /ThanosInjectorRegistrationFailing.*thanos_injector_register_last_success_timestamp_seconds/);
+  const dashboard = find(objects, 'ConfigMap').find((c) => c.metadata.name.endsWith('-dashboard')) as unknown as { data: Record<string, string> };
+  const panels = (JSON.parse(dashboard.data['thanos-sidecar-injector.json'] ?? '{}') as { panels: { targets: { expr: string }[] }[] }).panels;
+  const exprs = panels.flatMap((panel) => panel.targets.map((target) => target.expr)).join('\n');
+  for (const metric of ['thanos_injector_registered_pods', 'thanos_injector_uninjected_prometheus_pods']) t.match(exprs, metric, `a panel shows ${metric}`);
 });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startCluster, type Cluster, type ExecResult } from '../cluster/cluster.ts';
-import { waitFor } from '../support/net.ts';
+import { freePort, waitFor } from '../support/net.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -121,12 +121,18 @@ void t.test('register --help and a bad flag', async (t) => {
   const help = await register(['--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /^Usage: thanos-injector register \[flags\]/);
-  for (const flag of ['--namespace', '--query-namespace', '--configmap', '--endpoints', '--cluster-domain', '--restart-uninjected', '--watch', '--resync', '--kubeconfig']) {
+  for (const flag of ['--namespace', '--query-namespace', '--configmap', '--endpoints', '--cluster-domain', '--restart-uninjected', '--watch', '--resync', '--metrics-port', '--metrics-address', '--kubeconfig']) {
     t.match(help.stdout, flag, `documents ${flag}`);
   }
   const bad = await register(['--endpoints', 'dns']);
   t.equal(bad.code, 2);
   t.equal(bad.stderr, 'thanos-injector: --endpoints: "dns" is not valid; expected dnssrv or pod-ip\n');
+  const once = await register(['--metrics-port', '9090']);
+  t.equal(once.code, 2);
+  t.equal(once.stderr, 'thanos-injector: --metrics-port serves the metrics of a running watch; give --watch too\n');
+  const port = await register(['--watch', '--metrics-port', 'http']);
+  t.equal(port.code, 2);
+  t.equal(port.stderr, 'thanos-injector: --metrics-port: "http" is not valid; expected a number from 0 to 65535\n');
 });
 
 void t.test('injected pods get a headless Service per namespace and an endpoints ConfigMap; a foreign Service is a conflict', async (t) => {
@@ -291,6 +297,57 @@ void t.test('--watch updates the ConfigMap within seconds of a new injected pod,
   t.equal(await exited, 0, 'exit code 0 on SIGTERM');
   t.match(output, 'SIGTERM: stopping the watch');
   t.notMatch(output, /\n\s+at /, 'no stack trace');
+});
+
+void t.test('--watch --metrics-port: /metrics counts the Prometheus pods running without the sidecar and the registered ones', async (t) => {
+  const port = await freePort();
+  // apps (labelled enabled) holds the bare pod and the Deployment's pod from the tests above: both
+  // run without the sidecar. A 1 s resync, because the informer watches injected pods only.
+  const child = spawn(process.execPath, ['src/main.ts', 'register', '--query-namespace', 'monitoring', '--watch', '--namespace', 'apps', '--endpoints', 'pod-ip',
+    '--configmap', 'metrics-endpoints', '--resync', '1', '--metrics-port', String(port), '--metrics-address', '127.0.0.1'], {
+    cwd: root,
+    env: { ...process.env, ...cluster.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const scrape = async (): Promise<Map<string, number>> => {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return new Map(text.split('\n').filter((line) => line.startsWith('thanos_injector_')).map((line) => {
+      const at = line.lastIndexOf(' ');
+      return [line.slice(0, at), Number(line.slice(at + 1))];
+    }));
+  };
+  try {
+    await waitFor('readiness after the first reconcile', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok ? true : undefined), 30_000);
+    const uninjected = (await getJson<{ items: ObjectJson[] }>(['-n', 'apps', 'get', 'pods']))?.items.length ?? 0;
+    t.ok(uninjected >= 2, `apps holds ${uninjected} Prometheus pods without the sidecar`);
+    const first = await scrape();
+    t.equal(first.get('thanos_injector_uninjected_prometheus_pods'), uninjected, 'every one of them is counted');
+    t.equal(first.get('thanos_injector_registered_pods'), 0);
+    t.ok((first.get('thanos_injector_register_last_success_timestamp_seconds') ?? 0) > Date.now() / 1000 - 60, 'a recent successful reconcile');
+    t.equal(first.get('thanos_injector_register_reconciles_total{result="failure"}'), 0);
+
+    await kubectlOk(['-n', 'apps', 'delete', 'pod', 'bare', '--wait=true']);
+    await kubectlOk(['apply', '-f', '-'], injectedPod('apps', 'prom-m'));
+    await markRunning('apps', 'prom-m', '10.0.0.77');
+    const after = await waitFor('the gauges to follow', async () => {
+      const metrics = await scrape();
+      return metrics.get('thanos_injector_uninjected_prometheus_pods') === uninjected - 1 && metrics.get('thanos_injector_registered_pods') === 1 ? metrics : undefined;
+    }, 15_000);
+    t.equal(after.get('thanos_injector_registered_endpoints'), 1, 'the new pod is one endpoint');
+    t.same(addressesOf(await getConfigMap('metrics-endpoints')), ['10.0.0.77:10901']);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  t.equal(await exited, 0, 'exit code 0 on SIGTERM');
+  t.match(output, `metrics on http://127.0.0.1:${port}/metrics`);
+  await t.rejects(fetch(`http://127.0.0.1:${port}/metrics`), 'the metrics listener is closed');
 });
 
 void t.test('API failures: one line naming the operation and the HTTP status, exit code 1', async (t) => {

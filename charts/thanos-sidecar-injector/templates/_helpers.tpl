@@ -78,12 +78,27 @@ containers:
       {{- end }}
       {{- if eq .Values.registration.mode "watch" }}
       - --watch
+      - --metrics-port=8080
       {{- end }}
     env:
       - name: POD_NAMESPACE
         valueFrom:
           fieldRef:
             fieldPath: metadata.namespace
+    {{- if eq .Values.registration.mode "watch" }}
+    ports:
+      - name: http-metrics
+        containerPort: 8080
+        protocol: TCP
+    # Ready once a reconcile has read the cluster; live while the process serves.
+    readinessProbe:
+      httpGet: { path: /readyz, port: http-metrics }
+      periodSeconds: 10
+    livenessProbe:
+      httpGet: { path: /healthz, port: http-metrics }
+      periodSeconds: 10
+      failureThreshold: 3
+    {{- end }}
     resources:
       {{- toYaml .Values.registration.resources | nindent 6 }}
     securityContext:

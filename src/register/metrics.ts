@@ -1,0 +1,64 @@
+// Metrics of `register --watch` (prom-client): what the last reconcile found, so an alert can fire
+// when labelled Prometheus pods run without the sidecar (created while the webhook was down under
+// failurePolicy Ignore), and so a stalled registration shows.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Reconciled } from './reconcile.ts';
+
+export interface RegisterMetrics {
+  registry: Registry;
+  /** Call after every reconcile that read the cluster; `at` is when it finished. */
+  reconciled(reconciled: Reconciled, at: Date): void;
+  /** Call when a reconcile could not read the cluster at all. */
+  failed(): void;
+}
+
+export function createRegisterMetrics(): RegisterMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const uninjected = new Gauge({
+    name: 'thanos_injector_uninjected_prometheus_pods',
+    help: 'Labelled Prometheus pods the webhook would inject that run without the thanos-sidecar container, at the last reconcile.',
+    registers: [registry],
+  });
+  const registeredPods = new Gauge({
+    name: 'thanos_injector_registered_pods',
+    help: 'Injected pods registered with Thanos Query (listed through the endpoints ConfigMap), at the last reconcile.',
+    registers: [registry],
+  });
+  const endpoints = new Gauge({
+    name: 'thanos_injector_registered_endpoints',
+    help: 'Addresses in the endpoints ConfigMap Thanos Query reads, at the last reconcile.',
+    registers: [registry],
+  });
+  const reconciles = new Counter({
+    name: 'thanos_injector_register_reconciles_total',
+    help: 'Registration reconciles, by result (success; failure: an API call failed).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const lastSuccess = new Gauge({
+    name: 'thanos_injector_register_last_success_timestamp_seconds',
+    help: 'When the last reconcile without a failed API call finished (Unix time).',
+    registers: [registry],
+  });
+  // Both results exist from the start, so rate() and absent() behave before the first failure.
+  for (const result of ['success', 'failure']) reconciles.inc({ result }, 0);
+
+  return {
+    registry,
+    reconciled({ plan, result }, at) {
+      uninjected.set(plan.missing.length);
+      registeredPods.set(new Set(plan.registrations.map((registration) => registration.pod.uid)).size);
+      endpoints.set(plan.configMap.addresses.length);
+      if (result.failures.length > 0) {
+        reconciles.inc({ result: 'failure' });
+      } else {
+        reconciles.inc({ result: 'success' });
+        lastSuccess.set(at.getTime() / 1000);
+      }
+    },
+    failed() {
+      reconciles.inc({ result: 'failure' });
+    },
+  };
+}
