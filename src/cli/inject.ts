@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import { Document, isMap, isNode, isScalar, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../config/load.ts';
+import { readFailure } from '../files.ts';
 import { checkPodTemplate } from '../admission/schema.ts';
 import { applyOperations } from '../inject/apply.ts';
 import { injectPod, type Injection } from '../inject/inject.ts';
@@ -71,7 +72,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     input = values.filename === '-' ? await text(process.stdin) : await readFile(values.filename, 'utf8');
   } catch (error) {
-    throw new CommandError(`cannot read ${source}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new CommandError(`cannot read ${source}: ${readFailure(error)}`);
   }
   const documents = parseAllDocuments(input);
   if (!Array.isArray(documents)) throw new CommandError(`${source}: empty YAML stream`);

@@ -3,13 +3,14 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
+import { readFailure } from '../files.ts';
 import { servingNames } from '../certs/auto.ts';
 import { ensureCertificates } from '../certs/files.ts';
 import { CertificateKeeper } from '../certs/keeper.ts';
 import { kubernetesCertificateApi } from '../certs/kube.ts';
 import { clusterConfigured, discoverKubernetesVersion } from '../kube/version.ts';
 import { startServer } from '../server/server.ts';
-import { parseFlags } from './args.ts';
+import { numberFlag, parseFlags } from './args.ts';
 import { CommandError, UsageError } from './errors.ts';
 
 export const help = `Usage: thanos-injector serve [flags]
@@ -54,15 +55,6 @@ Flags:
   -h, --help                   show this help
 `;
 
-function number(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < min || value > max) {
-    throw new UsageError(`--${name}: "${text}" is not valid; expected a number from ${min} to ${max}`);
-  }
-  return value;
-}
-
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     config: { type: 'string' },
@@ -102,11 +94,11 @@ export async function run(argv: string[]): Promise<number> {
   if (certsSecret === undefined && autoOnly.length > 0) {
     throw new UsageError(`--${autoOnly[0]} belongs to auto mode; give --certs-secret NAME too`);
   }
-  const port = number('port', values.port, 8443, 0, 65535);
-  const healthPort = number('health-port', values['health-port'], 8080, 0, 65535);
-  const drainTimeout = number('drain-timeout', values['drain-timeout'], 20, 1, 3600);
-  const shutdownDelay = number('shutdown-delay', values['shutdown-delay'], 0, 0, 3600);
-  const checkInterval = number('certs-check-interval', values['certs-check-interval'], 30, 1, 86400);
+  const port = numberFlag('port', values.port, 8443, 0, 65535);
+  const healthPort = numberFlag('health-port', values['health-port'], 8080, 0, 65535);
+  const drainTimeout = numberFlag('drain-timeout', values['drain-timeout'], 20, 1, 3600);
+  const shutdownDelay = numberFlag('shutdown-delay', values['shutdown-delay'], 0, 0, 3600);
+  const checkInterval = numberFlag('certs-check-interval', values['certs-check-interval'], 30, 1, 86400);
   const config = await loadConfig(values.config);
 
   let certFile = values['tls-cert-file'];
@@ -144,8 +136,8 @@ export async function run(argv: string[]): Promise<number> {
     keyFile = files.keyFile;
     notes.push(`${files.created ? 'created' : 'reusing'} serving certificate in ${dir}; CA bundle: ${join(dir, 'ca.crt')}`);
   }
-  const clientCa = values['client-ca-file'] === undefined ? undefined : await readFile(values['client-ca-file'], 'utf8').catch(() => {
-    throw new CommandError(`cannot read --client-ca-file ${values['client-ca-file']}`);
+  const clientCa = values['client-ca-file'] === undefined ? undefined : await readFile(values['client-ca-file'], 'utf8').catch((error: unknown) => {
+    throw new CommandError(`cannot read --client-ca-file ${values['client-ca-file']}: ${readFailure(error)}`);
   });
 
   let kubernetesVersion = config.kubernetesVersion;

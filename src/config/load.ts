@@ -6,6 +6,7 @@ import Value from 'typebox/value';
 import { ConfigSchema, type Config } from './schema.ts';
 import { compileCheck } from '../schema.ts';
 import { isBlockDuration, parseQuantity } from '../inject/units.ts';
+import { readFailure } from '../files.ts';
 
 export class ConfigError extends Error {}
 
@@ -41,7 +42,7 @@ export async function loadConfig(path: string | undefined): Promise<Config> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new ConfigError(`cannot read config file ${path}: ${readFailure(error)}`);
   }
   let parsed: unknown;
   try {

@@ -2,6 +2,7 @@
 // line that names the operation and the HTTP status.
 import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { CommandError } from '../cli/errors.ts';
+import { readFailure } from '../files.ts';
 
 export interface Kube {
   kubeConfig: KubeConfig;
@@ -17,8 +18,7 @@ export function connect(kubeconfigFile: string | undefined): Kube {
     if (kubeconfigFile === undefined) kubeConfig.loadFromDefault();
     else kubeConfig.loadFromFile(kubeconfigFile);
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message.split('\n')[0];
-    throw new CommandError(`cannot load kubeconfig ${kubeconfigFile ?? '(default)'}: ${reason}`);
+    throw new CommandError(`cannot load kubeconfig ${kubeconfigFile ?? '(default)'}: ${readFailure(error)}`);
   }
   const cluster = kubeConfig.getCurrentCluster();
   if (cluster === null) throw new CommandError(`kubeconfig ${kubeconfigFile ?? '(default)'}: no current cluster; set current-context`);

@@ -1,9 +1,14 @@
 // --client-ca-file: the webhook requires a client certificate signed by the given CA (the
 // apiserver's), which none of the injectors we studied offers.
 import t from 'tap';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { seedReview } from '../../bench/fixtures.ts';
+import { freePort } from '../support/net.ts';
+import { ServeProcess } from '../support/serve.ts';
 import { startTestWebhook } from '../support/webhook.ts';
 
 async function clientPair(caCommonName: string) {
@@ -43,4 +48,20 @@ void t.test('without --client-ca-file no client certificate is asked for', async
   const webhook = await startTestWebhook();
   t.teardown(() => webhook.close());
   t.equal(await post(webhook.url, webhook.ca), 200);
+});
+
+void t.test('a --client-ca-file that cannot be read stops serve with the reason in words', async (t) => {
+  const home = await mkdtemp(join(tmpdir(), 'thanos-injector-client-ca-'));
+  t.teardown(() => rm(home, { recursive: true, force: true }));
+  const missing = join(home, 'client-ca.crt');
+  for (const [file, reason] of [[missing, 'no such file'], [home, 'is a directory']] as const) {
+    const serve = new ServeProcess({
+      args: ['--address', '127.0.0.1', '--port', String(await freePort()), '--health-port', String(await freePort()), '--cert-dir', join(home, 'certs'), '--client-ca-file', file],
+      cwd: home,
+    });
+    t.teardown(() => serve.kill());
+    const exit = await Promise.race([serve.exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 20_000))]);
+    t.equal(exit?.code, 1, `serve exits 1 (${reason})`);
+    t.equal(serve.output, `thanos-injector: cannot read --client-ca-file ${file}: ${reason}\n`, 'one line naming the file and the reason');
+  }
 });

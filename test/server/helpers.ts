@@ -1,14 +1,13 @@
 // Shared helpers for the server tests: raw HTTPS/HTTP calls (no test double in between), pods
-// from the fixtures, AdmissionReview envelopes, free ports and a spawned `serve` process.
+// from the fixtures, AdmissionReview envelopes and free ports (the spawned `serve` process is in
+// ../support/serve.ts).
 // Not a test file itself (tap runs *.test.ts only).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { waitFor } from '../support/net.ts';
 export { freePort, waitFor } from '../support/net.ts';
 
 export const root = new URL('../..', import.meta.url).pathname;
@@ -170,65 +169,6 @@ export function admissionReview(object: unknown, options: ReviewOptions = {}): J
   };
 }
 
-
-
-/** `node src/main.ts serve ...` as a child process, its output collected. */
-export class ServeProcess {
-  readonly child: ChildProcess;
-  output = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  constructor(args: string[], home: string) {
-    // No cluster is configured for sidecarMode auto, so start-up never waits for one.
-    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
-    delete env.KUBECONFIG;
-    delete env.KUBERNETES_SERVICE_HOST;
-    this.child = spawn(process.execPath, [join(root, 'src/main.ts'), 'serve', ...args], { cwd: home, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
-    this.child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** Waits for the health port to report ready, failing early if the process exits. */
-  async ready(healthPort: number, timeoutMs = 30_000): Promise<void> {
-    await waitFor(
-      'the webhook to be ready',
-      async () => {
-        if (!this.running) throw new Error(`serve exited early:\n${this.output}`);
-        const answer = await httpCall(healthPort, '/readyz');
-        return answer.status === 200 ? true : undefined;
-      },
-      timeoutMs,
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}\n--- serve output ---\n${this.output}`);
-    });
-  }
-
-  /** Kills the process if it still runs (teardown). */
-  async kill(): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  /** The JSON log lines written so far. */
-  logLines(): Json[] {
-    const lines: Json[] = [];
-    for (const line of this.output.split('\n')) {
-      if (!line.startsWith('{')) continue;
-      try {
-        lines.push(JSON.parse(line) as Json);
-      } catch {
-        // a partial line at the end of the buffer
-      }
-    }
-    return lines;
-  }
-}
 
 /** The value of one sample of a Prometheus text exposition, undefined when absent. */
 export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {

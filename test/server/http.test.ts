@@ -8,6 +8,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { ServeProcess } from '../support/serve.ts';
 import { startTestWebhook, type TestWebhook } from '../support/webhook.ts';
 import {
   admissionReview,
@@ -18,7 +19,6 @@ import {
   metricValue,
   postReview,
   prometheusPod,
-  ServeProcess,
   waitFor,
   type Answer,
   type Json,
@@ -370,7 +370,10 @@ void t.test('one JSON log line per admission, with no secret from the pod anywhe
   const certDir = join(home, 'certs');
   const port = await freePort();
   const healthPort = await freePort();
-  const serve = new ServeProcess(['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--cert-dir', certDir, '--drain-timeout', '2'], home);
+  const serve = new ServeProcess({
+    args: ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--cert-dir', certDir, '--drain-timeout', '2'],
+    cwd: home,
+  });
   t.teardown(async () => {
     await serve.kill();
     await rm(home, { recursive: true, force: true });

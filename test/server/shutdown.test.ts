@@ -8,7 +8,8 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { admissionReview, fixturePod, freePort, httpCall, httpsCall, prometheusPod, ServeProcess, waitFor } from './helpers.ts';
+import { ServeProcess } from '../support/serve.ts';
+import { admissionReview, fixturePod, freePort, httpCall, httpsCall, prometheusPod, waitFor } from './helpers.ts';
 
 interface Started {
   serve: ServeProcess;
@@ -22,10 +23,10 @@ async function startServe(t: Test, extra: string[] = [], home?: string): Promise
   const certDir = join(dir, 'certs');
   const port = await freePort();
   const healthPort = await freePort();
-  const serve = new ServeProcess(
-    ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--cert-dir', certDir, ...extra],
-    dir,
-  );
+  const serve = new ServeProcess({
+    args: ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--cert-dir', certDir, ...extra],
+    cwd: dir,
+  });
   t.teardown(async () => {
     await serve.kill();
     if (home === undefined) await rm(dir, { recursive: true, force: true });

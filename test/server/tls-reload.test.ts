@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { writeCertificates } from '../../src/certs/files.ts';
 import { generateCertificates } from '../../src/certs/generate.ts';
+import { ServeProcess } from '../support/serve.ts';
 import { startTestWebhook, type TestWebhook } from '../support/webhook.ts';
-import { admissionReview, freePort, httpCall, httpsCall, metricValue, prometheusPod, ServeProcess, waitFor } from './helpers.ts';
+import { admissionReview, freePort, httpCall, httpsCall, metricValue, prometheusPod, waitFor } from './helpers.ts';
 
 const NAMES = ['localhost', '127.0.0.1'];
 
@@ -142,7 +143,10 @@ void t.test('an empty tls.crt in the real process keeps the previous certificate
   const certDir = join(home, 'certs');
   const port = await freePort();
   const healthPort = await freePort();
-  const serve = new ServeProcess(['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--cert-dir', certDir, '--drain-timeout', '2'], home);
+  const serve = new ServeProcess({
+    args: ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--cert-dir', certDir, '--drain-timeout', '2'],
+    cwd: home,
+  });
   t.teardown(async () => {
     await serve.kill();
     await rm(home, { recursive: true, force: true });

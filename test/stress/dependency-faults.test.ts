@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateCertificates } from '../../src/certs/generate.ts';
 import { startBlackHole, startFakeKube, writeKubeconfig } from './fake-kube.ts';
-import { freePort, httpGet, injectedProblem, ms, percentile, postReview, prometheusPod, podReview, ServeProcess, sleep, waitFor, within } from './support.ts';
+import { ServeProcess } from '../support/serve.ts';
+import { freePort, httpGet, injectedProblem, ms, percentile, postReview, prometheusPod, podReview, sleep, waitFor, within } from './support.ts';
 
 t.setTimeout(400_000);
 

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeCertificates } from '../../src/certs/files.ts';
 import { generateCertificates } from '../../src/certs/generate.ts';
-import { freePort, injectedProblem, postReview, prometheusPod, podReview, readMetric, servedFingerprint, ServeProcess, sleep, waitFor, within } from './support.ts';
+import { ServeProcess } from '../support/serve.ts';
+import { freePort, injectedProblem, postReview, prometheusPod, podReview, readMetric, servedFingerprint, sleep, waitFor, within } from './support.ts';
 
 t.setTimeout(300_000);
 

@@ -11,7 +11,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { freePort, httpGet, injectedProblem, postReview, prometheusPod, podReview, ServeProcess, sleep, within } from './support.ts';
+import { ServeProcess } from '../support/serve.ts';
+import { freePort, httpGet, injectedProblem, postReview, prometheusPod, podReview, sleep, within } from './support.ts';
 
 t.setTimeout(300_000);
 

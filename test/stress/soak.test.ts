@@ -10,7 +10,8 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seedReview } from '../../bench/fixtures.ts';
-import { freePort, httpGet, injectedProblem, mb, metricValue, postReview, ServeProcess, within } from './support.ts';
+import { ServeProcess } from '../support/serve.ts';
+import { freePort, httpGet, injectedProblem, mb, metricValue, postReview, within } from './support.ts';
 
 t.setTimeout(600_000);
 

@@ -1,16 +1,13 @@
 // Shared helpers for the stress tests (not a test file: tap runs *.test.ts only). Everything talks
 // to 127.0.0.1 only; every wait has a deadline. Kept independent of test/server/helpers.ts so the
-// stress suite does not move when those tests do.
-import { spawn, type ChildProcess } from 'node:child_process';
+// stress suite does not move when those tests do; the spawned `serve` process, which both suites
+// use, is in ../support/serve.ts.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { join } from 'node:path';
 import tls from 'node:tls';
-import { waitFor } from '../support/net.ts';
 export { freePort, waitFor } from '../support/net.ts';
 
-export const root = new URL('../..', import.meta.url).pathname;
 export type Json = Record<string, unknown>;
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -225,107 +222,6 @@ export function injectedProblem(answer: Pick<Answer, 'status' | 'json' | 'text'>
     return `not injected: ${answer.text.slice(0, 200)}`;
   }
   return '';
-}
-
-export interface ServeOptions {
-  /** Extra flags after `serve`. */
-  args: string[];
-  /** Environment changes (a value of undefined removes the variable). */
-  env?: Record<string, string | undefined>;
-  cwd: string;
-  /** How much of the output to keep (the tail); the rest is counted and dropped. */
-  keepBytes?: number;
-}
-
-/**
- * `node src/main.ts serve ...` as a child process. Its stdout and stderr are always drained (a
- * full pipe would stall the webhook); only the tail is kept, with a count of log lines.
- */
-export class ServeProcess {
-  readonly child: ChildProcess;
-  readonly spawnedAt = performance.now();
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-  private tail = '';
-  private head = '';
-  private readonly keepBytes: number;
-  lines = 0;
-  bytes = 0;
-
-  constructor(options: ServeOptions) {
-    const env: NodeJS.ProcessEnv = { ...process.env, HOME: options.cwd };
-    // By default no cluster is configured, so start-up never waits for one.
-    delete env.KUBECONFIG;
-    delete env.KUBERNETES_SERVICE_HOST;
-    delete env.POD_NAMESPACE;
-    for (const [key, value] of Object.entries(options.env ?? {})) {
-      if (value === undefined) delete env[key];
-      else env[key] = value;
-    }
-    this.keepBytes = options.keepBytes ?? 256 * 1024;
-    this.child = spawn(process.execPath, [join(root, 'src/main.ts'), 'serve', ...options.args], {
-      cwd: options.cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const collect = (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      this.bytes += chunk.length;
-      for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) this.lines++;
-      if (this.head.length < 16 * 1024) this.head += text.slice(0, 16 * 1024 - this.head.length);
-      this.tail += text;
-      if (this.tail.length > this.keepBytes * 2) this.tail = this.tail.slice(-this.keepBytes);
-    };
-    this.child.stdout!.on('data', collect);
-    this.child.stderr!.on('data', collect);
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })));
-  }
-
-  /** The first 16 KiB of output and the last `keepBytes`. */
-  get output(): string {
-    return this.tail.startsWith(this.head) ? this.tail : `${this.head}\n[...]\n${this.tail}`;
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** Waits for /readyz 200 on the health port; returns the ms from spawn to ready. */
-  async ready(healthPort: number, timeoutMs = 30_000): Promise<number> {
-    await waitFor(
-      'the webhook to be ready',
-      async () => {
-        if (!this.running) throw new Error('exited');
-        const answer = await httpGet(healthPort, '/readyz', 1000);
-        return answer.status === 200 ? true : undefined;
-      },
-      timeoutMs,
-      25,
-    ).catch((error: Error) => {
-      throw new Error(`${error.message} (running: ${this.running})\n--- serve output ---\n${this.output}`);
-    });
-    return performance.now() - this.spawnedAt;
-  }
-
-  /** Kills the process if it still runs (teardown). */
-  async kill(): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  /** The JSON log lines among the kept output. */
-  logLines(): Json[] {
-    const lines: Json[] = [];
-    for (const line of this.output.split('\n')) {
-      if (!line.startsWith('{')) continue;
-      try {
-        lines.push(JSON.parse(line) as Json);
-      } catch {
-        // a partial line
-      }
-    }
-    return lines;
-  }
 }
 
 /** Runs `work` for each item with at most `concurrency` in flight. */
