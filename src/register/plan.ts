@@ -227,7 +227,7 @@ function planConfigMap(settings: RegisterSettings, existing: V1ConfigMap | undef
   return { ...base, action: 'update', configMap: { ...existing, metadata: { ...existing.metadata, labels }, data: { ...existing.data, ...data } } };
 }
 
-/** Would the webhook configuration send this pod to the injector? (test/e2e/webhook-configuration.yaml, the chart's two webhooks) */
+/** Would the webhook configuration send this pod to the injector? (the chart's two webhooks: templates/mutatingwebhookconfiguration.yaml) */
 function selectedByWebhook(pod: V1Pod, namespaceLabel: string | undefined): boolean {
   if (namespaceLabel === 'enabled') return true; // decide() then honours a pod labelled disabled
   return namespaceLabel === undefined && pod.metadata?.labels?.[INJECTION_LABEL] === 'enabled';

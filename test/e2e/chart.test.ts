@@ -52,7 +52,8 @@ void t.test('helm lint passes with the defaults and with every optional part on'
 
 void t.test('the values schema rejects bad values with a message naming them', async (t) => {
   for (const [set, field] of [['replicaCount=banana', '/replicaCount'], ['webhook.failurePolicy=Sometimes', '/webhook/failurePolicy'],
-    ['webhook.timeoutSeconds=60', '/webhook/timeoutSeconds'], ['certs.mode=magic', '/certs/mode'], ['injection.blockDuration=2hours', '/injection/blockDuration']]) {
+    ['webhook.timeoutSeconds=60', '/webhook/timeoutSeconds'], ['certs.mode=magic', '/certs/mode'], ['injection.blockDuration=2hours', '/injection/blockDuration'],
+    ['webhook.url=http://injector:8443/mutate', '/webhook/url'], ['webhook.url=https:///mutate', '/webhook/url']]) {
     const result = await run(helm, ['template', 'tsi', chart, '--set', set!]).then(() => undefined, (error: { stderr: string }) => error.stderr);
     t.ok(result, `${set} is rejected`);
     t.match(result ?? '', field!, `the message names ${field}`);
@@ -83,6 +84,17 @@ void t.test('two webhooks: namespace opt-in and pod opt-in, both excluding syste
   const externalHooks = (external as unknown as { webhooks: Webhook[] }).webhooks;
   t.same(externalHooks.map((w) => w.clientConfig), [1, 2].map(() => ({ url: 'https://203.0.113.10:8443/mutate', caBundle: Buffer.from('PEM').toString('base64') })),
     'webhook.url and an external caBundle');
+
+  // certs.mode=auto with webhook.url: the certificate must cover the host the apiserver dials.
+  const argsFor = async (url: string) => {
+    const deployment = find(await template(`webhook.url=${url}`), 'Deployment').find((d) => d.metadata.name === 'tsi-thanos-sidecar-injector') as unknown as
+      { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+    return deployment.spec.template.spec.containers[0]!.args.filter((arg) => arg.startsWith('--dns-name') || arg.startsWith('--service-name'));
+  };
+  t.same(await argsFor('https://127.0.0.1:9443/mutate'), ['--service-name=tsi-thanos-sidecar-injector', '--dns-name=127.0.0.1']);
+  t.same(await argsFor('https://injector.example.com/mutate'), ['--service-name=tsi-thanos-sidecar-injector', '--dns-name=injector.example.com']);
+  t.same(await argsFor('https://[2001:db8::1]:8443/mutate'), ['--service-name=tsi-thanos-sidecar-injector', '--dns-name=2001:db8::1']);
+  t.same(await argsFor(''), ['--service-name=tsi-thanos-sidecar-injector'], 'without webhook.url only the Service names');
 });
 
 void t.test('RBAC: every rule is on the allow-list, nothing cluster-wide on secrets, no wildcards', async (t) => {
