@@ -10,17 +10,28 @@ export interface Metrics {
   caBundlePatches: Counter<'result'>;
 }
 
+/** The series the chart's alerts and dashboard watch: exported at 0 from the start, because rate()
+ * cannot see the first increment of a series that appears with value 1. */
+const WATCHED_ADMISSIONS = [
+  { outcome: 'injected', reason: 'injected' },
+  { outcome: 'denied', reason: 'invalid-annotation' },
+  { outcome: 'denied', reason: 'unsupported-pod' },
+  { outcome: 'error', reason: 'internal-error' },
+] as const;
+
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const admissions = new Counter({
+    name: 'thanos_injector_admissions_total',
+    help: 'Admission reviews answered, by outcome (injected, skipped, denied, error) and reason.',
+    labelNames: ['outcome', 'reason'],
+    registers: [registry],
+  });
+  for (const labels of WATCHED_ADMISSIONS) admissions.inc(labels, 0);
   return {
     registry,
-    admissions: new Counter({
-      name: 'thanos_injector_admissions_total',
-      help: 'Admission reviews answered, by outcome (injected, skipped, denied, error) and reason.',
-      labelNames: ['outcome', 'reason'],
-      registers: [registry],
-    }),
+    admissions,
     duration: new Histogram({
       name: 'thanos_injector_admission_duration_seconds',
       help: 'Time to answer one admission review, from parsed request to serialised response.',

@@ -1,17 +1,19 @@
 /**
  * Builds (once) and locates the binaries of the end-to-end test control plane:
- * etcd, kube-apiserver, kube-controller-manager, kubectl and helm, all compiled
- * from Go modules (see ./README.md).
+ * etcd, kube-apiserver, kube-controller-manager, kubectl and helm, plus promtool
+ * (checks the chart's alerting rules), all compiled from Go modules (see ./README.md).
  *
  * Sources of truth for the versions are the go.mod files next to this file:
  *   - ./k8s/go.mod  : `require k8s.io/kubernetes vX.Y.Z` (+ the staging `replace`s at v0.Y.Z)
  *   - ./etcd/go.mod : `require go.etcd.io/etcd/server/v3 vA.B.C`
  *   - ./helm/go.mod : `require helm.sh/helm/v3 vA.B.C`
+ *   - ./prometheus/go.mod : `require github.com/prometheus/prometheus v0.3XX.Y` (= Prometheus 3.XX.Y)
  *
  * Binaries are cached per version in
  *   $THANOS_INJECTOR_TOOLS_DIR                     (if set), else
  *   ${XDG_CACHE_HOME:-~/.cache}/thanos-sidecar-injector/tools
- * under k8s-<version>/, etcd-<version>/ and helm-<version>/. Each folder holds a
+ * under k8s-<version>/, etcd-<version>/, helm-<version>/ and prometheus-<version>/
+ * (the Go module version, e.g. prometheus-v0.316.0). Each folder holds a
  * build-info.json with a hash of the module's files (go.mod, go.sum, *.go, the
  * build flags); when it no longer matches, that group is rebuilt.
  *
@@ -39,7 +41,12 @@ export interface ToolPaths {
   kubeControllerManager: string;
   kubectl: string;
   helm: string;
-  versions: { kubernetes: string; etcd: string; helm: string };
+  promtool: string;
+  /**
+   * Module versions from the go.mod files; `prometheus` is the Go module version
+   * (v0.316.0 is Prometheus 3.16.0, which `promtool --version` reports).
+   */
+  versions: { kubernetes: string; etcd: string; helm: string; prometheus: string };
 }
 
 export interface EnsureToolsOptions {
@@ -53,7 +60,7 @@ const HERE = import.meta.dirname;
 
 interface Group {
   /** Short name, also the cache folder prefix. */
-  name: 'k8s' | 'etcd' | 'helm';
+  name: 'k8s' | 'etcd' | 'helm' | 'prometheus';
   /** Go module folder. */
   moduleDir: string;
   /** Module whose `require` version keys the cache. */
@@ -116,6 +123,22 @@ const HELM: Group = {
     return flags;
   },
 };
+
+const PROMETHEUS: Group = {
+  name: 'prometheus',
+  moduleDir: path.join(HERE, 'prometheus'),
+  versionModule: 'github.com/prometheus/prometheus',
+  packages: ['github.com/prometheus/prometheus/cmd/promtool'],
+  // As Prometheus' .promu.yml, without the revision/branch/user/date ones.
+  ldflags: (v) => [`-X github.com/prometheus/common/version.Version=${prometheusRelease(v)}`],
+};
+
+/** Prometheus 3.x is published as Go module v0.3XX.Y for release 3.XX.Y. */
+export function prometheusRelease(moduleVersion: string): string {
+  const m = /^v0\.3(\d\d)\.(\d+)$/.exec(moduleVersion);
+  if (!m) throw new Error(`unexpected github.com/prometheus/prometheus version ${moduleVersion} (want v0.3XX.Y)`);
+  return `3.${Number(m[1])}.${m[2]}`;
+}
 
 /** Where the binaries are cached (without the per-version sub-folder). */
 export function toolsDir(): string {
@@ -291,21 +314,23 @@ async function ensureGroup(group: Group, root: string, force: boolean, log: (m: 
 }
 
 /**
- * Returns the paths of the five binaries, building (sequentially) whatever is
- * missing or out of date. A cold build of all of them takes ~15-25 min on 2 cores.
+ * Returns the paths of the six binaries, building (sequentially) whatever is
+ * missing or out of date. A cold build of all of them takes ~25-40 min on 2 cores
+ * (promtool alone 10-20 min).
  */
 export async function ensureTools(opts: EnsureToolsOptions = {}): Promise<ToolPaths> {
   const log = opts.log ?? ((m: string) => console.error(`[test/cluster/build] ${m}`));
   const root = toolsDir();
-  const [k8s, etcd, helm] = [K8S, ETCD, HELM];
+  const [k8s, etcd, helm, prometheus] = [K8S, ETCD, HELM, PROMETHEUS];
   const need = (paths: Record<string, string>, name: string): string => {
     const p = paths[name];
     if (!p) throw new Error(`internal: no path for ${name}`);
     return p;
   };
-  // etcd and helm first: they are quick, so a broken setup shows up early.
+  // etcd, helm and promtool first: they are quicker, so a broken setup shows up early.
   const etcdPaths = await ensureGroup(etcd, root, opts.force ?? false, log);
   const helmPaths = await ensureGroup(helm, root, opts.force ?? false, log);
+  const prometheusPaths = await ensureGroup(prometheus, root, opts.force ?? false, log);
   const k8sPaths = await ensureGroup(k8s, root, opts.force ?? false, log);
   return {
     dir: root,
@@ -314,10 +339,12 @@ export async function ensureTools(opts: EnsureToolsOptions = {}): Promise<ToolPa
     kubeControllerManager: need(k8sPaths, 'kube-controller-manager'),
     kubectl: need(k8sPaths, 'kubectl'),
     helm: need(helmPaths, 'helm'),
+    promtool: need(prometheusPaths, 'promtool'),
     versions: {
       kubernetes: requiredVersion(path.join(k8s.moduleDir, 'go.mod'), k8s.versionModule),
       etcd: requiredVersion(path.join(etcd.moduleDir, 'go.mod'), etcd.versionModule),
       helm: requiredVersion(path.join(helm.moduleDir, 'go.mod'), helm.versionModule),
+      prometheus: requiredVersion(path.join(prometheus.moduleDir, 'go.mod'), prometheus.versionModule),
     },
   };
 }
@@ -367,7 +394,7 @@ async function main(argv: string[]): Promise<void> {
     if (!known.has(a)) throw new Error(`unknown argument ${a} (usage: node test/cluster/build.ts [--set-kubernetes v1.X.Y] [--force] [--json])`);
   }
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log('usage: node test/cluster/build.ts [--set-kubernetes v1.X.Y] [--force] [--json]\n\nBuilds etcd, kube-apiserver, kube-controller-manager, kubectl and helm into ' + toolsDir());
+    console.log('usage: node test/cluster/build.ts [--set-kubernetes v1.X.Y] [--force] [--json]\n\nBuilds etcd, kube-apiserver, kube-controller-manager, kubectl, helm and promtool into ' + toolsDir());
     return;
   }
   const started = Date.now();
@@ -376,8 +403,11 @@ async function main(argv: string[]): Promise<void> {
     console.log(JSON.stringify(tools, null, 2));
     return;
   }
-  console.log(`Kubernetes ${tools.versions.kubernetes}, etcd ${tools.versions.etcd}, helm ${tools.versions.helm} (${Math.round((Date.now() - started) / 1000)} s)`);
-  for (const key of ['etcd', 'kubeApiserver', 'kubeControllerManager', 'kubectl', 'helm'] as const) {
+  console.log(
+    `Kubernetes ${tools.versions.kubernetes}, etcd ${tools.versions.etcd}, helm ${tools.versions.helm}, ` +
+      `Prometheus ${prometheusRelease(tools.versions.prometheus)} (module ${tools.versions.prometheus}) (${Math.round((Date.now() - started) / 1000)} s)`,
+  );
+  for (const key of ['etcd', 'kubeApiserver', 'kubeControllerManager', 'kubectl', 'helm', 'promtool'] as const) {
     console.log(`  ${key.padEnd(22)} ${tools[key]}`);
   }
 }

@@ -3,8 +3,8 @@
 // is checked through kubectl. No webhook is installed: injected pods are created with the label and
 // a thanos-sidecar container, and a labelled namespace gets its Prometheus pods WITHOUT a sidecar.
 // There is no kubelet: "running" pods get their IP and readiness through the status subresource.
-import t from 'tap';
-import { spawn } from 'node:child_process';
+import t, { type Test } from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -84,6 +84,23 @@ function register(args: string[], env: Record<string, string> = cluster.env): Pr
     child.on('error', reject);
     child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+}
+
+/** `register --watch ARGS` running in the background (killed at the test's end if still running). */
+function watchRegister(t: Test, args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ['src/main.ts', 'register', '--query-namespace', 'monitoring', '--watch', ...args], {
+    cwd: root,
+    env: { ...process.env, ...cluster.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return { child, output: () => output, exited };
 }
 
 const prometheus = { name: 'prometheus', image: 'quay.io/prometheus/prometheus:v3.5.0', args: ['--storage.tsdb.path=/prometheus'] };
@@ -265,18 +282,7 @@ void t.test('--restart-uninjected deletes a ReplicaSet-owned pod, never a bare p
 });
 
 void t.test('--watch updates the ConfigMap within seconds of a new injected pod, and exits 0 on SIGTERM', async (t) => {
-  const child = spawn(process.execPath, ['src/main.ts', 'register', '--query-namespace', 'monitoring', '--watch', '--namespace', 'team-w', '--endpoints', 'pod-ip', '--configmap', 'watch-endpoints'], {
-    cwd: root,
-    env: { ...process.env, ...cluster.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
+  const { child, output, exited } = watchRegister(t, ['--namespace', 'team-w', '--endpoints', 'pod-ip', '--configmap', 'watch-endpoints']);
   try {
     await waitFor('the first reconcile', async () => ((await getConfigMap('watch-endpoints')) ? true : undefined), 30_000);
     t.same(addressesOf(await getConfigMap('watch-endpoints')), [], 'starts empty');
@@ -295,27 +301,16 @@ void t.test('--watch updates the ConfigMap within seconds of a new injected pod,
     child.kill('SIGTERM');
   }
   t.equal(await exited, 0, 'exit code 0 on SIGTERM');
-  t.match(output, 'SIGTERM: stopping the watch');
-  t.notMatch(output, /\n\s+at /, 'no stack trace');
+  t.match(output(), 'SIGTERM: stopping the watch');
+  t.notMatch(output(), /\n\s+at /, 'no stack trace');
 });
 
 void t.test('--watch --metrics-port: /metrics counts the Prometheus pods running without the sidecar and the registered ones', async (t) => {
   const port = await freePort();
   // apps (labelled enabled) holds the bare pod and the Deployment's pod from the tests above: both
   // run without the sidecar. A 1 s resync, because the informer watches injected pods only.
-  const child = spawn(process.execPath, ['src/main.ts', 'register', '--query-namespace', 'monitoring', '--watch', '--namespace', 'apps', '--endpoints', 'pod-ip',
-    '--configmap', 'metrics-endpoints', '--resync', '1', '--metrics-port', String(port), '--metrics-address', '127.0.0.1'], {
-    cwd: root,
-    env: { ...process.env, ...cluster.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
+  const { child, output, exited } = watchRegister(t, ['--namespace', 'apps', '--endpoints', 'pod-ip', '--configmap', 'metrics-endpoints', '--resync', '1',
+    '--metrics-port', String(port), '--metrics-address', '127.0.0.1']);
   const scrape = async (): Promise<Map<string, number>> => {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     return new Map(text.split('\n').filter((line) => line.startsWith('thanos_injector_')).map((line) => {
@@ -346,7 +341,7 @@ void t.test('--watch --metrics-port: /metrics counts the Prometheus pods running
     child.kill('SIGTERM');
   }
   t.equal(await exited, 0, 'exit code 0 on SIGTERM');
-  t.match(output, `metrics on http://127.0.0.1:${port}/metrics`);
+  t.match(output(), `metrics on http://127.0.0.1:${port}/metrics`);
   await t.rejects(fetch(`http://127.0.0.1:${port}/metrics`), 'the metrics listener is closed');
 });
 
