@@ -100,6 +100,10 @@ export async function run(argv: string[]): Promise<number> {
   const shutdownDelay = numberFlag('shutdown-delay', values['shutdown-delay'], 0, 0, 3600);
   const checkInterval = numberFlag('certs-check-interval', values['certs-check-interval'], 30, 1, 86400);
   const config = await loadConfig(values.config);
+  // Read before any certificate work, so a wrong path fails fast and leaves nothing behind.
+  const clientCa = values['client-ca-file'] === undefined ? undefined : await readFile(values['client-ca-file'], 'utf8').catch((error: unknown) => {
+    throw new CommandError(`cannot read --client-ca-file ${values['client-ca-file']}: ${readFailure(error)}`);
+  });
 
   let certFile = values['tls-cert-file'];
   let keyFile = values['tls-key-file'];
@@ -136,9 +140,6 @@ export async function run(argv: string[]): Promise<number> {
     keyFile = files.keyFile;
     notes.push(`${files.created ? 'created' : 'reusing'} serving certificate in ${dir}; CA bundle: ${join(dir, 'ca.crt')}`);
   }
-  const clientCa = values['client-ca-file'] === undefined ? undefined : await readFile(values['client-ca-file'], 'utf8').catch((error: unknown) => {
-    throw new CommandError(`cannot read --client-ca-file ${values['client-ca-file']}: ${readFailure(error)}`);
-  });
 
   let kubernetesVersion = config.kubernetesVersion;
   if (config.sidecarMode === 'auto') {
