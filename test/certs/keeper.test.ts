@@ -16,7 +16,7 @@ import {
 } from '../../src/certs/auto.ts';
 import { generateCertificates } from '../../src/certs/generate.ts';
 import { issueServingCertificate } from '../../src/certs/generate.ts';
-import { CertificateKeeper, type KeeperLog } from '../../src/certs/keeper.ts';
+import { CertificateKeeper, type KeeperHooks, type KeeperLog } from '../../src/certs/keeper.ts';
 import type { CertificateApi, SecretObject } from '../../src/certs/kube.ts';
 
 const NAMESPACE = 'thanos-injector';
@@ -113,6 +113,14 @@ function keeperFor(api: FakeApi, t: Test, names = NAMES): CertificateKeeper {
   const keeper = new CertificateKeeper({ api, namespace: NAMESPACE, secretName: SECRET, webhookConfiguration: WEBHOOKS, names, intervalMs: 60_000 });
   t.teardown(() => keeper.dispose());
   return keeper;
+}
+
+/** Starts a prepared keeper with a MemoryLog (and `hooks`), lets its first check run and stops it; the log. */
+async function firstCheck(keeper: CertificateKeeper, hooks: Omit<KeeperHooks, 'log'> = {}): Promise<MemoryLog> {
+  const log = new MemoryLog();
+  keeper.start({ log, ...hooks });
+  await keeper.stop();
+  return log;
 }
 
 function stored(api: FakeApi) {
@@ -245,10 +253,8 @@ void t.test('a check repairs every webhook\'s caBundle with one JSON patch and c
   api.webhooks = emptyWebhooks();
   const keeper = keeperFor(api, t);
   await keeper.prepare();
-  const log = new MemoryLog();
   const results: string[] = [];
-  keeper.start({ log, onCaBundlePatch: (result) => results.push(result) });
-  await keeper.stop();
+  const log = await firstCheck(keeper, { onCaBundlePatch: (result) => results.push(result) });
   const caBundle = Buffer.from(keeper.caCert ?? '').toString('base64');
   t.same(api.webhooks?.webhooks?.map((w) => w.clientConfig?.caBundle), [caBundle, caBundle]);
   t.same(results, ['success']);
@@ -261,9 +267,7 @@ void t.test('a missing webhook configuration is a warning (once), then repaired 
   const api = new FakeApi();
   const keeper = keeperFor(api, t);
   await keeper.prepare();
-  const log = new MemoryLog();
-  keeper.start({ log });
-  await keeper.stop();
+  const log = await firstCheck(keeper);
   await keeper.check();
   t.same(log.at('warn'), [`MutatingWebhookConfiguration ${WEBHOOKS} not found; its caBundle is set as soon as it exists (checked every 60s)`]);
   t.equal(log.at('debug').filter((line) => line.includes('not found')).length, 1, 'repeated at debug level');
@@ -278,10 +282,8 @@ void t.test('a forbidden patch is a warning with the RBAC hint and a failure cou
   api.forbidden.add('patch');
   const keeper = keeperFor(api, t);
   await keeper.prepare();
-  const log = new MemoryLog();
   const results: string[] = [];
-  keeper.start({ log, onCaBundlePatch: (result) => results.push(result) });
-  await keeper.stop();
+  const log = await firstCheck(keeper, { onCaBundlePatch: (result) => results.push(result) });
   t.same(results, ['failure']);
   t.match(log.at('warn'), [/^patch caBundle of MutatingWebhookConfiguration .*: HTTP 403 .*"patch" on mutatingwebhookconfigurations$/]);
 });
@@ -291,10 +293,8 @@ void t.test('the served pair follows the Secret: replaced by hand, then deleted 
   api.webhooks = emptyWebhooks();
   const keeper = keeperFor(api, t);
   await keeper.prepare();
-  const log = new MemoryLog();
   const servedWithPatches: number[] = []; // how many caBundle patches had happened when the server was told to reload
-  keeper.start({ log, onServedChange: () => Promise.resolve(void servedWithPatches.push(api.patches.length)) });
-  await keeper.stop();
+  await firstCheck(keeper, { onServedChange: () => Promise.resolve(void servedWithPatches.push(api.patches.length)) });
   const first = stored(api);
 
   const replaced = await issueServingCertificate({ cert: first.caCert ?? '', key: first.caKey ?? '' }, NAMES);
@@ -322,9 +322,7 @@ void t.test('an unreadable Secret during checks keeps serving the last pair and 
   const served = await readFile(keeper.certFile, 'utf8');
   api.forbidden.add('get');
   api.webhooks = emptyWebhooks();
-  const log = new MemoryLog();
-  keeper.start({ log });
-  await keeper.stop();
+  const log = await firstCheck(keeper);
   t.match(log.at('warn'), [/^read Secret .*HTTP 403/]);
   t.equal(await readFile(keeper.certFile, 'utf8'), served);
   t.equal(api.patches.length, 1, 'caBundle still repaired with the CA in use');

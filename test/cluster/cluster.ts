@@ -26,6 +26,10 @@
  *     serverVersion: string         gitVersion from /version, e.g. "v1.34.4"
  *     kubectl(args, input?, opts?): Promise<ExecResult>   runs the matching kubectl with --kubeconfig
  *     helm(args, input?, opts?): Promise<ExecResult>      runs helm with KUBECONFIG set
+ *     kubectlOk / helmOk(args, input?, opts?): Promise<string>   the same, for commands that must
+ *                                   succeed: their stdout, or an Error "kubectl ARGS failed (CODE): STDERR"
+ *     getJson<T>(args): Promise<T | undefined>   `kubectl ARGS -o json` parsed; undefined when
+ *                                   kubectl says NotFound (any other failure throws)
  *     issueCert(name, { dnsNames?, ips?, commonName?, organizations?, usage? }): Promise<{ cert, key, ca }>
  *                                   a cert signed by the cluster CA (e.g. a webhook serving cert; put
  *                                   fs.readFileSync(ca) base64 into caBundle)
@@ -116,6 +120,12 @@ export interface Cluster {
   serverVersion: string;
   kubectl(args: string[], input?: string, opts?: ExecOptions): Promise<ExecResult>;
   helm(args: string[], input?: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** kubectl that must succeed: its stdout; otherwise an Error naming the command, with its stderr. */
+  kubectlOk(args: string[], input?: string, opts?: ExecOptions): Promise<string>;
+  /** helm that must succeed: its stdout; otherwise an Error naming the command, with its stderr. */
+  helmOk(args: string[], input?: string, opts?: ExecOptions): Promise<string>;
+  /** `kubectl ARGS -o json`, parsed; undefined when the object is not found (other failures throw). */
+  getJson<T>(args: string[]): Promise<T | undefined>;
   issueCert(name: string, opts?: IssueCertOptions): Promise<CertFiles>;
   exited: Promise<string>;
   stop(): Promise<void>;
@@ -237,6 +247,12 @@ export function exec(cmd: string, args: string[], input?: string, opts: ExecOpti
     });
     child.stdin.end(input ?? '');
   });
+}
+
+/** The stdout of a command that must succeed; otherwise an Error naming it (`what`), with its stderr. */
+function stdoutOf(what: string, result: ExecResult): string {
+  if (result.code !== 0) throw new Error(`${what} failed (${result.code}): ${result.stderr}`);
+  return result.stdout;
 }
 
 async function openssl(args: string[], cwd: string): Promise<void> {
@@ -738,6 +754,8 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
         const serverVersion = (JSON.parse(version.body) as { gitVersion: string }).gitVersion;
 
         let stopped: Promise<void> | undefined;
+        const kubectl: Cluster['kubectl'] = (args, input, o) => exec(tools.kubectl, [`--kubeconfig=${kubeconfig}`, ...args], input, o);
+        const helm: Cluster['helm'] = (args, input, o) => exec(tools.helm, args, input, { ...o, env: { KUBECONFIG: kubeconfig, ...o?.env } });
         const cluster: Cluster = {
           dir,
           kubeconfig,
@@ -757,8 +775,15 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
           pids: { etcd: etcd.pid, kubeApiserver: apiserver.pid, kubeControllerManager: controllerManager.pid },
           env: { KUBECONFIG: kubeconfig },
           serverVersion,
-          kubectl: (args, input, o) => exec(tools.kubectl, [`--kubeconfig=${kubeconfig}`, ...args], input, o),
-          helm: (args, input, o) => exec(tools.helm, args, input, { ...o, env: { KUBECONFIG: kubeconfig, ...o?.env } }),
+          kubectl,
+          helm,
+          kubectlOk: async (args, input, o) => stdoutOf(`kubectl ${args.join(' ')}`, await kubectl(args, input, o)),
+          helmOk: async (args, input, o) => stdoutOf(`helm ${args.join(' ')}`, await helm(args, input, o)),
+          getJson: async <T>(args: string[]): Promise<T | undefined> => {
+            const result = await kubectl([...args, '-o', 'json']);
+            if (result.code !== 0 && /NotFound|not found/.test(result.stderr)) return undefined;
+            return JSON.parse(stdoutOf(`kubectl ${args.join(' ')}`, result)) as T;
+          },
           issueCert: (name, o) => signCert(certDir, name, o ?? {}),
           exited: Promise.race(procs.map((p) => p.exited.then(() => p.name))),
           stop: () => {

@@ -16,7 +16,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startCluster, type Cluster } from './cluster.ts';
+import { startCluster } from './cluster.ts';
 
 let passed = 0;
 let failed = 0;
@@ -37,12 +37,6 @@ async function unusedPort(): Promise<number> {
       s.close(() => resolve(a.port));
     });
   });
-}
-
-async function kubectlOk(c: Cluster, args: string[], input?: string): Promise<string> {
-  const r = await c.kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
 }
 
 function webhookConfig(name: string, url: string, caBundle: string, namespace: string): string {
@@ -82,7 +76,7 @@ async function main(): Promise<void> {
   let webhookServer: https.Server | undefined;
   try {
     // Versions.
-    const v = JSON.parse(await kubectlOk(cluster, ['version', '-o', 'json'])) as {
+    const v = JSON.parse(await cluster.kubectlOk(['version', '-o', 'json'])) as {
       clientVersion: { gitVersion: string };
       serverVersion: { gitVersion: string };
     };
@@ -92,11 +86,11 @@ async function main(): Promise<void> {
     check(`helm version ${cluster.bin.versions.helm}`, hv.code === 0 && hv.stdout.startsWith(cluster.bin.versions.helm), hv.stdout.trim() || hv.stderr.trim());
 
     // Deployment -> ReplicaSet -> Pod (Pending: no scheduler).
-    await kubectlOk(cluster, ['create', 'namespace', 'monitoring']);
-    await kubectlOk(cluster, ['-n', 'monitoring', 'create', 'deployment', 'web', '--image=nginx']);
+    await cluster.kubectlOk(['create', 'namespace', 'monitoring']);
+    await cluster.kubectlOk(['-n', 'monitoring', 'create', 'deployment', 'web', '--image=nginx']);
     let podLine = '';
     for (let i = 0; i < 120 && !podLine; i++) {
-      const out = await kubectlOk(cluster, ['-n', 'monitoring', 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.status.phase}{"\\n"}{end}']);
+      const out = await cluster.kubectlOk(['-n', 'monitoring', 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.status.phase}{"\\n"}{end}']);
       podLine = out.trim().split('\n')[0] ?? '';
       if (!podLine) await sleep(250);
     }
@@ -128,7 +122,7 @@ async function main(): Promise<void> {
     check('pod created despite the unreachable webhook (failurePolicy Ignore)', p1.code === 0, (p1.stdout + p1.stderr).trim());
     const apiLog = fs.readFileSync(path.join(cluster.dir, 'logs', 'kube-apiserver.log'), 'utf8');
     check('apiserver tried to call it', apiLog.includes('smoke-unreachable.smoke.test'), 'found "smoke-unreachable.smoke.test" in the apiserver log');
-    await kubectlOk(cluster, ['delete', 'mutatingwebhookconfiguration', 'smoke-unreachable']);
+    await cluster.kubectlOk(['delete', 'mutatingwebhookconfiguration', 'smoke-unreachable']);
 
     // A real webhook served by this process on 127.0.0.1 with a cert from cluster.issueCert().
     const cert = await cluster.issueCert('smoke-webhook', { dnsNames: ['localhost'], ips: ['127.0.0.1'] });
@@ -153,7 +147,7 @@ async function main(): Promise<void> {
     });
     await new Promise<void>((r) => webhookServer!.listen(0, '127.0.0.1', r));
     const port = (webhookServer.address() as net.AddressInfo).port;
-    await kubectlOk(cluster, ['apply', '-f', '-'], webhookConfig('smoke-live', `https://127.0.0.1:${port}/mutate`, caBundle, 'monitoring'));
+    await cluster.kubectlOk(['apply', '-f', '-'], webhookConfig('smoke-live', `https://127.0.0.1:${port}/mutate`, caBundle, 'monitoring'));
     const p2 = await cluster.kubectl(['-n', 'monitoring', 'create', '-f', '-', '-o', 'jsonpath={.metadata.labels.smoke-mutated}'], pod('through-live-webhook'));
     check('live webhook on 127.0.0.1 called and its patch applied', p2.code === 0 && p2.stdout === 'yes' && calls === 1, `label smoke-mutated=${p2.stdout || '(none)'}, calls ${calls} ${p2.stderr.trim()}`);
   } finally {

@@ -8,17 +8,17 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { copyFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, stat, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { parseAllDocuments } from 'yaml';
 import { issueServingCertificate } from '../../src/certs/generate.ts';
-import { exec, startCluster, type ExecResult } from '../cluster/cluster.ts';
+import { exec, type ExecResult } from '../cluster/cluster.ts';
+import { prometheusPod } from '../support/admission.ts';
 import { freePort, waitFor } from '../support/net.ts';
+import { dryRunInjected, root, sidecars, startE2e } from './support.ts';
 
-const root = new URL('../..', import.meta.url).pathname;
 const chart = join(root, 'charts/thanos-sidecar-injector');
 const RELEASE = 'tsi';
 const NAMESPACE = 'thanos-injector';
@@ -75,22 +75,7 @@ function verifiedBy(port: number, ca: string): Promise<boolean> {
   });
 }
 
-const cluster = await startCluster({ log: (message) => t.comment(message) });
-t.teardown(() => cluster.stop());
-t.comment(`cluster ${cluster.serverVersion} at ${cluster.server}`);
-const work = await mkdtemp(join(tmpdir(), 'thanos-injector-e2e-certs-'));
-t.teardown(() => rm(work, { recursive: true, force: true }));
-
-async function kubectlOk(args: string[], input?: string): Promise<string> {
-  const result = await cluster.kubectl(args, input);
-  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
-async function helm(args: string[]): Promise<string> {
-  const result = await cluster.helm(args);
-  if (result.code !== 0) throw new Error(`helm ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
+const { cluster, work } = await startE2e(t, 'thanos-injector-e2e-certs-');
 
 // The chart as a user installs it (certs.mode auto is the default), with the webhook pointing at the
 // first replica on loopback: there is no kubelet to run the Deployment's pods. failurePolicy Fail,
@@ -98,11 +83,11 @@ async function helm(args: string[]): Promise<string> {
 // storing the pod without the sidecar.
 const webhookPort = await freePort();
 const values = ['--namespace', NAMESPACE, '--set', `webhook.url=https://127.0.0.1:${webhookPort}/mutate`, '--set', 'webhook.failurePolicy=Fail'];
-await helm(['install', RELEASE, chart, '--create-namespace', ...values]);
+await cluster.helmOk(['install', RELEASE, chart, '--create-namespace', ...values]);
 
 // What the chart rendered: the injector Deployment's container args, its ConfigMap, its
 // ServiceAccount, and the names of its webhook configuration and certificate Secret.
-const manifest = parseAllDocuments(await helm(['get', 'manifest', RELEASE, '--namespace', NAMESPACE]))
+const manifest = parseAllDocuments(await cluster.helmOk(['get', 'manifest', RELEASE, '--namespace', NAMESPACE]))
   .map((document) => document.toJS() as ManifestObject | null)
   .filter((object): object is ManifestObject => object !== null);
 const podSpec = manifest.find((o) => o.kind === 'Deployment' && o.spec?.template?.spec?.containers?.some((c) => c.name === 'injector'))?.spec?.template?.spec;
@@ -142,7 +127,7 @@ function localArgs(port: number, healthPort: number): string[] {
 /** A kubeconfig for the cluster whose user is a token of `serviceAccount` in the release namespace. */
 async function serviceAccountKubeconfig(serviceAccount: string): Promise<string> {
   const file = join(work, `${serviceAccount}.kubeconfig`);
-  const token = (await kubectlOk(['-n', NAMESPACE, 'create', 'token', serviceAccount, '--duration=1h'])).trim();
+  const token = (await cluster.kubectlOk(['-n', NAMESPACE, 'create', 'token', serviceAccount, '--duration=1h'])).trim();
   await copyFile(cluster.kubeconfig, file);
   const config = (args: string[]): Promise<ExecResult> => exec(cluster.bin.kubectl, ['--kubeconfig', file, 'config', ...args]);
   for (const args of [['set-credentials', serviceAccount, `--token=${token}`], ['set-context', '--current', `--user=${serviceAccount}`]]) {
@@ -158,7 +143,7 @@ async function secret(): Promise<SecretJson | undefined> {
 }
 const decoded = (value: string | undefined) => Buffer.from(value ?? '', 'base64').toString('utf8');
 async function webhookConfiguration(): Promise<WebhookConfigurationJson> {
-  return JSON.parse(await kubectlOk(['get', 'mutatingwebhookconfiguration', WEBHOOK_CONFIG, '-o', 'json'])) as WebhookConfigurationJson;
+  return JSON.parse(await cluster.kubectlOk(['get', 'mutatingwebhookconfiguration', WEBHOOK_CONFIG, '-o', 'json'])) as WebhookConfigurationJson;
 }
 async function caBundles(): Promise<(string | undefined)[]> {
   return (await webhookConfiguration()).webhooks.map((webhook) => webhook.clientConfig.caBundle);
@@ -244,35 +229,19 @@ class Injector {
   }
 }
 
-const prometheusPod = (name: string) => JSON.stringify({
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name, namespace: TEST_NAMESPACE },
-  spec: {
-    containers: [{
-      name: 'prometheus',
-      image: 'quay.io/prometheus/prometheus:v3.5.0',
-      args: ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus'],
-      volumeMounts: [{ name: 'data', mountPath: '/prometheus' }],
-    }],
-    volumes: [{ name: 'data', emptyDir: {} }],
-  },
-});
-const sidecars = (pod: PodJson) => [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].filter((c) => c.name === 'thanos-sidecar').length;
+/** A Prometheus pod (../support/admission.ts) as kubectl input. */
+const podJson = (name: string) => JSON.stringify(prometheusPod({ name, namespace: TEST_NAMESPACE }));
 
 /** Creates a Prometheus pod through kubectl once the apiserver calls the webhook with the current
  * caBundle (it applies configuration changes asynchronously); returns its stored form. */
 async function createInjectedPod(name: string): Promise<PodJson> {
-  await waitFor('the apiserver to call the webhook with the current caBundle', async () => {
-    const dryRun = await cluster.kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], prometheusPod(`${name}-probe`));
-    return dryRun.code === 0 && dryRun.stdout.includes('thanos-sidecar') ? true : undefined;
-  });
-  await kubectlOk(['apply', '-f', '-'], prometheusPod(name));
-  return JSON.parse(await kubectlOk(['-n', TEST_NAMESPACE, 'get', 'pod', name, '-o', 'json'])) as PodJson;
+  await waitFor('the apiserver to call the webhook with the current caBundle', () => dryRunInjected(cluster, podJson(`${name}-probe`)));
+  await cluster.kubectlOk(['apply', '-f', '-'], podJson(name));
+  return JSON.parse(await cluster.kubectlOk(['-n', TEST_NAMESPACE, 'get', 'pod', name, '-o', 'json'])) as PodJson;
 }
 
-await kubectlOk(['create', 'namespace', TEST_NAMESPACE]);
-await kubectlOk(['label', 'namespace', TEST_NAMESPACE, 'thanos-injection=enabled']);
+await cluster.kubectlOk(['create', 'namespace', TEST_NAMESPACE]);
+await cluster.kubectlOk(['label', 'namespace', TEST_NAMESPACE, 'thanos-injection=enabled']);
 
 // Both replicas are the chart's ServiceAccount: templates/rbac.yaml is all they may do.
 const kubeconfig = await serviceAccountKubeconfig(SERVICE_ACCOUNT);
@@ -322,7 +291,7 @@ void t.test('a Prometheus pod created with kubectl is injected: the apiserver tr
 void t.test('caBundle blanked or stale (kubectl patch) is restored within seconds', async (t) => {
   const caCert = (await secret())?.data['ca.crt'];
   const clusterCa = readFileSync(cluster.certs.ca).toString('base64');
-  await kubectlOk(['patch', 'mutatingwebhookconfiguration', WEBHOOK_CONFIG, '--type=json', '-p', JSON.stringify([
+  await cluster.kubectlOk(['patch', 'mutatingwebhookconfiguration', WEBHOOK_CONFIG, '--type=json', '-p', JSON.stringify([
     { op: 'replace', path: '/webhooks/0/clientConfig/caBundle', value: '' },
     { op: 'replace', path: '/webhooks/1/clientConfig/caBundle', value: clusterCa },
   ])]);
@@ -336,7 +305,7 @@ void t.test('caBundle blanked or stale (kubectl patch) is restored within second
 void t.test('a plain helm upgrade with the same values leaves caBundle alone: helm 3\'s three-way merge keeps fields it never set', async (t) => {
   const caCert = (await secret())?.data['ca.crt'];
   const generation = (await webhookConfiguration()).metadata.generation;
-  await helm(['upgrade', RELEASE, chart, ...values]);
+  await cluster.helmOk(['upgrade', RELEASE, chart, ...values]);
   t.same(await caBundles(), [caCert, caCert], 'caBundle still equals ca.crt right after helm upgrade');
   // A blanked and already repaired caBundle would have raised the generation twice.
   t.equal((await webhookConfiguration()).metadata.generation, generation, 'helm did not change the webhooks at all (generation unchanged)');
@@ -348,7 +317,7 @@ void t.test('helm upgrade --force replaces the webhook configuration, blanking c
   const watch = watchCaBundles();
   t.teardown(watch.stop);
   await watch.ready;
-  await helm(['upgrade', RELEASE, chart, ...values, '--force']);
+  await cluster.helmOk(['upgrade', RELEASE, chart, ...values, '--force']);
   const blanked = await waitFor('the replaced webhook configuration with no caBundle', () =>
     Promise.resolve(watch.versions.find((version) => version.bundles.every((bundle) => bundle === ''))), 10_000);
   t.same(blanked.bundles, ['', ''], 'helm upgrade --force stored both webhooks without caBundle');
@@ -374,7 +343,7 @@ t.teardown(() => {
 
 void t.test('without RBAC on the Secret, start-up fails with one line naming the call and the missing permission', async (t) => {
   // A ServiceAccount with no binding at all, in place of the chart's.
-  await kubectlOk(['-n', NAMESPACE, 'create', 'serviceaccount', 'nobody']);
+  await cluster.kubectlOk(['-n', NAMESPACE, 'create', 'serviceaccount', 'nobody']);
   const denied = new Injector('injector-denied', await serviceAccountKubeconfig('nobody'));
   denied.port = await freePort();
   denied.healthPort = await freePort();
@@ -402,7 +371,7 @@ void t.test('a pair replaced in the Secret (same CA) is served by both replicas 
   const pair = await issueServingCertificate({ cert: caCert, key: decoded(current?.data['ca.key']) }, SERVING_NAMES, 90);
   const fingerprint = new X509Certificate(pair.cert).fingerprint256;
   const pids = [first.process?.pid, second.process?.pid];
-  await kubectlOk(['-n', NAMESPACE, 'patch', 'secret', SECRET, '--type=merge', '-p', JSON.stringify({
+  await cluster.kubectlOk(['-n', NAMESPACE, 'patch', 'secret', SECRET, '--type=merge', '-p', JSON.stringify({
     data: { 'tls.crt': Buffer.from(pair.cert).toString('base64'), 'tls.key': Buffer.from(pair.key).toString('base64') },
   })]);
   const seconds = await secondsUntil('both replicas to serve the new pair', async () =>
@@ -419,7 +388,7 @@ void t.test('a pair replaced in the Secret (same CA) is served by both replicas 
 
 void t.test('the Secret deleted: the replicas converge on one new CA, caBundle follows, both serve it', async (t) => {
   const old = await secret();
-  await kubectlOk(['-n', NAMESPACE, 'delete', 'secret', SECRET]);
+  await cluster.kubectlOk(['-n', NAMESPACE, 'delete', 'secret', SECRET]);
   const deletedAt = performance.now();
   const recreated = await waitFor('a new Secret', async () => {
     const current = await secret();

@@ -4,15 +4,13 @@
 // check; then each failure check knows is made for real and must fail its own row with exit 1.
 import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { generateCertificates } from '../../src/certs/generate.ts';
-import { startCluster, type ExecResult } from '../cluster/cluster.ts';
 import { freePort, waitFor } from '../support/net.ts';
+import { dryRunInjected, root, startE2e, thanosInjector } from './support.ts';
 
-const root = new URL('../..', import.meta.url).pathname;
 const INJECTOR_NAMESPACE = 'thanos-injector';
 const RELEASE = 'tsi';
 const FULLNAME = `${RELEASE}-thanos-sidecar-injector`;
@@ -24,41 +22,14 @@ interface Row {
   detail: string;
 }
 
-
-
-const cluster = await startCluster({ log: (message) => t.comment(message) });
-t.teardown(() => cluster.stop());
-t.comment(`cluster ${cluster.serverVersion} at ${cluster.server}`);
-const work = await mkdtemp(join(tmpdir(), 'thanos-injector-check-e2e-'));
-t.teardown(() => rm(work, { recursive: true, force: true }));
-
-async function kubectlOk(args: string[], input?: string): Promise<string> {
-  const result = await cluster.kubectl(args, input);
-  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
-async function helm(args: string[]): Promise<string> {
-  const result = await cluster.helm(args);
-  if (result.code !== 0) throw new Error(`helm ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
+const { cluster, work } = await startE2e(t, 'thanos-injector-check-e2e-');
 
 /** `node src/main.ts ARGS` with the cluster's KUBECONFIG, as a user runs it. */
-function thanosInjector(args: string[], env: Record<string, string> = cluster.env): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/main.ts', ...args], { cwd: root, env: { ...process.env, POD_NAMESPACE: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const run = (args: string[]) => thanosInjector(args, cluster.env);
 
 /** `check ARGS -o json`: the exit code and the rows by name. */
 async function check(args: string[]): Promise<{ code: number; rows: Record<string, Row>; stderr: string }> {
-  const result = await thanosInjector(['check', ...args, '-o', 'json']);
+  const result = await run(['check', ...args, '-o', 'json']);
   if (result.stdout === '') throw new Error(`check printed nothing (exit ${result.code}): ${result.stderr}`);
   const { checks } = JSON.parse(result.stdout) as { checks: Row[] };
   return { code: result.code, rows: Object.fromEntries(checks.map((row) => [row.name, row])), stderr: result.stderr };
@@ -74,13 +45,13 @@ function expectStatuses(t: Test, rows: Record<string, Row>, expected: Record<str
 // The serving certificate for 127.0.0.1, signed by the cluster CA, which is the webhook's caBundle.
 const serving = await cluster.issueCert('thanos-injector', { ips: ['127.0.0.1'], dnsNames: ['localhost'] });
 const injectorPort = await freePort();
-await helm(['install', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--create-namespace',
+await cluster.helmOk(['install', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--create-namespace',
   '--set', `webhook.url=https://127.0.0.1:${injectorPort}/mutate`,
   '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${serving.ca}`, '--set', 'registration.enabled=false']);
 
 /** The injector as a real process, with the configuration the chart rendered. */
 const configFile = join(work, 'config.yaml');
-await writeFile(configFile, await kubectlOk(['-n', INJECTOR_NAMESPACE, 'get', 'configmap', FULLNAME, '-o', 'jsonpath={.data.config\\.yaml}']));
+await writeFile(configFile, await cluster.kubectlOk(['-n', INJECTOR_NAMESPACE, 'get', 'configmap', FULLNAME, '-o', 'jsonpath={.data.config\\.yaml}']));
 let injector: ChildProcess | undefined;
 let injectorLog = '';
 async function startInjector(): Promise<void> {
@@ -109,24 +80,21 @@ t.teardown(() => {
 });
 
 // The user's side: the namespace opted in, the bucket Secret, the seed's Prometheus.
-await kubectlOk(['create', 'namespace', 'monitoring']);
-await kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=enabled']);
-await kubectlOk(['apply', '-f', join(root, 'examples/objstore-secret.yaml')]);
+await cluster.kubectlOk(['create', 'namespace', 'monitoring']);
+await cluster.kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=enabled']);
+await cluster.kubectlOk(['apply', '-f', join(root, 'examples/objstore-secret.yaml')]);
 const probe = JSON.stringify({
   apiVersion: 'v1', kind: 'Pod', metadata: { name: 'probe', namespace: 'monitoring' },
   spec: { containers: [{ name: 'prometheus', image: 'quay.io/prometheus/prometheus:v3.5.0' }] },
 });
-await waitFor('the webhook configuration to be in force', async () => {
-  const result = await cluster.kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], probe);
-  return result.code === 0 && result.stdout.includes('thanos-sidecar') ? true : undefined;
-}, 30_000);
+await waitFor('the webhook configuration to be in force', () => dryRunInjected(cluster, probe), 30_000);
 const example = join(root, 'examples/prometheus-deployment.yaml');
-await kubectlOk(['apply', '-f', example]);
+await cluster.kubectlOk(['apply', '-f', example]);
 const POD = await waitFor('the Prometheus pod', async () => {
-  const list = JSON.parse(await kubectlOk(['-n', 'monitoring', 'get', 'pods', '-l', 'app=prometheus', '-o', 'json'])) as { items: { metadata: { name: string } }[] };
+  const list = JSON.parse(await cluster.kubectlOk(['-n', 'monitoring', 'get', 'pods', '-l', 'app=prometheus', '-o', 'json'])) as { items: { metadata: { name: string } }[] };
   return list.items[0]?.metadata.name;
 });
-const registered = await thanosInjector(['register', '--query-namespace', INJECTOR_NAMESPACE]);
+const registered = await run(['register', '--query-namespace', INJECTOR_NAMESPACE]);
 if (registered.code !== 0) throw new Error(`register failed (${registered.code}): ${registered.stdout}${registered.stderr}`);
 const podArgs = ['-n', 'monitoring', '--pod', POD];
 
@@ -145,7 +113,7 @@ void t.test('a healthy install, namespace and injected pod: every check ok, exit
   t.match(rows['prometheus external_labels']?.detail, 'ConfigMap monitoring/prometheus-cm key prometheus.yml (--config.file=/etc/prometheus/prometheus.yml): cluster=prometheus-k8s');
   t.match(rows['pod registered with query']?.detail, 'dnssrv+_grpc._tcp.thanos-sidecar.monitoring.svc.cluster.local');
 
-  const table = await thanosInjector(['check', ...podArgs, '--webhook-config', FULLNAME]);
+  const table = await run(['check', ...podArgs, '--webhook-config', FULLNAME]);
   t.equal(table.code, 0, table.stderr);
   t.match(table.stdout, /^CHECK +STATUS +DETAIL\n/, 'a table by default');
   t.match(table.stdout, `webhook configuration         ok      MutatingWebhookConfiguration ${FULLNAME}\n`);
@@ -157,8 +125,8 @@ void t.test('a healthy install, namespace and injected pod: every check ok, exit
 });
 
 void t.test('the namespace label removed: the namespace warns, the pod fails (it would come back without the sidecar)', async (t) => {
-  await kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection-']);
-  t.teardown(() => kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=enabled']));
+  await cluster.kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection-']);
+  t.teardown(() => cluster.kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=enabled']));
   const { code, rows } = await check(podArgs);
   t.equal(code, 1, 'exit 1');
   expectStatuses(t, rows, { 'namespace injection': 'warn', 'pod would be injected': 'fail' });
@@ -169,8 +137,8 @@ void t.test('the namespace label removed: the namespace warns, the pod fails (it
 });
 
 void t.test('the objstore Secret deleted', async (t) => {
-  await kubectlOk(['-n', 'monitoring', 'delete', 'secret', 'thanos-objstore']);
-  t.teardown(() => kubectlOk(['apply', '-f', join(root, 'examples/objstore-secret.yaml')]));
+  await cluster.kubectlOk(['-n', 'monitoring', 'delete', 'secret', 'thanos-objstore']);
+  t.teardown(() => cluster.kubectlOk(['apply', '-f', join(root, 'examples/objstore-secret.yaml')]));
   const { code, rows } = await check(podArgs);
   t.equal(code, 1, 'exit 1');
   expectStatuses(t, rows, { 'objstore secret': 'fail' });
@@ -182,8 +150,8 @@ void t.test('the Prometheus ConfigMap without external_labels', async (t) => {
   const configMap = docs.find((doc) => doc.kind === 'ConfigMap');
   if (configMap?.data === undefined) throw new Error('the example has no ConfigMap');
   configMap.data['prometheus.yml'] = stringify({ global: { scrape_interval: '5s' }, scrape_configs: [{ job_name: 'prometheus', static_configs: [{ targets: ['localhost:9090'] }] }] });
-  await kubectlOk(['apply', '-f', '-'], stringify(configMap));
-  t.teardown(() => kubectlOk(['apply', '-f', example]));
+  await cluster.kubectlOk(['apply', '-f', '-'], stringify(configMap));
+  t.teardown(() => cluster.kubectlOk(['apply', '-f', example]));
   const { code, rows } = await check(podArgs);
   t.equal(code, 1, 'exit 1');
   expectStatuses(t, rows, { 'prometheus external_labels': 'fail' });
@@ -194,8 +162,8 @@ void t.test("a stale caBundle (helm upgrade with another CA's bundle)", async (t
   const other = await generateCertificates(['127.0.0.1']);
   const otherCa = join(work, 'other-ca.crt');
   await writeFile(otherCa, other.caCert);
-  await helm(['upgrade', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--reuse-values', '--set-file', `certs.caBundle=${otherCa}`]);
-  t.teardown(() => helm(['upgrade', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--reuse-values', '--set-file', `certs.caBundle=${serving.ca}`]));
+  await cluster.helmOk(['upgrade', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--reuse-values', '--set-file', `certs.caBundle=${otherCa}`]);
+  t.teardown(() => cluster.helmOk(['upgrade', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--reuse-values', '--set-file', `certs.caBundle=${serving.ca}`]));
   const { code, rows } = await check(podArgs);
   t.equal(code, 1, 'exit 1');
   expectStatuses(t, rows, { caBundle: 'fail' });
@@ -207,13 +175,13 @@ void t.test('a release that calls its Service: the certificate from its Secret, 
   const release = 'svc';
   const namespace = 'injector-svc';
   const fullname = `${release}-thanos-sidecar-injector`;
-  await kubectlOk(['create', 'namespace', namespace]);
+  await cluster.kubectlOk(['create', 'namespace', namespace]);
   const pair = await cluster.issueCert('svc-injector', { dnsNames: [`${fullname}.${namespace}.svc`, `${fullname}.${namespace}.svc.cluster.local`] });
-  await kubectlOk(['-n', namespace, 'create', 'secret', 'tls', `${fullname}-tls`, `--cert=${pair.cert}`, `--key=${pair.key}`]);
-  await helm(['install', release, chart, '--namespace', namespace, '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${pair.ca}`, '--set', 'registration.enabled=false']);
+  await cluster.kubectlOk(['-n', namespace, 'create', 'secret', 'tls', `${fullname}-tls`, `--cert=${pair.cert}`, `--key=${pair.key}`]);
+  await cluster.helmOk(['install', release, chart, '--namespace', namespace, '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${pair.ca}`, '--set', 'registration.enabled=false']);
   t.teardown(async () => {
-    await helm(['uninstall', release, '--namespace', namespace, '--wait']);
-    await kubectlOk(['delete', 'namespace', namespace, '--wait=false']);
+    await cluster.helmOk(['uninstall', release, '--namespace', namespace, '--wait']);
+    await cluster.kubectlOk(['delete', 'namespace', namespace, '--wait=false']);
   });
   const { code, rows } = await check(['--webhook-config', fullname]);
   t.equal(code, 1, 'exit 1');
@@ -224,7 +192,7 @@ void t.test('a release that calls its Service: the certificate from its Secret, 
   t.match(rows['injector configuration']?.detail, `ConfigMap ${namespace}/${fullname} config.yaml`);
   t.match(rows['query registration configmap']?.detail, `ConfigMap ${namespace}/thanos-query-endpoints not found`);
 
-  await kubectlOk(['-n', namespace, 'delete', 'secret', `${fullname}-tls`]);
+  await cluster.kubectlOk(['-n', namespace, 'delete', 'secret', `${fullname}-tls`]);
   const noSecret = await check(['--webhook-config', fullname]);
   expectStatuses(t, noSecret.rows, { 'injector reachable': 'fail', 'query registration configmap': 'warn', caBundle: 'fail', 'serving certificate expiry': 'skip' });
   t.match(noSecret.rows['caBundle']?.detail, `Secret ${namespace}/${fullname}-tls (the Secret volume at --cert-dir of Deployment ${fullname}) not found`);
@@ -247,14 +215,14 @@ void t.test('API errors are one line, exit 1; bad flags exit 2', async (t) => {
   const kubeconfig = join(work, 'dead.kubeconfig');
   const port = await freePort();
   await writeFile(kubeconfig, (await readFile(cluster.kubeconfig, 'utf8')).replace(cluster.server, `https://127.0.0.1:${port}`));
-  const dead = await thanosInjector(['check', '--kubeconfig', kubeconfig]);
+  const dead = await run(['check', '--kubeconfig', kubeconfig]);
   t.equal(dead.code, 1);
   t.equal(dead.stdout, '');
   t.equal(dead.stderr, `thanos-injector: cannot read MutatingWebhookConfiguration thanos-sidecar-injector: no answer from the API server https://127.0.0.1:${port}: ECONNREFUSED\n`);
-  const noNamespace = await thanosInjector(['check', '--pod', POD]);
+  const noNamespace = await run(['check', '--pod', POD]);
   t.equal(noNamespace.code, 2);
   t.match(noNamespace.stderr, '--pod needs -n NAMESPACE');
-  const badOutput = await thanosInjector(['check', '-o', 'yaml']);
+  const badOutput = await run(['check', '-o', 'yaml']);
   t.equal(badOutput.code, 2);
   t.match(badOutput.stderr, '--output: "yaml" is not valid; expected table or json');
 });

@@ -5,15 +5,12 @@
 // There is no kubelet: "running" pods get their IP and readiness through the status subresource.
 import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { startCluster, type Cluster, type ExecResult } from '../cluster/cluster.ts';
+import type { ExecResult } from '../cluster/cluster.ts';
 import { freePort, waitFor } from '../support/net.ts';
-
-const root = new URL('../..', import.meta.url).pathname;
+import { root, startE2e, thanosInjector } from './support.ts';
 
 interface ObjectJson {
   metadata: { name: string; namespace?: string; uid: string; resourceVersion: string; labels?: Record<string, string>; ownerReferences?: { kind: string; name: string }[] };
@@ -32,30 +29,12 @@ interface EventJson {
   involvedObject: { kind: string; name: string; uid: string };
 }
 
-const cluster: Cluster = await startCluster({ log: (message) => t.comment(message) });
-t.teardown(() => cluster.stop());
-t.comment(`cluster ${cluster.serverVersion} at ${cluster.server}`);
-const work = await mkdtemp(join(tmpdir(), 'thanos-injector-register-e2e-'));
-t.teardown(() => rm(work, { recursive: true, force: true }));
-
-async function kubectlOk(args: string[], input?: string): Promise<string> {
-  const result = await cluster.kubectl(args, input);
-  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
-async function getJson<T>(args: string[]): Promise<T | undefined> {
-  const result = await cluster.kubectl([...args, '-o', 'json']);
-  if (result.code !== 0) {
-    if (/NotFound|not found/.test(result.stderr)) return undefined;
-    throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
-  }
-  return JSON.parse(result.stdout) as T;
-}
-const getService = (namespace: string) => getJson<ServiceJson>(['-n', namespace, 'get', 'service', 'thanos-sidecar']);
-const getConfigMap = (name = 'thanos-query-endpoints') => getJson<ConfigMapJson>(['-n', 'monitoring', 'get', 'configmap', name]);
-const getPod = (namespace: string, name: string) => getJson<ObjectJson>(['-n', namespace, 'get', 'pod', name]);
+const { cluster, work } = await startE2e(t, 'thanos-injector-register-e2e-');
+const getService = (namespace: string) => cluster.getJson<ServiceJson>(['-n', namespace, 'get', 'service', 'thanos-sidecar']);
+const getConfigMap = (name = 'thanos-query-endpoints') => cluster.getJson<ConfigMapJson>(['-n', 'monitoring', 'get', 'configmap', name]);
+const getPod = (namespace: string, name: string) => cluster.getJson<ObjectJson>(['-n', namespace, 'get', 'pod', name]);
 async function events(namespace: string, reason: string): Promise<EventJson[]> {
-  const list = await getJson<{ items: EventJson[] }>(['-n', namespace, 'get', 'events', '--field-selector', `reason=${reason}`]);
+  const list = await cluster.getJson<{ items: EventJson[] }>(['-n', namespace, 'get', 'events', '--field-selector', `reason=${reason}`]);
   return list?.items ?? [];
 }
 
@@ -71,19 +50,7 @@ function addressesOf(configMap: ConfigMapJson | undefined): string[] {
 
 /** `node src/main.ts register --query-namespace monitoring ARGS` with the cluster's KUBECONFIG. */
 function register(args: string[], env: Record<string, string> = cluster.env): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/main.ts', 'register', '--query-namespace', 'monitoring', ...args], {
-      cwd: root,
-      env: { ...process.env, POD_NAMESPACE: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return thanosInjector(['register', '--query-namespace', 'monitoring', ...args], env);
 }
 
 /** `register --watch ARGS` running in the background (killed at the test's end if still running). */
@@ -122,11 +89,11 @@ const plainPrometheus = (namespace: string, name: string) => JSON.stringify({
 });
 async function markRunning(namespace: string, name: string, ip: string): Promise<void> {
   const status = { status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], conditions: [{ type: 'Ready', status: 'True' }] } };
-  await kubectlOk(['-n', namespace, 'patch', 'pod', name, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
+  await cluster.kubectlOk(['-n', namespace, 'patch', 'pod', name, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
 }
 
-for (const namespace of ['monitoring', 'team-a', 'team-b', 'team-c', 'apps', 'team-w']) await kubectlOk(['create', 'namespace', namespace]);
-await kubectlOk(['label', 'namespace', 'apps', 'thanos-injection=enabled']);
+for (const namespace of ['monitoring', 'team-a', 'team-b', 'team-c', 'apps', 'team-w']) await cluster.kubectlOk(['create', 'namespace', namespace]);
+await cluster.kubectlOk(['label', 'namespace', 'apps', 'thanos-injection=enabled']);
 // The apiserver rejects pods until the namespace's default ServiceAccount exists.
 for (const namespace of ['team-a', 'team-b', 'team-c', 'apps', 'team-w']) {
   await waitFor(`the default ServiceAccount in ${namespace}`, async () => ((await cluster.kubectl(['-n', namespace, 'get', 'serviceaccount', 'default'])).code === 0 ? true : undefined));
@@ -154,10 +121,10 @@ void t.test('register --help and a bad flag', async (t) => {
 
 void t.test('injected pods get a headless Service per namespace and an endpoints ConfigMap; a foreign Service is a conflict', async (t) => {
   for (const [namespace, name] of [['team-a', 'prom-0'], ['team-a', 'prom-1'], ['team-b', 'prom-0'], ['team-c', 'prom-0']] as const) {
-    await kubectlOk(['apply', '-f', '-'], injectedPod(namespace, name));
+    await cluster.kubectlOk(['apply', '-f', '-'], injectedPod(namespace, name));
   }
   // Someone else's Service of the same name in team-c: never touched.
-  await kubectlOk(['apply', '-f', '-'], JSON.stringify({
+  await cluster.kubectlOk(['apply', '-f', '-'], JSON.stringify({
     apiVersion: 'v1', kind: 'Service', metadata: { name: 'thanos-sidecar', namespace: 'team-c', labels: { owner: 'team-c' } },
     spec: { selector: { app: 'other' }, ports: [{ name: 'web', port: 80 }] },
   }));
@@ -210,7 +177,7 @@ void t.test('a second run reports unchanged and writes nothing', async (t) => {
 });
 
 void t.test('kubectl describe pod shows ThanosSidecarRegistered, once per pod', async (t) => {
-  const described = await kubectlOk(['-n', 'team-a', 'describe', 'pod', 'prom-0']);
+  const described = await cluster.kubectlOk(['-n', 'team-a', 'describe', 'pod', 'prom-0']);
   t.match(described, /Normal\s+ThanosSidecarRegistered\s+.*thanos-injector-register\s+Registered with Thanos Query as dnssrv\+_grpc\._tcp\.thanos-sidecar\.team-a\.svc\.cluster\.local \(ConfigMap monitoring\/thanos-query-endpoints\)/);
   const registered = await events('team-a', 'ThanosSidecarRegistered');
   t.same(registered.map((e) => e.involvedObject.name).sort(), ['prom-0', 'prom-1'], 'one event per pod after two runs');
@@ -219,7 +186,7 @@ void t.test('kubectl describe pod shows ThanosSidecarRegistered, once per pod', 
 });
 
 void t.test('a namespace whose injected pods are gone loses our Service on the next run', async (t) => {
-  await kubectlOk(['-n', 'team-b', 'delete', 'pod', 'prom-0', '--wait=true']);
+  await cluster.kubectlOk(['-n', 'team-b', 'delete', 'pod', 'prom-0', '--wait=true']);
   const result = await register([]);
   t.equal(result.code, 0, result.stderr);
   t.match(result.stdout, /team-b\s+0\s+deleted\s+0/);
@@ -228,7 +195,7 @@ void t.test('a namespace whose injected pods are gone loses our Service on the n
   t.ok(await getService('team-a'), 'the one in team-a stays');
   t.ok(await getService('team-c'), 'the foreign one stays, even after its namespace loses its pods');
   t.same(addressesOf(await getConfigMap()), [dnssrv('team-a')]);
-  await kubectlOk(['-n', 'team-c', 'delete', 'pod', 'prom-0', '--wait=true']);
+  await cluster.kubectlOk(['-n', 'team-c', 'delete', 'pod', 'prom-0', '--wait=true']);
   const again = await register([]);
   t.equal(again.code, 0, again.stderr);
   t.ok(await getService('team-c'), 'a foreign Service is never deleted');
@@ -249,12 +216,12 @@ void t.test('pod-ip mode lists each ready pod at <podIP>:10901', async (t) => {
 });
 
 void t.test('a labelled Prometheus pod without the sidecar: exit code 3 and a ThanosSidecarMissing warning', async (t) => {
-  await kubectlOk(['apply', '-f', '-'], plainPrometheus('apps', 'bare'));
+  await cluster.kubectlOk(['apply', '-f', '-'], plainPrometheus('apps', 'bare'));
   const result = await register([]);
   t.equal(result.code, 3, result.stderr);
   t.match(result.stdout, 'Missing sidecar: 1 labelled Prometheus pod runs without thanos-sidecar');
   t.match(result.stdout, /NAMESPACE\s+POD\s+OWNER\s+ACTION\napps\s+bare\s+\(none\)\s+bare pod: never deleted; recreate it to inject/);
-  const described = await kubectlOk(['-n', 'apps', 'describe', 'pod', 'bare']);
+  const described = await cluster.kubectlOk(['-n', 'apps', 'describe', 'pod', 'bare']);
   t.match(described, /Warning\s+ThanosSidecarMissing\s+.*Prometheus runs without the thanos-sidecar container/);
   const again = await register([]);
   t.equal(again.code, 3);
@@ -263,9 +230,9 @@ void t.test('a labelled Prometheus pod without the sidecar: exit code 3 and a Th
 });
 
 void t.test('--restart-uninjected deletes a ReplicaSet-owned pod, never a bare pod', async (t) => {
-  await kubectlOk(['-n', 'apps', 'create', 'deployment', 'prometheus', '--image=quay.io/prometheus/prometheus:v3.5.0']);
+  await cluster.kubectlOk(['-n', 'apps', 'create', 'deployment', 'prometheus', '--image=quay.io/prometheus/prometheus:v3.5.0']);
   const first = await waitFor('the Deployment pod', async () => {
-    const list = await getJson<{ items: ObjectJson[] }>(['-n', 'apps', 'get', 'pods', '-l', 'app=prometheus']);
+    const list = await cluster.getJson<{ items: ObjectJson[] }>(['-n', 'apps', 'get', 'pods', '-l', 'app=prometheus']);
     return list?.items[0];
   });
   const bareBefore = await getPod('apps', 'bare');
@@ -274,7 +241,7 @@ void t.test('--restart-uninjected deletes a ReplicaSet-owned pod, never a bare p
   t.match(result.stdout, new RegExp(`apps\\s+${first.metadata.name}\\s+ReplicaSet/prometheus-[a-z0-9]+\\s+deleted so that ReplicaSet/prometheus-[a-z0-9]+ recreates it injected`));
   t.match(result.stdout, /apps\s+bare\s+\(none\)\s+bare pod: never deleted/);
   const replacement = await waitFor('the replacement pod', async () => {
-    const list = await getJson<{ items: ObjectJson[] }>(['-n', 'apps', 'get', 'pods', '-l', 'app=prometheus']);
+    const list = await cluster.getJson<{ items: ObjectJson[] }>(['-n', 'apps', 'get', 'pods', '-l', 'app=prometheus']);
     return list?.items.find((pod) => pod.metadata.uid !== first.metadata.uid && list.items.length === 1);
   });
   t.not(replacement.metadata.uid, first.metadata.uid, 'the ReplicaSet recreated it');
@@ -286,7 +253,7 @@ void t.test('--watch updates the ConfigMap within seconds of a new injected pod,
   try {
     await waitFor('the first reconcile', async () => ((await getConfigMap('watch-endpoints')) ? true : undefined), 30_000);
     t.same(addressesOf(await getConfigMap('watch-endpoints')), [], 'starts empty');
-    await kubectlOk(['apply', '-f', '-'], injectedPod('team-w', 'prom-w'));
+    await cluster.kubectlOk(['apply', '-f', '-'], injectedPod('team-w', 'prom-w'));
     await markRunning('team-w', 'prom-w', '10.0.0.42');
     const started = Date.now();
     await waitFor('the new pod in the ConfigMap', async () => (addressesOf(await getConfigMap('watch-endpoints')).includes('10.0.0.42:10901') ? true : undefined), 15_000);
@@ -294,7 +261,7 @@ void t.test('--watch updates the ConfigMap within seconds of a new injected pod,
     t.ok(seconds < 10, `the ConfigMap lists the pod ${seconds.toFixed(1)} s after it became ready`);
     t.ok(await getService('team-w'), 'and its namespace got the Service');
     await waitFor('the registered event', async () => ((await events('team-w', 'ThanosSidecarRegistered')).length === 1 ? true : undefined), 10_000);
-    await kubectlOk(['-n', 'team-w', 'delete', 'pod', 'prom-w', '--wait=true']);
+    await cluster.kubectlOk(['-n', 'team-w', 'delete', 'pod', 'prom-w', '--wait=true']);
     await waitFor('the Service to go with the pod', async () => ((await getService('team-w')) === undefined ? true : undefined), 15_000);
     t.same(addressesOf(await getConfigMap('watch-endpoints')), [], 'and the address');
   } finally {
@@ -320,7 +287,7 @@ void t.test('--watch --metrics-port: /metrics counts the Prometheus pods running
   };
   try {
     await waitFor('readiness after the first reconcile', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok ? true : undefined), 30_000);
-    const uninjected = (await getJson<{ items: ObjectJson[] }>(['-n', 'apps', 'get', 'pods']))?.items.length ?? 0;
+    const uninjected = (await cluster.getJson<{ items: ObjectJson[] }>(['-n', 'apps', 'get', 'pods']))?.items.length ?? 0;
     t.ok(uninjected >= 2, `apps holds ${uninjected} Prometheus pods without the sidecar`);
     const first = await scrape();
     t.equal(first.get('thanos_injector_uninjected_prometheus_pods'), uninjected, 'every one of them is counted');
@@ -328,8 +295,8 @@ void t.test('--watch --metrics-port: /metrics counts the Prometheus pods running
     t.ok((first.get('thanos_injector_register_last_success_timestamp_seconds') ?? 0) > Date.now() / 1000 - 60, 'a recent successful reconcile');
     t.equal(first.get('thanos_injector_register_reconciles_total{result="failure"}'), 0);
 
-    await kubectlOk(['-n', 'apps', 'delete', 'pod', 'bare', '--wait=true']);
-    await kubectlOk(['apply', '-f', '-'], injectedPod('apps', 'prom-m'));
+    await cluster.kubectlOk(['-n', 'apps', 'delete', 'pod', 'bare', '--wait=true']);
+    await cluster.kubectlOk(['apply', '-f', '-'], injectedPod('apps', 'prom-m'));
     await markRunning('apps', 'prom-m', '10.0.0.77');
     const after = await waitFor('the gauges to follow', async () => {
       const metrics = await scrape();
@@ -347,8 +314,8 @@ void t.test('--watch --metrics-port: /metrics counts the Prometheus pods running
 
 void t.test('API failures: one line naming the operation and the HTTP status, exit code 1', async (t) => {
   // A ServiceAccount without any rights, through a kubeconfig of its own.
-  await kubectlOk(['-n', 'monitoring', 'create', 'serviceaccount', 'nobody']);
-  const token = (await kubectlOk(['-n', 'monitoring', 'create', 'token', 'nobody'])).trim();
+  await cluster.kubectlOk(['-n', 'monitoring', 'create', 'serviceaccount', 'nobody']);
+  const token = (await cluster.kubectlOk(['-n', 'monitoring', 'create', 'token', 'nobody'])).trim();
   const admin = parse(await readFile(cluster.kubeconfig, 'utf8')) as { clusters: { cluster: Record<string, string> }[] };
   const clusterEntry = admin.clusters[0]?.cluster ?? {};
   const kubeconfig = join(work, 'nobody.kubeconfig');
@@ -364,10 +331,7 @@ void t.test('API failures: one line naming the operation and the HTTP status, ex
   t.notMatch(forbidden.stderr, /\n\s+at /, 'no stack trace');
 
   // A port nothing listens on (found free, then closed).
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
+  const port = await freePort();
   const unreachable = join(work, 'unreachable.kubeconfig');
   await writeFile(unreachable, stringify({
     apiVersion: 'v1', kind: 'Config', 'current-context': 'nobody',

@@ -3,15 +3,15 @@
 // process, and every scenario driven through kubectl as a user would.
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCluster, type Cluster, type ExecResult } from '../cluster/cluster.ts';
+import type { Cluster } from '../cluster/cluster.ts';
+import { prometheusPod } from '../support/admission.ts';
 import { freePort, waitFor } from '../support/net.ts';
+import { dryRunInjected, root, sidecars, startE2e } from './support.ts';
 
-const root = new URL('../..', import.meta.url).pathname;
 const INJECTOR_NAMESPACE = 'thanos-injector';
 
 interface PodJson {
@@ -24,11 +24,6 @@ interface PodJson {
   };
 }
 
-
-
-function sidecars(pod: PodJson): number {
-  return [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].filter((c) => c.name === 'thanos-sidecar').length;
-}
 
 /** The injector as a real process: `thanos-injector serve` on 127.0.0.1 with the given certificate. */
 class Injector {
@@ -76,28 +71,16 @@ class Injector {
   }
 }
 
-const cluster = await startCluster({ log: (message) => t.comment(message) });
-t.teardown(() => cluster.stop());
-t.comment(`cluster ${cluster.serverVersion} at ${cluster.server}`);
+const { cluster, work } = await startE2e(t, 'thanos-injector-e2e-');
 
-async function kubectl(args: string[], input?: string): Promise<ExecResult> {
-  return cluster.kubectl(args, input);
-}
-async function kubectlOk(args: string[], input?: string): Promise<string> {
-  const result = await kubectl(args, input);
-  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
 async function getPod(namespace: string, name: string): Promise<PodJson> {
-  return JSON.parse(await kubectlOk(['-n', namespace, 'get', 'pod', name, '-o', 'json'])) as PodJson;
+  return JSON.parse(await cluster.kubectlOk(['-n', namespace, 'get', 'pod', name, '-o', 'json'])) as PodJson;
 }
 async function podsBySelector(namespace: string, selector: string): Promise<PodJson[]> {
-  const list = JSON.parse(await kubectlOk(['-n', namespace, 'get', 'pods', '-l', selector, '-o', 'json'])) as { items: PodJson[] };
+  const list = JSON.parse(await cluster.kubectlOk(['-n', namespace, 'get', 'pods', '-l', selector, '-o', 'json'])) as { items: PodJson[] };
   return list.items;
 }
 
-const work = await mkdtemp(join(tmpdir(), 'thanos-injector-e2e-'));
-t.teardown(() => rm(work, { recursive: true, force: true }));
 const serving = await cluster.issueCert('thanos-injector', { ips: ['127.0.0.1'], dnsNames: ['localhost'] });
 
 // The chart is installed as a user would, with the webhook pointing at the injector on loopback
@@ -106,21 +89,16 @@ const RELEASE = 'tsi';
 const FULLNAME = `${RELEASE}-thanos-sidecar-injector`;
 const chart = join(root, 'charts/thanos-sidecar-injector');
 const injectorPort = await freePort();
-async function helm(args: string[]): Promise<string> {
-  const result = await cluster.helm(args);
-  if (result.code !== 0) throw new Error(`helm ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
-await helm(['install', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--create-namespace',
+await cluster.helmOk(['install', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--create-namespace',
   '--set', `webhook.url=https://127.0.0.1:${injectorPort}/mutate`, '--set', 'webhook.failurePolicy=Fail',
   '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${serving.ca}`, '--set', 'registration.enabled=false']);
 async function setFailurePolicy(failurePolicy: 'Fail' | 'Ignore'): Promise<void> {
-  await helm(['upgrade', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--reuse-values', '--set', `webhook.failurePolicy=${failurePolicy}`]);
+  await cluster.helmOk(['upgrade', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--reuse-values', '--set', `webhook.failurePolicy=${failurePolicy}`]);
 }
 
 // The injector runs with the configuration the chart rendered into its ConfigMap.
 const configFile = join(work, 'config.yaml');
-await writeFile(configFile, await kubectlOk(['-n', INJECTOR_NAMESPACE, 'get', 'configmap', FULLNAME, '-o', 'jsonpath={.data.config\\.yaml}']));
+await writeFile(configFile, await cluster.kubectlOk(['-n', INJECTOR_NAMESPACE, 'get', 'configmap', FULLNAME, '-o', 'jsonpath={.data.config\\.yaml}']));
 const injector = new Injector(cluster, serving.cert, serving.key, configFile);
 injector.port = injectorPort;
 await injector.start();
@@ -130,33 +108,18 @@ t.teardown(() => {
   t.comment(`injector log (tail):\n${injector.log.split('\n').slice(-40).join('\n')}`);
 });
 
-const prometheusPod = (name: string, namespace: string, labels: Record<string, string> = {}, annotations: Record<string, string> = {}) =>
-  JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace, labels, annotations },
-    spec: {
-      containers: [{
-        name: 'prometheus',
-        image: 'quay.io/prometheus/prometheus:v3.5.0',
-        args: ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus'],
-        volumeMounts: [{ name: 'data', mountPath: '/prometheus' }],
-      }],
-      volumes: [{ name: 'data', emptyDir: {} }],
-    },
-  });
+/** A Prometheus pod (../support/admission.ts) as kubectl input. */
+const podJson = (name: string, namespace: string, labels: Record<string, string> = {}, annotations: Record<string, string> = {}) =>
+  JSON.stringify(prometheusPod({ name, namespace, labels, annotations }));
 
-await kubectlOk(['create', 'namespace', 'monitoring']);
-await kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=enabled']);
-await kubectlOk(['create', 'namespace', 'team-a']);
+await cluster.kubectlOk(['create', 'namespace', 'monitoring']);
+await cluster.kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=enabled']);
+await cluster.kubectlOk(['create', 'namespace', 'team-a']);
 // The apiserver picks up a new webhook configuration asynchronously: wait until it is in force.
-await waitFor('the webhook configuration to be in force', async () => {
-  const result = await kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], prometheusPod('probe', 'monitoring'));
-  return result.code === 0 && result.stdout.includes('thanos-sidecar') ? true : undefined;
-}, 30_000);
+await waitFor('the webhook configuration to be in force', () => dryRunInjected(cluster, podJson('probe', 'monitoring')), 30_000);
 
 void t.test('the seed Deployment in a labelled namespace: its pod is stored injected', async (t) => {
-  await kubectlOk(['apply', '-f', join(root, 'examples/prometheus-deployment.yaml')]);
+  await cluster.kubectlOk(['apply', '-f', join(root, 'examples/prometheus-deployment.yaml')]);
   const [pod] = await waitFor('the Deployment pod', async () => {
     const pods = await podsBySelector('monitoring', 'app=prometheus');
     return pods.length > 0 ? pods : undefined;
@@ -173,29 +136,29 @@ void t.test('the seed Deployment in a labelled namespace: its pod is stored inje
   t.equal(pod.metadata.labels?.['thanos-injector/injected'], 'true', 'injected label');
   const status = JSON.parse(pod.metadata.annotations?.['thanos-injector/status'] ?? '{}') as { container?: string };
   t.equal(status.container, 'thanos-sidecar', 'status annotation');
-  const described = await kubectlOk(['-n', 'monitoring', 'describe', 'pod', pod.metadata.name]);
+  const described = await cluster.kubectlOk(['-n', 'monitoring', 'describe', 'pod', pod.metadata.name]);
   t.match(described, /thanos-sidecar:/, 'kubectl describe shows the sidecar');
   t.match(described, /thanos-injector\/status:/, 'kubectl describe shows the status annotation');
 });
 
 void t.test('pod opt-in, opt-out, other pods and kube-system', async (t) => {
-  await kubectlOk(['apply', '-f', '-'], prometheusPod('opted-in', 'team-a', { 'thanos-injection': 'enabled' }));
+  await cluster.kubectlOk(['apply', '-f', '-'], podJson('opted-in', 'team-a', { 'thanos-injection': 'enabled' }));
   t.equal(sidecars(await getPod('team-a', 'opted-in')), 1, 'a labelled pod in an unlabelled namespace is injected');
-  await kubectlOk(['apply', '-f', '-'], prometheusPod('not-labelled', 'team-a'));
+  await cluster.kubectlOk(['apply', '-f', '-'], podJson('not-labelled', 'team-a'));
   t.equal(sidecars(await getPod('team-a', 'not-labelled')), 0, 'an unlabelled pod in an unlabelled namespace is not');
-  await kubectlOk(['apply', '-f', '-'], prometheusPod('opted-out', 'monitoring', { 'thanos-injection': 'disabled' }));
+  await cluster.kubectlOk(['apply', '-f', '-'], podJson('opted-out', 'monitoring', { 'thanos-injection': 'disabled' }));
   t.equal(sidecars(await getPod('monitoring', 'opted-out')), 0, 'a pod labelled disabled in a labelled namespace is not injected');
-  await kubectlOk(['-n', 'monitoring', 'run', 'web', '--image=nginx:1.27', '--restart=Never']);
+  await cluster.kubectlOk(['-n', 'monitoring', 'run', 'web', '--image=nginx:1.27', '--restart=Never']);
   const web = await getPod('monitoring', 'web');
   t.equal(web.spec.containers.length, 1, 'a non-Prometheus pod keeps its one container');
   t.notOk(web.spec.initContainers, 'and gets no init container');
   t.notOk(web.metadata.annotations?.['thanos-injector/status'], 'and no status annotation');
-  await kubectlOk(['apply', '-f', '-'], prometheusPod('system-prometheus', 'kube-system', { 'thanos-injection': 'enabled' }));
+  await cluster.kubectlOk(['apply', '-f', '-'], podJson('system-prometheus', 'kube-system', { 'thanos-injection': 'enabled' }));
   t.equal(sidecars(await getPod('kube-system', 'system-prometheus')), 0, 'a Prometheus pod in kube-system is not touched');
 });
 
 void t.test('a StatefulSet with volumeClaimTemplates: its pods mount the claim', async (t) => {
-  await kubectlOk(['apply', '-f', join(root, 'test/fixtures/inject/statefulset-claim.yaml')]);
+  await cluster.kubectlOk(['apply', '-f', join(root, 'test/fixtures/inject/statefulset-claim.yaml')]);
   const pod = await waitFor('the StatefulSet pod', () => getPod('monitoring', 'prometheus-0').catch(() => undefined));
   t.equal(sidecars(pod), 1, 'injected');
   const mount = pod.spec.initContainers?.find((c) => c.name === 'thanos-sidecar')?.volumeMounts?.find((m) => m.mountPath === '/prometheus');
@@ -204,16 +167,16 @@ void t.test('a StatefulSet with volumeClaimTemplates: its pods mount the claim',
 });
 
 void t.test('server-side dry run shows the injected pod and stores nothing', async (t) => {
-  const result = await kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], prometheusPod('dry', 'monitoring'));
+  const result = await cluster.kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], podJson('dry', 'monitoring'));
   t.equal(result.code, 0, result.stderr);
   t.equal(sidecars(JSON.parse(result.stdout) as PodJson), 1, 'the dry-run answer has the sidecar');
-  const stored = await kubectl(['-n', 'monitoring', 'get', 'pod', 'dry']);
+  const stored = await cluster.kubectl(['-n', 'monitoring', 'get', 'pod', 'dry']);
   t.not(stored.code, 0, 'nothing was stored');
   t.match(stored.stderr, /NotFound|not found/);
 });
 
 void t.test('an invalid override annotation fails kubectl apply with our message', async (t) => {
-  const result = await kubectl(['apply', '-f', '-'], prometheusPod('bad', 'monitoring', {}, { 'thanos-injector/block-duration': 'banana' }));
+  const result = await cluster.kubectl(['apply', '-f', '-'], podJson('bad', 'monitoring', {}, { 'thanos-injector/block-duration': 'banana' }));
   t.not(result.code, 0, 'kubectl apply fails');
   t.match(result.stderr, 'annotation thanos-injector/block-duration: "banana" is not valid; expected a Prometheus duration', 'with our message');
 });
@@ -236,9 +199,9 @@ void t.test('reinvocation after another webhook changes the pod: still exactly o
   });
   await new Promise<void>((resolve) => annotator.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise((resolve) => annotator.close(resolve)));
-  await kubectlOk(['create', 'namespace', 'reinvoke']);
-  await kubectlOk(['label', 'namespace', 'reinvoke', 'thanos-injection=enabled']);
-  await kubectlOk(['apply', '-f', '-'], JSON.stringify({
+  await cluster.kubectlOk(['create', 'namespace', 'reinvoke']);
+  await cluster.kubectlOk(['label', 'namespace', 'reinvoke', 'thanos-injection=enabled']);
+  await cluster.kubectlOk(['apply', '-f', '-'], JSON.stringify({
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
     metadata: { name: 'zz-e2e-annotator' },
@@ -252,28 +215,28 @@ void t.test('reinvocation after another webhook changes the pod: still exactly o
   }));
   const reviewsBefore = await injector.metric('thanos_injector_admissions_total{outcome="skipped",reason="already-injected"}');
   const pod = await waitFor('a pod through both webhooks', async () => {
-    const result = await kubectl(['apply', '-f', '-'], prometheusPod('twice', 'reinvoke'));
+    const result = await cluster.kubectl(['apply', '-f', '-'], podJson('twice', 'reinvoke'));
     if (result.code !== 0) return undefined;
     const stored = await getPod('reinvoke', 'twice');
     if (stored.metadata.annotations?.['e2e.example.com/annotated']) return stored;
-    await kubectl(['-n', 'reinvoke', 'delete', 'pod', 'twice', '--wait=false']);
+    await cluster.kubectl(['-n', 'reinvoke', 'delete', 'pod', 'twice', '--wait=false']);
     return undefined;
   }, 30_000);
   t.equal(pod.metadata.annotations?.['e2e.example.com/annotated'], 'yes', 'the other webhook ran');
   t.equal(sidecars(pod), 1, 'exactly one sidecar');
   const reviewsAfter = await injector.metric('thanos_injector_admissions_total{outcome="skipped",reason="already-injected"}');
   t.ok(reviewsAfter > reviewsBefore, `the apiserver reinvoked the injector (${reviewsAfter - reviewsBefore} already-injected reviews)`);
-  await kubectlOk(['delete', 'mutatingwebhookconfiguration', 'zz-e2e-annotator']);
+  await cluster.kubectlOk(['delete', 'mutatingwebhookconfiguration', 'zz-e2e-annotator']);
 });
 
 void t.test('injector down: Fail refuses pod creation, Ignore stores the pod without the sidecar', async (t) => {
   t.equal(await injector.stop(), 0, 'the injector exits 0 on SIGTERM');
-  const refused = await kubectl(['apply', '-f', '-'], prometheusPod('while-down', 'monitoring'));
+  const refused = await cluster.kubectl(['apply', '-f', '-'], podJson('while-down', 'monitoring'));
   t.not(refused.code, 0, 'with failurePolicy Fail the pod is refused');
   t.match(refused.stderr, 'failed calling webhook', "with the apiserver's error");
   await setFailurePolicy('Ignore');
   const stored = await waitFor('failurePolicy Ignore to be in force', async () => {
-    const result = await kubectl(['apply', '-f', '-'], prometheusPod('while-down', 'monitoring'));
+    const result = await cluster.kubectl(['apply', '-f', '-'], podJson('while-down', 'monitoring'));
     return result.code === 0 ? true : undefined;
   }, 30_000);
   t.ok(stored, 'with failurePolicy Ignore the pod is stored');
@@ -283,7 +246,7 @@ void t.test('injector down: Fail refuses pod creation, Ignore stores the pod wit
 });
 
 void t.test("the apiserver's own latency metric for our webhooks", async (t) => {
-  const metrics = await kubectlOk(['get', '--raw', '/metrics']);
+  const metrics = await cluster.kubectlOk(['get', '--raw', '/metrics']);
   const buckets = new Map<string, number>();
   for (const line of metrics.split('\n')) {
     if (!line.startsWith('apiserver_admission_webhook_admission_duration_seconds_bucket{')) continue;

@@ -57,6 +57,17 @@ function checkApplies(t: Test, doc: unknown, ops: PatchOperation[]): Record<stri
 
 const paths = (ops: PatchOperation[]) => ops.map((op) => op.path);
 
+/** The patch paths for a pod with none of the parents injection adds to (missing or null): one whole add each, in order. */
+const EVERY_PARENT_CREATED = [
+  '/spec/containers/0/args',
+  '/spec/containers/0/volumeMounts',
+  '/spec/volumes',
+  '/spec/initContainers',
+  '/spec/securityContext',
+  '/metadata/labels',
+  '/metadata/annotations',
+];
+
 void t.test('escapePointer', (t) => {
   t.equal(escapePointer('a~b/c'), 'a~0b~1c');
   t.equal(escapePointer('thanos-injector/status'), 'thanos-injector~1status');
@@ -76,15 +87,7 @@ void t.test('missing parents: one add of the whole array or object', (t) => {
     spec: { containers: [{ name: 'prometheus', image: 'prom/prometheus:v3.5.0' }] },
   };
   const ops = patchOf(pod);
-  t.same(paths(ops), [
-    '/spec/containers/0/args',
-    '/spec/containers/0/volumeMounts',
-    '/spec/volumes',
-    '/spec/initContainers',
-    '/spec/securityContext',
-    '/metadata/labels',
-    '/metadata/annotations',
-  ], 'one op per missing parent, in order');
+  t.same(paths(ops), EVERY_PARENT_CREATED, 'one op per missing parent, in order');
   t.ok(ops.every((op) => op.op === 'add'), 'all adds');
   const byPath = new Map(ops.map((op) => [op.path, op.value]));
   t.same(byPath.get('/spec/containers/0/args'), [
@@ -191,15 +194,7 @@ void t.test('null where the apiserver would omit the key (YAML input)', (t) => {
     spec: { securityContext: null, volumes: null, initContainers: null, containers: [{ name: 'prometheus', image: 'prom/prometheus', args: null, volumeMounts: null }] },
   };
   const ops = patchOf(pod);
-  t.same(paths(ops), [
-    '/spec/containers/0/args',
-    '/spec/containers/0/volumeMounts',
-    '/spec/volumes',
-    '/spec/initContainers',
-    '/spec/securityContext',
-    '/metadata/labels',
-    '/metadata/annotations',
-  ], 'null parents are created whole');
+  t.same(paths(ops), EVERY_PARENT_CREATED, 'null parents are created whole');
   applyPatchStrict(pod, ops);
   t.pass('applies');
   t.end();

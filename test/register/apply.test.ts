@@ -3,20 +3,13 @@
 // missing-sidecar warning is refreshed rather than duplicated. (The real API: test/e2e/register.test.ts.)
 import t from 'tap';
 import { ApiException, type CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { buildConfig } from '../../src/config/load.ts';
 import { applyPlan, type ApplyOptions } from '../../src/register/apply.ts';
 import { eventName } from '../../src/register/events.ts';
 import type { Kube } from '../../src/register/kube.ts';
-import { plan, type ClusterState, type RegisterSettings } from '../../src/register/plan.ts';
+import { plan, type ClusterState } from '../../src/register/plan.ts';
+import { registerSettings } from './fixtures.ts';
 
-const settings: RegisterSettings = {
-  endpoints: 'dnssrv',
-  clusterDomain: 'cluster.local',
-  queryNamespace: 'monitoring',
-  configMapName: 'thanos-query-endpoints',
-  restartUninjected: true,
-  injection: buildConfig({}),
-};
+const settings = registerSettings({ restartUninjected: true });
 
 const status = (code: number, message: string) => new ApiException(code, 'Unknown API Status Code!', JSON.stringify({ kind: 'Status', code, message }), {});
 

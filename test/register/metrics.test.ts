@@ -1,19 +1,10 @@
 // The metrics of `register --watch`: what the last reconcile found, and whether registration works.
 import t from 'tap';
-import { buildConfig } from '../../src/config/load.ts';
-import type { ApplyResult } from '../../src/register/apply.ts';
 import { createRegisterMetrics } from '../../src/register/metrics.ts';
-import { plan, type ClusterState, type RegisterSettings } from '../../src/register/plan.ts';
+import { plan, type ClusterState } from '../../src/register/plan.ts';
+import { applyResult, registerSettings } from './fixtures.ts';
 
-const settings: RegisterSettings = {
-  endpoints: 'pod-ip',
-  clusterDomain: 'cluster.local',
-  queryNamespace: 'monitoring',
-  configMapName: 'thanos-query-endpoints',
-  restartUninjected: false,
-  injection: buildConfig({}),
-};
-const result = (failures: string[] = []): ApplyResult => ({ failures, failedServices: new Set(), configMapFailed: false, newlyRegistered: [], restarted: [] });
+const settings = registerSettings({ endpoints: 'pod-ip' });
 
 const ready = (ip: string) => ({ phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: 'True' }] });
 const injected = (namespace: string, name: string, ip: string) => ({
@@ -46,7 +37,7 @@ void t.test('gauges follow the last reconcile: uninjected Prometheus pods, regis
   t.equal(await sample(metrics, 'thanos_injector_register_reconciles_total{result="success"}'), 0);
 
   const first = plan(state([injected('monitoring', 'a', '10.0.0.1'), injected('team', 'b', '10.0.0.2')], [uninjected('p1'), uninjected('p2')]), settings);
-  metrics.reconciled({ plan: first, result: result() }, new Date('2026-11-25T12:00:00Z'));
+  metrics.reconciled({ plan: first, result: applyResult() }, new Date('2026-11-25T12:00:00Z'));
   t.equal(await sample(metrics, 'thanos_injector_uninjected_prometheus_pods'), 2);
   t.equal(await sample(metrics, 'thanos_injector_registered_pods'), 2);
   t.equal(await sample(metrics, 'thanos_injector_registered_endpoints'), 2);
@@ -54,7 +45,7 @@ void t.test('gauges follow the last reconcile: uninjected Prometheus pods, regis
   t.equal(await sample(metrics, 'thanos_injector_register_reconciles_total{result="success"}'), 1);
 
   const second = plan(state([injected('monitoring', 'a', '10.0.0.1')], []), settings);
-  metrics.reconciled({ plan: second, result: result() }, new Date('2026-11-25T12:01:00Z'));
+  metrics.reconciled({ plan: second, result: applyResult() }, new Date('2026-11-25T12:01:00Z'));
   t.equal(await sample(metrics, 'thanos_injector_uninjected_prometheus_pods'), 0, 'back to 0 once they are gone');
   t.equal(await sample(metrics, 'thanos_injector_registered_pods'), 1);
   t.equal(await sample(metrics, 'thanos_injector_registered_endpoints'), 1);
@@ -63,8 +54,8 @@ void t.test('gauges follow the last reconcile: uninjected Prometheus pods, regis
 void t.test('a reconcile with failed API calls, or one that could not read the cluster, counts as failure and keeps the last success time', async (t) => {
   const metrics = createRegisterMetrics();
   const current = plan(state([injected('monitoring', 'a', '10.0.0.1')], [uninjected('p1')]), settings);
-  metrics.reconciled({ plan: current, result: result() }, new Date('2026-11-25T12:00:00Z'));
-  metrics.reconciled({ plan: current, result: result(['create Service team/thanos-sidecar: HTTP 403']) }, new Date('2026-11-25T12:05:00Z'));
+  metrics.reconciled({ plan: current, result: applyResult() }, new Date('2026-11-25T12:00:00Z'));
+  metrics.reconciled({ plan: current, result: applyResult(['create Service team/thanos-sidecar: HTTP 403']) }, new Date('2026-11-25T12:05:00Z'));
   metrics.failed();
   t.equal(await sample(metrics, 'thanos_injector_register_reconciles_total{result="failure"}'), 2);
   t.equal(await sample(metrics, 'thanos_injector_register_reconciles_total{result="success"}'), 1);

@@ -14,16 +14,10 @@ import {
   type ClusterState,
   type RegisterSettings,
 } from '../../src/register/plan.ts';
+import { registerSettings } from './fixtures.ts';
 
-const settings = (overrides: Partial<RegisterSettings> = {}): RegisterSettings => ({
-  endpoints: 'dnssrv',
-  clusterDomain: 'cluster.local',
-  queryNamespace: 'monitoring',
-  configMapName: 'thanos-query-endpoints',
-  restartUninjected: false,
-  injection: buildConfig({ injectorNamespace: 'thanos-system' }),
-  ...overrides,
-});
+const settings = (overrides: Partial<RegisterSettings> = {}): RegisterSettings =>
+  registerSettings({ injection: buildConfig({ injectorNamespace: 'thanos-system' }), ...overrides });
 
 const prometheus: V1Container = { name: 'prometheus', image: 'quay.io/prometheus/prometheus:v3.5.0' };
 const sidecar: V1Container = {

@@ -1,21 +1,12 @@
 // The summary register prints, and API failures as one line naming the operation and the status.
 import t from 'tap';
 import { ApiException } from '@kubernetes/client-node';
-import { buildConfig } from '../../src/config/load.ts';
-import type { ApplyResult } from '../../src/register/apply.ts';
 import { describeApiError } from '../../src/register/kube.ts';
-import { desiredService, plan, type RegisterSettings } from '../../src/register/plan.ts';
+import { desiredService, plan } from '../../src/register/plan.ts';
 import { eventful, summarize, table } from '../../src/register/summary.ts';
+import { applyResult, registerSettings } from './fixtures.ts';
 
-const settings: RegisterSettings = {
-  endpoints: 'dnssrv',
-  clusterDomain: 'cluster.local',
-  queryNamespace: 'monitoring',
-  configMapName: 'thanos-query-endpoints',
-  restartUninjected: true,
-  injection: buildConfig({}),
-};
-const emptyResult = (): ApplyResult => ({ failures: [], failedServices: new Set(), configMapFailed: false, newlyRegistered: [], restarted: [] });
+const settings = registerSettings({ restartUninjected: true });
 
 const injected = (namespace: string, name: string) => ({
   metadata: { namespace, name, uid: `${namespace}/${name}`, labels: { 'thanos-injector/injected': 'true' } },
@@ -41,7 +32,7 @@ void t.test('the summary: namespaces, ConfigMap, registrations, then missing-sid
     selectablePods: [bare, owned],
     configMap: undefined,
   }, settings);
-  const result = emptyResult();
+  const result = applyResult();
   result.newlyRegistered.push({ namespace: 'monitoring', name: 'prometheus-0', uid: 'monitoring/prometheus-0' });
   result.restarted.push({ namespace: 'apps', name: 'prom-7d-x', uid: 'o' });
   result.failedServices.add('team-a');
@@ -68,11 +59,11 @@ void t.test('nothing to do: says so, and is not eventful', (t) => {
   const nothing = { injectedPods: [], services: [], labelledNamespaces: [], selectablePods: [] };
   const written = plan({ ...nothing, configMap: undefined }, settings).configMap.configMap;
   const p = plan({ ...nothing, configMap: written }, settings);
-  const text = summarize(p, emptyResult(), settings);
+  const text = summarize(p, applyResult(), settings);
   t.match(text, /^No injected pods/);
   t.match(text, /ConfigMap monitoring\/thanos-query-endpoints: unchanged \(0 endpoints, dnssrv mode\)/);
   t.match(text, /Missing sidecar: none/);
-  t.notOk(eventful(p, emptyResult()));
+  t.notOk(eventful(p, applyResult()));
   t.end();
 });
 

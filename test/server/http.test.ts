@@ -2,19 +2,16 @@
 // AdmissionReview contract, every bad input answered with a clear 4xx, TLS versions, the health
 // app and the log line per admission.
 import t, { type Test } from 'tap';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import https from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { ServeProcess } from '../support/serve.ts';
+import { startServe } from '../support/serve.ts';
 import { startTestWebhook, type TestWebhook } from '../support/webhook.ts';
 import {
   admissionReview,
   fixturePod,
-  freePort,
-  httpCall,
+  httpGet,
   httpsCall,
   metricValue,
   postReview,
@@ -302,30 +299,18 @@ void t.test('TLS: 1.0 and 1.1 are refused, 1.2 and 1.3 work, plain HTTP gets no 
   for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
     await t.test(`a client on ${version} completes an admission`, async (t) => {
       t.equal(await handshake(version), version);
-      const answer = await new Promise<{ status: number; protocol: string | null; body: string }>((resolve, reject) => {
-        const body = JSON.stringify(admissionReview(prometheusPod()));
-        const req = https.request({
-          host: '127.0.0.1',
-          port,
-          path: '/mutate?timeout=10s',
-          method: 'POST',
-          ca,
-          minVersion: version,
-          maxVersion: version,
-          agent: false,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-          signal: AbortSignal.timeout(5000),
-        }, (res) => {
-          let text = '';
-          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, protocol: (res.socket as tls.TLSSocket).getProtocol(), body: text }));
-        });
-        req.on('error', reject);
-        req.end(body);
+      const answer = await httpsCall({
+        port,
+        ca,
+        minVersion: version,
+        maxVersion: version,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(admissionReview(prometheusPod())),
+        timeoutMs: 5000,
       });
       t.equal(answer.status, 200);
       t.equal(answer.protocol, version);
-      t.match(JSON.parse(answer.body), { response: { allowed: true, patchType: 'JSONPatch' } });
+      t.match(JSON.parse(answer.text), { response: { allowed: true, patchType: 'JSONPatch' } });
     });
   }
 
@@ -345,17 +330,17 @@ void t.test('TLS: 1.0 and 1.1 are refused, 1.2 and 1.3 work, plain HTTP gets no 
 void t.test('the health app: /healthz, /readyz and /metrics on plain HTTP', async (t) => {
   const healthPort = webhook.server.healthPort;
   t.not(healthPort, webhook.server.port, 'a separate port');
-  const healthz = await httpCall(healthPort, '/healthz');
+  const healthz = await httpGet(healthPort, '/healthz');
   t.equal(healthz.status, 200);
-  const readyz = await httpCall(healthPort, '/readyz');
+  const readyz = await httpGet(healthPort, '/readyz');
   t.equal(readyz.status, 200);
 
-  const before = metricValue((await httpCall(healthPort, '/metrics')).text, 'thanos_injector_admissions_total', { outcome: 'denied' }) ?? 0;
+  const before = metricValue((await httpGet(healthPort, '/metrics')).text, 'thanos_injector_admissions_total', { outcome: 'denied' }) ?? 0;
   const denied = responseOf(t, await post(admissionReview(prometheusPod({ annotations: { 'thanos-injector/log-level': 'loud' } }))));
   t.equal(denied.allowed, false);
   responseOf(t, await post(admissionReview(prometheusPod())));
 
-  const metrics = await httpCall(healthPort, '/metrics');
+  const metrics = await httpGet(healthPort, '/metrics');
   t.equal(metrics.status, 200);
   t.match(metrics.headers['content-type'], /^text\/plain/);
   t.match(metrics.text, /^thanos_injector_admissions_total\{[^}]*outcome="denied"[^}]*\} \d+/m, 'the denied admission is counted by outcome');
@@ -366,20 +351,7 @@ void t.test('the health app: /healthz, /readyz and /metrics on plain HTTP', asyn
 });
 
 void t.test('one JSON log line per admission, with no secret from the pod anywhere in the log', async (t) => {
-  const home = await mkdtemp(join(tmpdir(), 'thanos-injector-log-'));
-  const certDir = join(home, 'certs');
-  const port = await freePort();
-  const healthPort = await freePort();
-  const serve = new ServeProcess({
-    args: ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--cert-dir', certDir, '--drain-timeout', '2'],
-    cwd: home,
-  });
-  t.teardown(async () => {
-    await serve.kill();
-    await rm(home, { recursive: true, force: true });
-  });
-  await serve.ready(healthPort);
-  const ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
+  const { serve, port, ca } = await startServe(t, { args: ['--drain-timeout', '2'] });
 
   const secretPod = prometheusPod({
     name: 'prometheus-secret',

@@ -1,80 +1,20 @@
 // The real process (`node src/main.ts serve`): a SIGTERM turns readiness off, lets the review in
 // flight finish and exits 0 within the drain time; with no TLS flags it creates its own CA and
 // serving certificate in --cert-dir and serves with them.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ServeProcess } from '../support/serve.ts';
-import { admissionReview, fixturePod, freePort, httpCall, httpsCall, prometheusPod, waitFor } from './helpers.ts';
-
-interface Started {
-  serve: ServeProcess;
-  port: number;
-  healthPort: number;
-  certDir: string;
-}
-
-async function startServe(t: Test, extra: string[] = [], home?: string): Promise<Started & { home: string }> {
-  const dir = home ?? (await mkdtemp(join(tmpdir(), 'thanos-injector-serve-')));
-  const certDir = join(dir, 'certs');
-  const port = await freePort();
-  const healthPort = await freePort();
-  const serve = new ServeProcess({
-    args: ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--cert-dir', certDir, ...extra],
-    cwd: dir,
-  });
-  t.teardown(async () => {
-    await serve.kill();
-    if (home === undefined) await rm(dir, { recursive: true, force: true });
-  });
-  await serve.ready(healthPort);
-  return { serve, port, healthPort, certDir, home: dir };
-}
-
-/** A POST whose headers and first half of the body go out now; `finish()` sends the rest. */
-function partialRequest(port: number, ca: string, body: string) {
-  const bytes = Buffer.from(body);
-  const half = Math.floor(bytes.length / 2);
-  let resolveAnswer!: (answer: { status: number; text: string }) => void;
-  let rejectAnswer!: (error: Error) => void;
-  const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
-    resolveAnswer = resolve;
-    rejectAnswer = reject;
-  });
-  const req = https.request({
-    host: '127.0.0.1',
-    port,
-    path: '/mutate?timeout=10s',
-    method: 'POST',
-    ca,
-    agent: false,
-    headers: { 'content-type': 'application/json', 'content-length': bytes.length },
-  });
-  req.on('response', (res) => {
-    let text = '';
-    res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-    res.on('end', () => resolveAnswer({ status: res.statusCode ?? 0, text }));
-    res.on('error', rejectAnswer);
-  });
-  req.on('error', rejectAnswer);
-  req.flushHeaders();
-  const sent = new Promise<void>((resolve, reject) => req.write(bytes.subarray(0, half), (error) => (error ? reject(error) : resolve())));
-  return {
-    sent,
-    answer,
-    finish: () => req.end(bytes.subarray(half)),
-    abort: () => req.destroy(),
-  };
-}
+import { startServe } from '../support/serve.ts';
+import { admissionReview, fixturePod, httpGet, httpsCall, partialRequest, prometheusPod, waitFor } from './helpers.ts';
 
 /** 'ready' (200), 'not-ready' (503) or 'closed' (no answer on the health port). */
 async function readiness(healthPort: number): Promise<string> {
   try {
-    const answer = await httpCall(healthPort, '/readyz');
+    const answer = await httpGet(healthPort, '/readyz');
     return answer.status === 200 ? 'ready' : answer.status === 503 ? 'not-ready' : `HTTP ${answer.status}`;
   } catch {
     return 'closed';
@@ -82,8 +22,7 @@ async function readiness(healthPort: number): Promise<string> {
 }
 
 void t.test('SIGTERM: readiness goes off, the in-flight review finishes with 200, the process exits 0 within the drain time', async (t) => {
-  const { serve, port, healthPort, certDir } = await startServe(t, ['--drain-timeout', '5']);
-  const ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
+  const { serve, port, healthPort, ca } = await startServe(t, { args: ['--drain-timeout', '5'] });
   t.equal(await readiness(healthPort), 'ready');
 
   const review = admissionReview(fixturePod('seed-deployment.yaml'), { uid: 'in-flight-at-sigterm' });
@@ -123,8 +62,7 @@ void t.test('SIGTERM: readiness goes off, the in-flight review finishes with 200
 });
 
 void t.test('SIGTERM with a review that never finishes: the drain timeout closes it and the process exits 0', async (t) => {
-  const { serve, port, certDir } = await startServe(t, ['--drain-timeout', '1']);
-  const ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
+  const { serve, port, ca } = await startServe(t, { args: ['--drain-timeout', '1'] });
   const stuck = partialRequest(port, ca, JSON.stringify(admissionReview(prometheusPod())));
   t.teardown(() => stuck.abort());
   const outcome = stuck.answer.then((answer) => `HTTP ${answer.status}`, (error: NodeJS.ErrnoException) => error.code ?? error.message);
@@ -147,7 +85,7 @@ void t.test('with no TLS flags, serve creates ca.crt, tls.crt and tls.key in --c
   const certDir = join(home, 'certs');
   t.notOk(existsSync(certDir), 'no certificate folder before the start');
 
-  const first = await startServe(t, ['--drain-timeout', '2'], home);
+  const first = await startServe(t, { args: ['--drain-timeout', '2'], home });
   for (const file of ['ca.crt', 'tls.crt', 'tls.key']) t.ok(existsSync(join(certDir, file)), `${file} created`);
   t.equal((await stat(join(certDir, 'tls.key'))).mode & 0o077, 0, 'tls.key is readable by its owner only');
   const ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
@@ -180,7 +118,7 @@ void t.test('with no TLS flags, serve creates ca.crt, tls.crt and tls.key in --c
   first.serve.child.kill('SIGTERM');
   t.equal((await first.serve.exited).code, 0, 'stops cleanly');
 
-  const second = await startServe(t, ['--drain-timeout', '2'], home);
+  const second = await startServe(t, { args: ['--drain-timeout', '2'], home });
   t.equal(await readFile(join(certDir, 'tls.crt'), 'utf8'), cert, 'a restart reuses the valid certificate');
   t.match(second.serve.output, /reusing serving certificate/);
   const again = await httpsCall({ port: second.port, ca, headers: { 'content-type': 'application/json' }, body: JSON.stringify(admissionReview(prometheusPod())) });

@@ -3,38 +3,24 @@
 // connections already open; a broken pair is refused and the previous certificate kept.
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { writeCertificates } from '../../src/certs/files.ts';
 import { generateCertificates } from '../../src/certs/generate.ts';
-import { ServeProcess } from '../support/serve.ts';
+import { startServe } from '../support/serve.ts';
 import { startTestWebhook, type TestWebhook } from '../support/webhook.ts';
-import { admissionReview, freePort, httpCall, httpsCall, metricValue, prometheusPod, waitFor } from './helpers.ts';
+import { admissionReview, httpGet, httpsCall, metricValue, prometheusPod, servedFingerprint, waitFor } from './helpers.ts';
 
 const NAMES = ['localhost', '127.0.0.1'];
-
-/** The SHA-256 fingerprint a new TLS connection is served, verified against `ca`. */
-function servedFingerprint(port: number, ca: string | string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, ca }, () => {
-      const fingerprint = socket.getPeerCertificate().fingerprint256;
-      socket.end();
-      resolve(fingerprint);
-    });
-    socket.setTimeout(3000, () => socket.destroy(new Error('handshake timed out')));
-    socket.on('error', reject);
-  });
-}
 
 async function fingerprintOf(file: string): Promise<string> {
   return new X509Certificate(await readFile(file, 'utf8')).fingerprint256;
 }
 
 async function reloads(webhook: TestWebhook, result: 'success' | 'failure'): Promise<number> {
-  const metrics = await httpCall(webhook.server.healthPort, '/metrics');
+  const metrics = await httpGet(webhook.server.healthPort, '/metrics');
   return metricValue(metrics.text, 'thanos_injector_tls_reloads_total', { result }) ?? 0;
 }
 
@@ -139,20 +125,7 @@ void t.test('an empty tls.key (a half-written pair) keeps the previous certifica
 });
 
 void t.test('an empty tls.crt in the real process keeps the previous certificate and does not crash the webhook', async (t) => {
-  const home = await mkdtemp(join(tmpdir(), 'thanos-injector-reload-'));
-  const certDir = join(home, 'certs');
-  const port = await freePort();
-  const healthPort = await freePort();
-  const serve = new ServeProcess({
-    args: ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--cert-dir', certDir, '--drain-timeout', '2'],
-    cwd: home,
-  });
-  t.teardown(async () => {
-    await serve.kill();
-    await rm(home, { recursive: true, force: true });
-  });
-  await serve.ready(healthPort);
-  const ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
+  const { serve, port, healthPort, certDir, ca } = await startServe(t, { args: ['--drain-timeout', '2'] });
   const fingerprint = await fingerprintOf(join(certDir, 'tls.crt'));
 
   await writeFile(join(certDir, 'tls.crt'), '');
@@ -161,6 +134,6 @@ void t.test('an empty tls.crt in the real process keeps the previous certificate
   t.ok(serve.running, `the webhook process is still running (exit code ${serve.child.exitCode}): ${serve.output.split('\n').filter((l) => !l.startsWith('{')).slice(0, 3).join(' ').slice(0, 300)}`);
   if (!serve.running) return;
   t.equal(await servedFingerprint(port, ca), fingerprint, 'new connections still get the previous certificate');
-  const metrics = await httpCall(healthPort, '/metrics');
+  const metrics = await httpGet(healthPort, '/metrics');
   t.ok((metricValue(metrics.text, 'thanos_injector_tls_reloads_total', { result: 'failure' }) ?? 0) >= 1, 'a failure is counted');
 });

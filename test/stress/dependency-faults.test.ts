@@ -6,18 +6,16 @@
 //     Secret, GET/PATCH MutatingWebhookConfiguration, /version) and then stalls: admissions keep
 //     being answered in milliseconds while the background check hangs, and SIGTERM still stops it.
 import t from 'tap';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateCertificates } from '../../src/certs/generate.ts';
 import { startBlackHole, startFakeKube, writeKubeconfig } from './fake-kube.ts';
-import { ServeProcess } from '../support/serve.ts';
-import { freePort, httpGet, injectedProblem, ms, percentile, postReview, prometheusPod, podReview, sleep, waitFor, within } from './support.ts';
+import { startServe, type StartedServe } from '../support/serve.ts';
+import { admissionReview, freePort, httpGet, injectedProblem, ms, percentile, postReview, prometheusPod, sleep, waitFor, within } from './support.ts';
 
 t.setTimeout(400_000);
-
-type Test = Parameters<Parameters<typeof t.test>[0]>[0];
 
 const VERSION_BUDGET_MS = 3000; // src/kube/version.ts
 /** Slack on top of (start-up without a cluster + the 3 s budget): loading @kubernetes/client-node
@@ -29,26 +27,8 @@ const ADMISSIONS = 30;
 
 let baselineReadyMs = 0;
 
-interface Started {
-  serve: ServeProcess;
-  port: number;
-  healthPort: number;
-  dir: string;
-  readyMs: number;
-}
-
-async function startServe(t: Test, args: string[], env: Record<string, string | undefined>, dir: string, certArgs?: string[]): Promise<Started> {
-  const port = await freePort();
-  const healthPort = await freePort();
-  const serve = new ServeProcess({
-    args: ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), ...(certArgs ?? ['--cert-dir', join(dir, 'certs')]), '--drain-timeout', String(DRAIN_SECONDS), ...args],
-    cwd: dir,
-    env,
-  });
-  t.teardown(() => serve.kill());
-  const readyMs = await serve.ready(healthPort, 60_000);
-  return { serve, port, healthPort, dir, readyMs };
-}
+/** How these tests run serve: a short drain, and time to be ready on a loaded machine. */
+const SERVE = { args: ['--drain-timeout', String(DRAIN_SECONDS)], readyTimeoutMs: 60_000 };
 
 /** `count` reviews one after the other over one keep-alive connection; latencies and problems. */
 async function admissions(port: number, ca: string, count: number, label: string): Promise<{ latencies: number[]; problems: string[] }> {
@@ -60,7 +40,7 @@ async function admissions(port: number, ca: string, count: number, label: string
       const uid = `${label}-${i}`;
       const started = performance.now();
       try {
-        const answer = await postReview(port, ca, podReview(prometheusPod(), { uid }), agent, 10_000);
+        const answer = await postReview(port, ca, admissionReview(prometheusPod(), { uid }), agent, 10_000);
         const problem = injectedProblem(answer, uid);
         if (problem) problems.push(problem);
       } catch (error) {
@@ -77,7 +57,7 @@ async function admissions(port: number, ca: string, count: number, label: string
 const figures = (latencies: number[]) => `p50 ${ms(percentile(latencies, 50))}, p90 ${ms(percentile(latencies, 90))}, max ${ms(Math.max(...latencies))}`;
 
 /** SIGTERM, then when readiness went off and when the process exited (undefined: not within `waitMs`). */
-async function stop(s: Started, waitMs: number): Promise<{ readyOffMs?: number; exitMs?: number; code?: number | null }> {
+async function stop(s: StartedServe, waitMs: number): Promise<{ readyOffMs?: number; exitMs?: number; code?: number | null }> {
   const signalledAt = performance.now();
   s.serve.child.kill('SIGTERM');
   let readyOffMs: number | undefined;
@@ -97,12 +77,9 @@ async function stop(s: Started, waitMs: number): Promise<{ readyOffMs?: number; 
 }
 
 void t.test('baseline: serve without any cluster configured', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'thanos-injector-faults-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const s = await startServe(t, [], {}, dir);
+  const s = await startServe(t, SERVE);
   baselineReadyMs = s.readyMs;
-  const ca = await readFile(join(dir, 'certs', 'ca.crt'), 'utf8');
-  const { latencies, problems } = await admissions(s.port, ca, ADMISSIONS, 'baseline');
+  const { latencies, problems } = await admissions(s.port, s.ca, ADMISSIONS, 'baseline');
   const stopped = await stop(s, 10_000);
   t.comment(`ready ${s.readyMs.toFixed(0)} ms after spawn; admissions ${figures(latencies)}; exit ${stopped.exitMs?.toFixed(0) ?? 'never'} ms after SIGTERM`);
   t.same(problems, [], 'admissions are injected');
@@ -118,9 +95,8 @@ for (const kind of ['tls black hole', 'tcp black hole', 'closed port'] as const)
     const apiPort = hole?.port ?? (await freePort());
     const kubeconfig = join(dir, 'kubeconfig');
     await writeKubeconfig(kubeconfig, apiPort, hole?.certs.caCert ?? (await generateCertificates(['127.0.0.1'])).caCert);
-    const s = await startServe(t, [], { KUBECONFIG: kubeconfig }, dir);
-    const ca = await readFile(join(dir, 'certs', 'ca.crt'), 'utf8');
-    const { latencies, problems } = await admissions(s.port, ca, ADMISSIONS, kind.replace(/ /g, '-'));
+    const s = await startServe(t, { ...SERVE, home: dir, env: { KUBECONFIG: kubeconfig } });
+    const { latencies, problems } = await admissions(s.port, s.ca, ADMISSIONS, kind.replace(/ /g, '-'));
     const noted = /no cluster answered; using kubernetesVersion/.test(s.serve.output);
     const stopped = await stop(s, (DRAIN_SECONDS + 5) * 1000);
     t.comment(`ready ${s.readyMs.toFixed(0)} ms after spawn (baseline without a cluster ${baselineReadyMs.toFixed(0)} ms); ${hole ? `${hole.connections()} connection(s) reached the API; ` : ''}admissions ${figures(latencies)}`);
@@ -144,13 +120,12 @@ void t.test('(b) certs auto mode: the API serves the start-up, then hangs; admis
   t.teardown(() => api.close());
   const kubeconfig = join(dir, 'kubeconfig');
   await writeKubeconfig(kubeconfig, api.port, api.certs.caCert);
-  const s = await startServe(
-    t,
-    ['--certs-secret', 'thanos-injector-certs', '--namespace', 'thanos-injector', '--webhook-config', 'thanos-injector', '--dns-name', '127.0.0.1', '--dns-name', 'localhost', '--certs-check-interval', '1'],
-    { KUBECONFIG: kubeconfig },
-    dir,
-    [],
-  );
+  const s = await startServe(t, {
+    ...SERVE,
+    home: dir,
+    env: { KUBECONFIG: kubeconfig },
+    certArgs: ['--certs-secret', 'thanos-injector-certs', '--namespace', 'thanos-injector', '--webhook-config', 'thanos-injector', '--dns-name', '127.0.0.1', '--dns-name', 'localhost', '--certs-check-interval', '1'],
+  });
   // The first check patches caBundle; wait for it, then make every API call hang.
   await waitFor('the caBundle patch of the first check', () => Promise.resolve(api.calls.some((c) => c.method === 'PATCH') ? true : undefined), 10_000);
   const ca = api.caBundle();

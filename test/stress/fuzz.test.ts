@@ -17,7 +17,7 @@ import { applyPatchStrict } from '../harness/jsonpatch.ts';
 import { applyPodDefaults } from '../harness/pod-defaults.ts';
 import { validatePod } from '../harness/pod-validation.ts';
 import { startTestWebhook, type TestWebhook } from '../support/webhook.ts';
-import { pool, request, type Answer, type Json } from './support.ts';
+import { httpsCall, pool, type Answer, type Json } from './support.ts';
 
 t.setTimeout(600_000);
 
@@ -972,7 +972,7 @@ t.teardown(async () => {
 
 function post(body: string | Buffer, options: { contentType?: string; method?: string; path?: string } = {}): Promise<Answer> {
   const contentType = options.contentType ?? 'application/json';
-  return request({
+  return httpsCall({
     port: webhook.server.port,
     ca: webhook.ca,
     agent,

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeCertificates } from '../../src/certs/files.ts';
 import { generateCertificates } from '../../src/certs/generate.ts';
-import { ServeProcess } from '../support/serve.ts';
-import { freePort, injectedProblem, postReview, prometheusPod, podReview, readMetric, servedFingerprint, sleep, waitFor, within } from './support.ts';
+import { startServe } from '../support/serve.ts';
+import { admissionReview, injectedProblem, postReview, prometheusPod, readMetric, servedFingerprint, sleep, waitFor, within } from './support.ts';
 
 t.setTimeout(300_000);
 
@@ -34,6 +34,7 @@ interface Sent {
 
 void t.test(`rotation: a new pair (new CA) written mid-load is served without one failed request (${SECONDS} s)`, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'thanos-injector-rotation-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
   const files = await writeCertificates(join(dir, 'tls'), NAMES);
   const oldPair = { ca: await readFile(files.caFile, 'utf8'), cert: await readFile(files.certFile, 'utf8') };
   const next = await generateCertificates(NAMES);
@@ -42,19 +43,9 @@ void t.test(`rotation: a new pair (new CA) written mid-load is served without on
   t.not(next.caCert, oldPair.ca, 'the new pair comes from a new CA');
   const trust = [next.caCert, oldPair.ca]; // [new, old]
 
-  const port = await freePort();
-  const healthPort = await freePort();
-  const serve = new ServeProcess({
-    args: ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--tls-cert-file', files.certFile, '--tls-key-file', files.keyFile, '--drain-timeout', '5'],
-    cwd: dir,
-  });
+  const { serve, port, healthPort } = await startServe(t, { home: dir, certArgs: ['--tls-cert-file', files.certFile, '--tls-key-file', files.keyFile], args: ['--drain-timeout', '5'] });
   const agent = new https.Agent({ keepAlive: true, maxSockets: KEEP_ALIVE_WORKERS });
-  t.teardown(async () => {
-    agent.destroy();
-    await serve.kill();
-    await rm(dir, { recursive: true, force: true });
-  });
-  await serve.ready(healthPort);
+  t.teardown(() => agent.destroy());
   t.equal(await servedFingerprint(port, trust), oldFingerprint, 'the old certificate is served at first');
 
   const sent: Sent[] = [];
@@ -66,7 +57,7 @@ void t.test(`rotation: a new pair (new CA) written mid-load is served without on
       const uid = `rotation-${kind}-${counter++}`;
       const record: Sent = { startedAt: performance.now(), kind, ok: false };
       try {
-        const answer = await postReview(port, trust, podReview(prometheusPod(), { uid }), kind === 'new' ? false : agent, 10_000);
+        const answer = await postReview(port, trust, admissionReview(prometheusPod(), { uid }), kind === 'new' ? false : agent, 10_000);
         const problem = injectedProblem(answer, uid);
         record.ok = problem === '';
         if (problem) record.problem = problem;

@@ -5,14 +5,11 @@
 // are counted apart; the process exits 0 within the drain time.
 import t from 'tap';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import https from 'node:https';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
-import { ServeProcess } from '../support/serve.ts';
-import { freePort, httpGet, injectedProblem, postReview, prometheusPod, podReview, sleep, within } from './support.ts';
+import { startServe } from '../support/serve.ts';
+import { admissionReview, httpGet, injectedProblem, partialRequest, postReview, prometheusPod, sleep, within } from './support.ts';
 
 t.setTimeout(300_000);
 
@@ -22,65 +19,15 @@ const SLOW_REQUESTS = 20;
 const LOAD_BEFORE_MS = 3000;
 const MAX_IN_FLIGHT = 32;
 
-type Test = Parameters<Parameters<typeof t.test>[0]>[0];
-
-async function startServe(t: Test) {
-  const dir = await mkdtemp(join(tmpdir(), 'thanos-injector-shutdown-'));
-  const port = await freePort();
-  const healthPort = await freePort();
-  const serve = new ServeProcess({
-    args: ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--cert-dir', join(dir, 'certs'), '--drain-timeout', String(DRAIN_SECONDS)],
-    cwd: dir,
-  });
-  t.teardown(async () => {
-    await serve.kill();
-    await rm(dir, { recursive: true, force: true });
-  });
-  await serve.ready(healthPort);
-  return { serve, port, healthPort, ca: await readFile(join(dir, 'certs', 'ca.crt'), 'utf8') };
-}
-
-/** A POST whose headers and first half of the body go out now; finish() sends the rest. */
+/** A review POSTed with only half of its body sent; finish() sends the rest. */
 function slowRequest(port: number, ca: string, uid: string) {
-  const bytes = Buffer.from(JSON.stringify(podReview(prometheusPod(), { uid })));
-  const half = Math.floor(bytes.length / 2);
-  const req = https.request({
-    host: '127.0.0.1',
-    port,
-    path: '/mutate?timeout=10s',
-    method: 'POST',
-    ca,
-    agent: false,
-    headers: { 'content-type': 'application/json', 'content-length': bytes.length },
-    signal: AbortSignal.timeout(30_000),
-  });
-  const answer = new Promise<{ status: number; text: string; json: unknown }>((resolve, reject) => {
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => {
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, text, json });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-  });
-  req.flushHeaders();
-  const sent = new Promise<void>((resolve, reject) => req.write(bytes.subarray(0, half), (error) => (error ? reject(error) : resolve())));
-  return { uid, sent, answer, finish: () => req.end(bytes.subarray(half)), abort: () => req.destroy() };
+  return { uid, ...partialRequest(port, ca, JSON.stringify(admissionReview(prometheusPod(), { uid })), 30_000) };
 }
 
 type Outcome = 'ok' | 'non-200' | 'refused' | 'dropped' | 'other-error';
 
 void t.test(`SIGTERM under ${RATE} requests/s with ${SLOW_REQUESTS} half-sent reviews: all in-flight reviews get 200, exit 0 within ${DRAIN_SECONDS} s`, async (t) => {
-  const { serve, port, healthPort, ca } = await startServe(t);
+  const { serve, port, healthPort, ca } = await startServe(t, { args: ['--drain-timeout', String(DRAIN_SECONDS)] });
   const agent = new https.Agent({ keepAlive: true, maxSockets: 8 });
   t.teardown(() => agent.destroy());
 
@@ -95,7 +42,7 @@ void t.test(`SIGTERM under ${RATE} requests/s with ${SLOW_REQUESTS} half-sent re
     const uid = `load-${n++}`;
     const startedAt = performance.now();
     inFlight++;
-    postReview(port, ca, podReview(prometheusPod(), { uid }), keepAlive ? agent : false, 15_000)
+    postReview(port, ca, admissionReview(prometheusPod(), { uid }), keepAlive ? agent : false, 15_000)
       .then(
         (answer) => {
           const problem = injectedProblem(answer, uid);
@@ -163,7 +110,7 @@ void t.test(`SIGTERM under ${RATE} requests/s with ${SLOW_REQUESTS} half-sent re
 });
 
 void t.test('SIGTERM: a connection the server accepted before the signal, whose review arrives during the drain, gets a 200 (not a 503)', async (t) => {
-  const { serve, port, healthPort, ca } = await startServe(t);
+  const { serve, port, healthPort, ca } = await startServe(t, { args: ['--drain-timeout', String(DRAIN_SECONDS)] });
   // TCP accepted by the server now; the TLS handshake and the review come after SIGTERM, while the
   // process drains (what an apiserver connection opened just before the endpoints update sees).
   const raw = net.connect({ host: '127.0.0.1', port });
@@ -183,7 +130,7 @@ void t.test('SIGTERM: a connection the server accepted before the signal, whose 
   const status = await within(
     (async () => {
       await once(socket, 'secureConnect');
-      const body = JSON.stringify(podReview(prometheusPod(), { uid: 'accepted-before-sigterm' }));
+      const body = JSON.stringify(admissionReview(prometheusPod(), { uid: 'accepted-before-sigterm' }));
       socket.write(`POST /mutate?timeout=10s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       let text = '';
       socket.setEncoding('utf8');

@@ -9,7 +9,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { startTestWebhook, type TestWebhook } from '../support/webhook.ts';
-import { injectedProblem, ms, percentile, postReview, prometheusPod, podReview, sleep, waitFor } from './support.ts';
+import { admissionReview, injectedProblem, ms, percentile, postReview, prometheusPod, sleep, waitFor } from './support.ts';
 
 t.setTimeout(300_000);
 
@@ -117,7 +117,7 @@ void t.test('the attack: slowloris, stalled bodies, connections without TLS, mid
       const uid = `good-${goodCount++}`;
       const started = performance.now();
       try {
-        const answer = await postReview(webhook.server.port, webhook.ca, podReview(prometheusPod(), { uid }), kind === 'keep-alive' ? agent : false, 10_000);
+        const answer = await postReview(webhook.server.port, webhook.ca, admissionReview(prometheusPod(), { uid }), kind === 'keep-alive' ? agent : false, 10_000);
         good.push({ latencyMs: performance.now() - started, problem: injectedProblem(answer, uid), kind });
       } catch (error) {
         good.push({ latencyMs: performance.now() - started, problem: `no answer: ${(error as Error).message}`, kind });
@@ -129,7 +129,7 @@ void t.test('the attack: slowloris, stalled bodies, connections without TLS, mid
   })();
 
   // Clients that disconnect mid-request: headers and half a body, then the socket is destroyed.
-  const body = JSON.stringify(podReview(prometheusPod()));
+  const body = JSON.stringify(admissionReview(prometheusPod()));
   await sleep(500);
   countBeforeDisconnects = await connections();
   for (let i = 0; i < DISCONNECTS; i++) {
@@ -200,6 +200,6 @@ void t.test('no connection leaks: mid-request disconnects are released at once, 
   }
   const settled = await waitFor('the connection count back at the baseline', async () => ((await connections()) <= baseline ? true : undefined), 5000, 100).catch(() => false);
   t.ok(settled, `the server's connection count is back to ${baseline} once the clients are gone (now ${await connections()})`);
-  const answer = await postReview(webhook.server.port, webhook.ca, podReview(prometheusPod(), { uid: 'after-the-attack' }));
+  const answer = await postReview(webhook.server.port, webhook.ca, admissionReview(prometheusPod(), { uid: 'after-the-attack' }));
   t.equal(injectedProblem(answer, 'after-the-attack'), '', 'and it still injects');
 });

@@ -5,13 +5,10 @@
 // from the end of the warm-up to the end.
 import t from 'tap';
 import autocannon from 'autocannon';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { seedReview } from '../../bench/fixtures.ts';
-import { ServeProcess } from '../support/serve.ts';
-import { freePort, httpGet, injectedProblem, mb, metricValue, postReview, within } from './support.ts';
+import { startServe } from '../support/serve.ts';
+import { httpGet, injectedProblem, mb, metricValue, postReview, within } from './support.ts';
 
 t.setTimeout(600_000);
 
@@ -31,19 +28,7 @@ interface Sample {
 }
 
 void t.test(`soak: ${RATE} requests/s for ${SECONDS} s (+${WARMUP} s warm-up) on the inject path of a serve process`, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'thanos-injector-soak-'));
-  const port = await freePort();
-  const healthPort = await freePort();
-  const serve = new ServeProcess({
-    args: ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--cert-dir', join(dir, 'certs')],
-    cwd: dir,
-  });
-  t.teardown(async () => {
-    await serve.kill();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const readyMs = await serve.ready(healthPort);
-  const ca = await readFile(join(dir, 'certs', 'ca.crt'), 'utf8');
+  const { serve, port, healthPort, ca, readyMs } = await startServe(t);
   t.comment(`serve ready ${readyMs.toFixed(0)} ms after spawn`);
 
   // A verified request first (autocannon itself does not verify certificates).

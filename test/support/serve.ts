@@ -1,9 +1,12 @@
 // The real webhook process (`node src/main.ts serve ...`) for the server and stress tests: spawned
-// with a controlled environment, its output drained and kept (bounded), ready/kill/log lines.
+// with a controlled environment, its output drained and kept (bounded), ready/kill/log lines; and
+// startServe(), which runs one on free loopback ports until the test's teardown.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from './net.ts';
+import { freePort, waitFor } from './net.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -150,4 +153,53 @@ export class ServeProcess {
     }
     return lines;
   }
+}
+
+export interface StartServeOptions {
+  /** Flags after the address, the ports and the certificate flags (e.g. --drain-timeout). */
+  args?: string[];
+  /** The folder to run in (cwd and HOME, certificates in certs/), left in place; by default a new
+   * temporary folder, removed at the teardown. */
+  home?: string;
+  /** Certificate flags in place of `--cert-dir <home>/certs` (`ca` is then ''). */
+  certArgs?: string[];
+  env?: ServeOptions['env'];
+  /** How long to wait for /readyz (default 30 s). */
+  readyTimeoutMs?: number;
+}
+
+export interface StartedServe {
+  serve: ServeProcess;
+  port: number;
+  healthPort: number;
+  home: string;
+  /** <home>/certs: where serve keeps the CA and serving certificate it creates. */
+  certDir: string;
+  /** ca.crt of certDir, read once ready ('' with certArgs). */
+  ca: string;
+  /** ms from spawn to ready. */
+  readyMs: number;
+}
+
+/**
+ * `serve --address 127.0.0.1` on two free ports, ready; killed at the teardown of `t` (then its
+ * temporary home removed). With no certificate flags it creates its own CA in <home>/certs.
+ */
+export async function startServe(t: { teardown(fn: () => unknown): void }, options: StartServeOptions = {}): Promise<StartedServe> {
+  const home = options.home ?? (await mkdtemp(join(tmpdir(), 'thanos-injector-serve-')));
+  const certDir = join(home, 'certs');
+  const port = await freePort();
+  const healthPort = await freePort();
+  const serve = new ServeProcess({
+    args: ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), ...(options.certArgs ?? ['--cert-dir', certDir]), ...(options.args ?? [])],
+    cwd: home,
+    ...(options.env ? { env: options.env } : {}),
+  });
+  t.teardown(async () => {
+    await serve.kill();
+    if (options.home === undefined) await rm(home, { recursive: true, force: true });
+  });
+  const readyMs = await serve.ready(healthPort, options.readyTimeoutMs);
+  const ca = options.certArgs ? '' : await readFile(join(certDir, 'ca.crt'), 'utf8');
+  return { serve, port, healthPort, home, certDir, ca, readyMs };
 }
