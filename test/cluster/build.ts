@@ -283,6 +283,10 @@ async function ensureGroup(group: Group, root: string, force: boolean, log: (m: 
   fs.mkdirSync(root, { recursive: true });
   await withLock(`${outDir}.lock`, log, async () => {
     if (upToDate()) return; // another process built it while we waited
+    // Output folders of builds whose test process died (we hold the lock, so no live build uses them).
+    for (const entry of fs.readdirSync(root)) {
+      if (entry.startsWith(`.${group.name}-build-`)) fs.rmSync(path.join(root, entry), { recursive: true, force: true });
+    }
     const go = await goVersion();
     if (!go) throw new Error('`go` is not on PATH: the test control plane is built from Go modules (Go >= 1.26 needed)');
     const names = Object.keys(paths).join(', ');
