@@ -4,8 +4,8 @@
 import { hostname } from 'node:os';
 import { loadConfig } from '../config/load.ts';
 import type { ApplyOptions } from '../register/apply.ts';
-import { connect } from '../register/kube.ts';
-import { ENDPOINT_MODES, type EndpointMode, type RegisterSettings } from '../register/plan.ts';
+import { connect, type Kube } from '../register/kube.ts';
+import { ENDPOINT_MODES, registeredPodCount, type EndpointMode, type RegisterSettings } from '../register/plan.ts';
 import { reconcile } from '../register/reconcile.ts';
 import type { Scope } from '../register/state.ts';
 import { createRegisterMetrics } from '../register/metrics.ts';
@@ -100,9 +100,6 @@ export async function run(argv: string[]): Promise<number> {
   };
   const kube = connect(values.kubeconfig);
   const options: ApplyOptions = { now: () => new Date(), host: hostname(), recorded: new Set() };
-  const reportFailures = (failures: string[]) => {
-    for (const failure of failures) process.stderr.write(`thanos-injector: ${failure}\n`);
-  };
 
   if (!values.watch) {
     const { plan, result } = await reconcile(kube, scope, settings, options);
@@ -112,12 +109,31 @@ export async function run(argv: string[]): Promise<number> {
     return plan.missing.length > 0 ? 3 : 0;
   }
 
+  return watchMode({ kube, scope, settings, options, resyncSeconds, metricsPort, metricsAddress: values['metrics-address'] });
+}
+
+interface WatchModeOptions {
+  kube: Kube;
+  scope: Scope;
+  settings: RegisterSettings;
+  options: ApplyOptions;
+  resyncSeconds: number;
+  metricsPort: number | undefined;
+  metricsAddress: string;
+}
+
+function reportFailures(failures: string[]): void {
+  for (const failure of failures) process.stderr.write(`thanos-injector: ${failure}\n`);
+}
+
+/** `register --watch`: reconcile on changes and every resync, optionally serving metrics, until SIGTERM/SIGINT. */
+async function watchMode({ kube, scope, settings, options, resyncSeconds, metricsPort, metricsAddress }: WatchModeOptions): Promise<number> {
   const metrics = createRegisterMetrics();
   const health: HealthState = { ready: false };
   const metricsApp = metricsPort === undefined ? undefined : buildHealthApp(health, metrics.registry);
   if (metricsApp !== undefined) {
-    await metricsApp.listen({ host: values['metrics-address'], port: metricsPort }).catch((error: unknown) => {
-      throw new CommandError(`--metrics-port: cannot listen on ${values['metrics-address']}:${metricsPort}: ${(error as Error).message}`);
+    await metricsApp.listen({ host: metricsAddress, port: metricsPort }).catch((error: unknown) => {
+      throw new CommandError(`--metrics-port: cannot listen on ${metricsAddress}:${metricsPort}: ${(error as Error).message}`);
     });
   }
   const controller = new AbortController();
@@ -127,7 +143,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-  const metricsNote = metricsApp === undefined ? '' : `; metrics on http://${values['metrics-address']}:${metricsPort}/metrics`;
+  const metricsNote = metricsApp === undefined ? '' : `; metrics on http://${metricsAddress}:${metricsPort}/metrics`;
   process.stderr.write(`thanos-injector: watching injected pods ${scope === undefined ? 'in all namespaces' : `in ${scope.join(', ')}`} (full resync every ${resyncSeconds}s)${metricsNote}\n`);
   try {
     await watch({
@@ -149,7 +165,7 @@ export async function run(argv: string[]): Promise<number> {
         if (eventful(plan, result)) {
           process.stdout.write(`--- ${stamp}\n${summarize(plan, result, settings)}`);
         } else {
-          process.stdout.write(`--- ${stamp} unchanged: ${plan.configMap.addresses.length} endpoints, ${new Set(plan.registrations.map((r) => r.pod.uid)).size} registered pods\n`);
+          process.stdout.write(`--- ${stamp} unchanged: ${plan.configMap.addresses.length} endpoints, ${registeredPodCount(plan)} registered pods\n`);
         }
         reportFailures(result.failures);
         if (result.failures.length > 0) throw new CommandError(`${result.failures.length} API call(s) failed`);

@@ -2,6 +2,7 @@
 // when labelled Prometheus pods run without the sidecar (created while the webhook was down under
 // failurePolicy Ignore), and so a stalled registration shows.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { registeredPodCount } from './plan.ts';
 import type { Reconciled } from './reconcile.ts';
 
 export interface RegisterMetrics {
@@ -48,7 +49,7 @@ export function createRegisterMetrics(): RegisterMetrics {
     registry,
     reconciled({ plan, result }, at) {
       uninjected.set(plan.missing.length);
-      registeredPods.set(new Set(plan.registrations.map((registration) => registration.pod.uid)).size);
+      registeredPods.set(registeredPodCount(plan));
       endpoints.set(plan.configMap.addresses.length);
       if (result.failures.length > 0) {
         reconciles.inc({ result: 'failure' });

@@ -104,6 +104,11 @@ export interface Plan {
   missing: MissingSidecar[];
 }
 
+/** Pods registered with Query (a pod may stand behind more than one registration). */
+export function registeredPodCount(plan: Plan): number {
+  return new Set(plan.registrations.map((registration) => registration.pod.uid)).size;
+}
+
 export function podRef(pod: V1Pod): PodRef {
   return { namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '', uid: pod.metadata?.uid ?? '' };
 }

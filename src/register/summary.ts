@@ -1,7 +1,7 @@
 // The summary `register` prints: one row per namespace, the ConfigMap, then the labelled
 // Prometheus pods running without the sidecar. Pure text from a plan and what applying it did.
 import type { ApplyResult } from './apply.ts';
-import type { Plan, RegisterSettings, ServiceAction } from './plan.ts';
+import { registeredPodCount, type Plan, type RegisterSettings, type ServiceAction } from './plan.ts';
 
 const DONE: Record<ServiceAction['action'], string> = {
   create: 'created',
@@ -36,7 +36,7 @@ export function summarize(plan: Plan, result: ApplyResult, settings: Pick<Regist
   const { configMap } = plan;
   const state = result.configMapFailed ? `${configMap.action} failed` : configMap.action === 'unchanged' ? 'unchanged' : `${configMap.action}d`;
   parts.push(`\nConfigMap ${configMap.namespace}/${configMap.name}: ${state} (${plural(configMap.addresses.length, 'endpoint')}, ${settings.endpoints} mode)\n`);
-  const registered = new Set(plan.registrations.map((r) => r.pod.uid)).size;
+  const registered = registeredPodCount(plan);
   parts.push(`Registered pods: ${registered} (${result.newlyRegistered.length} newly registered)\n`);
   for (const action of plan.services) if (action.action === 'conflict') parts.push(`Conflict: ${action.message}\n`);
 
