@@ -30,3 +30,11 @@ export function numberFlag(flag: string, text: string | undefined, fallback: num
   }
   return value;
 }
+
+/** A TCP port flag: a whole number from 0 (any free port) to 65535. */
+export function portFlag(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const port = Number(text);
+  if (!/^[0-9]+$/.test(text) || port > 65535) throw new UsageError(`--${flag}: "${text}" is not valid; expected a port number from 0 to 65535`);
+  return port;
+}

@@ -12,7 +12,7 @@ import { createRegisterMetrics } from '../register/metrics.ts';
 import { eventful, summarize } from '../register/summary.ts';
 import { watch } from '../register/watch.ts';
 import { buildHealthApp, type HealthState } from '../server/health.ts';
-import { DNS_LABEL, DNS_SUBDOMAIN, checkName, numberFlag, parseFlags } from './args.ts';
+import { DNS_LABEL, DNS_SUBDOMAIN, checkName, parseFlags, portFlag } from './args.ts';
 import { CommandError, UsageError } from './errors.ts';
 
 export const help = `Usage: thanos-injector register [flags]
@@ -89,7 +89,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.watch && values['metrics-port'] !== undefined) {
     throw new UsageError('--metrics-port serves the metrics of a running watch; give --watch too');
   }
-  const metricsPort = values['metrics-port'] === undefined ? undefined : numberFlag('metrics-port', values['metrics-port'], 0, 0, 65535);
+  const metricsPort = values['metrics-port'] === undefined ? undefined : portFlag('metrics-port', values['metrics-port'], 0);
   const settings: RegisterSettings = {
     endpoints: values.endpoints as EndpointMode,
     clusterDomain: checkName('cluster-domain', values['cluster-domain'].replace(/\.$/, ''), DNS_SUBDOMAIN, 'a DNS domain such as cluster.local'),

@@ -10,7 +10,7 @@ import { CertificateKeeper } from '../certs/keeper.ts';
 import { kubernetesCertificateApi } from '../certs/kube.ts';
 import { clusterConfigured, discoverKubernetesVersion } from '../kube/version.ts';
 import { startServer } from '../server/server.ts';
-import { numberFlag, parseFlags } from './args.ts';
+import { numberFlag, parseFlags, portFlag } from './args.ts';
 import { CommandError, UsageError } from './errors.ts';
 
 export const help = `Usage: thanos-injector serve [flags]
@@ -94,8 +94,8 @@ export async function run(argv: string[]): Promise<number> {
   if (certsSecret === undefined && autoOnly.length > 0) {
     throw new UsageError(`--${autoOnly[0]} belongs to auto mode; give --certs-secret NAME too`);
   }
-  const port = numberFlag('port', values.port, 8443, 0, 65535);
-  const healthPort = numberFlag('health-port', values['health-port'], 8080, 0, 65535);
+  const port = portFlag('port', values.port, 8443);
+  const healthPort = portFlag('health-port', values['health-port'], 8080);
   const drainTimeout = numberFlag('drain-timeout', values['drain-timeout'], 20, 1, 3600);
   const shutdownDelay = numberFlag('shutdown-delay', values['shutdown-delay'], 0, 0, 3600);
   const checkInterval = numberFlag('certs-check-interval', values['certs-check-interval'], 30, 1, 86400);

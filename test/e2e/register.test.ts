@@ -116,7 +116,7 @@ void t.test('register --help and a bad flag', async (t) => {
   t.equal(once.stderr, 'thanos-injector: --metrics-port serves the metrics of a running watch; give --watch too\n');
   const port = await register(['--watch', '--metrics-port', 'http']);
   t.equal(port.code, 2);
-  t.equal(port.stderr, 'thanos-injector: --metrics-port: "http" is not valid; expected a number from 0 to 65535\n');
+  t.equal(port.stderr, 'thanos-injector: --metrics-port: "http" is not valid; expected a port number from 0 to 65535\n');
 });
 
 void t.test('injected pods get a headless Service per namespace and an endpoints ConfigMap; a foreign Service is a conflict', async (t) => {
