@@ -1,6 +1,7 @@
 // The HTTPS admission endpoint (fastify): `POST /mutate`. Validates the AdmissionReview once,
 // hands it to admission/review and maps every bad input to a clear 4xx. Knows nothing of Thanos.
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { IncomingMessage } from 'node:http';
 import { AdmissionReviewSchema, type AdmissionReview } from '../admission/schema.ts';
 import { review, type ReviewContext } from '../admission/review.ts';
 import { compileCheck } from '../schema.ts';
@@ -8,6 +9,8 @@ import type { Metrics } from './metrics.ts';
 import type { KeyPair } from './tls.ts';
 
 export const BODY_LIMIT = 4 * 1024 * 1024;
+/** The most of a refused (too large) body that is read and dropped before the 413 goes out. */
+const DISCARD_LIMIT = 64 * 1024 * 1024;
 
 export interface WebhookOptions extends ReviewContext {
   tls: KeyPair;
@@ -40,6 +43,31 @@ function clientError(error: FastifyError): { status: number; message: string } {
     return { status: error.statusCode, message: error.message };
   }
   return { status: 500, message: 'internal error' };
+}
+
+/**
+ * Reads and drops the rest of a refused body (up to DISCARD_LIMIT) before the 413 is sent.
+ * fastify closes the connection after that answer; closing a socket with unread data makes the
+ * kernel send a reset, which can destroy the 413 before a client still sending has read it (the
+ * client then sees EPIPE or ECONNRESET instead of the answer). Bounded in time by requestTimeout.
+ */
+function discardBody(request: IncomingMessage): Promise<void> {
+  if (request.complete || request.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let received = 0;
+    const done = () => {
+      request.off('data', onData).off('end', done).off('close', done).off('error', done);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received <= DISCARD_LIMIT) return;
+      request.pause();
+      done();
+    };
+    request.on('data', onData).on('end', done).on('close', done).on('error', done);
+    request.resume();
+  });
 }
 
 export function buildWebhookApp(options: WebhookOptions): FastifyInstance {
@@ -77,10 +105,11 @@ export function buildWebhookApp(options: WebhookOptions): FastifyInstance {
       return problems.length === 0 ? { value: data } : { error: new Error(problems.join('; ')) };
     };
   });
-  app.setErrorHandler((error: FastifyError, request, reply) => {
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
     const { status, message } = clientError(error);
     if (status >= 500) request.log.error({ err: error }, 'unexpected error');
     else request.log.info({ status, message }, 'rejected request');
+    if (status === 413) await discardBody(request.raw);
     const name = { 404: 'NotFound', 413: 'RequestEntityTooLarge', 415: 'UnsupportedMediaType', 500: 'InternalError' }[status] ?? 'BadRequest';
     return reply.code(status).send({ error: name, message });
   });

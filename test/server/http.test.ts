@@ -149,6 +149,23 @@ void t.test('body size: over 4 MiB gets 413, a 3 MiB AdmissionReview is reviewed
     t.match(answer.json, { error: 'RequestEntityTooLarge', message: /4 MiB/ });
   });
 
+  await t.test('a 16 MiB body, with a Content-Length or chunked, gets a readable 413 every time from a serve process (no reset under the sender)', async (t) => {
+    // A separate process: in the test's own event loop the race between sending and closing hides.
+    const { port, ca } = await startServe(t);
+    const body = JSON.stringify({ ...admissionReview(prometheusPod()), pad: 'x'.repeat(16 * 1024 * 1024) });
+    for (const chunked of [false, true]) {
+      const outcomes = new Map<string, number>();
+      for (let i = 0; i < 10; i++) {
+        const outcome = await httpsCall({ port, ca, body, chunked, headers: { 'content-type': 'application/json' }, timeoutMs: 30_000 }).then(
+          (answer) => `HTTP ${answer.status} ${(answer.json as { error?: string } | undefined)?.error ?? answer.text.slice(0, 80)}`,
+          (error: Error) => error.message,
+        );
+        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      }
+      t.same([...outcomes], [['HTTP 413 RequestEntityTooLarge', 10]], `${chunked ? 'chunked' : 'Content-Length'}: 10 of 10 answered 413`);
+    }
+  });
+
   await t.test('a valid AdmissionReview of about 3 MiB (large env values) gets 200 with a patch', async (t) => {
     const env = Array.from({ length: 30 }, (_, i) => ({ name: `LARGE_${i}`, value: String.fromCharCode(97 + (i % 26)).repeat(100 * 1024) }));
     const body = JSON.stringify(admissionReview(prometheusPod({ env })));

@@ -28,6 +28,8 @@ export interface CallOptions {
   path?: string;
   headers?: http.OutgoingHttpHeaders;
   body?: string | Buffer;
+  /** Send the body chunked (Transfer-Encoding) instead of with a Content-Length. */
+  chunked?: boolean;
   agent?: https.Agent | false;
   timeoutMs?: number;
   /** Pin the TLS version (both ends of the range). */
@@ -84,7 +86,7 @@ export function httpsCall(options: CallOptions): Promise<Answer> {
       ...(options.minVersion ? { minVersion: options.minVersion } : {}),
       ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
       headers: {
-        ...(options.body !== undefined ? { 'content-length': Buffer.byteLength(options.body) } : {}),
+        ...(options.body === undefined ? {} : options.chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': Buffer.byteLength(options.body) }),
         ...options.headers,
       },
       signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
