@@ -2,6 +2,7 @@
 // with a controlled environment, its output drained and kept (bounded), ready/kill/log lines; and
 // startServe(), which runs one on free loopback ports until the test's teardown.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -12,9 +13,28 @@ const root = new URL('../..', import.meta.url).pathname;
 
 type Json = Record<string, unknown>;
 
+/**
+ * How the image runs the webhook: the Node flags of the Dockerfile's ENTRYPOINT (read from it, so
+ * the two cannot drift) and its script mapped to this checkout (dist/, compiled by `npm run build`).
+ */
+export function imageEntrypoint(): { nodeArgs: string[]; script: string } {
+  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+  const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
+  const words = line === undefined ? [] : (JSON.parse(line) as string[]);
+  const script = words.at(-1);
+  if (words[0] !== 'node' || script === undefined || !script.startsWith('/app/')) {
+    throw new Error(`the Dockerfile's ENTRYPOINT is not ["node", <flags>..., "/app/<script>"]: ${line ?? 'none'}`);
+  }
+  return { nodeArgs: words.slice(1, -1), script: join(root, script.slice('/app/'.length)) };
+}
+
 export interface ServeOptions {
   /** Extra flags after `serve`. */
   args: string[];
+  /** Node flags before the script (none by default). */
+  nodeArgs?: string[];
+  /** The script to run (default src/main.ts). */
+  script?: string;
   /** Working directory, also HOME. */
   cwd: string;
   /** Environment changes (a value of undefined removes the variable). */
@@ -73,7 +93,7 @@ export class ServeProcess {
       else env[key] = value;
     }
     this.keepBytes = options.keepBytes ?? 256 * 1024;
-    this.child = spawn(process.execPath, [join(root, 'src/main.ts'), 'serve', ...options.args], {
+    this.child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script ?? join(root, 'src/main.ts'), 'serve', ...options.args], {
       cwd: options.cwd,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -166,6 +186,8 @@ export interface StartServeOptions {
   env?: ServeOptions['env'];
   /** How long to wait for /readyz (default 30 s). */
   readyTimeoutMs?: number;
+  /** Node flags and script (default: no flags, src/main.ts); imageEntrypoint() runs it as the image does. */
+  entrypoint?: { nodeArgs: string[]; script: string };
 }
 
 export interface StartedServe {
@@ -194,6 +216,7 @@ export async function startServe(t: { teardown(fn: () => unknown): void }, optio
     args: ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), ...(options.certArgs ?? ['--cert-dir', certDir]), ...(options.args ?? [])],
     cwd: home,
     ...(options.env ? { env: options.env } : {}),
+    ...options.entrypoint,
   });
   t.teardown(async () => {
     await serve.kill();
