@@ -143,8 +143,10 @@ export async function run(argv: string[]): Promise<number> {
 
   let kubernetesVersion = config.kubernetesVersion;
   if (config.sidecarMode === 'auto') {
+    const asked = performance.now();
     const discovered = await discoverKubernetesVersion();
-    notes.push(discovered ? `cluster version ${discovered} (sidecarMode auto)` : `no cluster answered; using kubernetesVersion ${kubernetesVersion} for sidecarMode auto`);
+    const waited = (performance.now() - asked).toFixed(0);
+    notes.push(discovered ? `cluster version ${discovered} (sidecarMode auto)` : `no cluster answered (waited ${waited} ms); using kubernetesVersion ${kubernetesVersion} for sidecarMode auto`);
     kubernetesVersion = discovered ?? kubernetesVersion;
   }
 

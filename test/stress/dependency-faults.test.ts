@@ -18,9 +18,10 @@ import { admissionReview, freePort, httpGet, injectedProblem, ms, percentile, po
 t.setTimeout(400_000);
 
 const VERSION_BUDGET_MS = 3000; // src/kube/version.ts
-/** Slack on top of (start-up without a cluster + the 3 s budget): loading @kubernetes/client-node
- * happens before the budget's timer starts (0.6-0.9 s on an idle 2-core machine), plus load noise. */
-const READY_MARGIN_MS = 4000;
+/** Slack on the budget, as serve itself measures the lookup (its log line): a deadline timer fires
+ * late on a busy machine. Start-up as a whole is not timed against a baseline: on a loaded machine
+ * loading the modules alone varies by seconds between two runs. */
+const LOOKUP_MARGIN_MS = 2000;
 const DRAIN_SECONDS = 5;
 const EXIT_MARGIN_MS = 2000;
 const ADMISSIONS = 30;
@@ -87,7 +88,7 @@ void t.test('baseline: serve without any cluster configured', async (t) => {
 });
 
 for (const kind of ['tls black hole', 'tcp black hole', 'closed port'] as const) {
-  void t.test(`(a) KUBECONFIG points at a ${kind}: ready within the ${VERSION_BUDGET_MS / 1000} s version budget, admissions in milliseconds, SIGTERM stops it`, async (t) => {
+  void t.test(`(a) KUBECONFIG points at a ${kind}: the version lookup gives up within its ${VERSION_BUDGET_MS / 1000} s budget, admissions in milliseconds, SIGTERM stops it`, async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'thanos-injector-faults-'));
     t.teardown(() => rm(dir, { recursive: true, force: true }));
     const hole = kind === 'closed port' ? undefined : await startBlackHole(kind === 'tls black hole' ? 'tls' : 'tcp');
@@ -97,13 +98,13 @@ for (const kind of ['tls black hole', 'tcp black hole', 'closed port'] as const)
     await writeKubeconfig(kubeconfig, apiPort, hole?.certs.caCert ?? (await generateCertificates(['127.0.0.1'])).caCert);
     const s = await startServe(t, { ...SERVE, home: dir, env: { KUBECONFIG: kubeconfig } });
     const { latencies, problems } = await admissions(s.port, s.ca, ADMISSIONS, kind.replace(/ /g, '-'));
-    const noted = /no cluster answered; using kubernetesVersion/.test(s.serve.output);
+    const waited = /no cluster answered \(waited (\d+) ms\); using kubernetesVersion/.exec(s.serve.output)?.[1];
     const stopped = await stop(s, (DRAIN_SECONDS + 5) * 1000);
-    t.comment(`ready ${s.readyMs.toFixed(0)} ms after spawn (baseline without a cluster ${baselineReadyMs.toFixed(0)} ms); ${hole ? `${hole.connections()} connection(s) reached the API; ` : ''}admissions ${figures(latencies)}`);
+    t.comment(`ready ${s.readyMs.toFixed(0)} ms after spawn (baseline without a cluster ${baselineReadyMs.toFixed(0)} ms), version lookup ${waited ?? '?'} ms; ${hole ? `${hole.connections()} connection(s) reached the API; ` : ''}admissions ${figures(latencies)}`);
     t.comment(`SIGTERM: readiness off after ${stopped.readyOffMs?.toFixed(0) ?? 'never'} ms, exit ${stopped.exitMs !== undefined ? `code ${String(stopped.code)} after ${stopped.exitMs.toFixed(0)} ms` : `not within ${DRAIN_SECONDS + 5} s`}`);
 
-    t.ok(s.readyMs <= baselineReadyMs + VERSION_BUDGET_MS + READY_MARGIN_MS, `ready ${s.readyMs.toFixed(0)} ms after spawn <= baseline ${baselineReadyMs.toFixed(0)} + ${VERSION_BUDGET_MS} + ${READY_MARGIN_MS} ms margin`);
-    t.ok(noted, 'the log says no cluster answered and which version is assumed');
+    t.ok(waited !== undefined, 'the log says no cluster answered, how long it waited and which version is assumed');
+    t.ok(Number(waited) <= VERSION_BUDGET_MS + LOOKUP_MARGIN_MS, `the version lookup gave up within its budget: ${waited ?? '?'} ms <= ${VERSION_BUDGET_MS} + ${LOOKUP_MARGIN_MS} ms`);
     t.same(problems, [], `all ${ADMISSIONS} admissions are injected`);
     t.ok(percentile(latencies, 50) < 100, `admissions answered in milliseconds (p50 ${ms(percentile(latencies, 50))})`);
     t.ok(Math.max(...latencies) < 1000, `no admission waits for the API (max ${ms(Math.max(...latencies))})`);
