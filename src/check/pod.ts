@@ -40,7 +40,7 @@ function selectedByChartWebhooks(namespace: V1Namespace, podLabels: Record<strin
   return label === undefined && podLabels[INJECTION_LABEL] === 'enabled';
 }
 
-const INTENTIONAL = new Set(['pod-opted-out', 'namespace-excluded', 'injector-namespace', 'mirror-pod']);
+const INTENTIONAL = new Set(['pod-opted-out', 'namespace-excluded', 'injector-namespace', 'mirror-pod', 'agent-mode']);
 
 /**
  * Would a CREATE of this pod (as stored, annotations included, minus an existing sidecar) be

@@ -2,8 +2,8 @@
 // becomes a log field, a metric label and CLI output.
 import type { Config } from '../config/schema.ts';
 import { INJECTION_LABEL, MIRROR_ANNOTATION, PREFIX, SIDECAR_NAME } from './names.ts';
-import { allContainers, type PodLike } from './pod.ts';
-import { findPrometheus } from './prometheus.ts';
+import { allContainers, type Container, type PodLike } from './pod.ts';
+import { findPrometheus, runsAsAgent } from './prometheus.ts';
 
 export type SkipReason =
   | 'namespace-excluded'
@@ -11,7 +11,8 @@ export type SkipReason =
   | 'mirror-pod'
   | 'pod-opted-out'
   | 'already-injected'
-  | 'no-prometheus';
+  | 'no-prometheus'
+  | 'agent-mode';
 
 export type Verdict =
   | { verdict: 'inject'; prometheusIndex: number }
@@ -50,6 +51,10 @@ export function decide(pod: PodLike, namespace: string, config: Config): Verdict
   }
   if (index === undefined) {
     return skip('no-prometheus', 'no container is named prometheus or runs a Prometheus image');
+  }
+  const prometheus = spec.containers[index] as Container;
+  if (runsAsAgent(prometheus)) {
+    return skip('agent-mode', `container ${prometheus.name} runs Prometheus in agent mode (--agent or --enable-feature=agent): it keeps only a write-ahead log and cuts no blocks for a sidecar to upload`);
   }
   return { verdict: 'inject', prometheusIndex: index };
 }

@@ -98,6 +98,20 @@ function tokens(container: Container, script: string | undefined): Token[] {
   return result;
 }
 
+/**
+ * Prometheus in agent mode: `--agent` (3.x) or `agent` among the `--enable-feature` values (2.x;
+ * the flag repeats and takes comma-separated lists). An agent keeps only a WAL: it cuts no blocks
+ * to upload, and it refuses the server-only block-duration flags at start-up.
+ */
+export function runsAsAgent(container: Container): boolean {
+  const list = tokens(container, shellScript(container)).map((token) => token.text);
+  return list.some((text, i) => {
+    if (text === '--agent' || text === '--agent=true') return true;
+    const features = text.startsWith('--enable-feature=') ? text.slice('--enable-feature='.length) : text === '--enable-feature' ? list[i + 1] : undefined;
+    return features !== undefined && features.split(',').some((feature) => feature.trim() === 'agent');
+  });
+}
+
 function readFlags(list: Token[]): Map<string, Flag> {
   const flags = new Map<string, Flag>();
   for (let i = 0; i < list.length; i++) {

@@ -106,11 +106,14 @@ void t.test('not selected by any webhook: a failure, since a re-created pod lose
   t.end();
 });
 
-void t.test("the injector's own reasons: opted out and excluded are warnings; no Prometheus and refusals fail", (t) => {
+void t.test("the injector's own reasons: opted out, excluded and agent mode are warnings; no Prometheus and refusals fail", (t) => {
   t.match(checkPodDecision(plainPod({ 'thanos-injection': 'disabled' }), enabled, config, webhookConfiguration).row, {
     status: 'warn', detail: 'no: the pod is labelled thanos-injection=disabled (pod-opted-out)',
   });
   t.match(checkPodDecision(plainPod(), ns('kube-system', { 'thanos-injection': 'enabled' }), config, webhookConfiguration).row, { status: 'warn', detail: /namespace-excluded/ });
+  const agent = plainPod();
+  if (agent.spec) agent.spec.containers = [{ name: 'prometheus', image: 'quay.io/prometheus/prometheus:v3.5.0', args: ['--agent', '--config.file=/etc/prometheus/prometheus.yml'] }];
+  t.match(checkPodDecision(agent, enabled, config, webhookConfiguration).row, { status: 'warn', detail: /^no: container prometheus runs Prometheus in agent mode .* \(agent-mode\)$/ });
   const web = plainPod();
   if (web.spec) web.spec.containers = [{ name: 'web', image: 'nginx:1.27' }];
   t.match(checkPodDecision(web, enabled, config, webhookConfiguration).row, { status: 'fail', detail: /no-prometheus.*thanos-injector\/prometheus-container: NAME/ });

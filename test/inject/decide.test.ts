@@ -131,6 +131,43 @@ void t.test('no Prometheus', (t) => {
   t.end();
 });
 
+void t.test('Prometheus in agent mode is skipped: it writes no blocks, and the block-duration flags would stop it', (t) => {
+  const agents: [string, V1Container][] = [
+    ['3.x --agent', { name: 'prometheus', image: 'quay.io/prometheus/prometheus:v3.5.0', args: ['--config.file=/etc/prometheus/prometheus.yml', '--agent'] }],
+    ['3.x --agent=true', { name: 'prometheus', image: 'prom/prometheus:v3.5.0', args: ['--agent=true'] }],
+    ['2.x --enable-feature=agent', { name: 'prometheus', image: 'prom/prometheus:v2.54.1', args: ['--enable-feature=agent', '--storage.agent.path=/prometheus'] }],
+    ['2.x agent in a list', { name: 'prometheus', image: 'prom/prometheus:v2.54.1', args: ['--enable-feature=exemplar-storage, agent'] }],
+    ['2.x --enable-feature repeated', { name: 'prometheus', image: 'prom/prometheus:v2.54.1', args: ['--enable-feature=exemplar-storage', '--enable-feature=agent'] }],
+    ['2.x --enable-feature agent (separate value)', { name: 'prometheus', image: 'prom/prometheus:v2.54.1', args: ['--enable-feature', 'agent'] }],
+    ['in the command', { name: 'prometheus', image: 'prom/prometheus:v3.5.0', command: ['/bin/prometheus', '--agent'] }],
+    ['in a shell script', { name: 'prometheus', image: 'prom/prometheus:v3.5.0', command: ['sh', '-c', 'exec /bin/prometheus --agent --config.file=/etc/p.yml'] }],
+    ['found by image', { name: 'server', image: 'prom/prometheus:v3.5.0', args: ['--agent'] }],
+  ];
+  for (const [name, container] of agents) {
+    t.same(
+      decide(pod({ containers: [container] }), 'monitoring', config),
+      {
+        verdict: 'skip',
+        reason: 'agent-mode',
+        message: `container ${container.name} runs Prometheus in agent mode (--agent or --enable-feature=agent): it keeps only a write-ahead log and cuts no blocks for a sidecar to upload`,
+      },
+      name,
+    );
+  }
+  t.match(injectPod(pod({ containers: [agents[0]![1]] }), context('monitoring')), { outcome: 'skipped', reason: 'agent-mode' }, 'never patched');
+  const servers: [string, V1Container][] = [
+    ['--agent=false', { name: 'prometheus', image: 'prom/prometheus:v3.5.0', args: ['--agent=false'] }],
+    ['other features', { name: 'prometheus', image: 'prom/prometheus:v2.54.1', args: ['--enable-feature=exemplar-storage,memory-snapshot-on-shutdown'] }],
+    ['a feature that only starts with agent', { name: 'prometheus', image: 'prom/prometheus:v2.54.1', args: ['--enable-feature=agentless'] }],
+    ['--agent on another container', { name: 'prometheus', image: 'prom/prometheus:v3.5.0', args: ['--web.enable-lifecycle'] }],
+  ];
+  for (const [name, container] of servers) {
+    const containers = name.includes('another') ? [container, { name: 'grafana-agent', image: 'grafana/agent', args: ['--agent'] }] : [container];
+    t.same(decide(pod({ containers }), 'monitoring', config), { verdict: 'inject', prometheusIndex: 0 }, `a server: ${name}`);
+  }
+  t.end();
+});
+
 void t.test('Prometheus by name, by image, by annotation', (t) => {
   const byImage = pod({ containers: [{ name: 'app', image: 'nginx' }, { name: 'server', image: 'prom/prometheus:v3.5.0' }] });
   t.same(decide(byImage, 'monitoring', config), { verdict: 'inject', prometheusIndex: 1 });
