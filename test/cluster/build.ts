@@ -60,7 +60,7 @@ const HERE = import.meta.dirname;
 
 interface Group {
   /** Short name, also the cache folder prefix. */
-  name: 'k8s' | 'etcd' | 'helm' | 'prometheus';
+  name: 'k8s' | 'etcd' | 'helm' | 'prometheus' | 'node' | 'prometheus-server' | 'thanos' | 'minio' | 'pause';
   /** Go module folder. */
   moduleDir: string;
   /** Module whose `require` version keys the cache. */
@@ -68,6 +68,12 @@ interface Group {
   /** Packages to build (one binary each, named after the last path element). */
   packages: string[];
   ldflags: (version: string) => string[];
+  /** Build tags (as the project's own release builds use them). */
+  tags?: string[];
+  /** Environment for `go` (e.g. GOTOOLCHAIN for a module that asks for a newer Go). */
+  env?: Record<string, string>;
+  /** Built with `go install <package>@<version>` outside any module of ours (moduleDir unused). */
+  installVersion?: string;
 }
 
 const K8S: Group = {
@@ -94,6 +100,14 @@ const K8S: Group = {
     }
     return flags;
   },
+};
+
+/** The test node's kubelet, kube-scheduler and kube-proxy: the control plane's release, own module. */
+const NODE: Group = {
+  ...K8S,
+  name: 'node',
+  moduleDir: path.join(HERE, 'node'),
+  packages: ['k8s.io/kubernetes/cmd/kubelet', 'k8s.io/kubernetes/cmd/kube-scheduler', 'k8s.io/kubernetes/cmd/kube-proxy'],
 };
 
 const ETCD: Group = {
@@ -131,6 +145,52 @@ const PROMETHEUS: Group = {
   packages: ['github.com/prometheus/prometheus/cmd/promtool'],
   // As Prometheus' .promu.yml, without the revision/branch/user/date ones.
   ldflags: (v) => [`-X github.com/prometheus/common/version.Version=${prometheusRelease(v)}`],
+};
+
+/** The Prometheus server of the node's 3.x image: promtool's release, in a module of its own. */
+const PROMETHEUS_SERVER: Group = {
+  ...PROMETHEUS,
+  name: 'prometheus-server',
+  moduleDir: path.join(HERE, 'prometheus-server'),
+  packages: ['github.com/prometheus/prometheus/cmd/prometheus'],
+};
+
+/**
+ * Thanos (sidecar, query, tools bucket) for the node's image. As Thanos' .promu.yml: the tags
+ * netgo and slicelabels (without slicelabels the sidecar panics in the gRPC codec once Query
+ * connects). v0.42.5 asks for Go 1.26.10, which GOTOOLCHAIN fetches through the module proxy.
+ */
+const THANOS: Group = {
+  name: 'thanos',
+  moduleDir: path.join(HERE, 'thanos'),
+  versionModule: 'github.com/thanos-io/thanos',
+  packages: ['github.com/thanos-io/thanos/cmd/thanos'],
+  ldflags: (v) => [`-X github.com/prometheus/common/version.Version=${v.replace(/^v/, '')}`],
+  tags: ['netgo', 'slicelabels'],
+  env: { GOTOOLCHAIN: 'go1.26.10' },
+};
+
+/**
+ * MinIO (the S3 server the seed uses) for the node's image. Its own go.mod, unchanged: a module
+ * of ours around it would have `go mod tidy` raise its dependencies, so it is built with
+ * `go install module@version` (MINIO_VERSION pins what @latest resolved to).
+ */
+const MINIO: Group = {
+  name: 'minio',
+  moduleDir: '',
+  versionModule: 'github.com/minio/minio',
+  packages: ['github.com/minio/minio'],
+  ldflags: () => [],
+  installVersion: 'v0.0.0-20260212201848-7aac2a2c5b7c',
+};
+
+/** The node's sandbox program (./pause/main.go), PID 1 of every pod. */
+const PAUSE: Group = {
+  name: 'pause',
+  moduleDir: path.join(HERE, 'pause'),
+  versionModule: '',
+  packages: ['.'],
+  ldflags: () => [],
 };
 
 /** Prometheus 3.x is published as Go module v0.3XX.Y for release 3.XX.Y. */
@@ -181,7 +241,9 @@ function binName(pkg: string, group: Group): string {
 function inputHash(group: Group, version: string, ldflags: string): string {
   const h = createHash('sha256');
   h.update(`${version}\n${ldflags}\n${group.packages.join(' ')}\n`);
-  for (const f of fs.readdirSync(group.moduleDir).sort()) {
+  if (group.tags) h.update(`tags ${group.tags.join(',')}\n`);
+  if (group.env) h.update(`env ${JSON.stringify(group.env)}\n`);
+  for (const f of group.installVersion ? [] : fs.readdirSync(group.moduleDir).sort()) {
     if (f === 'go.mod' || f === 'go.sum' || f.endsWith('.go')) {
       h.update(`${f}\n`);
       h.update(fs.readFileSync(path.join(group.moduleDir, f)));
@@ -248,9 +310,9 @@ async function withLock<T>(lockDir: string, log: (m: string) => void, fn: () => 
   }
 }
 
-function goVersion(): Promise<string> {
+function goVersion(env: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve) => {
-    const child = spawn('go', ['env', 'GOVERSION'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn('go', ['env', 'GOVERSION'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ...env } });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', () => resolve(''));
@@ -260,8 +322,8 @@ function goVersion(): Promise<string> {
 
 async function ensureGroup(group: Group, root: string, force: boolean, log: (m: string) => void): Promise<Record<string, string>> {
   const goMod = path.join(group.moduleDir, 'go.mod');
-  const version = requiredVersion(goMod, group.versionModule);
-  if (group.name === 'k8s') checkStagingReplaces(goMod, version);
+  const version = group.installVersion ?? (group.versionModule === '' ? 'local' : requiredVersion(goMod, group.versionModule));
+  if (group.name === 'k8s' || group.name === 'node') checkStagingReplaces(goMod, version);
   const ldflags = ['-s', '-w', ...group.ldflags(version)].join(' ');
   const hash = inputHash(group, version, ldflags);
   const outDir = path.join(root, `${group.name}-${version}`);
@@ -287,16 +349,23 @@ async function ensureGroup(group: Group, root: string, force: boolean, log: (m: 
     for (const entry of fs.readdirSync(root)) {
       if (entry.startsWith(`.${group.name}-build-`)) fs.rmSync(path.join(root, entry), { recursive: true, force: true });
     }
-    const go = await goVersion();
+    const go = await goVersion(group.env);
     if (!go) throw new Error('`go` is not on PATH: the test control plane is built from Go modules (Go >= 1.26 needed)');
     const names = Object.keys(paths).join(', ');
     log(`building ${names} (${group.versionModule} ${version}) with ${go} into ${outDir} ...`);
     const started = Date.now();
     const tmp = fs.mkdtempSync(path.join(root, `.${group.name}-build-`));
     try {
-      const env = { ...process.env, CGO_ENABLED: '0' };
-      const args = ['build', '-p', String(Math.max(1, Math.min(os.availableParallelism(), 4))), '-trimpath', '-buildvcs=false', '-ldflags', ldflags, '-o', tmp + path.sep, ...group.packages];
-      await run('go', args, group.moduleDir, env);
+      const env = { ...process.env, CGO_ENABLED: '0', ...group.env };
+      const tags = group.tags ? ['-tags', group.tags.join(',')] : [];
+      const parallel = ['-p', String(Math.max(1, Math.min(os.availableParallelism(), 4)))];
+      if (group.installVersion) {
+        const args = ['install', ...parallel, '-trimpath', ...tags, '-ldflags', ldflags, ...group.packages.map((p) => `${p}@${group.installVersion}`)];
+        await run('go', args, os.tmpdir(), { ...env, GOBIN: tmp, GOFLAGS: '-mod=mod' });
+      } else {
+        const args = ['build', ...parallel, '-trimpath', '-buildvcs=false', ...tags, '-ldflags', ldflags, '-o', tmp + path.sep, ...group.packages];
+        await run('go', args, group.moduleDir, env);
+      }
       fs.mkdirSync(outDir, { recursive: true });
       fs.rmSync(infoPath, { force: true });
       for (const [name, dest] of Object.entries(paths)) {
@@ -349,6 +418,57 @@ export async function ensureTools(opts: EnsureToolsOptions = {}): Promise<ToolPa
       etcd: requiredVersion(path.join(etcd.moduleDir, 'go.mod'), etcd.versionModule),
       helm: requiredVersion(path.join(helm.moduleDir, 'go.mod'), helm.versionModule),
       prometheus: requiredVersion(path.join(prometheus.moduleDir, 'go.mod'), prometheus.versionModule),
+    },
+  };
+}
+
+export interface NodeToolPaths {
+  pause: string;
+  kubelet: string;
+  kubeScheduler: string;
+  kubeProxy: string;
+  /** Prometheus 3.x server (promtool's release). */
+  prometheus: string;
+  thanos: string;
+  minio: string;
+  versions: { kubernetes: string; prometheus: string; thanos: string; minio: string };
+}
+
+/**
+ * The binaries of the test node and its images, built when missing or out of date (cold, on 2
+ * cores: kubelet and friends ~2 min with the control plane's build cache warm, Prometheus ~6 min,
+ * Thanos and MinIO a few minutes each).
+ */
+export async function ensureNodeTools(opts: EnsureToolsOptions = {}): Promise<NodeToolPaths> {
+  const log = opts.log ?? ((m: string) => console.error(`[test/cluster/build] ${m}`));
+  const root = toolsDir();
+  const force = opts.force ?? false;
+  const built = async (group: Group, name: string): Promise<string> => {
+    const paths = await ensureGroup(group, root, force, log);
+    const p = paths[name];
+    if (!p) throw new Error(`internal: no path for ${name}`);
+    return p;
+  };
+  const pause = await built(PAUSE, 'pause');
+  const minio = await built(MINIO, 'minio');
+  const thanos = await built(THANOS, 'thanos');
+  const kubelet = await built(NODE, 'kubelet');
+  const kubeScheduler = await built(NODE, 'kube-scheduler');
+  const kubeProxy = await built(NODE, 'kube-proxy');
+  const prometheus = await built(PROMETHEUS_SERVER, 'prometheus');
+  return {
+    pause,
+    kubelet,
+    kubeScheduler,
+    kubeProxy,
+    prometheus,
+    thanos,
+    minio,
+    versions: {
+      kubernetes: requiredVersion(path.join(NODE.moduleDir, 'go.mod'), NODE.versionModule),
+      prometheus: prometheusRelease(requiredVersion(path.join(PROMETHEUS_SERVER.moduleDir, 'go.mod'), PROMETHEUS_SERVER.versionModule)),
+      thanos: requiredVersion(path.join(THANOS.moduleDir, 'go.mod'), THANOS.versionModule).replace(/^v/, ''),
+      minio: MINIO.installVersion ?? '',
     },
   };
 }

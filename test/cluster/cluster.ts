@@ -82,6 +82,13 @@ export interface StartClusterOptions {
   apiserverArgs?: string[];
   controllerManagerArgs?: string[];
   log?: (msg: string) => void;
+  /**
+   * A node will join (test/cluster/node.ts, inside the namespaces of netns.ts): the apiserver
+   * listens on every address of the namespace, publishes `ip` as the `kubernetes` Service's
+   * endpoint (pods reach it through kube-proxy), dials webhook Services at their pod IPs and
+   * reaches the kubelet (logs, exec) with a client certificate.
+   */
+  node?: { ip: string };
 }
 
 export interface CertFiles {
@@ -116,6 +123,8 @@ export interface Cluster {
   };
   bin: ToolPaths;
   pids: { etcd: number; kubeApiserver: number; kubeControllerManager: number };
+  /** The node's IP when started with `node` (else undefined). */
+  nodeIp?: string;
   env: { KUBECONFIG: string };
   serverVersion: string;
   kubectl(args: string[], input?: string, opts?: ExecOptions): Promise<ExecResult>;
@@ -183,7 +192,7 @@ function pidRuns(pid: number, bin: string): boolean {
   }
 }
 
-function tail(file: string, lines = 40): string {
+export function tail(file: string, lines = 40): string {
   try {
     const text = fs.readFileSync(file, 'utf8');
     return text.split('\n').slice(-lines - 1).join('\n');
@@ -354,7 +363,7 @@ function kubeconfigYaml(server: string, user: string, caFile: string, certFile: 
 
 // ---------------------------------------------------------------- processes
 
-interface Proc {
+export interface Proc {
   name: string;
   bin: string;
   pid: number;
@@ -376,7 +385,7 @@ function haveSetpriv(): boolean {
   return setprivChecked;
 }
 
-function startProc(name: string, bin: string, args: string[], logFile: string): Proc {
+export function startProc(name: string, bin: string, args: string[], logFile: string): Proc {
   const fd = fs.openSync(logFile, 'a');
   let cmd = bin;
   let argv = args;
@@ -411,7 +420,7 @@ function startProc(name: string, bin: string, args: string[], logFile: string): 
   return proc;
 }
 
-async function stopProcs(procs: Proc[], log: (m: string) => void): Promise<void> {
+export async function stopProcs(procs: Proc[], log: (m: string) => void): Promise<void> {
   const stopOne = async (p: Proc): Promise<void> => {
     // Our own children count as running until reaped (so no zombie is left for `pgrep` to see);
     // other processes until they are gone or zombies.
@@ -508,7 +517,7 @@ class StartupError extends Error {
 }
 
 /** Polls `check` until it returns true; fails early when one of `procs` exits. */
-async function waitFor(what: string, timeoutMs: number, procs: Proc[], watch: Proc, check: () => Promise<boolean>): Promise<void> {
+export async function waitFor(what: string, timeoutMs: number, procs: Proc[], watch: Proc, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const dead = procs.find((p) => p.done || !pidAlive(p.pid));
@@ -632,13 +641,24 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
       signCert(certDir, 'apiserver', {
         commonName: 'kube-apiserver',
         dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-        ips: ['127.0.0.1', SERVICE_IP],
+        ips: ['127.0.0.1', SERVICE_IP, ...(opts.node ? [opts.node.ip] : [])],
         usage: 'server',
       }),
       signCert(certDir, 'admin', { commonName: 'admin', organizations: ['system:masters'], usage: 'client' }),
       signCert(certDir, 'kube-controller-manager', { commonName: 'system:kube-controller-manager', usage: 'client' }),
       genKey(certDir, 'sa'),
     ]);
+    const kubeletClient = opts.node ? await signCert(certDir, 'apiserver-kubelet-client', { commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'], usage: 'client' }) : undefined;
+    const nodeArgs = opts.node && kubeletClient
+      ? [
+          '--bind-address=0.0.0.0',
+          `--advertise-address=${opts.node.ip}`,
+          '--endpoint-reconciler-type=lease',
+          '--enable-aggregator-routing=true',
+          `--kubelet-client-certificate=${kubeletClient.cert}`,
+          `--kubelet-client-key=${kubeletClient.key}`,
+        ]
+      : [];
     const saPub = path.join(certDir, 'sa.pub');
     await openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], certDir);
     log(`certificates ready in ${Date.now() - t0} ms`);
@@ -710,6 +730,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
             // The apiserver cannot publish 127.0.0.1 as the endpoint of the `kubernetes` Service
             // (loopback addresses are invalid endpoints), so don't try.
             '--endpoint-reconciler-type=none',
+            ...nodeArgs,
             ...(opts.apiserverArgs ?? []),
           ],
           path.join(logDir, 'kube-apiserver.log'),
@@ -773,6 +794,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
           },
           bin: tools,
           pids: { etcd: etcd.pid, kubeApiserver: apiserver.pid, kubeControllerManager: controllerManager.pid },
+          ...(opts.node ? { nodeIp: opts.node.ip } : {}),
           env: { KUBECONFIG: kubeconfig },
           serverVersion,
           kubectl,

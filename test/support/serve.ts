@@ -186,6 +186,8 @@ export interface StartServeOptions {
   env?: ServeOptions['env'];
   /** How long to wait for /readyz (default 30 s). */
   readyTimeoutMs?: number;
+  /** The webhook's port (default: a free one), when it must be known before the start. */
+  port?: number;
   /** Node flags and script (default: no flags, src/main.ts); imageEntrypoint() runs it as the image does. */
   entrypoint?: { nodeArgs: string[]; script: string };
 }
@@ -210,7 +212,7 @@ export interface StartedServe {
 export async function startServe(t: { teardown(fn: () => unknown): void }, options: StartServeOptions = {}): Promise<StartedServe> {
   const home = options.home ?? (await mkdtemp(join(tmpdir(), 'thanos-injector-serve-')));
   const certDir = join(home, 'certs');
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const healthPort = await freePort();
   const serve = new ServeProcess({
     args: ['--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), ...(options.certArgs ?? ['--cert-dir', certDir]), ...(options.args ?? [])],

@@ -1,0 +1,203 @@
+/**
+ * Container images for the test node, built here without a registry: real builds with buildah
+ * (Debian's package; vfs storage and chroot isolation, which work inside this machine's
+ * container) from the Containerfiles below, exported as docker-archive tars that the node's
+ * containerd imports. Each carries the tag users write (quay.io/prometheus/prometheus:v3.16.0,
+ * quay.io/thanos/thanos:v0.42.5), so pods use them as they would anywhere, with
+ * imagePullPolicy IfNotPresent.
+ *
+ * The binaries come from build.ts (Go modules) and Debian's `prometheus` package (the 2.x line);
+ * each image holds busybox (Debian's busybox-static) like the official images, for `kubectl exec`.
+ * A tar is rebuilt only when its Containerfile or a file copied into it changes; tars and
+ * buildah's storage are cached beside the tools (build.ts toolsDir()).
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { toolsDir, type NodeToolPaths } from './build.ts';
+import { exec } from './cluster.ts';
+
+export interface ImageSpec {
+  /** The reference pods use. */
+  ref: string;
+  /** The Containerfile. */
+  containerfile: string;
+  /** Files of the build context: name in the context -> path on this machine. */
+  files: Record<string, string>;
+}
+
+export interface NodeImages {
+  pause: string;
+  prometheus3: string;
+  prometheus2: string;
+  thanos: string;
+  /** ref -> docker-archive tar. */
+  tars: Record<string, string>;
+}
+
+const BUSYBOX = '/bin/busybox';
+const PAUSE_REF = 'localhost/thanos-injector-test/pause:1';
+
+/** Debian packages the node and its images need, installed with apt-get when a command is missing. */
+const PACKAGES: Record<string, string> = {
+  containerd: 'containerd',
+  runc: 'runc',
+  '/usr/lib/cni/bridge': 'containernetworking-plugins',
+  buildah: 'buildah',
+  [BUSYBOX]: 'busybox-static',
+  iptables: 'iptables',
+  unshare: 'util-linux',
+};
+
+function present(what: string): boolean {
+  return what.startsWith('/') ? fs.existsSync(what) : spawnSync('sh', ['-c', `command -v ${what}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** Installs the Debian packages of the node (containerd, runc, CNI plugins, buildah, busybox, iptables) that are missing. */
+export function ensureNodePackages(log: (m: string) => void = console.error): void {
+  const missing = [...new Set(Object.entries(PACKAGES).filter(([what]) => !present(what)).map(([, pkg]) => pkg))];
+  if (missing.length === 0) return;
+  log(`installing Debian packages for the test node: ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...missing]]) {
+    const result = spawnSync('apt-get', args, { stdio: 'inherit', env });
+    if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (exit ${result.status}): the test node needs ${missing.join(', ')}`);
+  }
+}
+
+/** The Prometheus 2.x binary from Debian's package (unpacked, never installed as a service), cached. */
+function debianPrometheus(cache: string): { binary: string; version: string } {
+  const info = spawnSync('apt-cache', ['show', '--no-all-versions', 'prometheus'], { encoding: 'utf8' });
+  const version = /^Version: (\d+\.\d+\.\d+)/m.exec(info.stdout)?.[1];
+  if (!version) throw new Error(`apt-cache show prometheus: no version (run apt-get update?): ${info.stderr.trim()}`);
+  const dir = path.join(cache, `prometheus-debian-${version}`);
+  const binary = path.join(dir, 'usr/bin/prometheus');
+  if (!fs.existsSync(binary)) {
+    const tmp = fs.mkdtempSync(path.join(cache, '.prometheus-debian-'));
+    try {
+      const download = spawnSync('apt-get', ['download', 'prometheus'], { cwd: tmp, encoding: 'utf8' });
+      const deb = fs.readdirSync(tmp).find((f) => f.endsWith('.deb'));
+      if (!deb) throw new Error(`apt-get download prometheus failed: ${download.stderr.trim()}`);
+      const unpack = spawnSync('dpkg-deb', ['-x', path.join(tmp, deb), path.join(tmp, 'x')], { encoding: 'utf8' });
+      if (unpack.status !== 0) throw new Error(`dpkg-deb -x ${deb} failed: ${unpack.stderr.trim()}`);
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.renameSync(path.join(tmp, 'x'), dir);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  return { binary, version };
+}
+
+/** The shared libraries a dynamically linked binary loads (ldd), to copy beside it. */
+function sharedLibraries(binary: string): string[] {
+  const ldd = spawnSync('ldd', [binary], { encoding: 'utf8' });
+  if (ldd.status !== 0) return [];
+  return [...ldd.stdout.matchAll(/(\/\S+\.so[.\d]*)\s/g)].map((m) => m[1] as string);
+}
+
+const busyboxLines = [`COPY busybox /bin/busybox`, `RUN ["/bin/busybox", "--install", "-s", "/bin"]`, 'RUN mkdir -p /tmp /etc && chmod 1777 /tmp && echo "nobody:x:65534:65534:nobody:/home:/bin/false" > /etc/passwd && echo "nobody:x:65534:" > /etc/group'];
+
+/** The images of the node tests: pause, Prometheus 3.x and 2.x, Thanos. */
+export function nodeImageSpecs(tools: NodeToolPaths): ImageSpec[] {
+  const cache = toolsDir();
+  fs.mkdirSync(cache, { recursive: true });
+  const debian = debianPrometheus(cache);
+  const libs = sharedLibraries(debian.binary);
+  const libFiles = Object.fromEntries(libs.map((lib, i) => [`lib${i}`, lib]));
+  // As the official Prometheus images: the binary in /bin, a default config, data in /prometheus
+  // owned by nobody, that user, and the CMD of the release line (2.x adds the console flags).
+  const prometheus = (version: string, copyBinary: string[], cmd: string[]) => [
+    'FROM scratch',
+    ...busyboxLines,
+    ...copyBinary,
+    'COPY prometheus.yml /etc/prometheus/prometheus.yml',
+    'RUN mkdir -p /prometheus /usr/share/prometheus/console_libraries /usr/share/prometheus/consoles && chown -R 65534:65534 /etc/prometheus /prometheus',
+    'USER 65534',
+    'EXPOSE 9090',
+    'VOLUME ["/prometheus"]',
+    'WORKDIR /prometheus',
+    'ENTRYPOINT ["/bin/prometheus"]',
+    `CMD ${JSON.stringify(cmd)}`,
+    `LABEL org.opencontainers.image.version="${version}"`,
+  ].join('\n');
+  const defaultConfig = writeTemp('prometheus.yml', 'global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ["localhost:9090"]\n');
+  const baseCmd = ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus'];
+  return [
+    { ref: PAUSE_REF, containerfile: 'FROM scratch\nCOPY pause /pause\nENTRYPOINT ["/pause"]\n', files: { pause: tools.pause } },
+    {
+      ref: `quay.io/prometheus/prometheus:v${tools.versions.prometheus}`,
+      containerfile: prometheus(tools.versions.prometheus, ['COPY prometheus /bin/prometheus'], baseCmd),
+      files: { busybox: BUSYBOX, prometheus: tools.prometheus, 'prometheus.yml': defaultConfig },
+    },
+    {
+      ref: `quay.io/prometheus/prometheus:v${debian.version}`,
+      containerfile: prometheus(
+        debian.version,
+        ['COPY prometheus /bin/prometheus', ...libs.map((lib, i) => `COPY lib${i} ${lib}`)],
+        [...baseCmd, '--web.console.libraries=/usr/share/prometheus/console_libraries', '--web.console.templates=/usr/share/prometheus/consoles'],
+      ),
+      files: { busybox: BUSYBOX, prometheus: debian.binary, 'prometheus.yml': defaultConfig, ...libFiles },
+    },
+    {
+      // As the official image since v0.32: /bin/thanos, uid 1001.
+      ref: `quay.io/thanos/thanos:v${tools.versions.thanos}`,
+      containerfile: ['FROM scratch', ...busyboxLines, 'COPY thanos /bin/thanos', 'USER 1001', 'ENTRYPOINT ["/bin/thanos"]'].join('\n'),
+      files: { busybox: BUSYBOX, thanos: tools.thanos },
+    },
+  ];
+}
+
+let tempDir: string | undefined;
+function writeTemp(name: string, content: string): string {
+  tempDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'thanos-injector-images-'));
+  const file = path.join(tempDir, name);
+  fs.writeFileSync(file, content);
+  return file;
+}
+
+function hashOf(spec: ImageSpec): string {
+  const hash = createHash('sha256').update(`${spec.ref}\n${spec.containerfile}\n`);
+  for (const [name, file] of Object.entries(spec.files).sort()) hash.update(`${name}\n`).update(fs.readFileSync(file));
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** Builds (or finds cached) the docker-archive tar of one image. */
+export async function buildImage(spec: ImageSpec, log: (m: string) => void = console.error): Promise<string> {
+  const cache = path.join(toolsDir(), 'images');
+  fs.mkdirSync(cache, { recursive: true });
+  const tar = path.join(cache, `${spec.ref.replace(/[^a-zA-Z0-9.-]+/g, '_')}-${hashOf(spec)}.tar`);
+  if (fs.existsSync(tar)) return tar;
+  const started = Date.now();
+  const context = fs.mkdtempSync(path.join(cache, '.context-'));
+  const storage = ['--storage-driver', 'vfs', '--root', path.join(cache, 'buildah'), '--runroot', path.join(context, '.run')];
+  try {
+    for (const [name, file] of Object.entries(spec.files)) fs.copyFileSync(file, path.join(context, name));
+    fs.writeFileSync(path.join(context, 'Containerfile'), spec.containerfile);
+    const built = await exec('buildah', [...storage, 'bud', '--isolation', 'chroot', '--layers=false', '-f', path.join(context, 'Containerfile'), '-t', spec.ref, context], undefined, { timeoutMs: 600_000 });
+    if (built.code !== 0) throw new Error(`buildah bud ${spec.ref} failed:\n${built.stderr.slice(-3000)}`);
+    const partial = `${tar}.partial`;
+    const pushed = await exec('buildah', [...storage, 'push', spec.ref, `docker-archive:${partial}:${spec.ref}`], undefined, { timeoutMs: 600_000 });
+    if (pushed.code !== 0) throw new Error(`buildah push ${spec.ref} failed:\n${pushed.stderr.slice(-3000)}`);
+    await exec('buildah', [...storage, 'rmi', spec.ref]);
+    fs.renameSync(partial, tar);
+    // Older tars of the same reference.
+    const prefix = path.basename(tar).replace(/-[0-9a-f]{16}\.tar$/, '-');
+    for (const old of fs.readdirSync(cache)) if (old.startsWith(prefix) && old.endsWith('.tar') && old !== path.basename(tar)) fs.rmSync(path.join(cache, old), { force: true });
+    log(`built image ${spec.ref} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return tar;
+  } finally {
+    fs.rmSync(context, { recursive: true, force: true });
+  }
+}
+
+/** Every image of the node tests, built when missing. */
+export async function ensureNodeImages(tools: NodeToolPaths, log: (m: string) => void = console.error): Promise<NodeImages> {
+  const specs = nodeImageSpecs(tools);
+  const tars: Record<string, string> = {};
+  for (const spec of specs) tars[spec.ref] = await buildImage(spec, log);
+  const [pause, prometheus3, prometheus2, thanos] = specs.map((s) => s.ref) as [string, string, string, string];
+  return { pause, prometheus3, prometheus2, thanos, tars };
+}

@@ -1,0 +1,73 @@
+/**
+ * Runs a command inside namespaces of its own, for the test node: a network namespace (the node's
+ * bridge, pod addresses, kube-proxy's iptables rules, its sysctls such as ip_forward), a mount
+ * namespace with private propagation (containerd's overlay mounts, the kubelet's tmpfs volumes)
+ * and a PID namespace (when its first process ends, the kernel ends every other one: containerd,
+ * shims, kubelet, the pods). Whatever happens to the run, even SIGKILL, the machine's own network,
+ * mounts and processes are as before. What lives outside namespaces is cleaned after the command
+ * ends, and before the next run: the kubelet's cgroups (see node.ts, cleanNodeLeftovers).
+ *
+ *   node test/cluster/netns.ts CMD [ARGS...]     # exit code of CMD
+ *
+ * Inside, only loopback is up; the command sees THANOS_INJECTOR_NETNS=1.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { cleanNodeLeftovers } from './node.ts';
+
+const INSIDE = '--inside-namespaces';
+
+function need(command: string, hint: string): void {
+  if (spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status !== 0) {
+    throw new Error(`${command} is needed for the test node's namespaces (${hint})`);
+  }
+}
+
+/** Run `argv` in new net, mount and PID namespaces; resolves with its exit code. */
+export function runInNamespaces(argv: string[]): Promise<number> {
+  need('unshare', 'util-linux');
+  need('ip', 'iproute2');
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'unshare',
+      ['--net', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', process.execPath, import.meta.filename, INSIDE, ...argv],
+      { stdio: 'inherit' },
+    );
+    const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
+    process.on('SIGINT', forward('SIGINT'));
+    process.on('SIGTERM', forward('SIGTERM'));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}
+
+/** PID 1 of the namespaces: loopback up, a sysfs of this network namespace, then the command. */
+async function inside(argv: string[]): Promise<number> {
+  const setup = spawnSync('sh', ['-c', 'ip link set lo up && mount -t sysfs sysfs /sys'], { stdio: 'inherit' });
+  if (setup.status !== 0) throw new Error('could not set up loopback, /sys and /run in the new namespaces');
+  const [command, ...args] = argv;
+  if (command === undefined) throw new Error('usage: node test/cluster/netns.ts CMD [ARGS...]');
+  const code = await new Promise<number>((resolve) => {
+    const child = spawn(command, args, { stdio: 'inherit', env: { ...process.env, THANOS_INJECTOR_NETNS: '1' } });
+    // As PID 1, this process gets only the signals it handles: pass them on.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
+    child.on('error', (error) => {
+      console.error(`cannot run ${command}: ${error.message}`);
+      resolve(127);
+    });
+    child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 : 1)));
+  });
+  cleanNodeLeftovers();
+  return code;
+}
+
+if (import.meta.main) {
+  const argv = process.argv.slice(2);
+  const run = argv[0] === INSIDE ? inside(argv.slice(1)) : runInNamespaces(argv);
+  run.then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error instanceof Error ? error.message : error);
+      process.exit(1);
+    },
+  );
+}

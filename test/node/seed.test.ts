@@ -1,0 +1,143 @@
+// The seed's story on a real node: real Prometheus, the real Thanos sidecar and a real MinIO bucket.
+// 1. The seed's manual set-up (no injection): Prometheus as nobody, the hand-added sidecar as the
+//    Thanos image's uid 1001, a shared emptyDir: the sidecar logs the seed's
+//    "hard link ... operation not permitted" and the bucket stays empty.
+// 2. The seed's Deployment without the hand-added sidecar, in a labelled namespace: the injected
+//    pod runs Ready and its blocks land in the bucket (thanos_shipper_uploads_total >= 1), with no
+//    "operation not permitted" anywhere.
+// 6. In the same labelled namespace, a pod that is not Prometheus and a Prometheus pod opted out run
+//    exactly as written.
+// Blocks are cut every minute (the per-pod block-duration annotation, and the same flags by hand
+// in scenario 1), so the first one is due ~100 s after Prometheus starts.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { containerLog, root, startInjector, startNodeStack, waitFor } from './support.ts';
+
+t.setTimeout(1_200_000);
+
+const stack = await startNodeStack(t, 'thanos-injector-node-seed-');
+const { cluster, minio, images } = stack;
+/** The first block is cut ~1.5 block durations after the start, the sidecar syncs every 30 s. */
+const UPLOAD_DEADLINE_MS = 300_000;
+
+interface PodJson {
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec: { containers: { name: string }[]; initContainers?: { name: string }[]; securityContext?: Record<string, unknown> };
+  status: { phase?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { name: string; ready: boolean; restartCount: number }[]; initContainerStatuses?: { name: string; ready: boolean; restartCount: number }[] };
+}
+
+interface ContainerSpec {
+  name: string;
+  image?: string;
+  imagePullPolicy?: string;
+  args?: string[];
+  resources?: unknown;
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+interface PodTemplate {
+  metadata: { annotations?: Record<string, string> };
+  spec: { containers: ContainerSpec[]; volumes: unknown[] };
+}
+interface Manifest {
+  kind: string;
+  metadata: { namespace?: string };
+  spec?: { template: PodTemplate };
+}
+
+/** The seed's ConfigMap and Deployment (test/fixtures/inject/seed-deployment.yaml), in `namespace`, on the images built here. */
+function seedManifests(namespace: string, changePod: (pod: PodTemplate) => void): string {
+  const docs = parseAllDocuments(readFileSync(join(root, 'test/fixtures/inject/seed-deployment.yaml'), 'utf8')).map((d) => d.toJS() as Manifest);
+  for (const doc of docs) {
+    doc.metadata.namespace = namespace;
+    if (doc.kind !== 'Deployment' || !doc.spec) continue;
+    const pod = doc.spec.template;
+    const prometheus = pod.spec.containers[0] as ContainerSpec;
+    prometheus.image = images.prometheus2;
+    prometheus.imagePullPolicy = 'IfNotPresent';
+    // The node has 2 cores for everything: keep the seed's limits, ask for less.
+    prometheus.resources = { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '1Gi' } };
+    changePod(pod);
+  }
+  return docs.map((d) => JSON.stringify(d)).join('\n');
+}
+
+async function podOf(namespace: string, selector: string): Promise<PodJson | undefined> {
+  const list = JSON.parse(await cluster.kubectlOk(['-n', namespace, 'get', 'pods', '-l', selector, '-o', 'json'])) as { items: PodJson[] };
+  return list.items[0];
+}
+
+const ready = (pod: PodJson | undefined) => pod?.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+
+async function readyPod(namespace: string, selector: string, what: string): Promise<PodJson> {
+  return waitFor(`${what} Ready`, async () => {
+    const pod = await podOf(namespace, selector);
+    return ready(pod) ? pod : undefined;
+  }, 180_000, 1000).catch(async (error: Error) => {
+    const described = await cluster.kubectl(['-n', namespace, 'describe', 'pods', '-l', selector]);
+    throw new Error(`${error.message}\n${described.stdout.slice(-4000)}\n--- kubelet ---\n${stack.node.logTail('kubelet', 30)}`);
+  });
+}
+
+// Scenario 1's set-up: the seed's Deployment with the sidecar added by hand, in a namespace without the label.
+await cluster.kubectlOk(['create', 'namespace', 'seed-manual']);
+await minio.createBucket('seed-manual');
+await cluster.kubectlOk(['-n', 'seed-manual', 'create', 'configmap', 'thanos-bucket', `--from-literal=bucket.yml=${minio.objstore('seed-manual')}`]);
+await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('seed-manual', (pod) => {
+  (pod.spec.containers[0] as ContainerSpec).args?.push('--storage.tsdb.min-block-duration=1m', '--storage.tsdb.max-block-duration=1m');
+  pod.spec.containers.push({
+    name: 'thanos-sidecar',
+    image: images.thanos,
+    imagePullPolicy: 'IfNotPresent',
+    args: ['sidecar', '--prometheus.url=http://localhost:9090', '--tsdb.path=/prometheus', '--objstore.config-file=/etc/thanos/bucket.yml'],
+    volumeMounts: [
+      { name: 'prometheus-data', mountPath: '/prometheus' },
+      { name: 'thanos-bucket', mountPath: '/etc/thanos' },
+    ],
+  });
+  pod.spec.volumes.push({ name: 'thanos-bucket', configMap: { name: 'thanos-bucket' } });
+}));
+
+// Scenario 2's set-up: the injector, a labelled namespace with the objstore Secret, the seed's Deployment as written.
+await startInjector(t, stack, ['--set', `injection.image=${images.thanos}`]);
+await cluster.kubectlOk(['create', 'namespace', 'monitoring']);
+await cluster.kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=enabled']);
+await minio.createBucket('seed-injected');
+await cluster.kubectlOk(['-n', 'monitoring', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('seed-injected')}`]);
+await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('monitoring', (pod) => {
+  pod.metadata.annotations = { 'thanos-injector/block-duration': '1m' };
+}));
+
+void t.test('1. the seed\'s manual set-up: the sidecar cannot hard-link the blocks and nothing is uploaded', async (t) => {
+  const pod = await readyPod('seed-manual', 'app=prometheus', 'the hand-made pod');
+  t.equal(pod.spec.securityContext?.runAsUser, undefined, 'no pod securityContext (as in the seed)');
+  const failure = await waitFor('the sidecar to log the hard-link failure', async () => {
+    const log = await containerLog(cluster, 'seed-manual', pod.metadata.name, 'thanos-sidecar');
+    return /hard link.*operation not permitted/.exec(log)?.[0];
+  }, UPLOAD_DEADLINE_MS, 5000);
+  t.match(failure, /hard link block: hard link file chunks\/000001: link \/prometheus\/\w+\/chunks\/000001 \/prometheus\/thanos\/upload\/\w+\/chunks\/000001: operation not permitted/, `the seed's message: ${failure}`);
+  const owners = await cluster.kubectlOk(['-n', 'seed-manual', 'exec', pod.metadata.name, '-c', 'prometheus', '--', 'sh', '-c', 'stat -c "%u %n" /prometheus/01*/meta.json | head -1; stat -c "%u %n" /prometheus/thanos']);
+  t.match(owners, /^65534 \/prometheus\/01\w+\/meta\.json\n1001 \/prometheus\/thanos\n$/, `blocks owned by nobody, the sidecar's folder by 1001:\n${owners}`);
+  t.same(await minio.keys('seed-manual'), [], 'the bucket stays empty');
+});
+
+void t.test('2. the seed\'s Deployment injected: both containers Ready, blocks uploaded to MinIO', async (t) => {
+  const pod = await readyPod('monitoring', 'app=prometheus', 'the injected pod');
+  t.ok([...pod.spec.containers, ...(pod.spec.initContainers ?? [])].some((c) => c.name === 'thanos-sidecar'), 'the pod has the injected sidecar');
+  t.match(pod.spec.securityContext, { runAsUser: 65534, fsGroup: 65534 }, 'one user for both containers');
+  const statuses = [...(pod.status.containerStatuses ?? []), ...(pod.status.initContainerStatuses ?? [])];
+  t.ok(statuses.every((s) => s.ready), `every container Ready: ${statuses.map((s) => `${s.name}=${s.ready}`).join(', ')}`);
+  const blocks = await waitFor('a block in the bucket', async () => {
+    const keys = await minio.keys('seed-injected');
+    const metas = keys.filter((k) => /^[0-9A-Z]{26}\/meta\.json$/.test(k));
+    return metas.length > 0 ? metas : undefined;
+  }, UPLOAD_DEADLINE_MS, 5000);
+  t.ok(blocks.length >= 1, `blocks in bucket seed-injected: ${blocks.join(', ')}`);
+  const metrics = await cluster.kubectlOk(['get', '--raw', `/api/v1/namespaces/monitoring/pods/${pod.metadata.name}:10902/proxy/metrics`]);
+  const uploads = Number(/^thanos_shipper_uploads_total(?:\{[^}]*\})? (\S+)$/m.exec(metrics)?.[1] ?? NaN);
+  t.ok(uploads >= 1, `the sidecar counts its uploads: thanos_shipper_uploads_total ${uploads}`);
+  const logs = (await containerLog(cluster, 'monitoring', pod.metadata.name, 'thanos-sidecar')) + (await containerLog(cluster, 'monitoring', pod.metadata.name, 'prometheus'));
+  t.notMatch(logs, /operation not permitted/, 'no "operation not permitted" in either log');
+  t.ok(statuses.every((s) => s.restartCount === 0), 'no restarts');
+});

@@ -1,0 +1,148 @@
+// What the node test files share (not a test file): the whole runtime stack inside the namespaces
+// of test/cluster/netns.ts (control plane, node, images), MinIO as the bucket server, and the
+// injector running as a process the apiserver calls (webhook.url on loopback, as in test/e2e).
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import { startCluster, type Cluster, type ExecResult } from '../cluster/cluster.ts';
+import { NODE_IP, startNode, type TestNode } from '../cluster/node.ts';
+import { prepareNode } from '../cluster/prepare-node.ts';
+import type { NodeImages } from '../cluster/images.ts';
+import { startServe, type StartedServe } from '../support/serve.ts';
+import { freePort, waitFor } from '../support/net.ts';
+
+export const root = new URL('../..', import.meta.url).pathname;
+export const MINIO_USER = 'thanos-injector-test';
+export const MINIO_PASSWORD = 'not-a-secret-test-only';
+const MINIO_PORT = 9000;
+
+export interface NodeStack {
+  cluster: Cluster;
+  node: TestNode;
+  images: NodeImages;
+  minio: Minio;
+  work: string;
+  thanosBinary: string;
+}
+
+/** A command's result, run to its end (bounded). */
+function run(command: string, args: string[], timeoutMs = 30_000): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], signal: AbortSignal.timeout(timeoutMs) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+export class Minio {
+  readonly endpoint = `${NODE_IP}:${MINIO_PORT}`;
+  private log = '';
+  private readonly child;
+
+  constructor(binary: string, dataDir: string) {
+    this.child = spawn(binary, ['server', dataDir, '--address', this.endpoint, '--console-address', '127.0.0.1:0', '--quiet'], {
+      env: { ...process.env, MINIO_ROOT_USER: MINIO_USER, MINIO_ROOT_PASSWORD: MINIO_PASSWORD, MINIO_BROWSER: 'off', MINIO_UPDATE: 'off' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (chunk: Buffer) => (this.log = (this.log + chunk.toString()).slice(-20_000));
+    this.child.stdout.on('data', keep);
+    this.child.stderr.on('data', keep);
+  }
+
+  async ready(): Promise<void> {
+    await waitFor(`MinIO on ${this.endpoint} (log: ${this.log.slice(-500)})`, async () => {
+      const response = await fetch(`http://${this.endpoint}/minio/health/live`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+      return response?.ok ? true : undefined;
+    }, 60_000, 250);
+  }
+
+  /** An S3 call signed with SigV4 by curl. */
+  private s3(method: string, pathAndQuery: string): Promise<ExecResult> {
+    return run('curl', ['-sS', '--fail-with-body', '-X', method, '--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', `${MINIO_USER}:${MINIO_PASSWORD}`, `http://${this.endpoint}${pathAndQuery}`]);
+  }
+
+  async createBucket(bucket: string): Promise<void> {
+    const result = await this.s3('PUT', `/${bucket}`);
+    if (result.code !== 0) throw new Error(`creating bucket ${bucket} failed: ${result.stdout}${result.stderr}`);
+  }
+
+  /** Every object key in the bucket. */
+  async keys(bucket: string): Promise<string[]> {
+    const result = await this.s3('GET', `/${bucket}?list-type=2&max-keys=1000`);
+    if (result.code !== 0) throw new Error(`listing bucket ${bucket} failed: ${result.stdout}${result.stderr}`);
+    return [...result.stdout.matchAll(/<Key>([^<]+)<\/Key>/g)].map((m) => m[1] as string);
+  }
+
+  /** The objstore YAML of a bucket, as a pod on the node reaches MinIO. */
+  objstore(bucket: string): string {
+    return `type: S3\nconfig:\n  bucket: ${bucket}\n  endpoint: ${this.endpoint}\n  access_key: ${MINIO_USER}\n  secret_key: ${MINIO_PASSWORD}\n  insecure: true\n`;
+  }
+
+  stop(): Promise<void> {
+    if (this.child.exitCode !== null) return Promise.resolve();
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGTERM');
+    return exited;
+  }
+}
+
+/**
+ * The control plane, a Ready node with the images imported, and MinIO, for one test file; all
+ * stopped at the end of `t` (pods through the kubelet first). Refuses to run outside netns.ts.
+ */
+export async function startNodeStack(t: Test, workPrefix: string): Promise<NodeStack> {
+  const log = (message: string) => t.comment(message);
+  const { tools, nodeTools, images } = await prepareNode();
+  const work = await mkdtemp(join(tmpdir(), workPrefix));
+  const cluster = await startCluster({ tools, node: { ip: NODE_IP }, log });
+  const parts: { node?: TestNode; minio?: Minio } = {};
+  t.teardown(async () => {
+    await parts.minio?.stop();
+    await parts.node?.stop();
+    await cluster.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+  const bringUp = Date.now();
+  const node = (parts.node = await startNode(cluster, { bin: nodeTools, images: Object.values(images.tars), pauseImage: images.pause, log }));
+  const minio = (parts.minio = new Minio(nodeTools.minio, join(work, 'minio')));
+  await minio.ready();
+  t.comment(`node ${node.name} Ready and MinIO up in ${((Date.now() - bringUp) / 1000).toFixed(1)} s`);
+  return { cluster, node, images, minio, work, thanosBinary: nodeTools.thanos };
+}
+
+/**
+ * The chart installed as in test/e2e (webhook.url on loopback, the cluster CA as caBundle, no
+ * registration) and the injector serving it as a process with the chart's configuration.
+ */
+export async function startInjector(t: Test, stack: NodeStack, setValues: string[] = []): Promise<StartedServe> {
+  const { cluster, work } = stack;
+  const serving = await cluster.issueCert('thanos-injector', { ips: ['127.0.0.1'], dnsNames: ['localhost'] });
+  const port = await freePort();
+  const release = 'tsi';
+  await cluster.helmOk(['install', release, join(root, 'charts/thanos-sidecar-injector'), '--namespace', 'thanos-injector', '--create-namespace',
+    '--set', `webhook.url=https://127.0.0.1:${port}/mutate`, '--set', 'webhook.failurePolicy=Fail',
+    '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${serving.ca}`, '--set', 'registration.enabled=false', ...setValues]);
+  const configFile = join(work, 'config.yaml');
+  await writeFile(configFile, await cluster.kubectlOk(['-n', 'thanos-injector', 'get', 'configmap', `${release}-thanos-sidecar-injector`, '-o', 'jsonpath={.data.config\\.yaml}']));
+  return startServe(t, {
+    home: work,
+    port,
+    certArgs: ['--tls-cert-file', serving.cert, '--tls-key-file', serving.key],
+    args: ['--config', configFile],
+    env: cluster.env,
+  });
+}
+
+/** The pod's (first) container logs, or '' while there are none. */
+export async function containerLog(cluster: Cluster, namespace: string, pod: string, container: string): Promise<string> {
+  const result = await cluster.kubectl(['-n', namespace, 'logs', pod, '-c', container, '--tail=400']);
+  return result.code === 0 ? result.stdout : '';
+}
+
+export { waitFor };
