@@ -5,7 +5,7 @@
  * and a PID namespace (when its first process ends, the kernel ends every other one: containerd,
  * shims, kubelet, the pods). Whatever happens to the run, even SIGKILL, the machine's own network,
  * mounts and processes are as before. What lives outside namespaces is cleaned after the command
- * ends, and before the next run: the kubelet's cgroups (see node.ts, cleanNodeLeftovers).
+ * ends, and before the next run: the cgroups of the kubelet and containerd (node.ts, cleanNodeLeftovers).
  *
  *   node test/cluster/netns.ts CMD [ARGS...]     # exit code of CMD
  *
@@ -40,10 +40,14 @@ export function runInNamespaces(argv: string[]): Promise<number> {
   });
 }
 
-/** PID 1 of the namespaces: loopback up, a sysfs of this network namespace, then the command. */
+/**
+ * PID 1 of the namespaces: loopback up, then the command. /sys stays the machine's: a sysfs of
+ * this network namespace would hide the cgroup hierarchies mounted under /sys/fs/cgroup, which
+ * runc needs (the node's own interfaces are read through netlink, not /sys/class/net).
+ */
 async function inside(argv: string[]): Promise<number> {
-  const setup = spawnSync('sh', ['-c', 'ip link set lo up && mount -t sysfs sysfs /sys'], { stdio: 'inherit' });
-  if (setup.status !== 0) throw new Error('could not set up loopback, /sys and /run in the new namespaces');
+  const setup = spawnSync('ip', ['link', 'set', 'lo', 'up'], { stdio: 'inherit' });
+  if (setup.status !== 0) throw new Error('could not bring up loopback in the new network namespace');
   const [command, ...args] = argv;
   if (command === undefined) throw new Error('usage: node test/cluster/netns.ts CMD [ARGS...]');
   const code = await new Promise<number>((resolve) => {

@@ -6,8 +6,8 @@
  *
  * It runs only inside the namespaces of netns.ts (refused elsewhere): the bridge, the pod network,
  * kube-proxy's iptables rules, the overlay and tmpfs mounts and every process live and die with
- * them. What outlives them is cleaned here: the kubelet's `kubepods` cgroups (cleanNodeLeftovers,
- * at stop and before every start).
+ * them. What outlives them is cleaned here: the cgroups of the kubelet (`kubepods`) and of
+ * containerd (`k8s.io`) (cleanNodeLeftovers, at stop, after the namespaces end and before every start).
  *
  * Facts behind each setting: shared/reference/node-facts.md.
  */
@@ -50,7 +50,10 @@ export interface TestNode {
   stop(): Promise<void>;
 }
 
-/** Every `kubepods` cgroup the kubelet made, in each hierarchy, deepest first (rmdir of empty cgroups). */
+/** The cgroups the node makes: the kubelet's pods, and containerd's for its k8s.io namespace. */
+const NODE_CGROUPS = ['kubepods', 'k8s.io'];
+
+/** Every cgroup the node made, in each hierarchy, deepest first (rmdir removes only empty ones). */
 export function cleanNodeLeftovers(): void {
   let hierarchies: string[];
   try {
@@ -58,8 +61,7 @@ export function cleanNodeLeftovers(): void {
   } catch {
     return;
   }
-  for (const hierarchy of [CGROUP_ROOT, ...hierarchies]) {
-    const top = path.join(hierarchy, 'kubepods');
+  for (const top of [CGROUP_ROOT, ...hierarchies].flatMap((hierarchy) => NODE_CGROUPS.map((name) => path.join(hierarchy, name)))) {
     if (!fs.existsSync(top)) continue;
     const dirs: string[] = [];
     const walk = (dir: string) => {
@@ -240,7 +242,7 @@ export async function startNode(cluster: Cluster, o: StartNodeOptions): Promise<
     procs.push(containerd);
     await waitFor('containerd to answer on its socket', timeout, procs, containerd, async () => (await ctr(['version'])).code === 0);
     for (const image of o.images) {
-      const imported = await ctr(['images', 'import', '--no-unpack', image]);
+      const imported = await ctr(['images', 'import', image]);
       if (imported.code !== 0) throw new Error(`ctr images import ${image} failed: ${imported.stderr.trim()}`);
     }
     log(`containerd ready, ${o.images.length} image(s) imported in ${Date.now() - t0} ms`);
