@@ -172,6 +172,38 @@ void t.test('the injector Deployment: replicas, spread, probes, config checksum'
   t.equal(find(await template(), 'PodDisruptionBudget').length, 1, 'a PodDisruptionBudget');
 });
 
+void t.test('every process that decides reads the same configuration: the webhook and each register pod mount the chart ConfigMap and pass --config', async (t) => {
+  interface PodSpec {
+    containers: { name: string; args: string[]; volumeMounts?: { name: string; mountPath: string }[] }[];
+    volumes?: { name: string; configMap?: { name: string } }[];
+  }
+  const podOf = (o: K8sObject): PodSpec | undefined => {
+    const spec = o.spec as { template?: { spec: PodSpec }; jobTemplate?: { spec: { template: { spec: PodSpec } } } } | undefined;
+    return spec?.template?.spec ?? spec?.jobTemplate?.spec.template.spec;
+  };
+  for (const mode of ['cronJob', 'watch']) {
+    const objects = await template(`registration.mode=${mode}`);
+    const configMap = find(objects, 'ConfigMap').find((c) => c.metadata.name === 'tsi-thanos-sidecar-injector');
+    t.ok(configMap, 'the chart ConfigMap holds the configuration');
+    const deciders = objects.filter((o) => ['Deployment', 'Job', 'CronJob'].includes(o.kind) && podOf(o)?.containers.some((c) => c.args.includes('serve') || c.args.includes('register')));
+    t.equal(deciders.length, mode === 'watch' ? 2 : 3, `${mode}: the webhook and the register pods`);
+    for (const object of deciders) {
+      const pod = podOf(object)!;
+      const container = pod.containers[0]!;
+      const flag = container.args.find((a) => a.startsWith('--config='));
+      const path = flag?.slice('--config='.length) ?? '';
+      const mount = container.volumeMounts?.find((m) => path.startsWith(`${m.mountPath}/`));
+      const volume = pod.volumes?.find((v) => v.name === mount?.name);
+      t.equal(volume?.configMap?.name, configMap?.metadata.name, `${mode}: ${object.kind}/${object.metadata.name} reads ${path || 'no --config'} from the chart ConfigMap`);
+    }
+  }
+  const watch = find(await template('registration.mode=watch'), 'Deployment').find((d) => d.metadata.name.endsWith('-register'));
+  const watchChanged = find(await template('registration.mode=watch', 'injection.blockDuration=4h'), 'Deployment').find((d) => d.metadata.name.endsWith('-register'));
+  const checksum = (o: K8sObject | undefined) => (o?.spec as { template: { metadata: { annotations?: Record<string, string> } } } | undefined)?.template.metadata.annotations?.['checksum/config'];
+  t.ok(checksum(watch), 'the watch Deployment carries the config checksum');
+  t.not(checksum(watchChanged), checksum(watch), 'a config change rolls the watch');
+});
+
 void t.test('optional parts render only when asked', async (t) => {
   const defaults = await template();
   t.equal(find(defaults, 'CronJob').length, 1, 'registration CronJob by default');

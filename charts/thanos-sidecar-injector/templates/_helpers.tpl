@@ -66,6 +66,10 @@ containers:
     imagePullPolicy: {{ .Values.image.pullPolicy }}
     args:
       - register
+      # The webhook's own configuration: "would be injected" means here what it means there
+      # (excluded namespaces, the injector's namespace), so restartUninjected never deletes a pod
+      # the webhook would leave alone.
+      - --config=/etc/thanos-injector/config/config.yaml
       - --query-namespace={{ .Release.Namespace }}
       - --configmap={{ .Values.registration.configMapName }}
       - --endpoints={{ .Values.registration.endpoints }}
@@ -103,4 +107,12 @@ containers:
       {{- toYaml .Values.registration.resources | nindent 6 }}
     securityContext:
       {{- include "tsi.containerSecurityContext" . | nindent 6 }}
+    volumeMounts:
+      - name: config
+        mountPath: /etc/thanos-injector/config
+        readOnly: true
+volumes:
+  - name: config
+    configMap:
+      name: {{ include "tsi.fullname" . }}
 {{- end -}}
