@@ -1,6 +1,8 @@
 // The injector's configuration: one YAML file, every field optional. The schema is the single
 // source of truth for field names, defaults and the accepted form quoted in error messages
-// (each leaf's `description`).
+// (each leaf's `description`), and for the chart's `injection` values (values.schema.json is
+// generated from it: test/config/chart-schema.test.ts). Patterns stay within what both
+// JavaScript and Go's RE2 (helm's schema check) accept: no lookaround.
 import Type from 'typebox';
 import { DURATION_PATTERN } from '../inject/units.ts';
 
@@ -32,7 +34,7 @@ export const ConfigSchema = Type.Object(
         /** Off: the sidecar only serves Prometheus' data over gRPC and no Prometheus flag is touched. */
         enabled: Type.Boolean({ default: true, description: 'true or false' }),
         secretName: Type.String({ maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$', default: 'thanos-objstore', description: 'a Secret name (lowercase letters, digits, - and .)' }),
-        secretKey: Type.String({ maxLength: 253, pattern: '^(?!\\.\\.)(?!\\.$)[-._a-zA-Z0-9]+$', default: 'objstore.yml', description: 'a Secret key (letters, digits, -, _ and ., not starting with ..)' }),
+        secretKey: Type.String({ maxLength: 253, pattern: '^\\.?[-_a-zA-Z0-9][-._a-zA-Z0-9]*$', default: 'objstore.yml', description: 'a Secret key (letters, digits, -, _ and ., not starting with ..)' }),
         mountPath: Type.String({ pattern: '^/[^:]*$', default: '/etc/thanos/objstore', description: 'an absolute path' }),
       },
       { additionalProperties: false, default: {} },
