@@ -4,8 +4,24 @@ import { posix } from 'node:path';
 import type { V1PodSpec } from '@kubernetes/client-node';
 import type { Container } from './pod.ts';
 
-/** The official image's CMD, used when a container sets neither `command` nor `args`. */
-export const IMAGE_DEFAULT_ARGS = ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus'];
+/** The official 3.x image's CMD, used when a container sets neither `command` nor `args`. */
+const IMAGE_DEFAULT_ARGS = ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus'];
+/** What the 2.x images' CMD adds (flags that 3.0 removed). */
+const IMAGE_DEFAULT_ARGS_2X = ['--web.console.libraries=/usr/share/prometheus/console_libraries', '--web.console.templates=/usr/share/prometheus/consoles'];
+
+/** The major version of a Prometheus image from its tag (v2.54.1, 3.5.0, v3.5.0-rc.0); undefined for a digest alone, `latest` or a custom tag. */
+export function prometheusMajor(image: string | undefined): number | undefined {
+  const name = (image ?? '').split('@')[0] ?? '';
+  const colon = name.lastIndexOf(':');
+  if (colon < 0 || colon < name.lastIndexOf('/')) return undefined;
+  const match = /^v?([0-9]+)\.[0-9]+(?:\.[0-9]+)?(?:[-+].*)?$/.exec(name.slice(colon + 1));
+  return match ? Number(match[1]) : undefined;
+}
+
+/** The image's own default arguments (its CMD) for that major version; 3.x's when it cannot be told. */
+export function imageDefaultArgs(major: number | undefined): string[] {
+  return major !== undefined && major < 3 ? [...IMAGE_DEFAULT_ARGS, ...IMAGE_DEFAULT_ARGS_2X] : IMAGE_DEFAULT_ARGS;
+}
 const IMAGE_WORKING_DIR = '/prometheus';
 const BOOLEAN_FLAGS = new Set(['web.enable-lifecycle']);
 const SHELLS = new Set(['sh', 'bash', 'ash', 'dash', 'zsh']);

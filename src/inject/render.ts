@@ -6,7 +6,7 @@ import { VERSION } from '../version.ts';
 import { INJECTED_LABEL, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
 import type { Settings, SidecarMode } from './overrides.ts';
 import { allContainers, cleanPath, type PodLike } from './pod.ts';
-import { IMAGE_DEFAULT_ARGS, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, type Flag, type PrometheusView } from './prometheus.ts';
+import { imageDefaultArgs, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, prometheusMajor, type Flag, type PrometheusView } from './prometheus.ts';
 import { parseDuration } from './units.ts';
 
 /** Replace one element of the Prometheus container's command or args. */
@@ -210,10 +210,16 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     ...(settings.mode === 'native' ? { restartPolicy: 'Always' } : {}),
   };
 
-  const appendArgs =
-    blocks.append.length > 0 && prometheus.usesImageDefaults ? [...IMAGE_DEFAULT_ARGS, ...blocks.append] : blocks.append;
+  let appendArgs = blocks.append;
   if (blocks.append.length > 0 && prometheus.usesImageDefaults) {
-    warnings.push(`container ${prometheus.container.name} had no args; the image's default args were written out to add the block flags`);
+    // Args replace the image's CMD: write that CMD out first, as the image's version has it.
+    const major = prometheusMajor(prometheus.container.image);
+    appendArgs = [...imageDefaultArgs(major), ...blocks.append];
+    warnings.push(
+      major === undefined
+        ? `container ${prometheus.container.name} had no args and the Prometheus version of image ${prometheus.container.image ?? '(none)'} cannot be told from its tag; the 3.x image's default args were written out to add the block flags (a 2.x image also needs --web.console.libraries and --web.console.templates: set the container's args)`
+        : `container ${prometheus.container.name} had no args; the ${major}.x image's default args were written out to add the block flags`,
+    );
   }
 
   const status = {

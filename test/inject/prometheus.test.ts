@@ -5,9 +5,11 @@ import t from 'tap';
 import type { V1Container, V1PodSpec } from '@kubernetes/client-node';
 import {
   findPrometheus,
+  imageDefaultArgs,
   isPrometheusImage,
   MAX_BLOCK_FLAG,
   MIN_BLOCK_FLAG,
+  prometheusMajor,
   readPrometheus,
   type PrometheusView,
 } from '../../src/inject/prometheus.ts';
@@ -268,5 +270,31 @@ void t.test('readPrometheus: shell with combined options such as sh -ec', (t) =>
   const view = read({ command: ['/bin/sh', '-ec'], args: ['exec /bin/prometheus --storage.tsdb.path=/data'] });
   t.equal(view.shellScript, true, 'detected as a shell script');
   t.equal(view.tsdbPath, '/data', 'flags read from the script');
+  t.end();
+});
+
+void t.test("prometheusMajor: the release line from the image's tag, undefined when the tag does not tell", (t) => {
+  const cases: [string | undefined, number | undefined][] = [
+    ['quay.io/prometheus/prometheus:v2.54.1', 2],
+    ['prom/prometheus:v3.5.0', 3],
+    ['prom/prometheus:2.42.0', 2],
+    ['registry.example.com:5000/prom/prometheus:v3.16.0-rc.0', 3],
+    ['prom/prometheus:v2.54.1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', 2],
+    ['prom/prometheus@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', undefined],
+    ['prom/prometheus:latest', undefined],
+    ['prom/prometheus:main', undefined],
+    ['registry.example.com:5000/prom/prometheus', undefined],
+    ['prom/prometheus', undefined],
+    [undefined, undefined],
+  ];
+  for (const [image, major] of cases) t.equal(prometheusMajor(image), major, String(image));
+  t.end();
+});
+
+void t.test("imageDefaultArgs: the official image's CMD of that line (2.x adds the console flags 3.0 removed)", (t) => {
+  const base = ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus'];
+  t.same(imageDefaultArgs(3), base);
+  t.same(imageDefaultArgs(2), [...base, '--web.console.libraries=/usr/share/prometheus/console_libraries', '--web.console.templates=/usr/share/prometheus/consoles']);
+  t.same(imageDefaultArgs(undefined), base, "3.x's when the version cannot be told");
   t.end();
 });

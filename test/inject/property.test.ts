@@ -31,6 +31,9 @@ const MIN = 'storage.tsdb.min-block-duration';
 const MAX = 'storage.tsdb.max-block-duration';
 /** The official image's CMD (what runs when a container sets neither command nor args). */
 const IMAGE_CMD = ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus'];
+/** What the 2.x images' CMD adds (an independent model of the official images). */
+const IMAGE_CMD_2X = ['--web.console.libraries=/usr/share/prometheus/console_libraries', '--web.console.templates=/usr/share/prometheus/consoles'];
+const imageCmd = (image: string | undefined) => (/:v?2\.[0-9]+/.test(image?.split('@')[0] ?? '') ? [...IMAGE_CMD, ...IMAGE_CMD_2X] : IMAGE_CMD);
 const BOOLEAN_FLAGS = new Set(['web.enable-lifecycle']);
 
 // ---------------------------------------------------------------------------------------------
@@ -450,7 +453,7 @@ function flagValues(argv: string[]): Map<string, string[]> {
 
 /** The argv Prometheus runs with (image CMD when the container sets neither command nor args; the words of a `sh -c` script). */
 function prometheusArgv(container: V1Container): string[] {
-  if (container.command === undefined && container.args === undefined) return IMAGE_CMD;
+  if (container.command === undefined && container.args === undefined) return imageCmd(container.image);
   if (container.command?.[0] === '/bin/sh') return (container.args?.[0] ?? '').split(/\s+/).slice(2);
   return [...(container.command ?? []).slice(1), ...(container.args ?? [])];
 }
@@ -584,7 +587,7 @@ void t.test('(d) nothing the user had is removed or changed beyond the documente
           if (!ok) fail(`argument ${j} changed from ${token} to ${replaced}`, { before: oldArgv, after: newArgv });
         });
         const appended = newArgv.slice(oldArgv.length);
-        const allowed = appended.filter((token) => /^--storage\.tsdb\.(min|max)-block-duration=/.test(token) || (c.imageDefaults && IMAGE_CMD.includes(token)));
+        const allowed = appended.filter((token) => /^--storage\.tsdb\.(min|max)-block-duration=/.test(token) || (c.imageDefaults && imageCmd(original.image).includes(token)));
         if (allowed.length !== appended.length) fail('unexpected arguments appended', appended);
       });
       if (list === 'containers' && after.length > before.length + 1) fail('more than one container added');
