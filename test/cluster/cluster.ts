@@ -655,6 +655,8 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
           `--advertise-address=${opts.node.ip}`,
           '--endpoint-reconciler-type=lease',
           '--enable-aggregator-routing=true',
+          // No DNS for the node's name: reach the kubelet (logs, exec, proxy) at its address.
+          '--kubelet-preferred-address-types=InternalIP',
           `--kubelet-client-certificate=${kubeletClient.cert}`,
           `--kubelet-client-key=${kubeletClient.key}`,
         ]

@@ -36,8 +36,16 @@ export function runInNamespaces(argv: string[]): Promise<number> {
     process.on('SIGINT', forward('SIGINT'));
     process.on('SIGTERM', forward('SIGTERM'));
     child.on('error', reject);
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    child.on('exit', (code, signal) => {
+      // The namespaces are gone with their first process; their processes leave the cgroups a
+      // moment later. Then what the node made outside the namespaces can go too.
+      void removeLeftovers().then(() => resolve(code ?? (signal ? 128 : 1)));
+    });
   });
+}
+
+async function removeLeftovers(): Promise<void> {
+  for (let attempt = 0; attempt < 50 && !cleanNodeLeftovers(); attempt++) await new Promise((r) => setTimeout(r, 100));
 }
 
 /**

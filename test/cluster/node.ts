@@ -53,14 +53,18 @@ export interface TestNode {
 /** The cgroups the node makes: the kubelet's pods, and containerd's for its k8s.io namespace. */
 const NODE_CGROUPS = ['kubepods', 'k8s.io'];
 
-/** Every cgroup the node made, in each hierarchy, deepest first (rmdir removes only empty ones). */
-export function cleanNodeLeftovers(): void {
+/**
+ * Removes every cgroup the node made, in each hierarchy, deepest first (rmdir removes only empty
+ * ones: a live node's stay). True when none is left.
+ */
+export function cleanNodeLeftovers(): boolean {
   let hierarchies: string[];
   try {
     hierarchies = fs.readdirSync(CGROUP_ROOT).map((h) => path.join(CGROUP_ROOT, h));
   } catch {
-    return;
+    return true;
   }
+  let clean = true;
   for (const top of [CGROUP_ROOT, ...hierarchies].flatMap((hierarchy) => NODE_CGROUPS.map((name) => path.join(hierarchy, name)))) {
     if (!fs.existsSync(top)) continue;
     const dirs: string[] = [];
@@ -76,11 +80,29 @@ export function cleanNodeLeftovers(): void {
     for (const dir of dirs) {
       try {
         fs.rmdirSync(dir);
-      } catch {
-        // still has processes (a live node of another run) or already gone
+      } catch (error) {
+        // ENOENT: already gone; EBUSY: still has processes (a live node, or one ending now)
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') clean = false;
       }
     }
   }
+  return clean;
+}
+
+/**
+ * Unmounts what the kubelet and containerd left mounted under `dir` (volumes, sandbox network
+ * namespaces, shm), deepest first, so the folder can be removed. Only in this run's own mount
+ * namespace (netns.ts): the machine's mounts are not seen here.
+ */
+function unmountUnder(dir: string): void {
+  const prefix = `${path.resolve(dir)}/`;
+  const mounts = fs
+    .readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((line) => (line.split(' ')[1] ?? '').replace(/\\040/g, ' '))
+    .filter((mountPoint) => mountPoint.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
+  for (const mountPoint of mounts) spawnSync('umount', ['--lazy', mountPoint], { stdio: 'ignore' });
 }
 
 function sh(script: string): void {
@@ -223,6 +245,7 @@ export async function startNode(cluster: Cluster, o: StartNodeOptions): Promise<
       for (const id of listed.stdout.split('\n').filter(Boolean)) await ctr(['tasks', 'kill', '-s', 'SIGKILL', id]);
     }
     await stopProcs(procs.filter((p) => p.name === 'containerd'), log);
+    unmountUnder(dir);
     cleanNodeLeftovers();
   };
 

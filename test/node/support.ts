@@ -127,7 +127,9 @@ export async function startInjector(t: Test, stack: NodeStack, setValues: string
   const release = 'tsi';
   await cluster.helmOk(['install', release, join(root, 'charts/thanos-sidecar-injector'), '--namespace', 'thanos-injector', '--create-namespace',
     '--set', `webhook.url=https://127.0.0.1:${port}/mutate`, '--set', 'webhook.failurePolicy=Fail',
-    '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${serving.ca}`, '--set', 'registration.enabled=false', ...setValues]);
+    '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${serving.ca}`, '--set', 'registration.enabled=false',
+    // The injector runs as this process; the chart's own replicas would only wait for an image.
+    '--set', 'replicaCount=0', '--set', 'podDisruptionBudget.enabled=false', ...setValues]);
   const configFile = join(work, 'config.yaml');
   await writeFile(configFile, await cluster.kubectlOk(['-n', 'thanos-injector', 'get', 'configmap', `${release}-thanos-sidecar-injector`, '-o', 'jsonpath={.data.config\\.yaml}']));
   return startServe(t, {
