@@ -24,7 +24,7 @@ const UPLOAD_DEADLINE_MS = 300_000;
 
 interface PodJson {
   metadata: { name: string; annotations?: Record<string, string> };
-  spec: { containers: { name: string }[]; initContainers?: { name: string }[]; securityContext?: Record<string, unknown> };
+  spec: { containers: { name: string; image?: string; args?: string[] }[]; initContainers?: { name: string }[]; securityContext?: Record<string, unknown> };
   status: { phase?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { name: string; ready: boolean; restartCount: number }[]; initContainerStatuses?: { name: string; ready: boolean; restartCount: number }[] };
 }
 
@@ -109,6 +109,23 @@ await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('monitoring', (pod) 
   pod.metadata.annotations = { 'thanos-injector/block-duration': '1m' };
 }));
 
+// Scenario 6's set-up: in the labelled namespace, a pod that is not Prometheus and a Prometheus pod opted out.
+const untouched = [
+  {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'not-prometheus', namespace: 'monitoring', labels: { app: 'not-prometheus' } },
+    spec: { containers: [{ name: 'app', image: images.pause, imagePullPolicy: 'IfNotPresent' }] },
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'prometheus-opted-out', namespace: 'monitoring', labels: { app: 'prometheus-opted-out', 'thanos-injection': 'disabled' } },
+    spec: { containers: [{ name: 'prometheus', image: images.prometheus3, imagePullPolicy: 'IfNotPresent', args: ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus'] }] },
+  },
+];
+for (const pod of untouched) await cluster.kubectlOk(['apply', '-f', '-'], JSON.stringify(pod));
+
 void t.test('1. the seed\'s manual set-up: the sidecar cannot hard-link the blocks and nothing is uploaded', async (t) => {
   const pod = await readyPod('seed-manual', 'app=prometheus', 'the hand-made pod');
   t.equal(pod.spec.securityContext?.runAsUser, undefined, 'no pod securityContext (as in the seed)');
@@ -140,4 +157,14 @@ void t.test('2. the seed\'s Deployment injected: both containers Ready, blocks u
   const logs = (await containerLog(cluster, 'monitoring', pod.metadata.name, 'thanos-sidecar')) + (await containerLog(cluster, 'monitoring', pod.metadata.name, 'prometheus'));
   t.notMatch(logs, /operation not permitted/, 'no "operation not permitted" in either log');
   t.ok(statuses.every((s) => s.restartCount === 0), 'no restarts');
+});
+
+void t.test('6. a pod that is not Prometheus and a Prometheus pod opted out run in the labelled namespace exactly as written', async (t) => {
+  for (const written of untouched) {
+    const pod = await readyPod('monitoring', `app=${written.metadata.labels.app}`, written.metadata.name);
+    t.same(pod.spec.containers.map((c) => ({ name: c.name, image: c.image, args: c.args })), written.spec.containers.map((c) => ({ name: c.name, image: c.image, args: 'args' in c ? c.args : undefined })), `${written.metadata.name}: its containers as written`);
+    t.equal(pod.spec.initContainers, undefined, `${written.metadata.name}: no init container or sidecar added`);
+    t.equal(pod.metadata.annotations?.['thanos-injector/status'], undefined, `${written.metadata.name}: no status annotation`);
+    t.equal(pod.spec.securityContext?.runAsUser, undefined, `${written.metadata.name}: no securityContext set`);
+  }
 });
