@@ -34,6 +34,10 @@ export interface ClusterReader {
   configMap(namespace: string, name: string): Promise<V1ConfigMap | undefined>;
   /** A TLS handshake with host:port, for the certificate it serves (never verified here: that is the check). */
   handshake(host: string, port: number): Promise<Handshake>;
+  /** GET `path` of a pod's port through the API's pod proxy (e.g. a sidecar's /metrics). */
+  podProxy(namespace: string, pod: string, port: number, path: string): Promise<string>;
+  /** The last `lines` log lines of a container ('' when it has none yet). */
+  podLog(namespace: string, pod: string, container: string, lines: number): Promise<string>;
 }
 
 function timeoutOptions(timeoutMs: number): ConfigurationOptions<ObservableMiddleware> {
@@ -106,5 +110,11 @@ export function kubeReader(kube: Kube, timeoutMs = 10_000): ClusterReader {
     secret: (namespace, name) => optional(`cannot read Secret ${namespace}/${name}`, () => core.readNamespacedSecret({ namespace, name }, options)),
     configMap: (namespace, name) => optional(`cannot read ConfigMap ${namespace}/${name}`, () => core.readNamespacedConfigMap({ namespace, name }, options)),
     handshake: (host, port) => tlsHandshake(host, port, Math.min(timeoutMs, 5_000)),
+    podProxy: (namespace, pod, port, path) =>
+      call(kube, `cannot read ${path} of pod ${namespace}/${pod} port ${port} through the API`, () =>
+        core.connectGetNamespacedPodProxyWithPath({ namespace, name: `${pod}:${port}`, path: path.replace(/^\//, '') }, options)),
+    podLog: async (namespace, pod, container, lines) =>
+      (await optional(`cannot read the log of ${namespace}/${pod} container ${container}`, () =>
+        core.readNamespacedPodLog({ namespace, name: pod, container, tailLines: lines }, options))) ?? '',
   };
 }

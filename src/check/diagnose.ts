@@ -1,10 +1,12 @@
 // The diagnosis: reads what each check needs through a ClusterReader, in the order a user would
-// look (webhook -> injector and its certificate -> configuration -> namespace -> pod), and returns
+// look (webhook -> injector and its certificate -> configuration -> namespace -> pod -> its
+// sidecar's uploads), and returns
 // the rows. The judging is done by the pure checks of the other modules.
 import type { V1ConfigMap, V1MutatingWebhookConfiguration, V1Namespace, V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { buildConfig, ConfigError } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { SIDECAR_NAME } from '../inject/names.ts';
 import { SERVICE_NAME } from '../register/plan.ts';
 import { checkCaBundle, checkExpiry, type Served } from './certificate.ts';
 import type { ClusterReader } from './cluster.ts';
@@ -14,6 +16,7 @@ import { checkObjstoreSecret, checkPodDecision, checkPodInjected, objstoreRefere
 import { checkExternalLabels, prometheusConfigSource } from './prometheus-config.ts';
 import { checkPodRegistered, checkQueryConfigMap, DEFAULT_QUERY_CONFIGMAP, type ConfigMapRef } from './registration.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
+import { checkSidecarUploads, sidecarHttpPort, sidecarRuns, type SidecarState } from './uploads.ts';
 import { checkWebhooks, chooseConfiguration, installLocation, WEBHOOK_SUFFIX, type InstallLocation, type WebhookTarget } from './webhook.ts';
 
 /** The key of the chart's injector ConfigMap (templates/configmap.yaml). */
@@ -112,7 +115,17 @@ async function checkPod(
     checkObjstoreSecret(namespaceName, objstore, secret),
     checkExternalLabels(namespaceName, source, objects),
     checkPodRegistered(pod, injected, queryRef, queryConfigMap, sidecarService),
+    checkSidecarUploads(pod, sidecarRuns(pod) ? await sidecarState(reader, namespaceName, podName, sidecarHttpPort(pod)) : undefined),
   ];
+}
+
+/** What the sidecar says about its uploads: its metrics and recent log lines, through the API. */
+async function sidecarState(reader: ClusterReader, namespace: string, pod: string, port: number): Promise<SidecarState> {
+  const [metrics, log] = await Promise.all([
+    reader.podProxy(namespace, pod, port, '/metrics').then((text) => ({ text }), (error: Error) => ({ error: error.message })),
+    reader.podLog(namespace, pod, SIDECAR_NAME, 400).catch(() => ''),
+  ]);
+  return { metrics, log };
 }
 
 export async function diagnose(reader: ClusterReader, options: CheckOptions): Promise<CheckRow[]> {

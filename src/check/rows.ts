@@ -36,4 +36,5 @@ export const CHECK = {
   objstoreSecret: 'objstore secret',
   externalLabels: 'prometheus external_labels',
   podRegistered: 'pod registered with query',
+  sidecarUploads: 'sidecar uploads',
 } as const;

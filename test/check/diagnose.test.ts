@@ -58,6 +58,14 @@ class MemoryCluster implements ClusterReader {
   secret = (namespace: string, name: string) => this.get<V1Secret>('secret', namespace, name);
   configMap = (namespace: string, name: string) => this.get<V1ConfigMap>('configmap', namespace, name);
   handshake = () => Promise.resolve(this.handshakeResult);
+  /** What a pod's proxied port serves, by `<namespace>/<pod>:<port><path>` (unset: the API's error). */
+  proxied = new Map<string, string>();
+  logs = new Map<string, string>();
+  podProxy = (namespace: string, pod: string, port: number, path: string) => {
+    const text = this.proxied.get(`${namespace}/${pod}:${port}${path}`);
+    return text === undefined ? Promise.reject(new Error(`cannot read ${path} of pod ${namespace}/${pod} port ${port} through the API: 503 error trying to reach service`)) : Promise.resolve(text);
+  };
+  podLog = (namespace: string, pod: string, container: string) => Promise.resolve(this.logs.get(`${namespace}/${pod}/${container}`) ?? '');
 }
 
 const selector = { 'app.kubernetes.io/name': 'thanos-sidecar-injector', 'app.kubernetes.io/instance': 'tsi', 'app.kubernetes.io/component': 'webhook' };
@@ -98,7 +106,7 @@ function injectedPod(): V1Pod {
   const pod: V1Pod = {
     metadata: { name: POD, namespace: 'monitoring', labels: { ...template.metadata?.labels, 'pod-template-hash': '5c8f7b6d4' } },
     spec: template.spec,
-    status: { phase: 'Pending' },
+    status: { phase: 'Running' },
   };
   const injection = injectPod(pod, { config, namespace: 'monitoring', kubernetesVersion: '1.34' });
   if (injection.outcome !== 'injected') throw new Error('not injected');
@@ -130,8 +138,20 @@ function healthyCluster(): MemoryCluster {
   cluster.put('secret', 'monitoring', 'thanos-objstore', { data: { 'objstore.yml': b64('type: S3\nconfig:\n  bucket: thanos\n  endpoint: minio:9000\n') } });
   cluster.put('configmap', 'monitoring', 'prometheus-cm', prometheusConfigMap);
   cluster.put('service', 'monitoring', 'thanos-sidecar', desiredService('monitoring'));
+  cluster.proxied.set(`monitoring/${POD}:10902/metrics`, SIDECAR_METRICS);
+  cluster.logs.set(`monitoring/${POD}/thanos-sidecar`, 'ts=2026-12-02T06:43:15.1Z caller=shipper.go:372 level=info msg="upload new block" id=01M8TQWWYNZFBP18EWR6MYFSPX\n');
   return cluster;
 }
+
+const HARD_LINK_LOG = 'ts=2026-12-02T06:44:12.9Z caller=shipper.go:369 level=warn msg="reading meta file failed, will override it" err="EOF"\nts=2026-12-02T06:44:14.6Z caller=sidecar.go:465 level=warn err="sync: upload 01M8TR4TV8HGABM5ES9SK7GZMP: hard link block: hard link file chunks/000001: link /prometheus/01M8TR4TV8HGABM5ES9SK7GZMP/chunks/000001 /prometheus/thanos/upload/01M8TR4TV8HGABM5ES9SK7GZMP/chunks/000001: operation not permitted" uploaded=0\n';
+const SIDECAR_METRICS = [
+  '# HELP thanos_shipper_uploads_total Total number of uploaded blocks.',
+  '# TYPE thanos_shipper_uploads_total counter',
+  'thanos_shipper_uploads_total 3',
+  'thanos_shipper_upload_failures_total 0',
+  'thanos_shipper_dir_sync_failures_total 0',
+  '',
+].join('\n');
 
 const options = (overrides: Partial<CheckOptions> = {}): CheckOptions => ({
   webhookConfig: 'thanos-sidecar-injector', webhookConfigExplicit: false, namespace: 'monitoring', pod: POD, now: new Date(), ...overrides,
@@ -144,6 +164,7 @@ void t.test('a healthy install, namespace and pod: every check ok, in order', as
   t.same(rows.map((row) => row.name), [
     CHECK.webhookConfiguration, CHECK.webhooks, CHECK.injectorReachable, CHECK.caBundle, CHECK.certificateExpiry, CHECK.injectorConfig,
     CHECK.queryConfigMap, CHECK.namespace, CHECK.podDecision, CHECK.podInjected, CHECK.objstoreSecret, CHECK.externalLabels, CHECK.podRegistered,
+    CHECK.sidecarUploads,
   ]);
   for (const row of rows) t.equal(row.status, 'ok', `${row.name}: ${row.detail}`);
   t.equal(exitCodeOf(rows), 0);
@@ -169,6 +190,7 @@ void t.test('each breakage fails its own row and the exit code', async (t) => {
     ['namespace label removed', (c) => c.put('namespace', '', 'monitoring', { metadata: { name: 'monitoring' } }), CHECK.podDecision, /no webhook selects it/],
     ['not registered', (c) => c.put('configmap', NS, 'thanos-query-endpoints', { data: { 'endpoints.yaml': endpointsFile([]), 'targets.yaml': targetsFile([]) } }), CHECK.podRegistered, /^not in ConfigMap/],
     ['bad injector config', (c) => c.put('configmap', NS, NAME, { data: { 'config.yaml': 'blockDuration: forever\n' } }), CHECK.injectorConfig, /blockDuration/],
+    ['sidecar cannot hard-link', (c) => c.logs.set(`monitoring/${POD}/thanos-sidecar`, HARD_LINK_LOG), CHECK.sidecarUploads, /cannot hard-link Prometheus' block files/],
   ];
   for (const [what, breakIt, row, detail] of cases) {
     const cluster = healthyCluster();

@@ -250,7 +250,9 @@ export async function startNode(cluster: Cluster, o: StartNodeOptions): Promise<
   };
 
   try {
-    cleanNodeLeftovers();
+    // The kubelet's cgroups live outside the namespaces, under one fixed name: a second node on the
+    // machine would take the first one's pods for orphans. One at a time.
+    if (!cleanNodeLeftovers()) throw new Error('another test node runs on this machine (its kubepods cgroups hold processes): run one node suite at a time');
     // The pods' bridge, with the node's address on it; forwarding within this namespace only.
     sh(`ip link add ${BRIDGE} type bridge && ip addr add ${NODE_IP}/16 dev ${BRIDGE} && ip link set ${BRIDGE} up`);
     sh('echo 1 > /proc/sys/net/ipv4/ip_forward && echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || true');

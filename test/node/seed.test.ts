@@ -7,12 +7,15 @@
 //    "operation not permitted" anywhere.
 // 6. In the same labelled namespace, a pod that is not Prometheus and a Prometheus pod opted out run
 //    exactly as written.
+// 7. `thanos-injector check --pod` on the pods of 1 and 2 says what the test saw: the broken sidecar
+//    fails on the hard-link error with its fix, the injected one uploads.
 // Blocks are cut every minute (the per-pod block-duration annotation, and the same flags by hand
 // in scenario 1), so the first one is due ~100 s after Prometheus starts.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { thanosInjector } from '../e2e/support.ts';
 import { containerLog, root, startInjector, startNodeStack, waitFor } from './support.ts';
 
 t.setTimeout(1_200_000);
@@ -166,5 +169,37 @@ void t.test('6. a pod that is not Prometheus and a Prometheus pod opted out run 
     t.equal(pod.spec.initContainers, undefined, `${written.metadata.name}: no init container or sidecar added`);
     t.equal(pod.metadata.annotations?.['thanos-injector/status'], undefined, `${written.metadata.name}: no status annotation`);
     t.equal(pod.spec.securityContext?.runAsUser, undefined, `${written.metadata.name}: no securityContext set`);
+  }
+});
+
+interface Row {
+  name: string;
+  status: 'ok' | 'warn' | 'fail' | 'skip';
+  detail: string;
+}
+
+async function check(namespace: string, pod: string): Promise<{ code: number; rows: Record<string, Row> }> {
+  const result = await thanosInjector(['check', '-n', namespace, '--pod', pod, '-o', 'json'], cluster.env);
+  if (result.stdout === '') throw new Error(`check printed nothing (exit ${result.code}): ${result.stderr}`);
+  const { checks } = JSON.parse(result.stdout) as { checks: Row[] };
+  return { code: result.code, rows: Object.fromEntries(checks.map((row) => [row.name, row])) };
+}
+
+void t.test('7. check --pod tells the broken sidecar of 1 from the working one of 2, as the test saw them', async (t) => {
+  const manual = (await podOf('seed-manual', 'app=prometheus'))!;
+  const broken = await check('seed-manual', manual.metadata.name);
+  t.comment(Object.values(broken.rows).map((r) => `${r.status} ${r.name}: ${r.detail}`).join('\n'));
+  t.equal(broken.code, 1, 'exit 1');
+  t.match(broken.rows['sidecar uploads'], { status: 'fail', detail: /cannot hard-link Prometheus' block files, so nothing is uploaded \(.*operation not permitted\): Prometheus and the sidecar run as different users/ }, 'the hard-link failure, named');
+  t.match(broken.rows['sidecar uploads']?.detail, /runAsUser, runAsGroup, fsGroup/, 'and its fix');
+  t.match(broken.rows['pod would be injected'], { status: 'fail' }, 'the namespace is not labelled: no webhook selects the pod');
+
+  const injected = (await podOf('monitoring', 'app=prometheus'))!;
+  const working = await check('monitoring', injected.metadata.name);
+  t.comment(Object.values(working.rows).map((r) => `${r.status} ${r.name}: ${r.detail}`).join('\n'));
+  const uploaded = (await minio.keys('seed-injected')).filter((k) => k.endsWith('/meta.json')).length;
+  t.match(working.rows['sidecar uploads'], { status: 'ok', detail: /^[1-9][0-9]* block\(s\) uploaded, the last at \S+, no failure$/ }, `uploads seen (${uploaded} block(s) in the bucket now)`);
+  for (const row of ['pod would be injected', 'pod injected', 'objstore secret', 'prometheus external_labels', 'namespace injection', 'injector reachable', 'caBundle']) {
+    t.equal(working.rows[row]?.status, 'ok', `${row}: ${working.rows[row]?.detail ?? 'missing'}`);
   }
 });
