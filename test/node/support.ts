@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { startCluster, type Cluster, type ExecResult } from '../cluster/cluster.ts';
+import { exec, startCluster, type Cluster, type ExecResult } from '../cluster/cluster.ts';
 import { NODE_IP, startNode, type TestNode } from '../cluster/node.ts';
 import { prepareNode } from '../cluster/prepare-node.ts';
 import type { NodeImages } from '../cluster/images.ts';
@@ -25,19 +25,6 @@ export interface NodeStack {
   minio: Minio;
   work: string;
   thanosBinary: string;
-}
-
-/** A command's result, run to its end (bounded). */
-function run(command: string, args: string[], timeoutMs = 30_000): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], signal: AbortSignal.timeout(timeoutMs) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
 }
 
 export class Minio {
@@ -64,7 +51,7 @@ export class Minio {
 
   /** An S3 call signed with SigV4 by curl. */
   private s3(method: string, pathAndQuery: string): Promise<ExecResult> {
-    return run('curl', ['-sS', '--fail-with-body', '-X', method, '--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', `${MINIO_USER}:${MINIO_PASSWORD}`, `http://${this.endpoint}${pathAndQuery}`]);
+    return exec('curl', ['-sS', '--fail-with-body', '-X', method, '--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', `${MINIO_USER}:${MINIO_PASSWORD}`, `http://${this.endpoint}${pathAndQuery}`]);
   }
 
   async createBucket(bucket: string): Promise<void> {
