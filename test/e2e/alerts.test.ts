@@ -93,6 +93,9 @@ interface AlertCase {
 }
 
 const ksm = 'job="kube-state-metrics"';
+/** The sidecars' series, as the default metrics.prometheusRule.sidecarSelector matches them. */
+const sidecar = 'job="monitoring/thanos-sidecars",container="thanos-sidecar"';
+const sidecarPod = { '{{ $labels.namespace }}': 'monitoring', '{{ $labels.pod }}': 'prometheus-0' };
 const day = 24 * 3600;
 /** Buckets of thanos_injector_admission_duration_seconds (src/server/metrics.ts). */
 const buckets = ['0.0001', '0.00025', '0.0005', '0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '1', '+Inf'];
@@ -180,6 +183,38 @@ const cases: AlertCase[] = [
   ] },
   { alert: 'ThanosInjectorCertificateExpiring', behaviour: 'stays quiet with 30 days left', at: '120m', series: [
     [`thanos_injector_certificate_expiry_timestamp_seconds{job="${job}",instance="10.0.0.1:8080"}`, `${30 * day}x130`],
+  ] },
+
+  // ThanosSidecarUploadsFailing: sync failures or upload failures increased within 5m, by pod, for 15m.
+  { alert: 'ThanosSidecarUploadsFailing', behaviour: 'fires when a sidecar fails every sync for 20 minutes (the seed\'s hard-link failure), naming its pod', at: '25m',
+    fires: { labels: { severity: 'warning', namespace: 'monitoring', pod: 'prometheus-0' }, expansions: sidecarPod }, series: [
+      [`thanos_shipper_dir_sync_failures_total{${sidecar},namespace="monitoring",pod="prometheus-0"}`, '0+2x40'],
+      [`thanos_shipper_upload_failures_total{${sidecar},namespace="monitoring",pod="prometheus-0"}`, '0x40'],
+      [`thanos_shipper_dir_sync_failures_total{${sidecar},namespace="monitoring",pod="prometheus-1"}`, '0x40'],
+    ] },
+  { alert: 'ThanosSidecarUploadsFailing', behaviour: 'fires on upload failures too (the bucket refusing)', at: '25m',
+    fires: { labels: { severity: 'warning', namespace: 'monitoring', pod: 'prometheus-0' }, expansions: sidecarPod }, series: [
+      [`thanos_shipper_upload_failures_total{${sidecar},namespace="monitoring",pod="prometheus-0"}`, '0+1x40'],
+    ] },
+  { alert: 'ThanosSidecarUploadsFailing', behaviour: 'is only pending before 15 minutes', at: '12m', series: [
+    [`thanos_shipper_dir_sync_failures_total{${sidecar},namespace="monitoring",pod="prometheus-0"}`, '0+2x40'],
+  ] },
+  { alert: 'ThanosSidecarUploadsFailing', behaviour: 'stays quiet after a single failure long ago, and for series of other containers', at: '40m', series: [
+    [`thanos_shipper_dir_sync_failures_total{${sidecar},namespace="monitoring",pod="prometheus-0"}`, '0x5 1x40'],
+    [`thanos_shipper_dir_sync_failures_total{container="thanos-store",namespace="monitoring",pod="store-0"}`, '0+2x50'],
+  ] },
+
+  // ThanosSidecarPrometheusUnreachable: max by (namespace, pod) (thanos_sidecar_prometheus_up) == 0, for 5m.
+  { alert: 'ThanosSidecarPrometheusUnreachable', behaviour: 'fires when a sidecar has not reached its Prometheus for 5 minutes', at: '10m',
+    fires: { labels: { severity: 'warning', namespace: 'monitoring', pod: 'prometheus-0' }, expansions: sidecarPod }, series: [
+      [`thanos_sidecar_prometheus_up{${sidecar},namespace="monitoring",pod="prometheus-0"}`, '0x20'],
+      [`thanos_sidecar_prometheus_up{${sidecar},namespace="monitoring",pod="prometheus-1"}`, '1x20'],
+    ] },
+  { alert: 'ThanosSidecarPrometheusUnreachable', behaviour: 'is only pending before 5 minutes', at: '4m', series: [
+    [`thanos_sidecar_prometheus_up{${sidecar},namespace="monitoring",pod="prometheus-0"}`, '0x20'],
+  ] },
+  { alert: 'ThanosSidecarPrometheusUnreachable', behaviour: 'stays quiet while the sidecar reaches Prometheus', at: '15m', series: [
+    [`thanos_sidecar_prometheus_up{${sidecar},namespace="monitoring",pod="prometheus-0"}`, '1x20'],
   ] },
 
   // cronJob: ThanosInjectorRegistrationFailing: time() - max(last successful time, else creation time) > 900, for 5m.
@@ -296,7 +331,7 @@ for (const mode of ['cronJob', 'watch'] as const) {
       t.equal(result.code, 0, 'promtool exits 0', output(result));
       t.match(result.stdout, `SUCCESS: ${rules.length} rules found`, 'SUCCESS, counting every rule');
       const expected = ['ThanosInjectorAdmissionErrors', 'ThanosInjectorSlowAdmissions', 'ThanosInjectorDown', 'ThanosInjectorCertificateExpiring',
-        ...(mode === 'watch' ? ['ThanosSidecarMissing'] : []), 'ThanosInjectorRegistrationFailing'];
+        'ThanosSidecarUploadsFailing', 'ThanosSidecarPrometheusUnreachable', ...(mode === 'watch' ? ['ThanosSidecarMissing'] : []), 'ThanosInjectorRegistrationFailing'];
       t.same(rules.map((r) => r.alert), expected, 'the alerts of this mode, in order');
     });
 
