@@ -60,7 +60,7 @@ const HERE = import.meta.dirname;
 
 interface Group {
   /** Short name, also the cache folder prefix. */
-  name: 'k8s' | 'etcd' | 'helm' | 'prometheus' | 'node' | 'prometheus-server' | 'thanos' | 'minio' | 'pause';
+  name: 'k8s' | 'etcd' | 'helm' | 'prometheus' | 'node' | 'prometheus-server' | 'thanos' | 'minio' | 'pause' | 'coredns';
   /** Go module folder. */
   moduleDir: string;
   /** Module whose `require` version keys the cache. */
@@ -182,6 +182,16 @@ const MINIO: Group = {
   packages: ['github.com/minio/minio'],
   ldflags: () => [],
   installVersion: 'v0.0.0-20260212201848-7aac2a2c5b7c',
+};
+
+/** The node's cluster DNS (`*.svc.cluster.local`, SRV records for dnssrv+ endpoints): CoreDNS, its own go.mod untouched. */
+const COREDNS: Group = {
+  name: 'coredns',
+  moduleDir: '',
+  versionModule: 'github.com/coredns/coredns',
+  packages: ['github.com/coredns/coredns'],
+  ldflags: () => [],
+  installVersion: 'v1.14.7',
 };
 
 /** The node's sandbox program (./pause/main.go), PID 1 of every pod. */
@@ -424,6 +434,7 @@ export async function ensureTools(opts: EnsureToolsOptions = {}): Promise<ToolPa
 
 export interface NodeToolPaths {
   pause: string;
+  coredns: string;
   kubelet: string;
   kubeScheduler: string;
   kubeProxy: string;
@@ -451,6 +462,7 @@ export async function ensureNodeTools(opts: EnsureToolsOptions = {}): Promise<No
   };
   const pause = await built(PAUSE, 'pause');
   const minio = await built(MINIO, 'minio');
+  const coredns = await built(COREDNS, 'coredns');
   const thanos = await built(THANOS, 'thanos');
   const kubelet = await built(NODE, 'kubelet');
   const kubeScheduler = await built(NODE, 'kube-scheduler');
@@ -458,6 +470,7 @@ export async function ensureNodeTools(opts: EnsureToolsOptions = {}): Promise<No
   const prometheus = await built(PROMETHEUS_SERVER, 'prometheus');
   return {
     pause,
+    coredns,
     kubelet,
     kubeScheduler,
     kubeProxy,

@@ -25,14 +25,12 @@ const CLUSTER_DOMAIN = 'cluster.local';
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
 export interface StartNodeOptions {
-  /** kubelet, kube-scheduler, kube-proxy. */
-  bin: { kubelet: string; kubeScheduler: string; kubeProxy: string };
+  /** kubelet, kube-scheduler, kube-proxy, and CoreDNS (the cluster DNS, on the node's address). */
+  bin: { kubelet: string; kubeScheduler: string; kubeProxy: string; coredns: string };
   /** docker-archive tars to import into containerd before the kubelet starts (the pause image among them). */
   images: string[];
   /** The sandbox image's reference (as imported). */
   pauseImage: string;
-  /** Address of a cluster DNS server the pods use (none: pods get the namespace's resolv.conf). */
-  dnsIp?: string;
   readyTimeoutMs?: number;
   log?: (msg: string) => void;
 }
@@ -168,7 +166,23 @@ function cniConfig(): string {
   );
 }
 
-function kubeletConfig(o: { ca: string; dnsIp?: string; resolvConf: string }): string {
+/** CoreDNS for the cluster domain only (nothing is forwarded: there is no route out), reading the API. */
+function corefile(kubeconfigPath: string): string {
+  return `${CLUSTER_DOMAIN}:53 in-addr.arpa:53 {
+    bind ${NODE_IP}
+    errors
+    ready 127.0.0.1:8181
+    kubernetes ${CLUSTER_DOMAIN} in-addr.arpa {
+        kubeconfig ${kubeconfigPath}
+        pods insecure
+        ttl 5
+    }
+    cache 5
+}
+`;
+}
+
+function kubeletConfig(o: { ca: string; dnsIp: string; resolvConf: string }): string {
   return `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -186,7 +200,7 @@ port: 10250
 healthzBindAddress: 127.0.0.1
 healthzPort: 10248
 clusterDomain: ${CLUSTER_DOMAIN}
-${o.dnsIp ? `clusterDNS: ["${o.dnsIp}"]` : 'clusterDNS: []'}
+clusterDNS: ["${o.dnsIp}"]
 resolvConf: "${o.resolvConf}"
 # Imported images cannot be pulled again: never collect them, evict only when truly full.
 imageGCHighThresholdPercent: 100
@@ -237,7 +251,7 @@ export async function startNode(cluster: Cluster, o: StartNodeOptions): Promise<
     if (kubelet && !kubelet.done) {
       await cluster.kubectl(['delete', 'pods', '--all', '--all-namespaces', '--grace-period=1', '--wait=true', '--timeout=60s'], undefined, { timeoutMs: 70_000 });
     }
-    for (const name of ['kube-proxy', 'kube-scheduler', 'kubelet']) await stopProcs(procs.filter((p) => p.name === name), log);
+    for (const name of ['kube-proxy', 'kube-scheduler', 'kubelet', 'coredns']) await stopProcs(procs.filter((p) => p.name === name), log);
     // Whatever is left of the sandboxes, then containerd.
     const containerd = procs.find((p) => p.name === 'containerd');
     if (containerd && !containerd.done) {
@@ -272,15 +286,22 @@ export async function startNode(cluster: Cluster, o: StartNodeOptions): Promise<
     }
     log(`containerd ready, ${o.images.length} image(s) imported in ${Date.now() - t0} ms`);
 
+    // The cluster DNS, on the node's address (the pods' nameserver).
+    const corefilePath = path.join(dir, 'Corefile');
+    fs.writeFileSync(corefilePath, corefile(cluster.kubeconfig));
+    const coredns = startProc('coredns', o.bin.coredns, ['-conf', corefilePath], logOf('coredns'));
+    procs.push(coredns);
+    await waitFor('CoreDNS ready', timeout, procs, coredns, async () => (await fetch('http://127.0.0.1:8181/ready', { signal: AbortSignal.timeout(2000) })).status === 200);
+
     // kubelet, as system:node:<name> (the Node authorizer accepts that certificate without bootstrap)
     const t1 = Date.now();
     const kubeletCert = await cluster.issueCert('kubelet', { commonName: `system:node:${NODE_NAME}`, organizations: ['system:nodes'], usage: 'client' });
     const kubeletKubeconfig = path.join(dir, 'kubelet.kubeconfig');
     fs.writeFileSync(kubeletKubeconfig, kubeconfig(cluster.server, `system:node:${NODE_NAME}`, cluster.certs.ca, kubeletCert.cert, kubeletCert.key), { mode: 0o600 });
     const resolvConf = path.join(dir, 'resolv.conf');
-    fs.writeFileSync(resolvConf, o.dnsIp ? `nameserver ${o.dnsIp}\n` : '');
+    fs.writeFileSync(resolvConf, `nameserver ${NODE_IP}\n`);
     const kubeletYaml = path.join(dir, 'kubelet.yaml');
-    fs.writeFileSync(kubeletYaml, kubeletConfig({ ca: cluster.certs.ca, resolvConf, ...(o.dnsIp ? { dnsIp: o.dnsIp } : {}) }).replace('containerRuntimeEndpoint: ""', `containerRuntimeEndpoint: "unix://${socket}"`));
+    fs.writeFileSync(kubeletYaml, kubeletConfig({ ca: cluster.certs.ca, resolvConf, dnsIp: NODE_IP }).replace('containerRuntimeEndpoint: ""', `containerRuntimeEndpoint: "unix://${socket}"`));
     const kubelet = startProc(
       'kubelet',
       o.bin.kubelet,

@@ -1,8 +1,9 @@
 // 3. Query reads what `register` wrote, on a real node: the chart's Thanos Query (query.enabled) is
 //    installed before any registration, as a user installs it; `thanos-injector register` then
-//    writes the endpoints of the injected sidecar; the real Query lists the sidecar as a store
+//    writes the endpoints of the injected sidecars; the real Query lists each sidecar as a store
 //    (/api/v1/stores) and answers PromQL with Prometheus' own series, carrying its external labels.
-//    Endpoints as pod IPs (--endpoints pod-ip).
+//    Both endpoint forms: pod IPs (--endpoints pod-ip), then the default dnssrv+ names, which Query
+//    resolves through the cluster DNS (CoreDNS on the node) and the headless Service register made.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,20 +24,28 @@ await cluster.kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=e
 await minio.createBucket('query');
 await cluster.kubectlOk(['-n', 'monitoring', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('query')}`]);
 
-// The seed's ConfigMap and Deployment, on the 3.x image this time.
+// The seed's ConfigMap and Deployment, on the 3.x image this time, in `namespace`, with its own
+// external label cluster=<cluster>.
 interface Manifest {
   kind: string;
+  metadata: { namespace?: string };
+  data?: Record<string, string>;
   spec?: { template: { spec: { containers: { image?: string; imagePullPolicy?: string; resources?: unknown }[] } } };
 }
-const seed = parseAllDocuments(readFileSync(join(root, 'test/fixtures/inject/seed-deployment.yaml'), 'utf8')).map((d) => d.toJS() as Manifest);
-for (const doc of seed) {
-  const prometheus = doc.spec?.template.spec.containers[0];
-  if (!prometheus) continue;
-  prometheus.image = images.prometheus3;
-  prometheus.imagePullPolicy = 'IfNotPresent';
-  prometheus.resources = { requests: { cpu: '100m', memory: '128Mi' } };
+async function applySeed(namespace: string, cluster_: string): Promise<void> {
+  const seed = parseAllDocuments(readFileSync(join(root, 'test/fixtures/inject/seed-deployment.yaml'), 'utf8')).map((d) => d.toJS() as Manifest);
+  for (const doc of seed) {
+    doc.metadata.namespace = namespace;
+    if (doc.data) doc.data['prometheus.yml'] = (doc.data['prometheus.yml'] ?? '').replace('cluster: "prometheus-k8s"', `cluster: "${cluster_}"`);
+    const prometheus = doc.spec?.template.spec.containers[0];
+    if (!prometheus) continue;
+    prometheus.image = images.prometheus3;
+    prometheus.imagePullPolicy = 'IfNotPresent';
+    prometheus.resources = { requests: { cpu: '100m', memory: '128Mi' } };
+  }
+  await cluster.kubectlOk(['apply', '-f', '-'], seed.map((d) => JSON.stringify(d)).join('\n'));
 }
-await cluster.kubectlOk(['apply', '-f', '-'], seed.map((d) => JSON.stringify(d)).join('\n'));
+await applySeed('monitoring', 'prometheus-k8s');
 
 interface PodJson {
   metadata: { name: string };
@@ -60,32 +69,65 @@ async function queryApi<T>(pod: string, path: string): Promise<T> {
 void t.test('3. the real Thanos Query reads the endpoints register wrote (pod IPs): the sidecar is a store, PromQL answers with its external labels', async (t) => {
   const prometheus = await readyPod('monitoring', 'app=prometheus');
   const query = await readyPod(QUERY_NAMESPACE, 'app.kubernetes.io/component=query');
-  t.pass(`Query ${query.metadata.name} Ready before any registration (the endpoints ConfigMap does not exist yet)`);
+  t.pass(`Query ${query.metadata.name} Ready before any registration (on the chart's empty endpoints ConfigMap)`);
 
-  const registered = await thanosInjector(['register', '--query-namespace', QUERY_NAMESPACE, '--endpoints', 'pod-ip'], cluster.env);
+  const registered = await thanosInjector(['register', '--query-namespace', QUERY_NAMESPACE, '--endpoints', 'pod-ip', '-n', 'monitoring'], cluster.env);
   t.equal(registered.code, 0, `register exits 0: ${registered.stdout.trim().split('\n').slice(-3).join(' | ')}${registered.stderr}`);
   const endpoints = await cluster.kubectlOk(['-n', QUERY_NAMESPACE, 'get', 'configmap', 'thanos-query-endpoints', '-o', 'jsonpath={.data.endpoints\\.yaml}']);
   t.match(endpoints, `${prometheus.status.podIP}:10901`, 'the ConfigMap holds the sidecar\'s pod IP');
 
-  interface Store {
-    name: string;
-    lastError: string | null;
-    labelSets: Record<string, string>[];
-  }
-  const store = await waitFor('Query to list the sidecar as a store', async () => {
-    const stores = await queryApi<{ data: Record<string, Store[]> }>(query.metadata.name, '/api/v1/stores');
-    return Object.values(stores.data).flat().find((s) => s.name === `${prometheus.status.podIP}:10901` && s.lastError === null);
-  }, 180_000, 2000);
+  const store = await healthyStore(query.metadata.name, `${prometheus.status.podIP}:10901`);
   t.ok(store.labelSets.some((set) => set.cluster === 'prometheus-k8s'), `the store carries Prometheus' external labels: ${JSON.stringify(store.labelSets)}`);
 
-  interface QueryResult {
-    status: string;
-    data: { result: { metric: Record<string, string>; value: [number, string] }[] };
-  }
-  const answer = await waitFor('PromQL through Query to return Prometheus\' own series', async () => {
-    const result = await queryApi<QueryResult>(query.metadata.name, `/api/v1/query?query=${encodeURIComponent('up{job="prometheus"}')}`);
-    return result.data.result.length > 0 ? result : undefined;
-  }, 120_000, 2000);
-  t.equal(answer.status, 'success');
-  t.same(answer.data.result.map((r) => [r.metric.cluster, r.metric.job, r.value[1]]), [['prometheus-k8s', 'prometheus', '1']], 'up{job="prometheus"} = 1, with cluster="prometheus-k8s"');
+  const answer = await upSeries(query.metadata.name, 1);
+  t.same(answer.map((r) => [r.metric.cluster, r.metric.job, r.value[1]]), [['prometheus-k8s', 'prometheus', '1']], 'up{job="prometheus"} = 1, with cluster="prometheus-k8s"');
 });
+
+void t.test('3. with the default dnssrv+ endpoints, Query finds a sidecar through the cluster DNS', async (t) => {
+  // A second injected Prometheus, whose address no pod-ip file ever held: Query can only reach it
+  // through the SRV record of the headless Service register makes.
+  await cluster.kubectlOk(['create', 'namespace', 'team-b']);
+  await cluster.kubectlOk(['label', 'namespace', 'team-b', 'thanos-injection=enabled']);
+  await cluster.kubectlOk(['-n', 'team-b', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('query')}`]);
+  await applySeed('team-b', 'team-b');
+  const teamB = await readyPod('team-b', 'app=prometheus');
+  const query = await readyPod(QUERY_NAMESPACE, 'app.kubernetes.io/component=query');
+
+  const registered = await thanosInjector(['register', '--query-namespace', QUERY_NAMESPACE], cluster.env);
+  t.equal(registered.code, 0, `register exits 0: ${registered.stdout.trim().split('\n').slice(-3).join(' | ')}${registered.stderr}`);
+  const endpoints = await cluster.kubectlOk(['-n', QUERY_NAMESPACE, 'get', 'configmap', 'thanos-query-endpoints', '-o', 'jsonpath={.data.endpoints\\.yaml}']);
+  t.match(endpoints, 'dnssrv+_grpc._tcp.thanos-sidecar.team-b.svc.cluster.local', 'the ConfigMap holds the dnssrv+ name of team-b');
+  t.notMatch(endpoints, `${teamB.status.podIP}`, 'and no pod IP');
+
+  const store = await healthyStore(query.metadata.name, `${teamB.status.podIP}:10901`);
+  t.ok(store.labelSets.some((set) => set.cluster === 'team-b'), `Query resolved the SRV record to team-b's sidecar: ${JSON.stringify(store.labelSets)}`);
+  const answer = await upSeries(query.metadata.name, 2);
+  t.same(answer.map((r) => r.metric.cluster).sort(), ['prometheus-k8s', 'team-b'], 'PromQL through Query answers from both Prometheus, each with its external label');
+});
+
+interface Store {
+  name: string;
+  lastError: string | null;
+  labelSets: Record<string, string>[];
+}
+
+/** The store Query lists under `address`, once it has no error. */
+function healthyStore(queryPod: string, address: string): Promise<Store> {
+  return waitFor(`Query to list ${address} as a healthy store`, async () => {
+    const stores = await queryApi<{ data: Record<string, Store[]> }>(queryPod, '/api/v1/stores');
+    return Object.values(stores.data).flat().find((s) => s.name === address && s.lastError === null);
+  }, 180_000, 2000);
+}
+
+interface Sample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+/** `up{job="prometheus"}` through Query, once it has `count` series. */
+function upSeries(queryPod: string, count: number): Promise<Sample[]> {
+  return waitFor(`PromQL through Query to return ${count} series of up{job="prometheus"}`, async () => {
+    const result = await queryApi<{ status: string; data: { result: Sample[] } }>(queryPod, `/api/v1/query?query=${encodeURIComponent('up{job="prometheus"}')}`);
+    return result.status === 'success' && result.data.result.length === count ? result.data.result : undefined;
+  }, 120_000, 2000);
+}
