@@ -173,26 +173,17 @@ const THANOS: Group = {
 /**
  * MinIO (the S3 server the seed uses) for the node's image. Its own go.mod, unchanged: a module
  * of ours around it would have `go mod tidy` raise its dependencies, so it is built with
- * `go install module@version` (MINIO_VERSION pins what @latest resolved to).
+ * `go install module@version`, pinned at what @latest resolved to.
  */
-const MINIO: Group = {
-  name: 'minio',
-  moduleDir: '',
-  versionModule: 'github.com/minio/minio',
-  packages: ['github.com/minio/minio'],
-  ldflags: () => [],
-  installVersion: 'v0.0.0-20260212201848-7aac2a2c5b7c',
-};
+const MINIO = goInstalled('minio', 'github.com/minio/minio', 'v0.0.0-20260212201848-7aac2a2c5b7c');
+
+/** A binary built with `go install <module>@<version>`, outside any module of ours. */
+function goInstalled(name: Group['name'], module: string, version: string): Group {
+  return { name, moduleDir: '', versionModule: module, packages: [module], ldflags: () => [], installVersion: version };
+}
 
 /** The node's cluster DNS (`*.svc.cluster.local`, SRV records for dnssrv+ endpoints): CoreDNS, its own go.mod untouched. */
-const COREDNS: Group = {
-  name: 'coredns',
-  moduleDir: '',
-  versionModule: 'github.com/coredns/coredns',
-  packages: ['github.com/coredns/coredns'],
-  ldflags: () => [],
-  installVersion: 'v1.14.7',
-};
+const COREDNS = goInstalled('coredns', 'github.com/coredns/coredns', 'v1.14.7');
 
 /** The node's sandbox program (./pause/main.go), PID 1 of every pod. */
 const PAUSE: Group = {

@@ -3,8 +3,8 @@
  * bridge, pod addresses, kube-proxy's iptables rules, its sysctls such as ip_forward), a mount
  * namespace with private propagation (containerd's overlay mounts, the kubelet's tmpfs volumes)
  * and a PID namespace (when its first process ends, the kernel ends every other one: containerd,
- * shims, kubelet, the pods). Whatever happens to the run, even SIGKILL, the machine's own network,
- * mounts and processes are as before. What lives outside namespaces is cleaned after the command
+ * shims, kubelet, the pods), with /run and /var/lib of its own (see inside()). Whatever happens to
+ * the run, even SIGKILL, the machine's own network, mounts, files and processes are as before. What lives outside namespaces is cleaned after the command
  * ends, and before the next run: the cgroups of the kubelet and containerd (node.ts, cleanNodeLeftovers).
  *
  *   node test/cluster/netns.ts CMD [ARGS...]     # exit code of CMD
@@ -12,6 +12,9 @@
  * Inside, only loopback is up; the command sees THANOS_INJECTOR_NETNS=1.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { cleanNodeLeftovers } from './node.ts';
 
 const INSIDE = '--inside-namespaces';
@@ -22,14 +25,29 @@ function need(command: string, hint: string): void {
   }
 }
 
+/** Scratch folders of runs whose namespaces are gone (their name carries the outer process' pid). */
+function removeStaleScratch(): void {
+  for (const entry of fs.readdirSync(os.tmpdir())) {
+    const pid = Number(/^thanos-injector-netns-(\d+)-/.exec(entry)?.[1]);
+    if (!pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
+    }
+  }
+}
+
 /** Run `argv` in new net, mount and PID namespaces; resolves with its exit code. */
 export function runInNamespaces(argv: string[]): Promise<number> {
   need('unshare', 'util-linux');
   need('ip', 'iproute2');
+  removeStaleScratch();
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `thanos-injector-netns-${process.pid}-`));
   return new Promise((resolve, reject) => {
     const child = spawn(
       'unshare',
-      ['--net', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', process.execPath, import.meta.filename, INSIDE, ...argv],
+      ['--net', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', process.execPath, import.meta.filename, INSIDE, scratch, ...argv],
       { stdio: 'inherit' },
     );
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
@@ -39,7 +57,10 @@ export function runInNamespaces(argv: string[]): Promise<number> {
     child.on('exit', (code, signal) => {
       // The namespaces are gone with their first process; their processes leave the cgroups a
       // moment later. Then what the node made outside the namespaces can go too.
-      void removeLeftovers().then(() => resolve(code ?? (signal ? 128 : 1)));
+      void removeLeftovers().then(() => {
+        fs.rmSync(scratch, { recursive: true, force: true });
+        resolve(code ?? (signal ? 128 : 1));
+      });
     });
   });
 }
@@ -49,13 +70,22 @@ async function removeLeftovers(): Promise<void> {
 }
 
 /**
- * PID 1 of the namespaces: loopback up, then the command. /sys stays the machine's: a sysfs of
- * this network namespace would hide the cgroup hierarchies mounted under /sys/fs/cgroup, which
- * runc needs (the node's own interfaces are read through netlink, not /sys/class/net).
+ * PID 1 of the namespaces: loopback up; a /run of its own (containerd's shims keep their sockets
+ * and FIFOs under /run/containerd, iptables its lock); /var/lib as an overlay whose writes land in
+ * `scratch` (the CNI plugins keep IP leases and results under /var/lib/cni, whatever the config
+ * says), so the machine's /run and /var/lib are untouched while apt's lists stay readable; then
+ * the command. /sys stays the machine's: a sysfs of this network namespace would hide the cgroup
+ * hierarchies mounted under /sys/fs/cgroup, which runc needs.
  */
-async function inside(argv: string[]): Promise<number> {
-  const setup = spawnSync('ip', ['link', 'set', 'lo', 'up'], { stdio: 'inherit' });
-  if (setup.status !== 0) throw new Error('could not bring up loopback in the new network namespace');
+async function inside(scratch: string, argv: string[]): Promise<number> {
+  const script = [
+    'ip link set lo up',
+    'mount -t tmpfs -o mode=755 tmpfs /run',
+    `mkdir -p "${scratch}/upper" "${scratch}/work"`,
+    `mount -t overlay overlay -o lowerdir=/var/lib,upperdir="${scratch}/upper",workdir="${scratch}/work" /var/lib`,
+  ].join(' && ');
+  const setup = spawnSync('sh', ['-ec', script], { stdio: 'inherit' });
+  if (setup.status !== 0) throw new Error(`could not set up the namespaces (loopback, /run, /var/lib): ${script}`);
   const [command, ...args] = argv;
   if (command === undefined) throw new Error('usage: node test/cluster/netns.ts CMD [ARGS...]');
   const code = await new Promise<number>((resolve) => {
@@ -74,7 +104,7 @@ async function inside(argv: string[]): Promise<number> {
 
 if (import.meta.main) {
   const argv = process.argv.slice(2);
-  const run = argv[0] === INSIDE ? inside(argv.slice(1)) : runInNamespaces(argv);
+  const run = argv[0] === INSIDE ? inside(argv[1] ?? '', argv.slice(2)) : runInNamespaces(argv);
   run.then(
     (code) => process.exit(code),
     (error: unknown) => {

@@ -260,6 +260,8 @@ export async function startNode(cluster: Cluster, o: StartNodeOptions): Promise<
     }
     await stopProcs(procs.filter((p) => p.name === 'containerd'), log);
     unmountUnder(dir);
+    // The next node in these namespaces (the next test file) starts from a clean network.
+    spawnSync('ip', ['link', 'del', BRIDGE], { stdio: 'ignore' });
     cleanNodeLeftovers();
   };
 
@@ -268,6 +270,7 @@ export async function startNode(cluster: Cluster, o: StartNodeOptions): Promise<
     // machine would take the first one's pods for orphans. One at a time.
     if (!cleanNodeLeftovers()) throw new Error('another test node runs on this machine (its kubepods cgroups hold processes): run one node suite at a time');
     // The pods' bridge, with the node's address on it; forwarding within this namespace only.
+    // (A node started before in the same namespaces, by another test file, leaves none: see stop().)
     sh(`ip link add ${BRIDGE} type bridge && ip addr add ${NODE_IP}/16 dev ${BRIDGE} && ip link set ${BRIDGE} up`);
     sh('echo 1 > /proc/sys/net/ipv4/ip_forward && echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || true');
 

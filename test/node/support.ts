@@ -107,7 +107,16 @@ export async function startNodeStack(t: Test, workPrefix: string): Promise<NodeS
  * The chart installed as in test/e2e (webhook.url on loopback, the cluster CA as caBundle, no
  * registration) and the injector serving it as a process with the chart's configuration.
  */
-export async function startInjector(t: Test, stack: NodeStack, setValues: string[] = []): Promise<StartedServe> {
+export interface Injector {
+  /** The running process (replaced by start()). */
+  served: StartedServe;
+  /** Stops the process (SIGTERM) and waits for it: the apiserver then finds no webhook to call. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port, with the same certificate and configuration. */
+  start(): Promise<void>;
+}
+
+export async function startInjector(t: Test, stack: NodeStack, setValues: string[] = []): Promise<Injector> {
   const { cluster, work } = stack;
   const serving = await cluster.issueCert('thanos-injector', { ips: ['127.0.0.1'], dnsNames: ['localhost'] });
   const port = await freePort();
@@ -119,13 +128,24 @@ export async function startInjector(t: Test, stack: NodeStack, setValues: string
     '--set', 'replicaCount=0', '--set', 'podDisruptionBudget.enabled=false', ...setValues]);
   const configFile = join(work, 'config.yaml');
   await writeFile(configFile, await cluster.kubectlOk(['-n', 'thanos-injector', 'get', 'configmap', `${release}-thanos-sidecar-injector`, '-o', 'jsonpath={.data.config\\.yaml}']));
-  return startServe(t, {
+  const serve = () => startServe(t, {
     home: work,
     port,
     certArgs: ['--tls-cert-file', serving.cert, '--tls-key-file', serving.key],
     args: ['--config', configFile],
     env: cluster.env,
   });
+  const injector: Injector = {
+    served: await serve(),
+    stop: async () => {
+      injector.served.serve.child.kill('SIGTERM');
+      await injector.served.serve.exited;
+    },
+    start: async () => {
+      injector.served = await serve();
+    },
+  };
+  return injector;
 }
 
 /** The pod's (first) container logs, or '' while there are none. */
