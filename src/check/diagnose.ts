@@ -1,7 +1,7 @@
 // The diagnosis: reads what each check needs through a ClusterReader, in the order a user would
 // look (webhook -> injector and its certificate -> configuration -> namespace -> pod -> its
-// sidecar's uploads), and returns
-// the rows. The judging is done by the pure checks of the other modules.
+// sidecar's uploads), and returns the rows. The judging is done by the pure checks of the other
+// modules.
 import type { V1ConfigMap, V1MutatingWebhookConfiguration, V1Namespace, V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { buildConfig, ConfigError } from '../config/load.ts';

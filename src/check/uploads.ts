@@ -3,6 +3,7 @@
 // name, as the seed's author found the hard-link failure). Pure: the caller fetches both.
 import type { V1Pod } from '@kubernetes/client-node';
 import { SIDECAR_NAME } from '../inject/names.ts';
+import { sidecarOf } from './pod.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 
 export interface SidecarState {
@@ -14,8 +15,7 @@ export interface SidecarState {
 
 /** The sidecar's HTTP port: its container port named http, else Thanos' default. */
 export function sidecarHttpPort(pod: V1Pod): number {
-  const sidecar = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].find((c) => c.name === SIDECAR_NAME);
-  return sidecar?.ports?.find((p) => p.name === 'http')?.containerPort ?? 10902;
+  return sidecarOf(pod)?.ports?.find((p) => p.name === 'http')?.containerPort ?? 10902;
 }
 
 /** The sum of a counter's series in Prometheus text format (undefined when absent). */
@@ -48,17 +48,15 @@ function lastUpload(log: string): string | undefined {
 
 /** Whether there is a sidecar to ask: the pod has one and runs. */
 export function sidecarRuns(pod: V1Pod): boolean {
-  return pod.status?.phase === 'Running' && [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].some((c) => c.name === SIDECAR_NAME);
+  return pod.status?.phase === 'Running' && sidecarOf(pod) !== undefined;
 }
 
 /** `state` is what the sidecar said (undefined when it was not asked: see sidecarRuns). */
 export function checkSidecarUploads(pod: V1Pod, state: SidecarState | undefined): CheckRow {
   const name = CHECK.sidecarUploads;
   if (state === undefined) {
-    const hasSidecar = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].some((c) => c.name === SIDECAR_NAME);
-    return skip(name, hasSidecar ? `the pod is ${pod.status?.phase ?? 'not running'}: no upload to look at yet` : `no ${SIDECAR_NAME} container`);
+    return skip(name, sidecarOf(pod) !== undefined ? `the pod is ${pod.status?.phase ?? 'not running'}: no upload to look at yet` : `no ${SIDECAR_NAME} container`);
   }
-  const tsdb = 'the TSDB folder';
   const hardLink = lastLine(state.log, /hard link.*operation not permitted/);
   if (hardLink !== undefined) {
     return fail(
@@ -71,7 +69,7 @@ export function checkSidecarUploads(pod: V1Pod, state: SidecarState | undefined)
   if (uploadDir !== undefined) {
     return fail(
       name,
-      `the sidecar cannot create its upload folder (${uploadDir}): ${tsdb} still holds thanos/ from a sidecar that ran as another user; remove <tsdb path>/thanos (or chown it to the pod's user) and the blocks left behind upload`,
+      `the sidecar cannot create its upload folder (${uploadDir}): the TSDB folder still holds thanos/ from a sidecar that ran as another user; remove <tsdb path>/thanos (or chown it to the pod's user) and the blocks left behind upload`,
     );
   }
   if (/no supported bucket was configured, uploads will be disabled/.test(state.log)) {
