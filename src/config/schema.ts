@@ -19,7 +19,7 @@ const port = (value: number) =>
 
 export const ConfigSchema = Type.Object(
   {
-    image: Type.String({ minLength: 1, pattern: '^\\S+$', default: 'quay.io/thanos/thanos:v0.42.2', description: 'an image reference such as quay.io/thanos/thanos:v0.42.2' }),
+    image: Type.String({ minLength: 1, pattern: '^\\S+$', default: 'quay.io/thanos/thanos:v0.42.5', description: 'an image reference such as quay.io/thanos/thanos:v0.42.5' }),
     logLevel: Type.Enum(['debug', 'info', 'warn', 'error'], { default: 'info', description: 'one of debug, info, warn, error' }),
     /** native: a restartable init container; container: a regular container; auto: native from Kubernetes 1.29. */
     sidecarMode: Type.Enum(['auto', 'native', 'container'], { default: 'auto', description: 'one of auto, native, container' }),

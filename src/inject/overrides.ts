@@ -37,7 +37,7 @@ interface Rule {
 }
 
 const RULES: Record<OverrideKey, Rule> = {
-  image: { valid: (v) => IMAGE.test(v) && v.length <= 512, form: 'an image reference such as quay.io/thanos/thanos:v0.42.2' },
+  image: { valid: (v) => IMAGE.test(v) && v.length <= 512, form: 'an image reference such as quay.io/thanos/thanos:v0.42.5' },
   'objstore-secret': {
     valid: (v) => {
       const [name = '', key, ...rest] = v.split('/');

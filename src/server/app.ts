@@ -18,6 +18,12 @@ export interface WebhookOptions extends ReviewContext {
   logger: FastifyServerOptions['logger'];
   /** PEM bundle: when set, clients must present a certificate it signed (the apiserver's). */
   clientCa?: string;
+  /**
+   * True once a shutdown has started. The apiserver keeps sending reviews over the connections it
+   * already holds to this pod, whatever the endpoints say; each answer then closes its connection
+   * (Connection: close), so none is left for the listener's close to cut under a review in flight.
+   */
+  draining?: () => boolean;
 }
 
 function clientError(error: FastifyError): { status: number; message: string } {
@@ -138,6 +144,7 @@ export function buildWebhookApp(options: WebhookOptions): FastifyInstance {
     };
     if (result.outcome === 'error') request.log.error(log, 'admission');
     else request.log.info(log, 'admission');
+    if (options.draining?.()) reply.header('connection', 'close');
     return reply.send(result.review);
   });
   return app;

@@ -41,6 +41,7 @@ export interface RunningServer {
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const metrics = createMetrics();
+  let draining = false;
   const tls = await loadKeyPair(options.certFile, options.keyFile);
   metrics.certificateExpiry.set(expiryOf(tls.cert).getTime() / 1000);
   const webhook = buildWebhookApp({
@@ -49,6 +50,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     tls,
     metrics,
     clientCa: options.clientCa,
+    draining: () => draining,
     logger: { level: options.logLevel, redact: ['req.headers.authorization'] },
   });
   const state: HealthState = { ready: false };
@@ -92,6 +94,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const shutdown = (): Promise<void> => {
     closing ??= (async () => {
       state.ready = false;
+      draining = true;
       webhook.log.info({ drainTimeoutMs: options.drainTimeoutMs }, 'shutting down: readiness off, draining in-flight reviews');
       if (options.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
       reloader.close();

@@ -8,8 +8,15 @@
  *
  * The binaries come from build.ts (Go modules) and Debian's `prometheus` package (the 2.x line);
  * each image holds busybox (Debian's busybox-static) like the official images, for `kubectl exec`.
- * A tar is rebuilt only when its Containerfile or a file copied into it changes; tars and
- * buildah's storage are cached beside the tools (build.ts toolsDir()).
+ *
+ * The injector's own image is built from the repository's Dockerfile, unchanged, as a user builds
+ * it. Its base (node:24-alpine) cannot be pulled here, so a local base stands in for it and the
+ * Dockerfile's NODE_IMAGE build argument points at it: the Node 24 binary running this code with
+ * its glibc libraries, npm from the npm registry, busybox for the shell, and the machine's CA
+ * bundle (npm's `cafile`: the registry is reached through this machine's TLS proxy).
+ *
+ * A tar is rebuilt only when its Containerfile, build arguments, base or a file copied into it
+ * change; tars and buildah's storage are cached beside the tools (build.ts toolsDir()).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -19,6 +26,8 @@ import * as path from 'node:path';
 import { toolsDir, type NodeToolPaths } from './build.ts';
 import { exec } from './cluster.ts';
 
+const root = path.resolve(import.meta.dirname, '../..');
+
 export interface ImageSpec {
   /** The reference pods use. */
   ref: string;
@@ -26,6 +35,10 @@ export interface ImageSpec {
   containerfile: string;
   /** Files of the build context: name in the context -> path on this machine. */
   files: Record<string, string>;
+  /** `--build-arg`s. */
+  buildArgs?: Record<string, string>;
+  /** Images built before (their tars) that the Containerfile starts FROM. */
+  bases?: Record<string, string>;
 }
 
 export interface NodeImages {
@@ -33,7 +46,9 @@ export interface NodeImages {
   prometheus3: string;
   prometheus2: string;
   thanos: string;
-  /** ref -> docker-archive tar. */
+  /** The injector, from the repository's Dockerfile (the tag the chart's appVersion gives). */
+  injector: string;
+  /** ref -> docker-archive tar, for each image the node's pods use. */
   tars: Record<string, string>;
 }
 
@@ -150,6 +165,93 @@ export function nodeImageSpecs(tools: NodeToolPaths): ImageSpec[] {
   ];
 }
 
+/** npm in the local Node base image (node:24-alpine carries npm too); from the npm registry. */
+const NPM_VERSION = '11.19.1';
+const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
+/** npm's package tarball, fetched once with `npm pack` into the tools cache. */
+function npmTarball(cache: string): string {
+  const dir = path.join(cache, `npm-${NPM_VERSION}`);
+  const tgz = path.join(dir, `npm-${NPM_VERSION}.tgz`);
+  if (fs.existsSync(tgz)) return tgz;
+  fs.mkdirSync(dir, { recursive: true });
+  const packed = spawnSync('npm', ['pack', `npm@${NPM_VERSION}`, '--pack-destination', dir, '--silent'], { encoding: 'utf8' });
+  if (packed.status !== 0 || !fs.existsSync(tgz)) throw new Error(`npm pack npm@${NPM_VERSION} failed: ${packed.stderr.trim()}`);
+  return tgz;
+}
+
+/**
+ * The stand-in for node:24-alpine: the Node 24 binary running this code (the release .nvmrc pins)
+ * and its glibc libraries, npm, a shell, /tmp, the users `node` and `nobody`.
+ */
+function nodeBaseImageSpec(cache: string): ImageSpec {
+  const [major] = process.versions.node.split('.');
+  if (major !== '24') throw new Error(`the injector image's base is built from the Node running the tests: Node 24 is needed (.nvmrc), this is ${process.version}`);
+  const libs = sharedLibraries(process.execPath);
+  const ca = fs.existsSync(CA_BUNDLE);
+  const containerfile = [
+    'FROM scratch',
+    'COPY busybox /bin/busybox',
+    'RUN ["/bin/busybox", "mkdir", "-p", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin", "/usr/local/etc", "/usr/local/lib/node_modules"]',
+    'RUN ["/bin/busybox", "--install", "-s"]',
+    ...libs.map((lib, i) => `COPY lib${i} ${lib}`),
+    'COPY node /usr/local/bin/node',
+    ...(ca ? [`COPY ca-certificates.crt ${CA_BUNDLE}`, `RUN echo "cafile=${CA_BUNDLE}" > /usr/local/etc/npmrc`] : []),
+    `ADD npm.tgz /usr/local/lib/node_modules/`,
+    'RUN mv /usr/local/lib/node_modules/package /usr/local/lib/node_modules/npm'
+      + ' && ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx'
+      + ' && mkdir -p /tmp /root /home/node && chmod 1777 /tmp && chown 1000:1000 /home/node'
+      + ` && printf 'root:x:0:0:root:/root:/bin/sh\\nnode:x:1000:1000:node:/home/node:/bin/sh\\nnobody:x:65534:65534:nobody:/:/bin/false\\n' > /etc/passwd`
+      + ` && printf 'root:x:0:\\nnode:x:1000:\\nnobody:x:65534:\\n' > /etc/group`,
+    `ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin NODE_VERSION=${process.versions.node}`,
+    'CMD ["node"]',
+  ].join('\n');
+  return {
+    ref: `localhost/thanos-injector-test/node:${process.versions.node}`,
+    containerfile,
+    files: {
+      busybox: BUSYBOX,
+      node: process.execPath,
+      'npm.tgz': npmTarball(cache),
+      ...(ca ? { 'ca-certificates.crt': CA_BUNDLE } : {}),
+      ...Object.fromEntries(libs.map((lib, i) => [`lib${i}`, lib])),
+    },
+  };
+}
+
+/**
+ * The files of the Dockerfile's build context: what `.dockerignore` lets in (it ignores `*` and
+ * lists what the build copies with `!`), folders walked.
+ */
+function dockerContext(root: string): Record<string, string> {
+  const lines = fs.readFileSync(path.join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (lines[0] !== '*' || lines.slice(1).some((l) => !l.startsWith('!'))) throw new Error('.dockerignore: expected "*" followed by "!path" lines only (the build context is an allow list)');
+  const files: Record<string, string> = { '.dockerignore': path.join(root, '.dockerignore') };
+  const add = (rel: string) => {
+    const full = path.join(root, rel);
+    if (fs.statSync(full).isDirectory()) for (const entry of fs.readdirSync(full)) add(path.join(rel, entry));
+    else files[rel] = full;
+  };
+  for (const line of lines.slice(1)) add(line.slice(1).replace(/\/$/, ''));
+  return files;
+}
+
+/** The injector's image, from the repository's Dockerfile on the local Node base; tagged as the chart's default image. */
+function injectorImageSpec(root: string, base: ImageSpec, baseTar: string): ImageSpec {
+  const appVersion = /^appVersion:\s*"?([^"\s]+)"?/m.exec(fs.readFileSync(path.join(root, 'charts/thanos-sidecar-injector/Chart.yaml'), 'utf8'))?.[1];
+  if (!appVersion) throw new Error('charts/thanos-sidecar-injector/Chart.yaml: no appVersion');
+  return {
+    ref: `${INJECTOR_REPOSITORY}:${appVersion}`,
+    containerfile: fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8'),
+    files: dockerContext(root),
+    buildArgs: { NODE_IMAGE: base.ref },
+    bases: { [base.ref]: baseTar },
+  };
+}
+
+/** Where the test node finds the injector's image (the chart's `image.repository` in the node tests). */
+export const INJECTOR_REPOSITORY = 'localhost/thanos-sidecar-injector';
+
 let tempDir: string | undefined;
 function writeTemp(name: string, content: string): string {
   tempDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'thanos-injector-images-'));
@@ -159,7 +261,9 @@ function writeTemp(name: string, content: string): string {
 }
 
 function hashOf(spec: ImageSpec): string {
-  const hash = createHash('sha256').update(`${spec.ref}\n${spec.containerfile}\n`);
+  const hash = createHash('sha256').update(`${spec.ref}\n${spec.containerfile}\n${JSON.stringify(spec.buildArgs ?? {})}\n`);
+  // A base's tar name carries its own hash.
+  for (const tar of Object.values(spec.bases ?? {}).sort()) hash.update(`${path.basename(tar)}\n`);
   for (const [name, file] of Object.entries(spec.files).sort()) hash.update(`${name}\n`).update(fs.readFileSync(file));
   return hash.digest('hex').slice(0, 16);
 }
@@ -170,18 +274,31 @@ export async function buildImage(spec: ImageSpec, log: (m: string) => void = con
   fs.mkdirSync(cache, { recursive: true });
   const tar = path.join(cache, `${spec.ref.replace(/[^a-zA-Z0-9.-]+/g, '_')}-${hashOf(spec)}.tar`);
   if (fs.existsSync(tar)) return tar;
+  if (process.env.THANOS_INJECTOR_NETNS === '1') {
+    throw new Error(`image ${spec.ref} is not built for its current inputs, and the node's namespaces have no route out: run node test/cluster/prepare-node.ts first (npm run test:node does)`);
+  }
   const started = Date.now();
   const context = fs.mkdtempSync(path.join(cache, '.context-'));
   const storage = ['--storage-driver', 'vfs', '--root', path.join(cache, 'buildah'), '--runroot', path.join(context, '.run')];
   try {
-    for (const [name, file] of Object.entries(spec.files)) fs.copyFileSync(file, path.join(context, name));
+    for (const [name, file] of Object.entries(spec.files)) {
+      fs.mkdirSync(path.dirname(path.join(context, name)), { recursive: true });
+      fs.copyFileSync(file, path.join(context, name));
+    }
     fs.writeFileSync(path.join(context, 'Containerfile'), spec.containerfile);
-    const built = await exec('buildah', [...storage, 'bud', '--isolation', 'chroot', '--layers=false', '-f', path.join(context, 'Containerfile'), '-t', spec.ref, context], undefined, { timeoutMs: 600_000 });
+    for (const [ref, baseTar] of Object.entries(spec.bases ?? {})) {
+      const loaded = await exec('buildah', [...storage, 'pull', '--quiet', `docker-archive:${baseTar}`], undefined, { timeoutMs: 600_000 });
+      if (loaded.code !== 0) throw new Error(`buildah pull docker-archive:${baseTar} (${ref}) failed:\n${loaded.stderr.slice(-3000)}`);
+    }
+    const buildArgs = Object.entries(spec.buildArgs ?? {}).flatMap(([name, value]) => ['--build-arg', `${name}=${value}`]);
+    const built = await exec('buildah', [...storage, 'bud', '--isolation', 'chroot', '--layers=false', ...buildArgs, '-f', path.join(context, 'Containerfile'), '-t', spec.ref, context], undefined, { timeoutMs: 900_000 });
     if (built.code !== 0) throw new Error(`buildah bud ${spec.ref} failed:\n${built.stderr.slice(-3000)}`);
     const partial = `${tar}.partial`;
     const pushed = await exec('buildah', [...storage, 'push', spec.ref, `docker-archive:${partial}:${spec.ref}`], undefined, { timeoutMs: 600_000 });
     if (pushed.code !== 0) throw new Error(`buildah push ${spec.ref} failed:\n${pushed.stderr.slice(-3000)}`);
-    await exec('buildah', [...storage, 'rmi', spec.ref]);
+    // The tar is what is kept; buildah's storage keeps no image (vfs copies every layer in full).
+    await exec('buildah', [...storage, 'rmi', spec.ref, ...Object.keys(spec.bases ?? {})]);
+    await exec('buildah', [...storage, 'rmi', '--prune']);
     fs.renameSync(partial, tar);
     // Older tars of the same reference.
     const prefix = path.basename(tar).replace(/-[0-9a-f]{16}\.tar$/, '-');
@@ -199,5 +316,8 @@ export async function ensureNodeImages(tools: NodeToolPaths, log: (m: string) =>
   const tars: Record<string, string> = {};
   for (const spec of specs) tars[spec.ref] = await buildImage(spec, log);
   const [pause, prometheus3, prometheus2, thanos] = specs.map((s) => s.ref) as [string, string, string, string];
-  return { pause, prometheus3, prometheus2, thanos, tars };
+  const base = nodeBaseImageSpec(toolsDir());
+  const injector = injectorImageSpec(root, base, await buildImage(base, log));
+  tars[injector.ref] = await buildImage(injector, log);
+  return { pause, prometheus3, prometheus2, thanos, injector: injector.ref, tars };
 }

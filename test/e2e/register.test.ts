@@ -73,7 +73,7 @@ function watchRegister(t: Test, args: string[]): { child: ChildProcess; output: 
 const prometheus = { name: 'prometheus', image: 'quay.io/prometheus/prometheus:v3.5.0', args: ['--storage.tsdb.path=/prometheus'] };
 const sidecar = {
   name: 'thanos-sidecar',
-  image: 'quay.io/thanos/thanos:v0.42.2',
+  image: 'quay.io/thanos/thanos:v0.42.5',
   args: ['sidecar'],
   ports: [{ name: 'grpc', containerPort: 10901 }, { name: 'http', containerPort: 10902 }],
 };

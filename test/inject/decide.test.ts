@@ -32,7 +32,7 @@ function pod(options: PodOptions = {}): PodLike {
   };
 }
 
-const sidecar: V1Container = { name: 'thanos-sidecar', image: 'quay.io/thanos/thanos:v0.42.2', args: ['sidecar'] };
+const sidecar: V1Container = { name: 'thanos-sidecar', image: 'quay.io/thanos/thanos:v0.42.5', args: ['sidecar'] };
 
 void t.test('a plain Prometheus pod is injected', (t) => {
   t.same(decide(pod(), 'monitoring', config), { verdict: 'inject', prometheusIndex: 0 });

@@ -9,7 +9,7 @@ import { parseOverrides, resolveMode, resolveSettings } from '../../src/inject/o
 
 /** The accepted form each error must state (the golden fixtures pin several of them). */
 const FORMS: Record<OverrideKey, string> = {
-  image: 'an image reference such as quay.io/thanos/thanos:v0.42.2',
+  image: 'an image reference such as quay.io/thanos/thanos:v0.42.5',
   'objstore-secret': 'a Secret name, optionally with its key: NAME or NAME/KEY',
   'block-duration': 'a Prometheus duration from 1m to 31d, such as 2h or 30m',
   'sidecar-mode': 'one of auto, native, container',
@@ -24,7 +24,7 @@ const FORMS: Record<OverrideKey, string> = {
 const CASES: Record<OverrideKey, { valid: string[]; invalid: string[] }> = {
   image: {
     valid: ['quay.io/thanos/thanos:v0.40.0', 'thanos', 'registry:5000/thanos/thanos@sha256:0123456789abcdef', 'thanosio/thanos:main-2025-01-01'],
-    invalid: ['not an image!', '', '   ', '-leading-dash', 'quay.io/thanos/thanos:v0.42.2 extra', 'x'.repeat(513), 'a"b'],
+    invalid: ['not an image!', '', '   ', '-leading-dash', 'quay.io/thanos/thanos:v0.42.5 extra', 'x'.repeat(513), 'a"b'],
   },
   'objstore-secret': {
     valid: ['my-secret', 'my.secret', 'thanos-objstore/objstore.yml', 's3/KEY_1.yaml', 'a'.repeat(253)],
@@ -96,7 +96,7 @@ void t.test('parseOverrides: the golden fixtures wording', (t) => {
   t.same(errors, [
     'annotation thanos-injector/block-duration: "2 hours" is not valid; expected a Prometheus duration from 1m to 31d, such as 2h or 30m',
     'annotation thanos-injector/cpu-request: "lots" is not valid; expected a CPU quantity such as 100m or 0.5',
-    'annotation thanos-injector/image: "not an image!" is not valid; expected an image reference such as quay.io/thanos/thanos:v0.42.2',
+    'annotation thanos-injector/image: "not an image!" is not valid; expected an image reference such as quay.io/thanos/thanos:v0.42.5',
     'annotation thanos-injector/log-level: "verbose" is not valid; expected one of debug, info, warn, error',
     'annotation thanos-injector/memory-limit: "1Gi-ish" is not valid; expected a memory quantity such as 512Mi or 1Gi',
     'annotation thanos-injector/objstore-secret: "Bad_Secret" is not valid; expected a Secret name, optionally with its key: NAME or NAME/KEY',
@@ -176,7 +176,7 @@ void t.test('resolveSettings: config alone', (t) => {
   const { settings, errors } = resolveSettings(config, {}, '1.33');
   t.same(errors, []);
   t.same(settings, {
-    image: 'quay.io/thanos/thanos:v0.42.2',
+    image: 'quay.io/thanos/thanos:v0.42.5',
     logLevel: 'info',
     mode: 'native',
     blockDuration: '2h',

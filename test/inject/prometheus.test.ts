@@ -57,7 +57,7 @@ void t.test('isPrometheusImage: other images', (t) => {
     'prom/alertmanager',
     'registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0',
     'prometheus/prometheus-mixin',
-    'quay.io/thanos/thanos:v0.42.2',
+    'quay.io/thanos/thanos:v0.42.5',
     'prometheus:5000/thanos',
     'nginx:1.27',
     '',

@@ -9,13 +9,20 @@
 //    exactly as written.
 // 7. `thanos-injector check --pod` on the pods of 1 and 2 says what the test saw: the broken sidecar
 //    fails on the hard-link error with its fix, the injected one uploads.
+// 2b. The seed's user's next step: the PersistentVolume of 1 (its thanos/ folder owned by the old
+//    sidecar's uid 1001, mode 2750: the "create upload dir: permission denied" trap) is reused by the
+//    injected pod. The injector's fsGroup makes the kubelet give the volume's files to the pod's
+//    group, group-writable, before the containers start, so the new sidecar (uid 65534) can write
+//    there, and the blocks left behind are uploaded. (Volumes whose ownership the kubelet does not
+//    manage, such as hostPath, keep the trap: `check` names it and its fix, test/check/uploads.test.ts.)
 // Blocks are cut every minute (the per-pod block-duration annotation, and the same flags by hand
 // in scenario 1), so the first one is due ~100 s after Prometheus starts.
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { thanosInjector } from '../e2e/support.ts';
+import { NODE_NAME } from '../cluster/node.ts';
 import { containerLog, root, startInjector, startNodeStack, waitFor } from './support.ts';
 
 t.setTimeout(1_200_000);
@@ -83,8 +90,42 @@ async function readyPod(namespace: string, selector: string, what: string): Prom
   });
 }
 
-// Scenario 1's set-up: the seed's Deployment with the sidecar added by hand, in a namespace without the label.
+/** Scenario 1's data volume: a local PersistentVolume on the node (a folder as open as an emptyDir), its claim in `namespace`. */
+async function localVolume(namespace: string, claim: string): Promise<void> {
+  const dir = join(stack.work, `pv-${namespace}`);
+  mkdirSync(dir);
+  chmodSync(dir, 0o777);
+  const pv = {
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name: `${namespace}-data` },
+    spec: {
+      capacity: { storage: '1Gi' },
+      accessModes: ['ReadWriteOnce'],
+      persistentVolumeReclaimPolicy: 'Retain',
+      storageClassName: '',
+      local: { path: dir },
+      nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [NODE_NAME] }] }] } },
+    },
+  };
+  const pvc = {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name: claim, namespace },
+    spec: { storageClassName: '', volumeName: pv.metadata.name, accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+  };
+  await cluster.kubectlOk(['apply', '-f', '-'], `${JSON.stringify(pv)}\n${JSON.stringify(pvc)}`);
+}
+
+/** The pod's prometheus-data volume (an emptyDir in the seed) on the claim. */
+function onClaim(pod: PodTemplate, claim: string): void {
+  pod.spec.volumes = pod.spec.volumes.map((v) => ((v as { name: string }).name === 'prometheus-data' ? { name: 'prometheus-data', persistentVolumeClaim: { claimName: claim } } : v));
+}
+
+// Scenario 1's set-up: the seed's Deployment with the sidecar added by hand, in a namespace without
+// the label, its data on a PersistentVolume (reused in 2b).
 await cluster.kubectlOk(['create', 'namespace', 'seed-manual']);
+await localVolume('seed-manual', 'prometheus-data');
 await minio.createBucket('seed-manual');
 await cluster.kubectlOk(['-n', 'seed-manual', 'create', 'configmap', 'thanos-bucket', `--from-literal=bucket.yml=${minio.objstore('seed-manual')}`]);
 await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('seed-manual', (pod) => {
@@ -100,6 +141,7 @@ await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('seed-manual', (pod)
     ],
   });
   pod.spec.volumes.push({ name: 'thanos-bucket', configMap: { name: 'thanos-bucket' } });
+  onClaim(pod, 'prometheus-data');
 }));
 
 // Scenario 2's set-up: the injector, a labelled namespace with the objstore Secret, the seed's Deployment as written.
@@ -202,4 +244,36 @@ void t.test('7. check --pod tells the broken sidecar of 1 from the working one o
   for (const row of ['pod would be injected', 'pod injected', 'objstore secret', 'prometheus external_labels', 'namespace injection', 'injector reachable', 'caBundle']) {
     t.equal(working.rows[row]?.status, 'ok', `${row}: ${working.rows[row]?.detail ?? 'missing'}`);
   }
+});
+
+void t.test('2b. the volume of 1 reused by the injected pod: fsGroup hands the old sidecar\'s folder to the pod\'s group, the blocks left behind are uploaded', async (t) => {
+  const manual = (await podOf('seed-manual', 'app=prometheus'))!;
+  const listed = await cluster.kubectlOk(['-n', 'seed-manual', 'exec', manual.metadata.name, '-c', 'prometheus', '--', 'sh', '-c', 'for d in /prometheus/01*; do [ -f "$d/meta.json" ] && basename "$d"; done; stat -c "%u %a" /prometheus/thanos']);
+  const lines = listed.trim().split('\n');
+  const folder = lines.pop();
+  t.equal(folder, '1001 2750', 'the trap is set: thanos/ belongs to uid 1001, mode 2750 (no write for anyone else)');
+  const leftBehind = lines;
+  t.ok(leftBehind.length >= 1, `blocks the broken set-up left on the volume: ${leftBehind.join(', ')}`);
+
+  // What the seed's user does next: drop the hand-added sidecar, opt the namespace in, keep the volume.
+  await cluster.kubectlOk(['-n', 'seed-manual', 'delete', 'deployment', 'prometheus-deploy', '--wait=true'], undefined, { timeoutMs: 120_000 });
+  await waitFor('the hand-made pod to be gone', async () => ((await podOf('seed-manual', 'app=prometheus')) === undefined ? true : undefined), 120_000, 1000);
+  await cluster.kubectlOk(['label', 'namespace', 'seed-manual', 'thanos-injection=enabled']);
+  await cluster.kubectlOk(['-n', 'seed-manual', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('seed-manual')}`]);
+  await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('seed-manual', (pod) => {
+    pod.metadata.annotations = { 'thanos-injector/block-duration': '1m' };
+    onClaim(pod, 'prometheus-data');
+  }));
+
+  const pod = await readyPod('seed-manual', 'app=prometheus', 'the injected pod on the reused volume');
+  t.match(pod.spec.securityContext, { runAsUser: 65534, fsGroup: 65534 }, 'the injector set one user and fsGroup');
+  const owner = await cluster.kubectlOk(['-n', 'seed-manual', 'exec', pod.metadata.name, '-c', 'prometheus', '--', 'stat', '-c', '%u %g %A', '/prometheus/thanos']);
+  t.match(owner.trim(), /^1001 65534 d...rw[xs]/, `the kubelet gave thanos/ to the pod's group, group-writable (uid stays): ${owner.trim()}`);
+  const keys = await waitFor('every block left behind in the bucket', async () => {
+    const all = await minio.keys('seed-manual');
+    return leftBehind.every((ulid) => all.includes(`${ulid}/meta.json`)) ? all : undefined;
+  }, UPLOAD_DEADLINE_MS, 5000);
+  t.pass(`the blocks left behind are uploaded (${keys.filter((k) => k.endsWith('/meta.json')).length} block(s) in the bucket now)`);
+  const log = await containerLog(cluster, 'seed-manual', pod.metadata.name, 'thanos-sidecar');
+  t.notMatch(log, /permission denied|operation not permitted/, 'no permission error in the sidecar\'s log');
 });

@@ -22,7 +22,7 @@ const settings = (overrides: Partial<RegisterSettings> = {}): RegisterSettings =
 const prometheus: V1Container = { name: 'prometheus', image: 'quay.io/prometheus/prometheus:v3.5.0' };
 const sidecar: V1Container = {
   name: 'thanos-sidecar',
-  image: 'quay.io/thanos/thanos:v0.42.2',
+  image: 'quay.io/thanos/thanos:v0.42.5',
   restartPolicy: 'Always',
   ports: [{ name: 'grpc', containerPort: 10901 }, { name: 'http', containerPort: 10902 }],
 };

@@ -240,7 +240,7 @@ void t.test('warnings: each at most 120 characters and free of control character
   await t.test('an unknown annotation thanos-injector/imgae whose value has a newline, and keys with C0 controls', async (t) => {
     const pod = prometheusPod({
       annotations: {
-        'thanos-injector/imgae': 'quay.io/thanos/thanos:v0.42.2\nX-Injected: header\r\n',
+        'thanos-injector/imgae': 'quay.io/thanos/thanos:v0.42.5\nX-Injected: header\r\n',
         'thanos-injector/line\nbreak': 'x',
         'thanos-injector/tab\there\u001b[31m': 'y',
         [`thanos-injector/${'long-'.repeat(40)}key`]: 'z',

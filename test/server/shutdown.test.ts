@@ -61,6 +61,32 @@ void t.test('SIGTERM: readiness goes off, the in-flight review finishes with 200
   t.match(serve.output, /signal received/);
 });
 
+void t.test('SIGTERM with --shutdown-delay: a connection the client already holds is still served, and each answer closes it (no reset under a later review)', async (t) => {
+  // The apiserver pools its connections by the Service's name, not by endpoint: it keeps sending
+  // over the ones it holds to a terminating pod. Closing them at the end of the delay while a review
+  // is on its way resets it (seen on the real node, test/node/install.test.ts): they must end with
+  // an answer instead.
+  const { serve, port, ca } = await startServe(t, { args: ['--shutdown-delay', '3', '--drain-timeout', '2'] });
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const call = () => httpsCall({ port, ca, agent, headers: { 'content-type': 'application/json' }, body: JSON.stringify(admissionReview(prometheusPod())) });
+
+  const before = await call();
+  t.equal(before.status, 200);
+  t.not(before.headers.connection, 'close', `before the signal the connection is kept (${before.headers.connection})`);
+
+  serve.child.kill('SIGTERM');
+  await waitFor('the shutdown to start', () => Promise.resolve(/shutting down/.test(serve.output) ? true : undefined), 3000, 20);
+  const during = await call();
+  t.equal(during.status, 200, 'during the delay, a review over the held connection is answered');
+  t.ok(during.reusedSocket, 'over the same connection');
+  t.equal(during.headers.connection, 'close', 'with Connection: close');
+  const next = await call();
+  t.equal(next.status, 200, 'the next review opens a new connection and is answered too');
+  t.notOk(next.reusedSocket, 'not over the closed one');
+  t.equal((await serve.exited).code, 0, 'then the process exits 0');
+});
+
 void t.test('SIGTERM with a review that never finishes: the drain timeout closes it and the process exits 0', async (t) => {
   const { serve, port, ca } = await startServe(t, { args: ['--drain-timeout', '1'] });
   const stuck = partialRequest(port, ca, JSON.stringify(admissionReview(prometheusPod())));

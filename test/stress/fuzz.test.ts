@@ -118,7 +118,7 @@ const OTHER_IMAGES = [
   'busybox',
   'quay.io/prometheus-operator/prometheus-config-reloader:v0.77.2',
   'prom/node-exporter:v1.8.2',
-  'quay.io/thanos/thanos:v0.42.2',
+  'quay.io/thanos/thanos:v0.42.5',
   'ghcr.io/example/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
 ];
 const OTHER_NAMES = ['app', 'config-reloader', 'web', 'init-chown', 'exporter', 'x'];

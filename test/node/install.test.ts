@@ -1,0 +1,213 @@
+// 4. The injector in the cluster, as users install it (the README's "Install in a cluster"): the
+//    image built from our Dockerfile (buildah, on a local Node 24 base: test/cluster/images.ts),
+//    `helm install` with the chart's defaults (2 replicas, certs.mode=auto, no webhook.url) in a
+//    namespace that enforces Pod Security "restricted". The apiserver calls the webhook through its
+//    Service; the user's existing Prometheus is restarted and comes back injected; the registration
+//    CronJob (same image) records it; `check` sees the whole chain. Then admissions keep flowing
+//    while an injector pod is deleted and while `helm upgrade` rolls the Deployment: not one pod
+//    is admitted without the sidecar, not one request fails.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import * as https from 'node:https';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { INJECTOR_REPOSITORY } from '../cluster/images.ts';
+import { thanosInjector } from '../e2e/support.ts';
+import { root, startNodeStack, waitFor } from './support.ts';
+
+t.setTimeout(900_000);
+
+const stack = await startNodeStack(t, 'thanos-injector-node-install-');
+const { cluster, minio, images } = stack;
+const RELEASE = 'thanos-injector';
+const NAMESPACE = 'thanos-injector';
+const FULLNAME = `${RELEASE}-thanos-sidecar-injector`;
+const CHART = join(root, 'charts/thanos-sidecar-injector');
+/** Injector pods deleted one after the other under load (a lost call is a race: give it chances). */
+const DELETIONS = Number(process.env.TSI_DELETIONS ?? 3);
+
+interface PodJson {
+  metadata: { name: string; annotations?: Record<string, string>; deletionTimestamp?: string };
+  spec: { containers: { name: string }[]; initContainers?: { name: string }[] };
+  status: { conditions?: { type: string; status: string }[] };
+}
+/** The names of the pod's containers, init containers (the native sidecar is one) included. */
+const containers = (pod: PodJson) => [...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c) => c.name).sort();
+const ready = (pod: PodJson) => pod.metadata.deletionTimestamp === undefined && pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+
+async function pods(namespace: string, selector: string): Promise<PodJson[]> {
+  return (JSON.parse(await cluster.kubectlOk(['-n', namespace, 'get', 'pods', '-l', selector, '-o', 'json'])) as { items: PodJson[] }).items;
+}
+
+/** The injector pods, once exactly `count` are Ready and none is terminating. */
+function injectorPods(count: number): Promise<PodJson[]> {
+  return waitFor(`${count} Ready injector pods and none terminating`, async () => {
+    const list = await pods(NAMESPACE, 'app.kubernetes.io/component=webhook');
+    return list.length === count && list.every(ready) ? list : undefined;
+  }, 240_000, 1000).catch(async (error: Error) => {
+    const described = await cluster.kubectl(['-n', NAMESPACE, 'describe', 'pods', '-l', 'app.kubernetes.io/component=webhook']);
+    throw new Error(`${error.message}\n${described.stdout.slice(-4000)}`);
+  });
+}
+
+// The user's cluster before the install: a namespace with the seed's Prometheus, running.
+await cluster.kubectlOk(['create', 'namespace', 'monitoring']);
+{
+  const docs = parseAllDocuments(readFileSync(join(root, 'test/fixtures/inject/seed-deployment.yaml'), 'utf8')).map((d) => d.toJS() as {
+    kind: string;
+    spec?: { template: { spec: { containers: { image?: string; imagePullPolicy?: string; resources?: unknown }[] } } };
+  });
+  for (const doc of docs) {
+    const prometheus = doc.spec?.template.spec.containers[0];
+    if (!prometheus) continue;
+    prometheus.image = images.prometheus3;
+    prometheus.imagePullPolicy = 'IfNotPresent';
+    prometheus.resources = { requests: { cpu: '100m', memory: '128Mi' } };
+  }
+  await cluster.kubectlOk(['apply', '-f', '-'], docs.map((d) => JSON.stringify(d)).join('\n'));
+}
+await minio.createBucket('install');
+
+void t.test('4. helm install of the image built from our Dockerfile: the webhook runs in the cluster and injects through its Service', async (t) => {
+  await cluster.kubectlOk(['create', 'namespace', NAMESPACE]);
+  await cluster.kubectlOk(['label', 'namespace', NAMESPACE, 'pod-security.kubernetes.io/enforce=restricted']);
+  // The README's command, with the image this test built.
+  await cluster.helmOk(['install', RELEASE, CHART, '-n', NAMESPACE, '--create-namespace', '--set', `image.repository=${INJECTOR_REPOSITORY}`]);
+
+  const injectors = await injectorPods(2);
+  t.pass(`2 injector pods Ready (${injectors.map((p) => p.metadata.name).join(', ')}) under Pod Security "restricted"`);
+  const image = await cluster.kubectlOk(['-n', NAMESPACE, 'get', 'deployment', FULLNAME, '-o', 'jsonpath={.spec.template.spec.containers[0].image}']);
+  t.equal(image, images.injector, 'the Deployment runs the image built from the Dockerfile, at the chart\'s appVersion tag');
+  const inside = await cluster.kubectlOk(['-n', NAMESPACE, 'exec', injectors[0]!.metadata.name, '-c', 'injector', '--', 'node', '-e',
+    `const fs = require('fs'); let root; try { fs.writeFileSync('/app/probe', 'x'); root = 'writable'; } catch (e) { root = e.code; }
+     fs.writeFileSync('/tmp/probe', 'x'); console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), root, node: process.version }));`]);
+  const facts = JSON.parse(inside) as { uid: number; gid: number; root: string; node: string };
+  t.same({ uid: facts.uid, gid: facts.gid, root: facts.root }, { uid: 65532, gid: 65532, root: 'EROFS' }, `runs as 65532:65532 on a read-only root filesystem, /tmp writable (${facts.node})`);
+
+  const webhooks = await waitFor('the webhooks\' caBundle set by the injector (certs.mode=auto)', async () => {
+    const config = await cluster.getJson<{ webhooks: { name: string; clientConfig: { caBundle?: string; url?: string; service?: { name: string; namespace: string } } }[] }>(['get', 'mutatingwebhookconfiguration', FULLNAME]);
+    return config?.webhooks.every((w) => w.clientConfig.caBundle) ? config.webhooks : undefined;
+  }, 60_000, 500);
+  t.same(webhooks.map((w) => [w.clientConfig.url, w.clientConfig.service?.name]), webhooks.map(() => [undefined, FULLNAME]), 'every webhook calls the Service, none a URL');
+
+  // The README's next steps: the objstore Secret, the namespace label, a restart.
+  await cluster.kubectlOk(['-n', 'monitoring', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('install')}`]);
+  await cluster.kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=enabled']);
+  await cluster.kubectlOk(['-n', 'monitoring', 'rollout', 'restart', 'deployment', 'prometheus-deploy']);
+  await cluster.kubectlOk(['-n', 'monitoring', 'rollout', 'status', 'deployment', 'prometheus-deploy', '--timeout=240s'], undefined, { timeoutMs: 250_000 });
+  const [prometheus] = (await pods('monitoring', 'app=prometheus')).filter(ready);
+  t.ok(prometheus, 'the restarted Prometheus is Ready');
+  t.same(containers(prometheus!), ['prometheus', 'thanos-sidecar'], 'with the sidecar');
+  const described = await cluster.kubectlOk(['-n', 'monitoring', 'describe', 'pod', prometheus!.metadata.name]);
+  t.match(described, /^\s+thanos-sidecar:$/m, '`kubectl describe pod` lists the thanos-sidecar container');
+  t.match(described, /thanos-injector\/status:\s+\{"version"/, 'and the thanos-injector/status annotation');
+
+  // The registration CronJob (every minute, the same image) records the pod and lists its namespace.
+  await waitFor('the Event ThanosSidecarRegistered on the Prometheus pod', async () => {
+    const events = await cluster.kubectlOk(['-n', 'monitoring', 'get', 'events', '--field-selector', `reason=ThanosSidecarRegistered,involvedObject.name=${prometheus!.metadata.name}`, '-o', 'name']);
+    return events.trim() || undefined;
+  }, 180_000, 2000);
+  const endpoints = await cluster.kubectlOk(['-n', NAMESPACE, 'get', 'configmap', 'thanos-query-endpoints', '-o', 'jsonpath={.data.endpoints\\.yaml}']);
+  t.match(endpoints, 'dnssrv+_grpc._tcp.thanos-sidecar.monitoring.svc.cluster.local', 'the endpoints ConfigMap lists the namespace\'s sidecars');
+
+  const check = await thanosInjector(['check', '-n', 'monitoring', '--pod', prometheus!.metadata.name, '-o', 'json'], cluster.env);
+  const rows = Object.fromEntries((JSON.parse(check.stdout || '{"checks":[]}') as { checks: { name: string; status: string; detail: string }[] }).checks.map((r) => [r.name, r]));
+  t.comment(Object.values(rows).map((r) => `${r.status} ${r.name}: ${r.detail}`).join('\n'));
+  for (const row of ['injector reachable', 'caBundle', 'namespace injection', 'pod would be injected', 'pod injected', 'objstore secret', 'prometheus external_labels']) {
+    t.equal(rows[row]?.status, 'ok', `check: ${row}: ${rows[row]?.detail ?? 'missing'}`);
+  }
+});
+
+void t.test('4. no failed admission while an injector pod is deleted and while helm upgrade rolls the Deployment', async (t) => {
+  const admissions = new Admissions();
+  const steady = await admissions.during(() => new Promise((resolve) => setTimeout(resolve, 5000)));
+  t.ok(steady.injected >= 5 && steady.failures.length === 0, `steady: ${steady.injected} dry-run pods, all injected`);
+
+  for (let round = 1; round <= DELETIONS; round++) {
+    const [victim] = await injectorPods(2);
+    const deleted = await admissions.during(async () => {
+      await cluster.kubectlOk(['-n', NAMESPACE, 'delete', 'pod', victim!.metadata.name, '--wait=true'], undefined, { timeoutMs: 120_000 });
+      await injectorPods(2);
+    });
+    t.same(deleted.failures, [], `${round}/${DELETIONS}: injector pod ${victim!.metadata.name} deleted and replaced: ${deleted.injected} dry-run pods, all injected`);
+    t.ok(deleted.injected >= 10, `admissions kept flowing through it (${deleted.injected})`);
+  }
+
+  const before = new Set((await injectorPods(2)).map((p) => p.metadata.name));
+  const rolled = await admissions.during(async () => {
+    await cluster.helmOk(['upgrade', RELEASE, CHART, '-n', NAMESPACE, '--reuse-values', '--set', 'logLevel=debug']);
+    await cluster.kubectlOk(['-n', NAMESPACE, 'rollout', 'status', 'deployment', FULLNAME, '--timeout=240s'], undefined, { timeoutMs: 250_000 });
+    const after = await injectorPods(2);
+    if (after.some((p) => before.has(p.metadata.name))) throw new Error('helm upgrade did not replace the injector pods');
+  });
+  t.same(rolled.failures, [], `helm upgrade rolled both injector pods: ${rolled.injected} dry-run pods, all injected`);
+  t.ok(rolled.injected >= 10, `admissions kept flowing through the roll (${rolled.injected})`);
+});
+
+/**
+ * Creates Prometheus pods with dryRun=All (admission runs, nothing is stored), two at a time, for
+ * as long as an action runs (and 3 s after it, while replaced pods drain), and tells how many came
+ * back injected and which did not (the default failurePolicy Ignore turns a failed call into a pod
+ * admitted without the sidecar, so both count).
+ */
+class Admissions {
+  private readonly agent = new https.Agent({
+    keepAlive: true,
+    ca: readFileSync(cluster.certs.ca),
+    cert: readFileSync(cluster.certs.admin),
+    key: readFileSync(cluster.certs.adminKey),
+  });
+
+  private create(): Promise<string | undefined> {
+    const pod = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { generateName: 'dry-run-', labels: { app: 'prometheus-dry-run' } },
+      spec: { containers: [{ name: 'prometheus', image: images.prometheus3, args: ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus'] }] },
+    });
+    return new Promise((resolve) => {
+      const request = https.request(`${cluster.server}/api/v1/namespaces/monitoring/pods?dryRun=All`, { method: 'POST', agent: this.agent, headers: { 'content-type': 'application/json' }, timeout: 30_000 }, (response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () => {
+          if (response.statusCode !== 201) return resolve(`HTTP ${response.statusCode}: ${body.slice(0, 300)}`);
+          const created = JSON.parse(body) as PodJson;
+          const injected = containers(created).includes('thanos-sidecar') && created.metadata.annotations?.['thanos-injector/status'] !== undefined;
+          resolve(injected ? undefined : `admitted without the sidecar (${new Date().toISOString()})`);
+        });
+      });
+      request.on('timeout', () => request.destroy(new Error('no answer in 30 s')));
+      request.on('error', (error) => resolve(error.message));
+      request.end(pod);
+    });
+  }
+
+  async during(action: () => Promise<unknown>): Promise<{ injected: number; failures: string[] }> {
+    const apiserverLog = join(cluster.dir, 'logs', 'kube-apiserver.log');
+    const logFrom = readFileSync(apiserverLog).length;
+    let running = true;
+    let injected = 0;
+    const failures: string[] = [];
+    const worker = async () => {
+      while (running) {
+        const failure = await this.create();
+        if (failure) failures.push(failure);
+        else injected++;
+      }
+    };
+    const workers = [worker(), worker()];
+    try {
+      await action();
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    } finally {
+      running = false;
+      await Promise.all(workers);
+    }
+    if (failures.length > 0) {
+      // The apiserver's own words for each failed call (with failurePolicy Ignore it logs and admits).
+      const log = readFileSync(apiserverLog).subarray(logFrom).toString().split('\n');
+      failures.push(...log.filter((line) => /^W.*failed calling webhook/i.test(line)).slice(0, 5).map((line) => `kube-apiserver: ${line.slice(0, 600)}`));
+    }
+    return { injected, failures };
+  }
+}
