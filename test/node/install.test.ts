@@ -24,7 +24,7 @@ const NAMESPACE = 'thanos-injector';
 const FULLNAME = `${RELEASE}-thanos-sidecar-injector`;
 const CHART = join(root, 'charts/thanos-sidecar-injector');
 /** Injector pods deleted one after the other under load (a lost call is a race: give it chances). */
-const DELETIONS = Number(process.env.TSI_DELETIONS ?? 3);
+const DELETIONS = 3;
 
 interface PodJson {
   metadata: { name: string; annotations?: Record<string, string>; deletionTimestamp?: string };
