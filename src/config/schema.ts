@@ -25,7 +25,13 @@ export const ConfigSchema = Type.Object(
     sidecarMode: Type.Enum(['auto', 'native', 'container'], { default: 'auto', description: 'one of auto, native, container' }),
     /** Read by sidecarMode auto when the cluster's own version cannot be read, and by the offline CLI. */
     kubernetesVersion: Type.String({ pattern: '^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?([-+].*)?$', default: '1.33', description: 'a version such as 1.33 or v1.34.2' }),
-    /** Prometheus' min = max TSDB block duration while blocks are uploaded (Thanos recommends 2h). */
+    /**
+     * How Prometheus compacts while blocks are uploaded: disabled (equal block durations), delayed
+     * (Prometheus >= 3.9 and Thanos >= 0.41: compaction waits for the upload), auto (delayed when both
+     * images' tags say so, else disabled).
+     */
+    compaction: Type.Enum(['auto', 'delayed', 'disabled'], { default: 'auto', description: 'one of auto, delayed, disabled' }),
+    /** Prometheus' min = max TSDB block duration with compaction disabled (Thanos recommends 2h). */
     blockDuration: Type.String({ pattern: DURATION_PATTERN.source, minLength: 2, default: '2h', description: 'a Prometheus duration such as 2h or 30m' }),
     grpcPort: port(10901),
     httpPort: port(10902),

@@ -15,6 +15,7 @@ export const OVERRIDE_KEYS = [
   'image',
   'objstore-secret',
   'block-duration',
+  'compaction',
   'sidecar-mode',
   'prometheus-container',
   'run-as-user',

@@ -3,6 +3,7 @@
 // value and the accepted form: it rejects the pod, it is never silently replaced.
 import type { V1ResourceRequirements } from '@kubernetes/client-node';
 import type { Config } from '../config/schema.ts';
+import type { CompactionSetting } from './compaction.ts';
 import { OVERRIDE_KEYS, PREFIX, STATUS_ANNOTATION, type OverrideKey } from './names.ts';
 import { isBlockDuration, parseQuantity, QUANTITY_PATTERN } from './units.ts';
 
@@ -13,8 +14,9 @@ export interface Settings {
   image: string;
   logLevel: string;
   mode: SidecarMode;
+  compaction: CompactionSetting;
   blockDuration: string;
-  /** The block duration was asked for on this pod (annotation), so it wins over equal flags already set. */
+  /** The block duration was asked for on this pod (annotation), so it wins over flags already set. */
   blockDurationExplicit: boolean;
   grpcPort: number;
   httpPort: number;
@@ -51,6 +53,7 @@ const RULES: Record<OverrideKey, Rule> = {
     valid: (v) => isBlockDuration(v),
     form: 'a Prometheus duration from 1m to 31d, such as 2h or 30m',
   },
+  compaction: { valid: (v) => ['auto', 'delayed', 'disabled'].includes(v), form: 'one of auto, delayed, disabled' },
   'sidecar-mode': { valid: (v) => ['auto', 'native', 'container'].includes(v), form: 'one of auto, native, container' },
   'prometheus-container': { valid: (v) => v.length <= 63 && DNS_LABEL.test(v), form: 'the name of a container in this pod' },
   'run-as-user': {
@@ -150,6 +153,7 @@ function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVe
       image: values.image ?? config.image,
       logLevel: values['log-level'] ?? config.logLevel,
       mode: resolveMode(values['sidecar-mode'] ?? config.sidecarMode, kubernetesVersion),
+      compaction: (values.compaction as CompactionSetting | undefined) ?? config.compaction,
       blockDuration: values['block-duration'] ?? config.blockDuration,
       blockDurationExplicit: values['block-duration'] !== undefined,
       grpcPort: config.grpcPort,

@@ -9,13 +9,21 @@ const IMAGE_DEFAULT_ARGS = ['--config.file=/etc/prometheus/prometheus.yml', '--s
 /** What the 2.x images' CMD adds (flags that 3.0 removed). */
 const IMAGE_DEFAULT_ARGS_2X = ['--web.console.libraries=/usr/share/prometheus/console_libraries', '--web.console.templates=/usr/share/prometheus/consoles'];
 
-/** The major version of a Prometheus image from its tag (v2.54.1, 3.5.0, v3.5.0-rc.0); undefined for a digest alone, `latest` or a custom tag. */
-export function prometheusMajor(image: string | undefined): number | undefined {
+/**
+ * The version an image's tag names (v2.54.1, 3.5.0, v3.5.0-rc.0, v0.42 -> [0, 42, 0]); undefined for
+ * a digest alone, `latest` or a custom tag. A pre-release counts as its release.
+ */
+export function imageVersion(image: string | undefined): [number, number, number] | undefined {
   const name = (image ?? '').split('@')[0] ?? '';
   const colon = name.lastIndexOf(':');
   if (colon < 0 || colon < name.lastIndexOf('/')) return undefined;
-  const match = /^v?([0-9]+)\.[0-9]+(?:\.[0-9]+)?(?:[-+].*)?$/.exec(name.slice(colon + 1));
-  return match ? Number(match[1]) : undefined;
+  const match = /^v?([0-9]+)\.([0-9]+)(?:\.([0-9]+))?(?:[-+].*)?$/.exec(name.slice(colon + 1));
+  return match ? [Number(match[1]), Number(match[2]), Number(match[3] ?? 0)] : undefined;
+}
+
+/** The major version of a Prometheus image from its tag; undefined when the tag does not tell. */
+export function prometheusMajor(image: string | undefined): number | undefined {
+  return imageVersion(image)?.[0];
 }
 
 /** The image's own default arguments (its CMD) for that major version; 3.x's when it cannot be told. */
@@ -23,11 +31,19 @@ export function imageDefaultArgs(major: number | undefined): string[] {
   return major !== undefined && major < 3 ? [...IMAGE_DEFAULT_ARGS, ...IMAGE_DEFAULT_ARGS_2X] : IMAGE_DEFAULT_ARGS;
 }
 const IMAGE_WORKING_DIR = '/prometheus';
-const BOOLEAN_FLAGS = new Set(['web.enable-lifecycle']);
 const SHELLS = new Set(['sh', 'bash', 'ash', 'dash', 'zsh']);
 
 export const MIN_BLOCK_FLAG = 'storage.tsdb.min-block-duration';
 export const MAX_BLOCK_FLAG = 'storage.tsdb.max-block-duration';
+/**
+ * Prometheus >= 2.55, a hidden boolean (on by default): vertical compaction of overlapping blocks
+ * (out-of-order data). Turned off with `--no-` (kingpin refuses `=false`) while the sidecar uploads.
+ */
+export const OVERLAPPING_COMPACTION_FLAG = 'storage.tsdb.allow-overlapping-compaction';
+/** Flags without a value (kingpin's booleans); `--no-X` ones too. */
+const BOOLEAN_FLAGS = new Set(['web.enable-lifecycle', OVERLAPPING_COMPACTION_FLAG]);
+/** Prometheus >= 3.9: compaction waits for the blocks this file (the sidecar's upload record) lists. */
+export const DELAY_COMPACT_FLAG = 'storage.tsdb.delay-compact-file.path';
 
 /** Where a flag's value stands: `--flag=value` at index, or `--flag value` with the value at index. */
 export interface FlagSite {
@@ -56,6 +72,9 @@ export interface PrometheusView {
   webConfigFile?: string;
   minBlock?: Flag;
   maxBlock?: Flag;
+  delayCompactFile?: Flag;
+  /** true: `--storage.tsdb.allow-overlapping-compaction`, false: `--no-storage.tsdb.allow-overlapping-compaction`. */
+  overlappingCompaction?: boolean;
   /** The container runs Prometheus through `sh -c '...'`: flags can be read but not edited. */
   shellScript: boolean;
   /** Neither command nor args: the image's default arguments apply. */
@@ -139,7 +158,7 @@ function readFlags(list: Token[]): Map<string, Flag> {
     if (flags.has(name)) continue; // Prometheus refuses repeated flags; the first one is the one we report.
     if (equals >= 0) {
       flags.set(name, { value: body.slice(equals + 1), site: token.site && { ...token.site, form: 'equals' } });
-    } else if (BOOLEAN_FLAGS.has(name)) {
+    } else if (BOOLEAN_FLAGS.has(name) || name.startsWith('no-')) {
       flags.set(name, { value: 'true', site: token.site && { ...token.site, form: 'bare' } });
     } else {
       const next = list[i + 1];
@@ -197,6 +216,8 @@ export function readPrometheus(spec: V1PodSpec, index: number): PrometheusView {
     webConfigFile: value('web.config.file'),
     minBlock: flags.get(MIN_BLOCK_FLAG),
     maxBlock: flags.get(MAX_BLOCK_FLAG),
+    delayCompactFile: flags.get(DELAY_COMPACT_FLAG),
+    overlappingCompaction: flags.has(`no-${OVERLAPPING_COMPACTION_FLAG}`) ? false : flags.has(OVERLAPPING_COMPACTION_FLAG) ? flags.get(OVERLAPPING_COMPACTION_FLAG)?.value !== 'false' : undefined,
     shellScript: script !== undefined,
     usesImageDefaults,
   };

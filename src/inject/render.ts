@@ -6,7 +6,8 @@ import { VERSION } from '../version.ts';
 import { INJECTED_LABEL, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
 import type { Settings, SidecarMode } from './overrides.ts';
 import { allContainers, cleanPath, type PodLike } from './pod.ts';
-import { imageDefaultArgs, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, prometheusMajor, type Flag, type PrometheusView } from './prometheus.ts';
+import { chooseCompaction, SHIPPER_META_FILE, type CompactionMode } from './compaction.ts';
+import { DELAY_COMPACT_FLAG, imageDefaultArgs, imageVersion, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, OVERLAPPING_COMPACTION_FLAG, prometheusMajor, type Flag, type PrometheusView } from './prometheus.ts';
 import { parseDuration } from './units.ts';
 
 /** Replace one element of the Prometheus container's command or args. */
@@ -60,8 +61,21 @@ interface BlockFlagResult {
   error?: string;
 }
 
-/** Makes min and max block duration equal to `wanted`, editing flags where they stand. */
-function blockFlags(prometheus: PrometheusView, wanted: string, explicit: boolean): BlockFlagResult {
+/** Sets Prometheus flag `name` (currently `flag`) to `wanted` where it stands, or appends it; `expected` words the error for a shell script. */
+function setFlag(result: BlockFlagResult, prometheus: PrometheusView, name: string, flag: Flag | undefined, wanted: string, expected: string): void {
+  if (result.error !== undefined) return;
+  if (prometheus.shellScript) {
+    result.error = `container ${prometheus.container.name} runs Prometheus through a shell script, so --${name} cannot be set safely; expected ${expected} in the script, or Prometheus flags in args`;
+    return;
+  }
+  result.changed.push(`--${name}=${wanted}`);
+  const site = flag?.site;
+  if (site === undefined) result.append.push(`--${name}=${wanted}`);
+  else result.replace.push({ list: site.list, index: site.index, value: site.form === 'equals' ? `--${name}=${wanted}` : wanted });
+}
+
+/** Compaction disabled: min and max block duration equal to `wanted`, editing flags where they stand. */
+function equalBlockFlags(prometheus: PrometheusView, wanted: string, explicit: boolean): BlockFlagResult {
   const result: BlockFlagResult = { replace: [], append: [], changed: [] };
   const { minBlock, maxBlock } = prometheus;
   const equalAlready =
@@ -70,16 +84,26 @@ function blockFlags(prometheus: PrometheusView, wanted: string, explicit: boolea
   if (equalAlready && (!explicit || parseDuration(minBlock.value) === parseDuration(wanted))) return result;
   for (const [name, flag] of [[MIN_BLOCK_FLAG, minBlock], [MAX_BLOCK_FLAG, maxBlock]] as [string, Flag | undefined][]) {
     if (flag !== undefined && parseDuration(flag.value) === parseDuration(wanted)) continue;
-    if (prometheus.shellScript) {
-      result.error =
-        `container ${prometheus.container.name} runs Prometheus through a shell script, so --${name} cannot be set safely; ` +
-        `expected --${MIN_BLOCK_FLAG} and --${MAX_BLOCK_FLAG} both set to ${wanted} in the script, or Prometheus flags in args`;
-      return result;
-    }
-    result.changed.push(`--${name}=${wanted}`);
-    const site = flag?.site;
-    if (site === undefined) result.append.push(`--${name}=${wanted}`);
-    else result.replace.push({ list: site.list, index: site.index, value: site.form === 'equals' ? `--${name}=${wanted}` : wanted });
+    setFlag(result, prometheus, name, flag, wanted, `--${MIN_BLOCK_FLAG} and --${MAX_BLOCK_FLAG} both set to ${wanted}`);
+  }
+  return result;
+}
+
+/**
+ * Compaction delayed: Prometheus waits for the sidecar's upload record before compacting a block.
+ * Block durations stay Prometheus' own, except a per-pod block duration, which sets the shortest.
+ */
+function delayedCompactionFlags(prometheus: PrometheusView, blockDuration: string, explicit: boolean): BlockFlagResult {
+  const result: BlockFlagResult = { replace: [], append: [], changed: [] };
+  const record = posix.join(prometheus.tsdbPath, SHIPPER_META_FILE);
+  const current = prometheus.delayCompactFile;
+  if (current !== undefined && posix.resolve(prometheus.container.workingDir ?? '/prometheus', current.value) !== record) {
+    result.error = `container ${prometheus.container.name} sets --${DELAY_COMPACT_FLAG}=${current.value}, but the sidecar writes its upload record to ${record}; expected that path, or no such flag`;
+    return result;
+  }
+  if (current === undefined) setFlag(result, prometheus, DELAY_COMPACT_FLAG, undefined, record, `--${DELAY_COMPACT_FLAG}=${record}`);
+  if (explicit && parseDuration(prometheus.minBlock?.value ?? '') !== parseDuration(blockDuration)) {
+    setFlag(result, prometheus, MIN_BLOCK_FLAG, prometheus.minBlock, blockDuration, `--${MIN_BLOCK_FLAG}=${blockDuration}`);
   }
   return result;
 }
@@ -95,6 +119,29 @@ function sidecarSecurityContext(prometheusContext: V1SecurityContext | undefined
     capabilities: { drop: ['ALL'] },
     seccompProfile: { type: 'RuntimeDefault' },
   };
+}
+
+/**
+ * Out-of-order data: Prometheus merges overlapping blocks (vertical compaction) into blocks the
+ * sidecar never uploads, whatever the block durations. From 2.55 it can be told not to; the
+ * out-of-order window may be set in the config file, which the webhook cannot read, so it is
+ * always told while uploading (as prometheus-operator does).
+ */
+function overlappingCompactionFlag(prometheus: PrometheusView): { append?: string; warning?: string; error?: string } {
+  const flag = `--no-${OVERLAPPING_COMPACTION_FLAG}`;
+  if (prometheus.overlappingCompaction === false) return {};
+  if (prometheus.overlappingCompaction === true) {
+    return { warning: `container ${prometheus.container.name} sets --${OVERLAPPING_COMPACTION_FLAG}: blocks merged from out-of-order data are not uploaded` };
+  }
+  const version = imageVersion(prometheus.container.image);
+  if (version === undefined) {
+    return { warning: `the Prometheus version of image ${prometheus.container.image ?? '(none)'} cannot be told from its tag, so ${flag} (Prometheus >= 2.55) was not added; with out-of-order ingestion, add it to the container's args` };
+  }
+  if (version[0] < 2 || (version[0] === 2 && version[1] < 55)) return {};
+  if (prometheus.shellScript) {
+    return { error: `container ${prometheus.container.name} runs Prometheus through a shell script, so ${flag} cannot be set safely; expected ${flag} in the script, or Prometheus flags in args` };
+  }
+  return { append: flag };
 }
 
 export function render(pod: PodLike, prometheus: PrometheusView, settings: Settings, notes: string[]): RenderResult {
@@ -135,6 +182,7 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     `--log.level=${settings.logLevel}`,
   ];
   let blocks: BlockFlagResult = { replace: [], append: [], changed: [] };
+  let compaction: CompactionMode | undefined;
   if (settings.objstore.enabled) {
     const objstorePath = cleanPath(settings.objstore.mountPath);
     if (sidecarMounts.some((m) => cleanPath(m.mountPath) === objstorePath)) {
@@ -147,10 +195,27 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     volumes.push({ name, secret: { secretName: settings.objstore.secretName } });
     sidecarMounts.push({ name, mountPath: settings.objstore.mountPath, readOnly: true });
     args.push(`--objstore.config-file=${posix.join(settings.objstore.mountPath, settings.objstore.secretKey)}`);
-    // Thanos uploads only blocks Prometheus will not compact: min = max block duration.
-    blocks = blockFlags(prometheus, settings.blockDuration, settings.blockDurationExplicit);
+    // Thanos uploads only level-1 blocks: Prometheus must not compact one before it is uploaded.
+    const choice = chooseCompaction(settings.compaction, prometheus.container.image, settings.image);
+    if ('error' in choice) return { error: choice.error };
+    if (choice.warning !== undefined) warnings.push(choice.warning);
+    compaction = choice.mode;
+    if (compaction === 'delayed') {
+      blocks = delayedCompactionFlags(prometheus, settings.blockDuration, settings.blockDurationExplicit);
+      args.push(`--shipper.meta-file-name=${SHIPPER_META_FILE}`, '--shipper.ignore-unequal-block-size');
+    } else {
+      blocks = equalBlockFlags(prometheus, settings.blockDuration, settings.blockDurationExplicit);
+    }
     if (blocks.error !== undefined) return { error: blocks.error };
-    const block = parseDuration(blocks.changed.length > 0 ? settings.blockDuration : (prometheus.minBlock?.value ?? settings.blockDuration)) ?? 0;
+    const overlap = overlappingCompactionFlag(prometheus);
+    if (overlap.error !== undefined) return { error: overlap.error };
+    if (overlap.warning !== undefined) warnings.push(overlap.warning);
+    if (overlap.append !== undefined) {
+      blocks.append.push(overlap.append);
+      blocks.changed.push(overlap.append);
+    }
+    const minBlock = compaction === 'delayed' && !settings.blockDurationExplicit ? (prometheus.minBlock?.value ?? '2h') : blocks.changed.length > 0 ? settings.blockDuration : (prometheus.minBlock?.value ?? settings.blockDuration);
+    const block = parseDuration(minBlock) ?? 0;
     const retention = parseDuration(prometheus.retention ?? '15d');
     if (retention !== undefined && retention < 3 * block) {
       warnings.push(`retention ${prometheus.retention ?? '15d'} is under 3x the block duration; keep at least 3 blocks locally`);
@@ -226,6 +291,7 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     version: VERSION,
     container: SIDECAR_NAME,
     mode: settings.mode,
+    ...(compaction !== undefined ? { compaction } : {}),
     prometheus: prometheus.container.name,
     volumes: volumes.map((v) => v.name),
     flags: blocks.changed,

@@ -28,11 +28,13 @@ export interface NodeStack {
 }
 
 export class Minio {
-  readonly endpoint = `${NODE_IP}:${MINIO_PORT}`;
+  readonly endpoint: string;
   private log = '';
   private readonly child;
 
-  constructor(binary: string, dataDir: string) {
+  /** `host`: the node's address (pods reach it), or loopback for processes of the test itself. */
+  constructor(binary: string, dataDir: string, host = NODE_IP) {
+    this.endpoint = `${host}:${MINIO_PORT}`;
     this.child = spawn(binary, ['server', dataDir, '--address', this.endpoint, '--console-address', '127.0.0.1:0', '--quiet'], {
       env: { ...process.env, MINIO_ROOT_USER: MINIO_USER, MINIO_ROOT_PASSWORD: MINIO_PASSWORD, MINIO_BROWSER: 'off', MINIO_UPDATE: 'off' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -61,9 +63,15 @@ export class Minio {
 
   /** Every object key in the bucket. */
   async keys(bucket: string): Promise<string[]> {
+    return (await this.objects(bucket)).map((o) => o.key);
+  }
+
+  /** Every object in the bucket, with the time it was written (ms since the epoch). */
+  async objects(bucket: string): Promise<{ key: string; modified: number }[]> {
     const result = await this.s3('GET', `/${bucket}?list-type=2&max-keys=1000`);
     if (result.code !== 0) throw new Error(`listing bucket ${bucket} failed: ${result.stdout}${result.stderr}`);
-    return [...result.stdout.matchAll(/<Key>([^<]+)<\/Key>/g)].map((m) => m[1] as string);
+    return [...result.stdout.matchAll(/<Contents>.*?<Key>([^<]+)<\/Key>.*?<LastModified>([^<]+)<\/LastModified>.*?<\/Contents>/gs)]
+      .map((m) => ({ key: m[1] as string, modified: Date.parse(m[2] as string) }));
   }
 
   /** The objstore YAML of a bucket, as a pod on the node reaches MinIO. */
