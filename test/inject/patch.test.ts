@@ -95,7 +95,8 @@ void t.test('missing parents: one add of the whole array or object', (t) => {
     '--storage.tsdb.path=/prometheus',
     '--storage.tsdb.min-block-duration=2h',
     '--storage.tsdb.max-block-duration=2h',
-  ], 'args created whole: the image defaults plus the block flags');
+    '--no-storage.tsdb.allow-overlapping-compaction',
+  ], 'args created whole: the image defaults plus the block and compaction flags');
   t.same(byPath.get('/spec/containers/0/volumeMounts'), [{ name: 'thanos-tsdb', mountPath: '/prometheus' }]);
   t.same(byPath.get('/spec/volumes'), [{ name: 'thanos-tsdb', emptyDir: {} }, { name: 'thanos-objstore', secret: { secretName: 'thanos-objstore' } }]);
   t.ok(Array.isArray(byPath.get('/spec/initContainers')), 'initContainers created as an array');
@@ -146,6 +147,7 @@ void t.test('existing parents: appends with /- and single keys', (t) => {
   t.same(ops.map((op) => `${op.op} ${op.path}`), [
     'add /spec/containers/0/args/-',
     'add /spec/containers/0/args/-',
+    'add /spec/containers/0/args/-',
     'add /spec/containers/0/volumeMounts/-',
     'add /spec/volumes/-',
     'add /spec/volumes/-',
@@ -156,11 +158,11 @@ void t.test('existing parents: appends with /- and single keys', (t) => {
     'add /metadata/labels/thanos-injector~1injected',
     'add /metadata/annotations/thanos-injector~1status',
   ]);
-  t.same(ops.slice(0, 2).map((op) => op.value), ['--storage.tsdb.min-block-duration=2h', '--storage.tsdb.max-block-duration=2h'], 'one flag per append, in order');
-  t.same(ops[2]?.value, { name: 'thanos-tsdb', mountPath: '/data' }, 'a single mount, not an array');
-  t.same(ops[3]?.value, { name: 'thanos-tsdb', emptyDir: {} }, 'a single volume');
-  t.same(ops[4]?.value, { name: 'thanos-objstore', secret: { secretName: 'thanos-objstore' } });
-  t.match(ops[5]?.value, { name: 'thanos-sidecar', restartPolicy: 'Always' }, 'a single container');
+  t.same(ops.slice(0, 3).map((op) => op.value), ['--storage.tsdb.min-block-duration=2h', '--storage.tsdb.max-block-duration=2h', '--no-storage.tsdb.allow-overlapping-compaction'], 'one flag per append, in order');
+  t.same(ops[3]?.value, { name: 'thanos-tsdb', mountPath: '/data' }, 'a single mount, not an array');
+  t.same(ops[4]?.value, { name: 'thanos-tsdb', emptyDir: {} }, 'a single volume');
+  t.same(ops[5]?.value, { name: 'thanos-objstore', secret: { secretName: 'thanos-objstore' } });
+  t.match(ops[6]?.value, { name: 'thanos-sidecar', restartPolicy: 'Always' }, 'a single container');
   t.notOk(ops.some((op) => op.path === '/spec/securityContext/fsGroup'), 'the pod fsGroup is left alone');
   checkNoOverwrite(t, pod, ops);
   const patched = checkApplies(t, pod, ops) as typeof pod;

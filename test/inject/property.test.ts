@@ -573,7 +573,7 @@ void t.test('(d) nothing the user had is removed or changed beyond the documente
         deepStrictEqual(omit(now, ['args', 'command', 'volumeMounts']), omit(original, ['args', 'command', 'volumeMounts']), `Prometheus container ${original.name}: a field other than args/command/volumeMounts changed`);
         deepStrictEqual((now.volumeMounts ?? []).slice(0, original.volumeMounts?.length ?? 0), original.volumeMounts ?? [], 'Prometheus mounts kept in place');
         if ((now.volumeMounts ?? []).length > (original.volumeMounts ?? []).length + 1) fail('more than one mount added to Prometheus');
-        // command and args: same elements except block flag values; only block flags (or the image defaults) appended.
+        // command and args: same elements except block flag values; only the documented flags (or the image defaults) appended.
         const oldArgv = [...(original.command ?? []), ...(original.args ?? [])];
         const newCommand = now.command ?? [];
         if (newCommand.length !== (original.command ?? []).length) fail('command length changed', { before: original.command, after: now.command });
@@ -587,7 +587,8 @@ void t.test('(d) nothing the user had is removed or changed beyond the documente
           if (!ok) fail(`argument ${j} changed from ${token} to ${replaced}`, { before: oldArgv, after: newArgv });
         });
         const appended = newArgv.slice(oldArgv.length);
-        const allowed = appended.filter((token) => /^--storage\.tsdb\.(min|max)-block-duration=/.test(token) || (c.imageDefaults && imageCmd(original.image).includes(token)));
+        // The documented edits: block durations, delayed compaction's upload record, no vertical compaction of overlapping blocks.
+        const allowed = appended.filter((token) => /^--storage\.tsdb\.((min|max)-block-duration|delay-compact-file\.path)=|^--no-storage\.tsdb\.allow-overlapping-compaction$/.test(token) || (c.imageDefaults && imageCmd(original.image).includes(token)));
         if (allowed.length !== appended.length) fail('unexpected arguments appended', appended);
       });
       if (list === 'containers' && after.length > before.length + 1) fail('more than one container added');
