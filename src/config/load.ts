@@ -10,6 +10,25 @@ import { readFailure } from '../files.ts';
 
 export class ConfigError extends Error {}
 
+/** The sidecar flags the injector sets, and the setting that decides each: never in extraArgs. */
+const SIDECAR_FLAG_OWNERS: Record<string, string> = {
+  'prometheus.url': "from Prometheus' --web.listen-address and route prefix",
+  'tsdb.path': "from Prometheus' --storage.tsdb.path",
+  'grpc-address': 'grpcPort',
+  'http-address': 'httpPort',
+  'log.level': 'logLevel',
+  'log.format': 'logFormat',
+  'objstore.config-file': 'objstore',
+  'objstore.config': 'objstore',
+  'shipper.meta-file-name': 'compaction',
+  'shipper.ignore-unequal-block-size': 'compaction',
+  'shipper.upload-compacted': 'compaction: blocks compacted by Prometheus are never uploaded, Thanos compacts them',
+  'min-time': 'minTime',
+  'prometheus.ready_timeout': 'readyTimeout',
+  'prometheus.get_config_interval': 'getConfigInterval',
+  'prometheus.get_config_timeout': 'getConfigTimeout',
+};
+
 const checkConfig = compileCheck(ConfigSchema);
 
 /** Validates a parsed config object (null/undefined = all defaults) and fills the defaults. */
@@ -32,6 +51,11 @@ export function buildConfig(input: unknown, source = 'config'): Config {
       throw new ConfigError(`${source}: resources.requests.${resource} ${request} is above resources.limits.${resource} ${limit}; expected a request no larger than the limit`);
     }
   }
+  config.extraArgs.forEach((arg, i) => {
+    const name = /^--(?:no-)?([^=]+)/.exec(arg)?.[1] ?? '';
+    const owner = SIDECAR_FLAG_OWNERS[name];
+    if (owner !== undefined) throw new ConfigError(`${source}: extraArgs[${i}]: ${arg} is a flag the injector sets (${owner}); expected a flag it does not set`);
+  });
   if (config.injectorNamespace === '') config.injectorNamespace = process.env.POD_NAMESPACE ?? '';
   return config;
 }

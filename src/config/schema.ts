@@ -6,6 +6,12 @@
 import Type from 'typebox';
 import { DURATION_PATTERN } from '../inject/units.ts';
 
+/** One number and unit: valid as a Go and as a Prometheus duration. */
+const SIMPLE_DURATION = '^[0-9]+(ms|s|m|h)$';
+const SIMPLE_DURATION_FORM = 'a duration such as 30s, 5m or 1h';
+export const MIN_TIME_PATTERN = '^(-?[0-9]+(ms|s|m|h|d|w|y)|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))$';
+export const MIN_TIME_FORM = 'a duration back from now such as -2h or -7d, or an RFC 3339 time such as 2026-01-01T00:00:00Z';
+
 const quantity = (value: string | undefined) =>
   Type.String({
     pattern: '^[+]?[0-9]+(\\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[0-9]+)?$',
@@ -33,6 +39,17 @@ export const ConfigSchema = Type.Object(
     compaction: Type.Enum(['auto', 'delayed', 'disabled'], { default: 'auto', description: 'one of auto, delayed, disabled' }),
     /** Prometheus' min = max TSDB block duration with compaction disabled (Thanos recommends 2h). */
     blockDuration: Type.String({ pattern: DURATION_PATTERN.source, minLength: 2, default: '2h', description: 'a Prometheus duration such as 2h or 30m' }),
+    /** Sidecar --log.format (Thanos' default: logfmt). */
+    logFormat: Type.Optional(Type.Enum(['logfmt', 'json'], { description: 'logfmt or json' })),
+    /** Sidecar --min-time: the oldest data it serves. */
+    minTime: Type.Optional(Type.String({ pattern: MIN_TIME_PATTERN, description: MIN_TIME_FORM })),
+    /** Sidecar --prometheus.ready_timeout (Thanos' default: 10m). */
+    readyTimeout: Type.Optional(Type.String({ pattern: SIMPLE_DURATION, description: SIMPLE_DURATION_FORM })),
+    /** Sidecar --prometheus.get_config_interval (30s) and --prometheus.get_config_timeout. */
+    getConfigInterval: Type.Optional(Type.String({ pattern: SIMPLE_DURATION, description: SIMPLE_DURATION_FORM })),
+    getConfigTimeout: Type.Optional(Type.String({ pattern: SIMPLE_DURATION, description: SIMPLE_DURATION_FORM })),
+    /** More sidecar flags, after the injector's; a flag the injector sets is refused (buildConfig). */
+    extraArgs: Type.Array(Type.String({ pattern: '^--[a-z]', description: 'a flag such as --hash-func=SHA256' }), { default: [], description: 'a list of sidecar flags such as --hash-func=SHA256' }),
     grpcPort: port(10901),
     httpPort: port(10902),
     objstore: Type.Object(

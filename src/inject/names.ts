@@ -23,5 +23,7 @@ export const OVERRIDE_KEYS = [
   'cpu-request',
   'memory-request',
   'memory-limit',
+  'cpu-limit',
+  'min-time',
 ] as const;
 export type OverrideKey = (typeof OVERRIDE_KEYS)[number];

@@ -2,7 +2,7 @@
 // into the settings that rendering uses. An invalid value is an error naming the annotation, the
 // value and the accepted form: it rejects the pod, it is never silently replaced.
 import type { V1ResourceRequirements } from '@kubernetes/client-node';
-import type { Config } from '../config/schema.ts';
+import { MIN_TIME_FORM, MIN_TIME_PATTERN, type Config } from '../config/schema.ts';
 import type { CompactionSetting } from './compaction.ts';
 import { OVERRIDE_KEYS, PREFIX, STATUS_ANNOTATION, type OverrideKey } from './names.ts';
 import { isBlockDuration, parseQuantity, QUANTITY_PATTERN } from './units.ts';
@@ -26,12 +26,20 @@ export interface Settings {
   runAsGroup: number;
   fsGroup: number;
   resources: V1ResourceRequirements;
+  /** Sidecar flags from the config and the min-time annotation, written when set. */
+  logFormat?: string;
+  minTime?: string;
+  readyTimeout?: string;
+  getConfigInterval?: string;
+  getConfigTimeout?: string;
+  extraArgs: string[];
 }
 
 const SECRET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const IMAGE = /^[a-zA-Z0-9][a-zA-Z0-9._\-/:@]*$/;
+const MIN_TIME = new RegExp(MIN_TIME_PATTERN);
 
 interface Rule {
   valid: (value: string) => boolean;
@@ -64,6 +72,8 @@ const RULES: Record<OverrideKey, Rule> = {
   'cpu-request': { valid: (v) => QUANTITY_PATTERN.test(v), form: 'a CPU quantity such as 100m or 0.5' },
   'memory-request': { valid: (v) => QUANTITY_PATTERN.test(v), form: 'a memory quantity such as 128Mi or 1Gi' },
   'memory-limit': { valid: (v) => QUANTITY_PATTERN.test(v), form: 'a memory quantity such as 512Mi or 1Gi' },
+  'cpu-limit': { valid: (v) => QUANTITY_PATTERN.test(v), form: 'a CPU quantity such as 500m or 1' },
+  'min-time': { valid: (v) => MIN_TIME.test(v), form: MIN_TIME_FORM },
 };
 
 export interface ParsedOverrides {
@@ -133,6 +143,7 @@ function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVe
   if (values['cpu-request']) requests.cpu = values['cpu-request'];
   if (values['memory-request']) requests.memory = values['memory-request'];
   if (values['memory-limit']) limits.memory = values['memory-limit'];
+  if (values['cpu-limit']) limits.cpu = values['cpu-limit'];
   const errors: string[] = [];
   for (const resource of ['cpu', 'memory'] as const) {
     const request = requests[resource];
@@ -169,6 +180,12 @@ function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVe
       runAsGroup: config.securityContext.runAsGroup,
       fsGroup: config.securityContext.fsGroup,
       resources: { requests, ...(Object.keys(limits).length > 0 ? { limits } : {}) },
+      logFormat: config.logFormat,
+      minTime: values['min-time'] ?? config.minTime,
+      readyTimeout: config.readyTimeout,
+      getConfigInterval: config.getConfigInterval,
+      getConfigTimeout: config.getConfigTimeout,
+      extraArgs: config.extraArgs,
     },
   };
 }

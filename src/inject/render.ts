@@ -221,6 +221,11 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
       warnings.push(`retention ${prometheus.retention ?? '15d'} is under 3x the block duration; keep at least 3 blocks locally`);
     }
   }
+  for (const [flag, value] of [['log.format', settings.logFormat], ['min-time', settings.minTime], ['prometheus.ready_timeout', settings.readyTimeout],
+    ['prometheus.get_config_interval', settings.getConfigInterval], ['prometheus.get_config_timeout', settings.getConfigTimeout]] as const) {
+    if (value !== undefined) args.push(`--${flag}=${value}`);
+  }
+  args.push(...settings.extraArgs);
   if (prometheus.webConfigFile !== undefined) {
     warnings.push('Prometheus uses --web.config.file (TLS or auth); the sidecar calls it over plain http://localhost');
   }

@@ -1,9 +1,9 @@
-// loadConfig: a config file that cannot be read is named, with the reason in words.
+// loadConfig: a config file that cannot be read is named, with the reason in words; buildConfig's own rules.
 import t from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../src/config/load.ts';
+import { buildConfig, ConfigError, loadConfig } from '../../src/config/load.ts';
 
 void t.test('a config file that cannot be read: the path and the reason in words', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'thanos-injector-config-'));
@@ -16,4 +16,25 @@ void t.test('a config file that cannot be read: the path and the reason in words
   const directory = await failure(dir);
   t.type(directory, ConfigError);
   t.equal((directory as Error).message, `cannot read config file ${dir}: is a directory`);
+});
+
+void t.test('the sidecar knobs: bad forms named with the accepted one; extraArgs never holds a flag the injector sets', (t) => {
+  const error = (input: unknown) => {
+    try {
+      buildConfig(input);
+      return undefined;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  t.match(error({ logFormat: 'text' }), /logFormat.*logfmt or json/);
+  t.match(error({ minTime: '2 days' }), /minTime.*a duration back from now such as -2h or -7d, or an RFC 3339 time/);
+  t.match(error({ readyTimeout: '1h30m' }), /readyTimeout.*a duration such as 30s, 5m or 1h/);
+  t.match(error({ extraArgs: ['hash-func=SHA256'] }), /extraArgs.*a flag such as --hash-func=SHA256/);
+  t.equal(error({ extraArgs: ['--hash-func=SHA256', '--min-time=-2h'] }), 'config: extraArgs[1]: --min-time=-2h is a flag the injector sets (minTime); expected a flag it does not set');
+  t.equal(error({ extraArgs: ['--shipper.upload-compacted'] }), 'config: extraArgs[0]: --shipper.upload-compacted is a flag the injector sets (compaction: blocks compacted by Prometheus are never uploaded, Thanos compacts them); expected a flag it does not set');
+  t.equal(error({ extraArgs: ['--no-shipper.ignore-unequal-block-size'] }), 'config: extraArgs[0]: --no-shipper.ignore-unequal-block-size is a flag the injector sets (compaction); expected a flag it does not set');
+  t.match(error({ extraArgs: ['--objstore.config=type: S3'] }), /extraArgs\[0\].*\(objstore\)/);
+  t.same(buildConfig({ extraArgs: ['--hash-func=SHA256'], minTime: '2026-01-01T00:00:00Z', readyTimeout: '20m' }).extraArgs, ['--hash-func=SHA256']);
+  t.end();
 });

@@ -20,6 +20,8 @@ const FORMS: Record<OverrideKey, string> = {
   'cpu-request': 'a CPU quantity such as 100m or 0.5',
   'memory-request': 'a memory quantity such as 128Mi or 1Gi',
   'memory-limit': 'a memory quantity such as 512Mi or 1Gi',
+  'cpu-limit': 'a CPU quantity such as 500m or 1',
+  'min-time': 'a duration back from now such as -2h or -7d, or an RFC 3339 time such as 2026-01-01T00:00:00Z',
 };
 
 const CASES: Record<OverrideKey, { valid: string[]; invalid: string[] }> = {
@@ -49,6 +51,11 @@ const CASES: Record<OverrideKey, { valid: string[]; invalid: string[] }> = {
   'cpu-request': { valid: ['100m', '0.5', '1', '2', '+1', '250m'], invalid: ['lots', '100 m', '-1', '1.', '', 'm', '100mi'] },
   'memory-request': { valid: ['128Mi', '1Gi', '1e9', '500M', '0.5Gi'], invalid: ['1Gi-ish', '128MB', 'Mi', '', '-1Gi', '1 Gi'] },
   'memory-limit': { valid: ['512Mi', '1Gi', '2G', '1073741824'], invalid: ['1Gi-ish', 'lots', '', '1gi', '512mb'] },
+  'cpu-limit': { valid: ['500m', '1', '2.5'], invalid: ['one', '', '-1', '1 cpu'] },
+  'min-time': {
+    valid: ['-2h', '-7d', '-90m', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00.5+02:00', '0s'],
+    invalid: ['2h ago', '', 'yesterday', '2026-01-01', '-2H', '2026-01-01T00:00:00'],
+  },
 };
 
 void t.test('parseOverrides: every key, valid values', (t) => {
@@ -192,6 +199,7 @@ void t.test('resolveSettings: config alone', (t) => {
     runAsGroup: 65534,
     fsGroup: 65534,
     resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '512Mi' } },
+    extraArgs: [],
   });
 
   const custom = buildConfig({
@@ -204,6 +212,7 @@ void t.test('resolveSettings: config alone', (t) => {
     objstore: { enabled: false, secretName: 'bucket', secretKey: 'cfg.yaml', mountPath: '/etc/bucket' },
     securityContext: { runAsUser: 1000, runAsGroup: 2000, fsGroup: 3000 },
     resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+    extraArgs: [],
   });
   const resolved = resolveSettings(custom, {}, '1.33');
   t.same(resolved.errors, []);
@@ -222,6 +231,7 @@ void t.test('resolveSettings: config alone', (t) => {
     runAsGroup: 2000,
     fsGroup: 3000,
     resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+    extraArgs: [],
   });
   t.end();
 });
