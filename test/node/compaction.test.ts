@@ -20,7 +20,8 @@ t.setTimeout(600_000);
 
 // The binaries only (built by prepare-node before the namespaces are entered): no node, no image.
 const nodeTools = await ensureNodeTools({ log: (message: string) => t.comment(message) });
-const work = await mkdtemp(join(tmpdir(), 'thanos-injector-node-compaction-'));
+// (No 'compaction', 'upload' or 'sync' in the folder's name: the log check below reads paths too.)
+const work = await mkdtemp(join(tmpdir(), 'thanos-injector-node-delayed-'));
 const processes: ChildProcess[] = [];
 const minio = new Minio(nodeTools.minio, join(work, 'minio'), '127.0.0.1');
 t.teardown(async () => {
@@ -101,6 +102,12 @@ void t.test('the real Prometheus and sidecar: blocks are compacted, and never be
     return { child, log: () => log, name };
   };
   const prometheus = start(nodeTools.prometheus, prometheusArgs, 'prometheus');
+  // The sidecar once Prometheus is ready (its TSDB folder exists then), as the pod's probes order them.
+  await waitFor('Prometheus ready', async () => {
+    if (prometheus.child.exitCode !== null) throw new Error(`prometheus exited (${prometheus.child.exitCode}):\n${prometheus.log().slice(-3000)}`);
+    const response = await fetch('http://127.0.0.1:9090/-/ready', { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+    return response?.ok ? true : undefined;
+  }, 60_000, 250);
   const sidecar = start(nodeTools.thanos, sidecarArgs, 'thanos sidecar');
 
   // When each block was first seen in the bucket (the object's own time, in whole seconds).
