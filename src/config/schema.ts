@@ -62,6 +62,24 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /**
+     * Prometheus behind TLS or authentication (--web.config.file): the scheme the sidecar calls it
+     * with, and a Secret holding the sidecar's --prometheus.http-client-file (empty name: none).
+     */
+    prometheus: Type.Object(
+      {
+        scheme: Type.Enum(['http', 'https'], { default: 'http', description: 'http or https' }),
+        httpClient: Type.Object(
+          {
+            secretName: Type.String({ maxLength: 253, pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$', default: '', description: 'a Secret name (lowercase letters, digits, - and .), or empty for none' }),
+            secretKey: Type.String({ maxLength: 253, pattern: '^\\.?[-_a-zA-Z0-9][-._a-zA-Z0-9]*$', default: 'http-client.yml', description: 'a Secret key (letters, digits, -, _ and ., not starting with ..)' }),
+            mountPath: Type.String({ pattern: '^/[^:]*$', default: '/etc/thanos/prometheus-http-client', description: 'an absolute path' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** Pod-level user and groups set where the pod leaves them unset (the seed's hard-link failure). */
     securityContext: Type.Object(
       { runAsUser: userId(65534), runAsGroup: userId(65534), fsGroup: userId(65534) },

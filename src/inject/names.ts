@@ -25,5 +25,7 @@ export const OVERRIDE_KEYS = [
   'memory-limit',
   'cpu-limit',
   'min-time',
+  'prometheus-scheme',
+  'prometheus-http-client-secret',
 ] as const;
 export type OverrideKey = (typeof OVERRIDE_KEYS)[number];

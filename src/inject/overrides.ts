@@ -21,6 +21,8 @@ export interface Settings {
   grpcPort: number;
   httpPort: number;
   objstore: { enabled: boolean; secretName: string; secretKey: string; mountPath: string };
+  /** How the sidecar calls Prometheus: scheme, and the http-client file's Secret (name '' = none). */
+  prometheus: { scheme: 'http' | 'https'; httpClient: { secretName: string; secretKey: string; mountPath: string } };
   runAsUser: number;
   runAsUserExplicit: boolean;
   runAsGroup: number;
@@ -46,17 +48,22 @@ interface Rule {
   form: string;
 }
 
+/** A Secret, optionally with its key: NAME or NAME/KEY. */
+const SECRET_REFERENCE: Rule = {
+  valid: (v) => {
+    const [name = '', key, ...rest] = v.split('/');
+    // Secret keys: [-._a-zA-Z0-9]+, never `.` or `..`, never starting with `..`.
+    const keyValid = key === undefined || (SECRET_KEY.test(key) && key !== '.' && !key.startsWith('..'));
+    return rest.length === 0 && name.length <= 253 && SECRET_NAME.test(name) && keyValid;
+  },
+  form: 'a Secret name, optionally with its key: NAME or NAME/KEY',
+};
+
 const RULES: Record<OverrideKey, Rule> = {
   image: { valid: (v) => IMAGE.test(v) && v.length <= 512, form: 'an image reference such as quay.io/thanos/thanos:v0.42.5' },
-  'objstore-secret': {
-    valid: (v) => {
-      const [name = '', key, ...rest] = v.split('/');
-      // Secret keys: [-._a-zA-Z0-9]+, never `.` or `..`, never starting with `..`.
-      const keyValid = key === undefined || (SECRET_KEY.test(key) && key !== '.' && !key.startsWith('..'));
-      return rest.length === 0 && name.length <= 253 && SECRET_NAME.test(name) && keyValid;
-    },
-    form: 'a Secret name, optionally with its key: NAME or NAME/KEY',
-  },
+  'objstore-secret': SECRET_REFERENCE,
+  'prometheus-http-client-secret': SECRET_REFERENCE,
+  'prometheus-scheme': { valid: (v) => v === 'http' || v === 'https', form: 'http or https' },
   'block-duration': {
     valid: (v) => isBlockDuration(v),
     form: 'a Prometheus duration from 1m to 31d, such as 2h or 30m',
@@ -137,6 +144,7 @@ export function resolveSettings(
 
 function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVersion: string): { settings: Settings; errors: string[] } {
   const [secretName, secretKey] = values['objstore-secret']?.split('/') ?? [];
+  const [clientSecretName, clientSecretKey] = values['prometheus-http-client-secret']?.split('/') ?? [];
   const requests: Record<string, string> = { ...config.resources.requests };
   const limits: Record<string, string> = {};
   for (const [name, quantity] of Object.entries(config.resources.limits)) if (quantity !== undefined) limits[name] = quantity;
@@ -174,6 +182,14 @@ function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVe
         secretName: secretName ?? config.objstore.secretName,
         secretKey: secretKey ?? config.objstore.secretKey,
         mountPath: config.objstore.mountPath,
+      },
+      prometheus: {
+        scheme: (values['prometheus-scheme'] as 'http' | 'https' | undefined) ?? config.prometheus.scheme,
+        httpClient: {
+          secretName: clientSecretName ?? config.prometheus.httpClient.secretName,
+          secretKey: clientSecretKey ?? config.prometheus.httpClient.secretKey,
+          mountPath: config.prometheus.httpClient.mountPath,
+        },
       },
       runAsUser,
       runAsUserExplicit: values['run-as-user'] !== undefined,

@@ -175,7 +175,7 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
 
   const args = [
     'sidecar',
-    `--prometheus.url=http://localhost:${prometheus.port}${prometheus.routePrefix}`,
+    `--prometheus.url=${settings.prometheus.scheme}://localhost:${prometheus.port}${prometheus.routePrefix}`,
     `--tsdb.path=${tsdbPath}`,
     `--grpc-address=0.0.0.0:${settings.grpcPort}`,
     `--http-address=0.0.0.0:${settings.httpPort}`,
@@ -226,8 +226,22 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     if (value !== undefined) args.push(`--${flag}=${value}`);
   }
   args.push(...settings.extraArgs);
-  if (prometheus.webConfigFile !== undefined) {
-    warnings.push('Prometheus uses --web.config.file (TLS or auth); the sidecar calls it over plain http://localhost');
+  const client = settings.prometheus.httpClient;
+  if (client.secretName !== '') {
+    const clientPath = cleanPath(client.mountPath);
+    if (sidecarMounts.some((m) => cleanPath(m.mountPath) === clientPath)) {
+      return { error: `the sidecar already mounts a volume at ${clientPath}, where the Prometheus http-client Secret goes; expected another prometheus.httpClient.mountPath in the injector config` };
+    }
+    const name = uniqueName('thanos-prometheus-http-client', taken);
+    taken.add(name);
+    volumes.push({ name, secret: { secretName: client.secretName } });
+    sidecarMounts.push({ name, mountPath: client.mountPath, readOnly: true });
+    args.push(`--prometheus.http-client-file=${posix.join(client.mountPath, client.secretKey)}`);
+  } else if (prometheus.webConfigFile !== undefined) {
+    warnings.push(
+      `Prometheus uses --web.config.file (TLS or authentication) and the sidecar has no http-client file, so it calls ${settings.prometheus.scheme}://localhost without credentials; ` +
+        'set the annotations thanos-injector/prometheus-http-client-secret (a Secret with the Thanos http-client YAML) and, for TLS, thanos-injector/prometheus-scheme: https',
+    );
   }
 
   // One user for both containers (the seed's "hard link ... operation not permitted").

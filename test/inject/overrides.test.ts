@@ -22,6 +22,8 @@ const FORMS: Record<OverrideKey, string> = {
   'memory-limit': 'a memory quantity such as 512Mi or 1Gi',
   'cpu-limit': 'a CPU quantity such as 500m or 1',
   'min-time': 'a duration back from now such as -2h or -7d, or an RFC 3339 time such as 2026-01-01T00:00:00Z',
+  'prometheus-scheme': 'http or https',
+  'prometheus-http-client-secret': 'a Secret name, optionally with its key: NAME or NAME/KEY',
 };
 
 const CASES: Record<OverrideKey, { valid: string[]; invalid: string[] }> = {
@@ -52,6 +54,8 @@ const CASES: Record<OverrideKey, { valid: string[]; invalid: string[] }> = {
   'memory-request': { valid: ['128Mi', '1Gi', '1e9', '500M', '0.5Gi'], invalid: ['1Gi-ish', '128MB', 'Mi', '', '-1Gi', '1 Gi'] },
   'memory-limit': { valid: ['512Mi', '1Gi', '2G', '1073741824'], invalid: ['1Gi-ish', 'lots', '', '1gi', '512mb'] },
   'cpu-limit': { valid: ['500m', '1', '2.5'], invalid: ['one', '', '-1', '1 cpu'] },
+  'prometheus-scheme': { valid: ['http', 'https'], invalid: ['HTTPS', 'tls', '', 'https://'] },
+  'prometheus-http-client-secret': { valid: ['prometheus-client', 'prometheus-client/client.yml'], invalid: ['Bad_Name', 'a/b/c', 'name/', ''] },
   'min-time': {
     valid: ['-2h', '-7d', '-90m', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00.5+02:00', '0s'],
     invalid: ['2h ago', '', 'yesterday', '2026-01-01', '-2H', '2026-01-01T00:00:00'],
@@ -194,6 +198,7 @@ void t.test('resolveSettings: config alone', (t) => {
     grpcPort: 10901,
     httpPort: 10902,
     objstore: { enabled: true, secretName: 'thanos-objstore', secretKey: 'objstore.yml', mountPath: '/etc/thanos/objstore' },
+    prometheus: { scheme: 'http', httpClient: { secretName: '', secretKey: 'http-client.yml', mountPath: '/etc/thanos/prometheus-http-client' } },
     runAsUser: 65534,
     runAsUserExplicit: false,
     runAsGroup: 65534,
@@ -210,6 +215,7 @@ void t.test('resolveSettings: config alone', (t) => {
     grpcPort: 20901,
     httpPort: 20902,
     objstore: { enabled: false, secretName: 'bucket', secretKey: 'cfg.yaml', mountPath: '/etc/bucket' },
+    prometheus: { scheme: 'https', httpClient: { secretName: 'prom-client' } },
     securityContext: { runAsUser: 1000, runAsGroup: 2000, fsGroup: 3000 },
     resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '1', memory: '1Gi' } },
     extraArgs: [],
@@ -226,6 +232,7 @@ void t.test('resolveSettings: config alone', (t) => {
     grpcPort: 20901,
     httpPort: 20902,
     objstore: { enabled: false, secretName: 'bucket', secretKey: 'cfg.yaml', mountPath: '/etc/bucket' },
+    prometheus: { scheme: 'https', httpClient: { secretName: 'prom-client', secretKey: 'http-client.yml', mountPath: '/etc/thanos/prometheus-http-client' } },
     runAsUser: 1000,
     runAsUserExplicit: false,
     runAsGroup: 2000,

@@ -21,6 +21,8 @@ const work = await mkdtemp(join(tmpdir(), 'thanos-injector-node-sidecar-flags-')
 t.teardown(() => rm(work, { recursive: true, force: true }));
 const objstore = join(work, 'objstore.yml');
 await writeFile(objstore, `type: FILESYSTEM\nconfig:\n  directory: ${join(work, 'bucket')}\n`);
+const httpClient = join(work, 'http-client.yml');
+await writeFile(httpClient, 'tls_config:\n  insecure_skip_verify: true\n');
 
 interface Container { name: string; args?: string[] }
 interface PodSpec { containers?: Container[]; initContainers?: Container[] }
@@ -53,6 +55,7 @@ function localArgs(args: string[], tsdb: string): string[] {
     const [name] = arg.split('=');
     if (name === '--tsdb.path') return `--tsdb.path=${tsdb}`;
     if (name === '--objstore.config-file') return `--objstore.config-file=${objstore}`;
+    if (name === '--prometheus.http-client-file') return `--prometheus.http-client-file=${httpClient}`;
     if (name === '--grpc-address' || name === '--http-address') return `${name}=127.0.0.1:0`;
     return arg;
   });
