@@ -127,7 +127,7 @@ function sidecarSecurityContext(prometheusContext: V1SecurityContext | undefined
  * out-of-order window may be set in the config file, which the webhook cannot read, so it is
  * always told while uploading (as prometheus-operator does).
  */
-function overlappingCompactionFlag(prometheus: PrometheusView): { append?: string; warning?: string; error?: string } {
+function overlappingCompactionFlag(prometheus: PrometheusView): { append?: string; warning?: string } {
   const flag = `--no-${OVERLAPPING_COMPACTION_FLAG}`;
   if (prometheus.overlappingCompaction === false) return {};
   if (prometheus.overlappingCompaction === true) {
@@ -139,7 +139,7 @@ function overlappingCompactionFlag(prometheus: PrometheusView): { append?: strin
   }
   if (version[0] < 2 || (version[0] === 2 && version[1] < 55)) return {};
   if (prometheus.shellScript) {
-    return { error: `container ${prometheus.container.name} runs Prometheus through a shell script, so ${flag} cannot be set safely; expected ${flag} in the script, or Prometheus flags in args` };
+    return { warning: `container ${prometheus.container.name} runs Prometheus through a shell script, so ${flag} was not added; with out-of-order ingestion, add it to the script` };
   }
   return { append: flag };
 }
@@ -207,15 +207,15 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
       blocks = equalBlockFlags(prometheus, settings.blockDuration, settings.blockDurationExplicit);
     }
     if (blocks.error !== undefined) return { error: blocks.error };
+    // The shortest block Prometheus will cut, for the retention check below.
+    const minBlock = compaction === 'delayed' && !settings.blockDurationExplicit ? (prometheus.minBlock?.value ?? '2h') : blocks.changed.length > 0 ? settings.blockDuration : (prometheus.minBlock?.value ?? settings.blockDuration);
+    const block = parseDuration(minBlock) ?? 0;
     const overlap = overlappingCompactionFlag(prometheus);
-    if (overlap.error !== undefined) return { error: overlap.error };
     if (overlap.warning !== undefined) warnings.push(overlap.warning);
     if (overlap.append !== undefined) {
       blocks.append.push(overlap.append);
       blocks.changed.push(overlap.append);
     }
-    const minBlock = compaction === 'delayed' && !settings.blockDurationExplicit ? (prometheus.minBlock?.value ?? '2h') : blocks.changed.length > 0 ? settings.blockDuration : (prometheus.minBlock?.value ?? settings.blockDuration);
-    const block = parseDuration(minBlock) ?? 0;
     const retention = parseDuration(prometheus.retention ?? '15d');
     if (retention !== undefined && retention < 3 * block) {
       warnings.push(`retention ${prometheus.retention ?? '15d'} is under 3x the block duration; keep at least 3 blocks locally`);
