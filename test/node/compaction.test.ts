@@ -6,15 +6,12 @@
 // Prometheus cut (level 1) are uploaded. No cluster: Prometheus and the sidecar are ordinary
 // processes on loopback, inside the test node's namespaces (npm run test:node).
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { ensureNodeTools } from '../cluster/build.ts';
-import { thanosInjector } from '../e2e/support.ts';
-import { Minio, waitFor } from './support.ts';
+import { injectOffline, Minio, startProcess, waitFor } from './support.ts';
 
 t.setTimeout(600_000);
 
@@ -22,10 +19,8 @@ t.setTimeout(600_000);
 const nodeTools = await ensureNodeTools({ log: (message: string) => t.comment(message) });
 // (No 'compaction', 'upload' or 'sync' in the folder's name: the log check below reads paths too.)
 const work = await mkdtemp(join(tmpdir(), 'thanos-injector-node-delayed-'));
-const processes: ChildProcess[] = [];
 const minio = new Minio(nodeTools.minio, join(work, 'minio'), '127.0.0.1');
 t.teardown(async () => {
-  for (const child of processes) if (child.exitCode === null) child.kill('SIGTERM');
   await minio.stop();
   await rm(work, { recursive: true, force: true });
 });
@@ -56,14 +51,7 @@ const pod = {
     volumes: [{ name: 'data', emptyDir: {} }],
   },
 };
-await writeFile(join(work, 'pod.yaml'), JSON.stringify(pod));
-
-interface Container { name: string; args: string[] }
-const injected = await thanosInjector(['inject', '-f', join(work, 'pod.yaml'), '--config', join(work, 'config.yaml')], {});
-if (injected.code !== 0) throw new Error(`thanos-injector inject failed (exit ${injected.code}): ${injected.stderr}`);
-const out = parseAllDocuments(injected.stdout)[0]?.toJS() as { metadata: { annotations: Record<string, string> }; spec: { containers: Container[]; initContainers?: Container[] } };
-const prometheusArgs = out.spec.containers.find((c) => c.name === 'prometheus')!.args;
-const sidecarArgs = [...(out.spec.initContainers ?? []), ...out.spec.containers].find((c) => c.name === 'thanos-sidecar')!.args;
+const { annotations, prometheusArgs, sidecarArgs } = await injectOffline(pod, join(work, 'config.yaml'), work);
 
 /** A ULID's creation time (ms): its first 10 characters, Crockford base32. */
 function ulidTime(ulid: string): number {
@@ -84,7 +72,7 @@ function blocksOnDisk(): BlockMeta[] {
 }
 
 void t.test('compaction auto on Prometheus 3.16 and Thanos 0.42 is delayed: the flags the injector writes', (t) => {
-  t.match(JSON.parse(out.metadata.annotations['thanos-injector/status'] ?? '{}'), { compaction: 'delayed' }, 'the status annotation records delayed');
+  t.match(JSON.parse(annotations['thanos-injector/status'] ?? '{}'), { compaction: 'delayed' }, 'the status annotation records delayed');
   t.ok(prometheusArgs.includes(`--storage.tsdb.delay-compact-file.path=${data}/thanos.shipper.json`), 'Prometheus waits for the sidecar\'s upload record');
   t.ok(prometheusArgs.includes('--storage.tsdb.min-block-duration=10s') && !prometheusArgs.some((a) => a.startsWith('--storage.tsdb.max-block-duration')), 'its block durations stay its own');
   t.ok(sidecarArgs.includes('--shipper.ignore-unequal-block-size') && sidecarArgs.includes('--shipper.meta-file-name=thanos.shipper.json'), 'the sidecar accepts unequal block durations and names the record');
@@ -92,15 +80,7 @@ void t.test('compaction auto on Prometheus 3.16 and Thanos 0.42 is delayed: the 
 });
 
 void t.test('the real Prometheus and sidecar: blocks are compacted, and never before their sources are uploaded', async (t) => {
-  const start = (binary: string, args: string[], name: string) => {
-    let log = '';
-    const child = spawn(binary, args, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (chunk: Buffer) => (log = (log + chunk.toString()).slice(-20_000));
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    processes.push(child);
-    return { child, log: () => log, name };
-  };
+  const start = (binary: string, args: string[], name: string) => ({ ...startProcess(t, binary, args, work), name });
   const prometheus = start(nodeTools.prometheus, prometheusArgs, 'prometheus');
   // The sidecar once Prometheus is ready (its TSDB folder exists then), as the pod's probes order them.
   await waitFor('Prometheus ready', async () => {

@@ -5,23 +5,18 @@
 // https with the client certificate and becomes ready (it only does once it has read Prometheus'
 // external labels); without the http-client file, as before this setting, it never does.
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { ensureNodeTools } from '../cluster/build.ts';
 import { exec } from '../cluster/cluster.ts';
-import { thanosInjector } from '../e2e/support.ts';
-import { waitFor } from './support.ts';
+import { injectOffline, startProcess, waitFor } from './support.ts';
 
 t.setTimeout(300_000);
 
 const nodeTools = await ensureNodeTools({ log: (message: string) => t.comment(message) });
 const work = await mkdtemp(join(tmpdir(), 'thanos-injector-node-tls-'));
-const processes: ChildProcess[] = [];
 t.teardown(async () => {
-  for (const child of processes) if (child.exitCode === null) child.kill('SIGKILL');
   await rm(work, { recursive: true, force: true });
 });
 
@@ -44,7 +39,7 @@ const clientDir = file('http-client');
 await mkdir(clientDir);
 await writeFile(join(clientDir, 'http-client.yml'), `tls_config:\n  ca_file: ${file('ca.crt')}\n  cert_file: ${file('client.crt')}\n  key_file: ${file('client.key')}\n`);
 await writeFile(file('config.yaml'), `image: quay.io/thanos/thanos:v${nodeTools.versions.thanos}\nobjstore:\n  enabled: false\nprometheus:\n  httpClient:\n    mountPath: ${clientDir}\n`);
-await writeFile(file('pod.yaml'), JSON.stringify({
+const { prometheusArgs, sidecarArgs } = await injectOffline({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { name: 'prometheus', namespace: 'monitoring', annotations: { 'thanos-injector/prometheus-scheme': 'https', 'thanos-injector/prometheus-http-client-secret': 'prometheus-client/http-client.yml' } },
@@ -57,29 +52,14 @@ await writeFile(file('pod.yaml'), JSON.stringify({
     }],
     volumes: [{ name: 'data', emptyDir: {} }],
   },
-}));
+}, file('config.yaml'), work);
 
-interface Container { name: string; args: string[] }
-const injected = await thanosInjector(['inject', '-f', file('pod.yaml'), '--config', file('config.yaml')], {});
-if (injected.code !== 0) throw new Error(`thanos-injector inject failed (exit ${injected.code}): ${injected.stderr}`);
-const out = parseAllDocuments(injected.stdout)[0]?.toJS() as { spec: { containers: Container[]; initContainers?: Container[] } };
-const prometheusArgs = out.spec.containers.find((c) => c.name === 'prometheus')!.args;
-const sidecarArgs = [...(out.spec.initContainers ?? []), ...out.spec.containers].find((c) => c.name === 'thanos-sidecar')!.args;
-
-function start(binary: string, args: string[]) {
-  let log = '';
-  const child = spawn(binary, args, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-20_000)));
-  child.stderr?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-20_000)));
-  processes.push(child);
-  return { child, log: () => log };
-}
 const ready = async () => (await fetch('http://127.0.0.1:10902/-/ready', { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.status === 200;
 
 void t.test('the sidecar reaches a Prometheus that requires TLS and a client certificate, through the http-client file the injector mounts', async (t) => {
   t.ok(sidecarArgs.includes('--prometheus.url=https://localhost:9090'), 'the sidecar calls https://localhost:9090');
   t.ok(sidecarArgs.includes(`--prometheus.http-client-file=${clientDir}/http-client.yml`), 'with the http-client file from the Secret');
-  const prometheus = start(nodeTools.prometheus, prometheusArgs);
+  const prometheus = startProcess(t, nodeTools.prometheus, prometheusArgs, work);
   const plain = await waitFor('Prometheus serving TLS', async () => {
     if (prometheus.child.exitCode !== null) throw new Error(`prometheus exited:\n${prometheus.log().slice(-2000)}`);
     const result = await exec('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', file('ca.crt'), 'https://localhost:9090/-/ready']);
@@ -88,13 +68,13 @@ void t.test('the sidecar reaches a Prometheus that requires TLS and a client cer
   t.pass(`Prometheus refuses a client without a certificate (${plain.slice(0, 120)})`);
 
   // As before this setting: the sidecar without the http-client file never gets Prometheus' labels.
-  const without = start(nodeTools.thanos, sidecarArgs.filter((a) => !a.startsWith('--prometheus.http-client-file=')));
+  const without = startProcess(t, nodeTools.thanos, sidecarArgs.filter((a) => !a.startsWith('--prometheus.http-client-file=')), work);
   await new Promise((resolve) => setTimeout(resolve, 8000));
   t.notOk(await ready(), 'without the http-client file the sidecar is not ready after 8 s');
   without.child.kill('SIGKILL');
   await new Promise((resolve) => without.child.once('exit', resolve));
 
-  const sidecar = start(nodeTools.thanos, sidecarArgs);
+  const sidecar = startProcess(t, nodeTools.thanos, sidecarArgs, work);
   await waitFor('the sidecar ready', async () => {
     if (sidecar.child.exitCode !== null) throw new Error(`the sidecar exited:\n${sidecar.log().slice(-2000)}`);
     return (await ready()) ? true : undefined;

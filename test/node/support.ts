@@ -1,11 +1,13 @@
 // What the node test files share (not a test file): the whole runtime stack inside the namespaces
 // of test/cluster/netns.ts (control plane, node, images), MinIO as the bucket server, and the
 // injector running as a process the apiserver calls (webhook.url on loopback, as in test/e2e).
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { parseAllDocuments } from 'yaml';
+import { thanosInjector } from '../e2e/support.ts';
 import { exec, startCluster, type Cluster, type ExecResult } from '../cluster/cluster.ts';
 import { NODE_IP, startNode, type TestNode } from '../cluster/node.ts';
 import { prepareNode } from '../cluster/prepare-node.ts';
@@ -163,3 +165,39 @@ export async function containerLog(cluster: Cluster, namespace: string, pod: str
 }
 
 export { waitFor };
+
+/** What `thanos-injector inject` made of one pod: its annotations and the two containers' args. */
+export interface InjectedPod {
+  annotations: Record<string, string>;
+  prometheusArgs: string[];
+  sidecarArgs: string[];
+}
+
+/** Injects `pod` offline with the config file `config` (the CLI users run), as the tests then run it as processes. */
+export async function injectOffline(pod: object, config: string, work: string): Promise<InjectedPod> {
+  const podFile = join(work, 'pod.yaml');
+  await writeFile(podFile, JSON.stringify(pod));
+  const injected = await thanosInjector(['inject', '-f', podFile, '--config', config], {});
+  if (injected.code !== 0) throw new Error(`thanos-injector inject failed (exit ${injected.code}): ${injected.stderr}`);
+  interface Container { name: string; args: string[] }
+  const out = parseAllDocuments(injected.stdout)[0]?.toJS() as { metadata: { annotations: Record<string, string> }; spec: { containers: Container[]; initContainers?: Container[] } };
+  const containers = [...(out.spec.initContainers ?? []), ...out.spec.containers];
+  return {
+    annotations: out.metadata.annotations,
+    prometheusArgs: containers.find((c) => c.name === 'prometheus')?.args ?? [],
+    sidecarArgs: containers.find((c) => c.name === 'thanos-sidecar')?.args ?? [],
+  };
+}
+
+/** A process of the test (Prometheus, a sidecar), its output kept; killed at the end of `t`. */
+export function startProcess(t: Test, binary: string, args: string[], cwd: string): { child: ChildProcess; log: () => string } {
+  let log = '';
+  const child = spawn(binary, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const keep = (chunk: Buffer) => (log = (log + chunk.toString()).slice(-20_000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return { child, log: () => log };
+}
