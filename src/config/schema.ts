@@ -12,6 +12,8 @@ const SIMPLE_DURATION_FORM = 'a duration such as 30s, 5m or 1h';
 export const MIN_TIME_PATTERN = '^(-?[0-9]+(ms|s|m|h|d|w|y)|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))$';
 export const MIN_TIME_FORM = 'a duration back from now such as -2h or -7d, or an RFC 3339 time such as 2026-01-01T00:00:00Z';
 
+const SECRET_NAME_OR_EMPTY = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$';
+
 const quantity = (value: string | undefined) =>
   Type.String({
     pattern: '^[+]?[0-9]+(\\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[0-9]+)?$',
@@ -63,6 +65,19 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     /**
+     * TLS for the sidecar's gRPC StoreAPI (a Query outside the cluster): a kubernetes.io/tls Secret
+     * (tls.crt, tls.key; ca.crt to require client certificates), empty name: plain gRPC.
+     */
+    grpcTls: Type.Object(
+      {
+        secretName: Type.String({ maxLength: 253, pattern: SECRET_NAME_OR_EMPTY, default: '', description: 'a Secret name (lowercase letters, digits, - and .), or empty for none' }),
+        clientCa: Type.Boolean({ default: false, description: 'true or false' }),
+        minVersion: Type.Enum(['1.2', '1.3'], { default: '1.3', description: '1.2 or 1.3' }),
+        mountPath: Type.String({ pattern: '^/[^:]*$', default: '/etc/thanos/grpc-tls', description: 'an absolute path' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /**
      * Prometheus behind TLS or authentication (--web.config.file): the scheme the sidecar calls it
      * with, and a Secret holding the sidecar's --prometheus.http-client-file (empty name: none).
      */
@@ -71,7 +86,7 @@ export const ConfigSchema = Type.Object(
         scheme: Type.Enum(['http', 'https'], { default: 'http', description: 'http or https' }),
         httpClient: Type.Object(
           {
-            secretName: Type.String({ maxLength: 253, pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$', default: '', description: 'a Secret name (lowercase letters, digits, - and .), or empty for none' }),
+            secretName: Type.String({ maxLength: 253, pattern: SECRET_NAME_OR_EMPTY, default: '', description: 'a Secret name (lowercase letters, digits, - and .), or empty for none' }),
             secretKey: Type.String({ maxLength: 253, pattern: '^\\.?[-_a-zA-Z0-9][-._a-zA-Z0-9]*$', default: 'http-client.yml', description: 'a Secret key (letters, digits, -, _ and ., not starting with ..)' }),
             mountPath: Type.String({ pattern: '^/[^:]*$', default: '/etc/thanos/prometheus-http-client', description: 'an absolute path' }),
           },

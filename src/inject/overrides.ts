@@ -21,6 +21,8 @@ export interface Settings {
   grpcPort: number;
   httpPort: number;
   objstore: { enabled: boolean; secretName: string; secretKey: string; mountPath: string };
+  /** TLS for the sidecar's gRPC server (secretName '' = none). */
+  grpcTls: Config['grpcTls'];
   /** How the sidecar calls Prometheus: scheme, and the http-client file's Secret (name '' = none). */
   prometheus: { scheme: 'http' | 'https'; httpClient: { secretName: string; secretKey: string; mountPath: string } };
   runAsUser: number;
@@ -183,6 +185,7 @@ function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVe
         secretKey: secretKey ?? config.objstore.secretKey,
         mountPath: config.objstore.mountPath,
       },
+      grpcTls: config.grpcTls,
       prometheus: {
         scheme: (values['prometheus-scheme'] as 'http' | 'https' | undefined) ?? config.prometheus.scheme,
         httpClient: {

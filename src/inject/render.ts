@@ -226,16 +226,30 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     if (value !== undefined) args.push(`--${flag}=${value}`);
   }
   args.push(...settings.extraArgs);
+  /** Mounts Secret `secretName` read-only at `mountPath` in the sidecar, as a new volume named after `base`. */
+  const mountSecret = (base: string, secretName: string, mountPath: string, setting: string): string | undefined => {
+    const path = cleanPath(mountPath);
+    if (sidecarMounts.some((m) => cleanPath(m.mountPath) === path)) {
+      return `the sidecar already mounts a volume at ${path}, where the ${setting} Secret goes; expected another ${setting}.mountPath in the injector config`;
+    }
+    const name = uniqueName(base, taken);
+    taken.add(name);
+    volumes.push({ name, secret: { secretName } });
+    sidecarMounts.push({ name, mountPath, readOnly: true });
+    return undefined;
+  };
+  const tls = settings.grpcTls;
+  if (tls.secretName !== '') {
+    const error = mountSecret('thanos-grpc-tls', tls.secretName, tls.mountPath, 'grpcTls');
+    if (error !== undefined) return { error };
+    args.push(`--grpc-server-tls-cert=${posix.join(tls.mountPath, 'tls.crt')}`, `--grpc-server-tls-key=${posix.join(tls.mountPath, 'tls.key')}`);
+    if (tls.clientCa) args.push(`--grpc-server-tls-client-ca=${posix.join(tls.mountPath, 'ca.crt')}`);
+    args.push(`--grpc-server-tls-min-version=${tls.minVersion}`);
+  }
   const client = settings.prometheus.httpClient;
   if (client.secretName !== '') {
-    const clientPath = cleanPath(client.mountPath);
-    if (sidecarMounts.some((m) => cleanPath(m.mountPath) === clientPath)) {
-      return { error: `the sidecar already mounts a volume at ${clientPath}, where the Prometheus http-client Secret goes; expected another prometheus.httpClient.mountPath in the injector config` };
-    }
-    const name = uniqueName('thanos-prometheus-http-client', taken);
-    taken.add(name);
-    volumes.push({ name, secret: { secretName: client.secretName } });
-    sidecarMounts.push({ name, mountPath: client.mountPath, readOnly: true });
+    const error = mountSecret('thanos-prometheus-http-client', client.secretName, client.mountPath, 'prometheus.httpClient');
+    if (error !== undefined) return { error };
     args.push(`--prometheus.http-client-file=${posix.join(client.mountPath, client.secretKey)}`);
   } else if (prometheus.webConfigFile !== undefined) {
     warnings.push(

@@ -9,9 +9,10 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ensureNodeTools } from '../cluster/build.ts';
+import { exec } from '../cluster/cluster.ts';
 import { root } from './support.ts';
 
 t.setTimeout(300_000);
@@ -23,6 +24,10 @@ const objstore = join(work, 'objstore.yml');
 await writeFile(objstore, `type: FILESYSTEM\nconfig:\n  directory: ${join(work, 'bucket')}\n`);
 const httpClient = join(work, 'http-client.yml');
 await writeFile(httpClient, 'tls_config:\n  insecure_skip_verify: true\n');
+// For gRPC server TLS: a self-signed certificate that is its own client CA.
+const tls = { 'tls.crt': join(work, 'tls.crt'), 'tls.key': join(work, 'tls.key'), 'ca.crt': join(work, 'tls.crt') };
+const openssl = await exec('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=thanos-sidecar', '-keyout', tls['tls.key'], '-out', tls['tls.crt']]);
+if (openssl.code !== 0) throw new Error(`openssl failed: ${openssl.stderr}`);
 
 interface Container { name: string; args?: string[] }
 interface PodSpec { containers?: Container[]; initContainers?: Container[] }
@@ -56,6 +61,9 @@ function localArgs(args: string[], tsdb: string): string[] {
     if (name === '--tsdb.path') return `--tsdb.path=${tsdb}`;
     if (name === '--objstore.config-file') return `--objstore.config-file=${objstore}`;
     if (name === '--prometheus.http-client-file') return `--prometheus.http-client-file=${httpClient}`;
+    if (name?.startsWith('--grpc-server-tls-') && name !== '--grpc-server-tls-min-version') {
+      return `${name}=${tls[basename(arg.slice(arg.indexOf('=') + 1)) as keyof typeof tls]}`;
+    }
     if (name === '--grpc-address' || name === '--http-address') return `${name}=127.0.0.1:0`;
     return arg;
   });
