@@ -12,7 +12,17 @@ const SIMPLE_DURATION_FORM = 'a duration such as 30s, 5m or 1h';
 export const MIN_TIME_PATTERN = '^(-?[0-9]+(ms|s|m|h|d|w|y)|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))$';
 export const MIN_TIME_FORM = 'a duration back from now such as -2h or -7d, or an RFC 3339 time such as 2026-01-01T00:00:00Z';
 
-const SECRET_NAME_OR_EMPTY = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$';
+const SECRET_NAME = '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*';
+/** A Secret's name; `optional`: empty means none. */
+const secretName = (value: string, optional = false) =>
+  Type.String({
+    maxLength: 253,
+    pattern: optional ? `^(${SECRET_NAME})?$` : `^${SECRET_NAME}$`,
+    default: value,
+    description: `a Secret name (lowercase letters, digits, - and .)${optional ? ', or empty for none' : ''}`,
+  });
+const secretKey = (value: string) =>
+  Type.String({ maxLength: 253, pattern: '^\\.?[-_a-zA-Z0-9][-._a-zA-Z0-9]*$', default: value, description: 'a Secret key (letters, digits, -, _ and ., not starting with ..)' });
 
 const quantity = (value: string | undefined) =>
   Type.String({
@@ -58,8 +68,8 @@ export const ConfigSchema = Type.Object(
       {
         /** Off: the sidecar only serves Prometheus' data over gRPC and no Prometheus flag is touched. */
         enabled: Type.Boolean({ default: true, description: 'true or false' }),
-        secretName: Type.String({ maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$', default: 'thanos-objstore', description: 'a Secret name (lowercase letters, digits, - and .)' }),
-        secretKey: Type.String({ maxLength: 253, pattern: '^\\.?[-_a-zA-Z0-9][-._a-zA-Z0-9]*$', default: 'objstore.yml', description: 'a Secret key (letters, digits, -, _ and ., not starting with ..)' }),
+        secretName: secretName('thanos-objstore'),
+        secretKey: secretKey('objstore.yml'),
         mountPath: Type.String({ pattern: '^/[^:]*$', default: '/etc/thanos/objstore', description: 'an absolute path' }),
       },
       { additionalProperties: false, default: {} },
@@ -70,7 +80,7 @@ export const ConfigSchema = Type.Object(
      */
     grpcTls: Type.Object(
       {
-        secretName: Type.String({ maxLength: 253, pattern: SECRET_NAME_OR_EMPTY, default: '', description: 'a Secret name (lowercase letters, digits, - and .), or empty for none' }),
+        secretName: secretName('', true),
         clientCa: Type.Boolean({ default: false, description: 'true or false' }),
         minVersion: Type.Enum(['1.2', '1.3'], { default: '1.3', description: '1.2 or 1.3' }),
         mountPath: Type.String({ pattern: '^/[^:]*$', default: '/etc/thanos/grpc-tls', description: 'an absolute path' }),
@@ -86,8 +96,8 @@ export const ConfigSchema = Type.Object(
         scheme: Type.Enum(['http', 'https'], { default: 'http', description: 'http or https' }),
         httpClient: Type.Object(
           {
-            secretName: Type.String({ maxLength: 253, pattern: SECRET_NAME_OR_EMPTY, default: '', description: 'a Secret name (lowercase letters, digits, - and .), or empty for none' }),
-            secretKey: Type.String({ maxLength: 253, pattern: '^\\.?[-_a-zA-Z0-9][-._a-zA-Z0-9]*$', default: 'http-client.yml', description: 'a Secret key (letters, digits, -, _ and ., not starting with ..)' }),
+            secretName: secretName('', true),
+            secretKey: secretKey('http-client.yml'),
             mountPath: Type.String({ pattern: '^/[^:]*$', default: '/etc/thanos/prometheus-http-client', description: 'an absolute path' }),
           },
           { additionalProperties: false, default: {} },

@@ -1,6 +1,7 @@
 // loadConfig: a config file that cannot be read is named, with the reason in words; buildConfig's own rules.
 import t from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig, ConfigError, loadConfig } from '../../src/config/load.ts';
@@ -36,5 +37,19 @@ void t.test('the sidecar knobs: bad forms named with the accepted one; extraArgs
   t.equal(error({ extraArgs: ['--no-shipper.ignore-unequal-block-size'] }), 'config: extraArgs[0]: --no-shipper.ignore-unequal-block-size is a flag the injector sets (compaction); expected a flag it does not set');
   t.match(error({ extraArgs: ['--objstore.config=type: S3'] }), /extraArgs\[0\].*\(objstore\)/);
   t.same(buildConfig({ extraArgs: ['--hash-func=SHA256'], minTime: '2026-01-01T00:00:00Z', readyTimeout: '20m' }).extraArgs, ['--hash-func=SHA256']);
+  t.end();
+});
+
+void t.test('extraArgs refuses every flag the injector writes (read from the golden outputs, so the list cannot drift)', (t) => {
+  const fixtures = join(import.meta.dirname, '../fixtures/inject');
+  const users = new Set(['--hash-func', '--grpc-grace-period']); // sidecar-flags.config.yaml's own extraArgs
+  const written = new Set<string>();
+  for (const file of readdirSync(fixtures).filter((f) => f.endsWith('.injected'))) {
+    for (const match of readFileSync(join(fixtures, file), 'utf8').matchAll(/^\s+- (--(?:grpc|http|prometheus|tsdb|log|objstore|shipper|min)[-.\w]*)/gm)) {
+      if (!users.has(match[1] as string)) written.add(match[1] as string);
+    }
+  }
+  t.ok(written.size >= 15, `flags written by the injector: ${[...written].sort().join(' ')}`);
+  for (const flag of written) t.throws(() => buildConfig({ extraArgs: [`${flag}=x`] }), /is a flag the injector sets/, flag);
   t.end();
 });
