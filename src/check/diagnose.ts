@@ -120,9 +120,11 @@ async function checkPod(
 }
 
 /** What the sidecar says about its uploads: its metrics and recent log lines, through the API. */
-async function sidecarState(reader: ClusterReader, namespace: string, pod: string, port: number): Promise<SidecarState> {
+async function sidecarState(reader: ClusterReader, namespace: string, pod: string, port: number | undefined): Promise<SidecarState> {
   const [metrics, log] = await Promise.all([
-    reader.podProxy(namespace, pod, port, '/metrics').then((text) => ({ text }), (error: Error) => ({ error: error.message })),
+    port === undefined
+      ? { error: 'its HTTP server listens on 127.0.0.1 only (listenLocal.http), out of the pod proxy\'s reach' }
+      : reader.podProxy(namespace, pod, port, '/metrics').then((text) => ({ text }), (error: Error) => ({ error: error.message })),
     reader.podLog(namespace, pod, SIDECAR_NAME, 400).catch(() => ''),
   ]);
   return { metrics, log };

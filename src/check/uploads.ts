@@ -3,6 +3,7 @@
 // name, as the seed's author found the hard-link failure). Pure: the caller fetches both.
 import type { V1Pod } from '@kubernetes/client-node';
 import { SIDECAR_NAME } from '../inject/names.ts';
+import { flagValue } from '../inject/pod.ts';
 import { sidecarOf } from './pod.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 
@@ -13,9 +14,15 @@ export interface SidecarState {
   log: string;
 }
 
-/** The sidecar's HTTP port: its container port named http, else Thanos' default. */
-export function sidecarHttpPort(pod: V1Pod): number {
-  return sidecarOf(pod)?.ports?.find((p) => p.name === 'http')?.containerPort ?? 10902;
+/**
+ * The sidecar's HTTP port: its container port named http, else Thanos' default; undefined when it
+ * listens on the loopback address only (listenLocal.http), which the API's pod proxy cannot reach.
+ */
+export function sidecarHttpPort(pod: V1Pod): number | undefined {
+  const sidecar = sidecarOf(pod);
+  const address = sidecar === undefined ? undefined : flagValue(sidecar, 'http-address');
+  if (address !== undefined && /^(127\.[0-9.]+|localhost|\[::1\]):/.test(address)) return undefined;
+  return sidecar?.ports?.find((p) => p.name === 'http')?.containerPort ?? 10902;
 }
 
 /** The sum of a counter's series in Prometheus text format (undefined when absent). */

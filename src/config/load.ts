@@ -7,6 +7,7 @@ import { ConfigSchema, type Config } from './schema.ts';
 import { compileCheck } from '../schema.ts';
 import { isBlockDuration, parseQuantity } from '../inject/units.ts';
 import { readFailure } from '../files.ts';
+import { cleanPath } from '../inject/pod.ts';
 
 export class ConfigError extends Error {}
 
@@ -33,7 +34,44 @@ const SIDECAR_FLAG_OWNERS: Record<string, string> = {
   'prometheus.ready_timeout': 'readyTimeout',
   'prometheus.get_config_interval': 'getConfigInterval',
   'prometheus.get_config_timeout': 'getConfigTimeout',
+  'tracing.config-file': 'tracing',
+  'tracing.config': 'tracing',
 };
+
+/** The first value seen twice in `values`, with the index of its second appearance. */
+function firstRepeat(values: string[]): { value: string; index: number } | undefined {
+  const seen = new Set<string>();
+  for (const [index, value] of values.entries()) {
+    if (seen.has(value)) return { value, index };
+    seen.add(value);
+  }
+  return undefined;
+}
+
+/** The rules between fields that a schema cannot say: env, volumes and mounts. */
+function checkSidecarAdditions(config: Config): string | undefined {
+  const env = config.env.findIndex((variable) => variable.value !== undefined && variable.valueFrom !== undefined);
+  if (env >= 0) return `env[${env}]: ${config.env[env]?.name} has both value and valueFrom; expected one of them`;
+  const repeatedEnv = firstRepeat(config.env.map((variable) => variable.name));
+  if (repeatedEnv) return `env[${repeatedEnv.index}]: ${repeatedEnv.value} is already set; expected each variable once`;
+  const repeatedVolume = firstRepeat(config.volumes.map((volume) => volume.name));
+  if (repeatedVolume) return `volumes[${repeatedVolume.index}]: ${repeatedVolume.value} is already a volume; expected each name once`;
+  // The sidecar's own mounts, present on every pod the setting applies to.
+  const own = [
+    ...(config.objstore.enabled && config.objstore.configFile === '' ? [['objstore.mountPath', config.objstore.mountPath]] : []),
+    ...(config.grpcTls.secretName !== '' ? [['grpcTls.mountPath', config.grpcTls.mountPath]] : []),
+    ...(config.prometheus.httpClient.secretName !== '' ? [['prometheus.httpClient.mountPath', config.prometheus.httpClient.mountPath]] : []),
+    ...(config.tracing.secretName !== '' ? [['tracing.mountPath', config.tracing.mountPath]] : []),
+  ];
+  const paths = config.volumeMounts.map((mount) => cleanPath(mount.mountPath));
+  const repeatedPath = firstRepeat(paths);
+  if (repeatedPath) return `volumeMounts[${repeatedPath.index}]: ${repeatedPath.value} is already a mount path; expected each path once`;
+  for (const [index, path] of paths.entries()) {
+    const clash = own.find(([, mountPath]) => cleanPath(mountPath ?? '') === path);
+    if (clash) return `volumeMounts[${index}]: ${path} is where the sidecar mounts ${clash[0]}; expected another path`;
+  }
+  return undefined;
+}
 
 const checkConfig = compileCheck(ConfigSchema);
 
@@ -62,6 +100,8 @@ export function buildConfig(input: unknown, source = 'config'): Config {
     const owner = SIDECAR_FLAG_OWNERS[name];
     if (owner !== undefined) throw new ConfigError(`${source}: extraArgs[${i}]: ${arg} is a flag the injector sets (${owner}); expected a flag it does not set`);
   });
+  const addition = checkSidecarAdditions(config);
+  if (addition !== undefined) throw new ConfigError(`${source}: ${addition}`);
   if (config.injectorNamespace === '') config.injectorNamespace = process.env.POD_NAMESPACE ?? '';
   return config;
 }

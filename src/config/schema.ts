@@ -32,6 +32,63 @@ const quantity = (value: string | undefined) =>
   });
 const userId = (value: number) =>
   Type.Integer({ minimum: 0, maximum: 2147483647, default: value, description: 'an integer from 0 to 2147483647' });
+const absolutePath = (value: string) =>
+  value === ''
+    ? Type.String({ pattern: '^(/[^:]*)?$', default: value, description: 'an absolute path, or empty for none' })
+    : Type.String({ pattern: '^/[^:]*$', default: value, description: 'an absolute path' });
+const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+const objectName = (what: string) => Type.String({ maxLength: 253, pattern: `^${SECRET_NAME}$`, description: `a ${what} name (lowercase letters, digits, - and .)` });
+const keyRef = (what: string) =>
+  Type.Object(
+    { name: objectName(what), key: Type.String({ minLength: 1, description: `a key of the ${what}` }), optional: Type.Optional(Type.Boolean({ description: 'true or false' })) },
+    { additionalProperties: false },
+  );
+
+/** A sidecar environment variable: a value, or one source (Kubernetes' EnvVar). */
+const EnvVar = Type.Object(
+  {
+    name: Type.String({ pattern: '^[-._a-zA-Z][-._a-zA-Z0-9]*$', maxLength: 253, description: 'a variable name (letters, digits, _, - and ., not starting with a digit)' }),
+    value: Type.Optional(Type.String({ description: 'a string' })),
+    valueFrom: Type.Optional(
+      Type.Object(
+        {
+          secretKeyRef: Type.Optional(keyRef('Secret')),
+          configMapKeyRef: Type.Optional(keyRef('ConfigMap')),
+          fieldRef: Type.Optional(Type.Object({ fieldPath: Type.String({ minLength: 1, description: 'a field path such as metadata.name' }), apiVersion: Type.Optional(Type.String()) }, { additionalProperties: false })),
+          resourceFieldRef: Type.Optional(
+            Type.Object(
+              { resource: Type.String({ pattern: '^(limits|requests)\\.(cpu|memory|ephemeral-storage)$', description: 'limits.cpu, limits.memory, requests.cpu, requests.memory or ...ephemeral-storage' }), containerName: Type.Optional(Type.String()), divisor: Type.Optional(quantity(undefined)) },
+              { additionalProperties: false },
+            ),
+          ),
+        },
+        { additionalProperties: false, minProperties: 1, maxProperties: 1, description: 'one of secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef' },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** The volume sources a pod's volume may have; their content is checked by the apiserver. */
+export const VOLUME_SOURCES = ['configMap', 'secret', 'emptyDir', 'projected', 'csi', 'downwardAPI', 'persistentVolumeClaim', 'ephemeral', 'hostPath', 'image', 'nfs'] as const;
+const Volume = Type.Object(
+  {
+    name: Type.String({ pattern: DNS_LABEL, maxLength: 63, description: 'a volume name (lowercase letters, digits and -)' }),
+    ...Object.fromEntries(VOLUME_SOURCES.map((source) => [source, Type.Optional(Type.Object({}, { additionalProperties: true, description: `a Kubernetes ${source} volume source` }))])),
+  },
+  { additionalProperties: false, minProperties: 2, maxProperties: 2, description: `a name and one source: ${VOLUME_SOURCES.join(', ')}` },
+);
+const VolumeMount = Type.Object(
+  {
+    name: Type.String({ pattern: DNS_LABEL, maxLength: 63, description: 'the name of a volume of volumes or of the pod' }),
+    mountPath: Type.String({ pattern: '^/[^:]*$', description: 'an absolute path' }),
+    readOnly: Type.Optional(Type.Boolean({ description: 'true or false' })),
+    subPath: Type.Optional(Type.String({ pattern: '^[^/]', description: 'a relative path' })),
+    subPathExpr: Type.Optional(Type.String({ pattern: '^[^/]', description: 'a relative path with $(VAR)' })),
+  },
+  { additionalProperties: false },
+);
+
 const port = (value: number) =>
   Type.Integer({ minimum: 1, maximum: 65535, default: value, description: 'a port number from 1 to 65535' });
 
@@ -62,16 +119,36 @@ export const ConfigSchema = Type.Object(
     getConfigTimeout: Type.Optional(Type.String({ pattern: SIMPLE_DURATION, description: SIMPLE_DURATION_FORM })),
     /** More sidecar flags, after the injector's; a flag the injector sets is refused (buildConfig). */
     extraArgs: Type.Array(Type.String({ pattern: '^--[a-z]', description: 'a flag such as --hash-func=SHA256' }), { default: [], description: 'a list of sidecar flags such as --hash-func=SHA256' }),
+    /** Sidecar environment variables (e.g. bucket credentials for $(VAR) in the objstore config). */
+    env: Type.Array(EnvVar, { default: [], description: 'a list of environment variables (name, and value or valueFrom)' }),
+    /** Volumes added to the pod (renamed if the pod has one of that name) and mounts added to the sidecar. */
+    volumes: Type.Array(Volume, { default: [], description: 'a list of volumes' }),
+    volumeMounts: Type.Array(VolumeMount, { default: [], description: 'a list of volume mounts (name, mountPath)' }),
     grpcPort: port(10901),
     httpPort: port(10902),
+    /**
+     * Bind the sidecar's gRPC and/or HTTP server to 127.0.0.1 only (a proxy such as kube-rbac-proxy
+     * or a mesh in front): that port is then not declared on the sidecar, and HTTP gets no probes.
+     */
+    listenLocal: Type.Object(
+      { grpc: Type.Boolean({ default: false, description: 'true or false' }), http: Type.Boolean({ default: false, description: 'true or false' }) },
+      { additionalProperties: false, default: {} },
+    ),
     objstore: Type.Object(
       {
         /** Off: the sidecar only serves Prometheus' data over gRPC and no Prometheus flag is touched. */
         enabled: Type.Boolean({ default: true, description: 'true or false' }),
         secretName: secretName('thanos-objstore'),
         secretKey: secretKey('objstore.yml'),
-        mountPath: Type.String({ pattern: '^/[^:]*$', default: '/etc/thanos/objstore', description: 'an absolute path' }),
+        mountPath: absolutePath('/etc/thanos/objstore'),
+        /** The objstore config as a file something else provides (volumes/volumeMounts, a CSI driver, Vault's agent): no Secret is mounted. */
+        configFile: absolutePath(''),
       },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Sidecar --tracing.config-file from a Secret (empty name: no tracing). */
+    tracing: Type.Object(
+      { secretName: secretName('', true), secretKey: secretKey('tracing.yml'), mountPath: absolutePath('/etc/thanos/tracing') },
       { additionalProperties: false, default: {} },
     ),
     /**
@@ -83,7 +160,7 @@ export const ConfigSchema = Type.Object(
         secretName: secretName('', true),
         clientCa: Type.Boolean({ default: false, description: 'true or false' }),
         minVersion: Type.Enum(['1.2', '1.3'], { default: '1.3', description: '1.2 or 1.3' }),
-        mountPath: Type.String({ pattern: '^/[^:]*$', default: '/etc/thanos/grpc-tls', description: 'an absolute path' }),
+        mountPath: absolutePath('/etc/thanos/grpc-tls'),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -98,7 +175,7 @@ export const ConfigSchema = Type.Object(
           {
             secretName: secretName('', true),
             secretKey: secretKey('http-client.yml'),
-            mountPath: Type.String({ pattern: '^/[^:]*$', default: '/etc/thanos/prometheus-http-client', description: 'an absolute path' }),
+            mountPath: absolutePath('/etc/thanos/prometheus-http-client'),
           },
           { additionalProperties: false, default: {} },
         ),

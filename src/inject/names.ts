@@ -14,6 +14,7 @@ export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 export const OVERRIDE_KEYS = [
   'image',
   'objstore-secret',
+  'objstore-config-file',
   'block-duration',
   'compaction',
   'sidecar-mode',

@@ -20,7 +20,14 @@ export interface Settings {
   blockDurationExplicit: boolean;
   grpcPort: number;
   httpPort: number;
-  objstore: { enabled: boolean; secretName: string; secretKey: string; mountPath: string };
+  /** The bucket configuration: a Secret mounted at mountPath, or a file something else provides (configFile). */
+  objstore: { enabled: boolean; secretName: string; secretKey: string; mountPath: string; configFile?: string };
+  /** Tracing configuration from a Secret (secretName '' = none). */
+  tracing: Config['tracing'];
+  listenLocal: Config['listenLocal'];
+  env: Config['env'];
+  volumes: Config['volumes'];
+  volumeMounts: Config['volumeMounts'];
   /** TLS for the sidecar's gRPC server (secretName '' = none). */
   grpcTls: Config['grpcTls'];
   /** How the sidecar calls Prometheus: scheme, and the http-client file's Secret (name '' = none). */
@@ -64,6 +71,7 @@ const SECRET_REFERENCE: Rule = {
 const RULES: Record<OverrideKey, Rule> = {
   image: { valid: (v) => IMAGE.test(v) && v.length <= 512, form: 'an image reference such as quay.io/thanos/thanos:v0.42.5' },
   'objstore-secret': SECRET_REFERENCE,
+  'objstore-config-file': { valid: (v) => /^\/[^:]*$/.test(v) && v.length <= 4096, form: 'an absolute path such as /vault/secrets/objstore.yml' },
   'prometheus-http-client-secret': SECRET_REFERENCE,
   'prometheus-scheme': { valid: (v) => v === 'http' || v === 'https', form: 'http or https' },
   'block-duration': {
@@ -155,6 +163,11 @@ function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVe
   if (values['memory-limit']) limits.memory = values['memory-limit'];
   if (values['cpu-limit']) limits.cpu = values['cpu-limit'];
   const errors: string[] = [];
+  if (values['objstore-secret'] !== undefined && values['objstore-config-file'] !== undefined) {
+    errors.push(`annotations ${PREFIX}objstore-secret and ${PREFIX}objstore-config-file both say where the bucket configuration is; expected one of them`);
+  }
+  // A per-pod Secret replaces a configured file, a per-pod file replaces the configured Secret.
+  const configFile = values['objstore-config-file'] ?? (values['objstore-secret'] === undefined && config.objstore.configFile !== '' ? config.objstore.configFile : undefined);
   for (const resource of ['cpu', 'memory'] as const) {
     const request = requests[resource];
     const limit = limits[resource];
@@ -184,7 +197,13 @@ function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVe
         secretName: secretName ?? config.objstore.secretName,
         secretKey: secretKey ?? config.objstore.secretKey,
         mountPath: config.objstore.mountPath,
+        ...(configFile !== undefined ? { configFile } : {}),
       },
+      tracing: config.tracing,
+      listenLocal: config.listenLocal,
+      env: config.env,
+      volumes: config.volumes,
+      volumeMounts: config.volumeMounts,
       grpcTls: config.grpcTls,
       prometheus: {
         scheme: (values['prometheus-scheme'] as 'http' | 'https' | undefined) ?? config.prometheus.scheme,

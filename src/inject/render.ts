@@ -1,7 +1,7 @@
 // What the injection adds to one pod: the sidecar, volumes, Prometheus flag edits, the pod-level
 // securityContext and the marks. Pure: settings are resolved first, nothing here does I/O.
 import { posix } from 'node:path';
-import type { V1Container, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Container, V1EnvVar, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { VERSION } from '../version.ts';
 import { INJECTED_LABEL, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
 import type { Settings, SidecarMode } from './overrides.ts';
@@ -52,6 +52,80 @@ function volumeNames(spec: V1PodSpec): Set<string> {
   const names = new Set((spec.volumes ?? []).map((v) => v.name));
   for (const container of allContainers(spec)) for (const mount of container.volumeMounts ?? []) names.add(mount.name);
   return names;
+}
+
+/** The volumes the injection appends to the pod and the sidecar's mounts, with the names taken so far. */
+interface SidecarVolumes {
+  taken: Set<string>;
+  volumes: V1Volume[];
+  sidecarMounts: V1VolumeMount[];
+}
+
+function mountedAt(into: SidecarVolumes, mountPath: string): boolean {
+  const path = cleanPath(mountPath);
+  return into.sidecarMounts.some((m) => cleanPath(m.mountPath) === path);
+}
+
+/** Mounts Secret `secretName` read-only at `mountPath` in the sidecar, as a new volume named after `base`. */
+function mountSecret(into: SidecarVolumes, base: string, secretName: string, mountPath: string, setting: string): string | undefined {
+  if (mountedAt(into, mountPath)) {
+    return `the sidecar already mounts a volume at ${cleanPath(mountPath)}, where the ${setting} Secret goes; expected another ${setting}.mountPath in the injector config`;
+  }
+  const name = uniqueName(base, into.taken);
+  into.taken.add(name);
+  into.volumes.push({ name, secret: { secretName } });
+  into.sidecarMounts.push({ name, mountPath, readOnly: true });
+  return undefined;
+}
+
+/**
+ * The configuration's own volumes (renamed when the pod already has that name) and the sidecar's
+ * mounts of them or of the pod's volumes.
+ */
+function addConfiguredVolumes(into: SidecarVolumes, settings: Settings, podVolumes: Set<string>): string | undefined {
+  const renamed = new Map<string, string>();
+  for (const volume of settings.volumes) {
+    const name = uniqueName(volume.name, into.taken);
+    into.taken.add(name);
+    renamed.set(volume.name, name);
+    into.volumes.push({ ...volume, name } as V1Volume);
+  }
+  for (const [index, mount] of settings.volumeMounts.entries()) {
+    const name = renamed.get(mount.name) ?? (podVolumes.has(mount.name) ? mount.name : undefined);
+    if (name === undefined) {
+      return `volumeMounts[${index}] in the injector config mounts volume ${mount.name}, which neither its volumes nor this pod has; expected the name of one`;
+    }
+    if (mountedAt(into, mount.mountPath)) {
+      return `volumeMounts[${index}] in the injector config mounts ${mount.name} at ${cleanPath(mount.mountPath)}, where the sidecar already mounts a volume; expected another mountPath`;
+    }
+    into.sidecarMounts.push({ ...mount, name });
+  }
+  return undefined;
+}
+
+/** The sidecar flags and mounts of the Secrets it reads besides the bucket's: gRPC TLS, Prometheus' http client, tracing. */
+function secretFlags(into: SidecarVolumes, settings: Settings, args: string[]): string | undefined {
+  const tls = settings.grpcTls;
+  if (tls.secretName !== '') {
+    const error = mountSecret(into, 'thanos-grpc-tls', tls.secretName, tls.mountPath, 'grpcTls');
+    if (error !== undefined) return error;
+    args.push(`--grpc-server-tls-cert=${posix.join(tls.mountPath, 'tls.crt')}`, `--grpc-server-tls-key=${posix.join(tls.mountPath, 'tls.key')}`);
+    if (tls.clientCa) args.push(`--grpc-server-tls-client-ca=${posix.join(tls.mountPath, 'ca.crt')}`);
+    args.push(`--grpc-server-tls-min-version=${tls.minVersion}`);
+  }
+  const client = settings.prometheus.httpClient;
+  if (client.secretName !== '') {
+    const error = mountSecret(into, 'thanos-prometheus-http-client', client.secretName, client.mountPath, 'prometheus.httpClient');
+    if (error !== undefined) return error;
+    args.push(`--prometheus.http-client-file=${posix.join(client.mountPath, client.secretKey)}`);
+  }
+  const tracing = settings.tracing;
+  if (tracing.secretName !== '') {
+    const error = mountSecret(into, 'thanos-tracing', tracing.secretName, tracing.mountPath, 'tracing');
+    if (error !== undefined) return error;
+    args.push(`--tracing.config-file=${posix.join(tracing.mountPath, tracing.secretKey)}`);
+  }
+  return undefined;
 }
 
 interface BlockFlagResult {
@@ -144,13 +218,34 @@ function overlappingCompactionFlag(prometheus: PrometheusView): { append?: strin
   return { append: flag };
 }
 
+/**
+ * The sidecar's declared ports and probes. A server bound to 127.0.0.1 (listenLocal) declares no
+ * port (a proxy in front may name its own `grpc`, which registration then follows), and the kubelet,
+ * which probes the pod's IP, cannot probe it.
+ */
+function sidecarPorts(settings: Settings): Pick<V1Container, 'ports'> {
+  const ports = [
+    ...(settings.listenLocal.grpc ? [] : [{ name: 'grpc', containerPort: settings.grpcPort, protocol: 'TCP' }]),
+    ...(settings.listenLocal.http ? [] : [{ name: 'http', containerPort: settings.httpPort, protocol: 'TCP' }]),
+  ];
+  return ports.length > 0 ? { ports } : {};
+}
+
+function sidecarProbes(settings: Settings): Pick<V1Container, 'readinessProbe' | 'livenessProbe'> {
+  if (settings.listenLocal.http) return {};
+  return {
+    readinessProbe: { httpGet: { path: '/-/ready', port: 'http' }, periodSeconds: 5, failureThreshold: 3 },
+    livenessProbe: { httpGet: { path: '/-/healthy', port: 'http' }, periodSeconds: 30, failureThreshold: 4 },
+  };
+}
+
 export function render(pod: PodLike, prometheus: PrometheusView, settings: Settings, notes: string[]): RenderResult {
   const spec = pod.spec as V1PodSpec;
   const warnings = [...notes];
-  const taken = volumeNames(spec);
-  const volumes: V1Volume[] = [];
+  const podVolumes = volumeNames(spec);
+  const into: SidecarVolumes = { taken: new Set(podVolumes), volumes: [], sidecarMounts: [] };
+  const { taken, volumes, sidecarMounts } = into;
   const prometheusMounts: V1VolumeMount[] = [];
-  const sidecarMounts: V1VolumeMount[] = [];
 
   // The sidecar reads and hard-links the TSDB: it must see the same volume at the same path.
   const { tsdbPath } = prometheus;
@@ -177,24 +272,20 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     'sidecar',
     `--prometheus.url=${settings.prometheus.scheme}://localhost:${prometheus.port}${prometheus.routePrefix}`,
     `--tsdb.path=${tsdbPath}`,
-    `--grpc-address=0.0.0.0:${settings.grpcPort}`,
-    `--http-address=0.0.0.0:${settings.httpPort}`,
+    `--grpc-address=${settings.listenLocal.grpc ? '127.0.0.1' : '0.0.0.0'}:${settings.grpcPort}`,
+    `--http-address=${settings.listenLocal.http ? '127.0.0.1' : '0.0.0.0'}:${settings.httpPort}`,
     `--log.level=${settings.logLevel}`,
   ];
   let blocks: BlockFlagResult = { replace: [], append: [], changed: [] };
   let compaction: CompactionMode | undefined;
   if (settings.objstore.enabled) {
-    const objstorePath = cleanPath(settings.objstore.mountPath);
-    if (sidecarMounts.some((m) => cleanPath(m.mountPath) === objstorePath)) {
-      return {
-        error: `Prometheus' TSDB is mounted at ${objstorePath}, where the sidecar mounts the objstore Secret; ` +
-          'expected different paths (change objstore.mountPath in the injector config)',
-      };
+    if (settings.objstore.configFile !== undefined) {
+      args.push(`--objstore.config-file=${settings.objstore.configFile}`);
+    } else {
+      const error = mountSecret(into, 'thanos-objstore', settings.objstore.secretName, settings.objstore.mountPath, 'objstore');
+      if (error !== undefined) return { error };
+      args.push(`--objstore.config-file=${posix.join(settings.objstore.mountPath, settings.objstore.secretKey)}`);
     }
-    const name = uniqueName('thanos-objstore', taken);
-    volumes.push({ name, secret: { secretName: settings.objstore.secretName } });
-    sidecarMounts.push({ name, mountPath: settings.objstore.mountPath, readOnly: true });
-    args.push(`--objstore.config-file=${posix.join(settings.objstore.mountPath, settings.objstore.secretKey)}`);
     // Thanos uploads only level-1 blocks: Prometheus must not compact one before it is uploaded.
     const choice = chooseCompaction(settings.compaction, prometheus.container.image, settings.image);
     if ('error' in choice) return { error: choice.error };
@@ -225,33 +316,14 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     ['prometheus.get_config_interval', settings.getConfigInterval], ['prometheus.get_config_timeout', settings.getConfigTimeout]] as const) {
     if (value !== undefined) args.push(`--${flag}=${value}`);
   }
+  const error = secretFlags(into, settings, args) ?? addConfiguredVolumes(into, settings, podVolumes);
+  if (error !== undefined) return { error };
   args.push(...settings.extraArgs);
-  /** Mounts Secret `secretName` read-only at `mountPath` in the sidecar, as a new volume named after `base`. */
-  const mountSecret = (base: string, secretName: string, mountPath: string, setting: string): string | undefined => {
-    const path = cleanPath(mountPath);
-    if (sidecarMounts.some((m) => cleanPath(m.mountPath) === path)) {
-      return `the sidecar already mounts a volume at ${path}, where the ${setting} Secret goes; expected another ${setting}.mountPath in the injector config`;
-    }
-    const name = uniqueName(base, taken);
-    taken.add(name);
-    volumes.push({ name, secret: { secretName } });
-    sidecarMounts.push({ name, mountPath, readOnly: true });
-    return undefined;
-  };
-  const tls = settings.grpcTls;
-  if (tls.secretName !== '') {
-    const error = mountSecret('thanos-grpc-tls', tls.secretName, tls.mountPath, 'grpcTls');
-    if (error !== undefined) return { error };
-    args.push(`--grpc-server-tls-cert=${posix.join(tls.mountPath, 'tls.crt')}`, `--grpc-server-tls-key=${posix.join(tls.mountPath, 'tls.key')}`);
-    if (tls.clientCa) args.push(`--grpc-server-tls-client-ca=${posix.join(tls.mountPath, 'ca.crt')}`);
-    args.push(`--grpc-server-tls-min-version=${tls.minVersion}`);
+  const configFile = settings.objstore.enabled ? settings.objstore.configFile : undefined;
+  if (configFile !== undefined && !sidecarMounts.some((m) => isUnder(cleanPath(configFile), m.mountPath))) {
+    warnings.push(`no volume of the sidecar holds the objstore config file ${configFile}; it must be mounted into container ${SIDECAR_NAME} by something else (or add volumes and volumeMounts to the injector config)`);
   }
-  const client = settings.prometheus.httpClient;
-  if (client.secretName !== '') {
-    const error = mountSecret('thanos-prometheus-http-client', client.secretName, client.mountPath, 'prometheus.httpClient');
-    if (error !== undefined) return { error };
-    args.push(`--prometheus.http-client-file=${posix.join(client.mountPath, client.secretKey)}`);
-  } else if (prometheus.webConfigFile !== undefined) {
+  if (settings.prometheus.httpClient.secretName === '' && prometheus.webConfigFile !== undefined) {
     warnings.push(
       `Prometheus uses --web.config.file (TLS or authentication) and the sidecar has no http-client file, so it calls ${settings.prometheus.scheme}://localhost without credentials; ` +
         'set the annotations thanos-injector/prometheus-http-client-secret (a Secret with the Thanos http-client YAML) and, for TLS, thanos-injector/prometheus-scheme: https',
@@ -296,14 +368,11 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     name: SIDECAR_NAME,
     image: settings.image,
     args,
-    ports: [
-      { name: 'grpc', containerPort: settings.grpcPort, protocol: 'TCP' },
-      { name: 'http', containerPort: settings.httpPort, protocol: 'TCP' },
-    ],
+    ...(settings.env.length > 0 ? { env: settings.env as V1EnvVar[] } : {}),
+    ...sidecarPorts(settings),
     resources: settings.resources,
     volumeMounts: sidecarMounts,
-    readinessProbe: { httpGet: { path: '/-/ready', port: 'http' }, periodSeconds: 5, failureThreshold: 3 },
-    livenessProbe: { httpGet: { path: '/-/healthy', port: 'http' }, periodSeconds: 30, failureThreshold: 4 },
+    ...sidecarProbes(settings),
     securityContext: sidecarSecurityContext(prometheus.container.securityContext, prometheusUser === 0),
     ...(settings.mode === 'native' ? { restartPolicy: 'Always' } : {}),
   };

@@ -1,7 +1,7 @@
 // What `thanos-injector register` should make true, computed from what the cluster holds: which
 // headless Services to create, update or delete, what the endpoints ConfigMap says, which pods are
 // registered, and which labelled Prometheus pods run without the sidecar. Pure: no I/O, no clock.
-import type { V1ConfigMap, V1Namespace, V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Container, V1Namespace, V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { decide } from '../inject/decide.ts';
@@ -188,12 +188,17 @@ export function dnssrvAddress(namespace: string, clusterDomain: string): string 
   return `dnssrv+_grpc._tcp.${SERVICE_NAME}.${namespace}.svc.${clusterDomain}`;
 }
 
-/** `<podIP>:<port>` with the sidecar's port named grpc (brackets around an IPv6 address). */
+/**
+ * `<podIP>:<port>` with the sidecar's port named grpc, else another container's (a proxy in front of a
+ * sidecar listening on 127.0.0.1), as the Service's named target port does; brackets around IPv6.
+ */
 export function podAddress(pod: V1Pod): string | undefined {
   const ip = pod.status?.podIP;
   if (!ip) return undefined;
-  const sidecar = pod.spec ? allContainers(pod.spec).find((c) => c.name === SIDECAR_NAME) : undefined;
-  const port = sidecar?.ports?.find((p) => p.name === 'grpc')?.containerPort ?? GRPC_PORT;
+  const containers = pod.spec ? allContainers(pod.spec) : [];
+  const sidecar = containers.find((c) => c.name === SIDECAR_NAME);
+  const grpcPort = (container: V1Container | undefined) => container?.ports?.find((p) => p.name === 'grpc')?.containerPort;
+  const port = grpcPort(sidecar) ?? containers.map(grpcPort).find((p) => p !== undefined) ?? GRPC_PORT;
   return `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
 }
 

@@ -71,5 +71,9 @@ void t.test("the sidecar's HTTP port: its port named http, else 10902", (t) => {
   custom.spec!.initContainers![0]!.ports = [{ name: 'http', containerPort: 19092 }];
   t.equal(sidecarHttpPort(custom), 19092);
   t.equal(sidecarHttpPort({ spec: { containers: [{ name: 'thanos-sidecar' }] } }), 10902);
+  // listenLocal.http: the pod proxy connects to the pod's IP, where nothing listens.
+  const local = { spec: { containers: [{ name: 'thanos-sidecar', args: ['sidecar', '--http-address=127.0.0.1:10902'] }] } };
+  t.equal(sidecarHttpPort(local), undefined, 'no port to read through the API');
+  t.equal(sidecarHttpPort({ spec: { containers: [{ name: 'thanos-sidecar', args: ['sidecar', '--http-address=0.0.0.0:10902'] }] } }), 10902);
   t.end();
 });

@@ -11,6 +11,7 @@ import { parseOverrides, resolveMode, resolveSettings } from '../../src/inject/o
 const FORMS: Record<OverrideKey, string> = {
   image: 'an image reference such as quay.io/thanos/thanos:v0.42.5',
   'objstore-secret': 'a Secret name, optionally with its key: NAME or NAME/KEY',
+  'objstore-config-file': 'an absolute path such as /vault/secrets/objstore.yml',
   'block-duration': 'a Prometheus duration from 1m to 31d, such as 2h or 30m',
   compaction: 'one of auto, delayed, disabled',
   'sidecar-mode': 'one of auto, native, container',
@@ -34,6 +35,10 @@ const CASES: Record<OverrideKey, { valid: string[]; invalid: string[] }> = {
   'objstore-secret': {
     valid: ['my-secret', 'my.secret', 'thanos-objstore/objstore.yml', 's3/KEY_1.yaml', 'a'.repeat(253)],
     invalid: ['Bad_Secret', 'a/b/c', 'name/', '/key', '', 'name/bad key', 'a'.repeat(254), '-secret'],
+  },
+  'objstore-config-file': {
+    valid: ['/vault/secrets/objstore.yml', '/etc/thanos/bucket/objstore.yaml', '/x'],
+    invalid: ['vault/secrets/objstore.yml', '', 'C:/objstore.yml', '/a:b', `/${'a'.repeat(4096)}`],
   },
   'block-duration': {
     valid: ['2h', '30m', '1m', '1h30m', '90s', '60000ms', '1d'],
@@ -206,6 +211,11 @@ void t.test('resolveSettings: config alone', (t) => {
     fsGroup: 65534,
     resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '512Mi' } },
     extraArgs: [],
+    tracing: { secretName: '', secretKey: 'tracing.yml', mountPath: '/etc/thanos/tracing' },
+    listenLocal: { grpc: false, http: false },
+    env: [],
+    volumes: [],
+    volumeMounts: [],
   });
 
   const custom = buildConfig({
@@ -220,6 +230,11 @@ void t.test('resolveSettings: config alone', (t) => {
     securityContext: { runAsUser: 1000, runAsGroup: 2000, fsGroup: 3000 },
     resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '1', memory: '1Gi' } },
     extraArgs: [],
+    tracing: { secretName: 'tracing', secretKey: 'jaeger.yml' },
+    listenLocal: { grpc: true },
+    env: [{ name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'bucket', key: 'id' } } }],
+    volumes: [{ name: 'bucket-csi', csi: { driver: 'secrets-store.csi.k8s.io', readOnly: true } }],
+    volumeMounts: [{ name: 'bucket-csi', mountPath: '/mnt/bucket', readOnly: true }],
   });
   const resolved = resolveSettings(custom, {}, '1.33');
   t.same(resolved.errors, []);
@@ -241,7 +256,31 @@ void t.test('resolveSettings: config alone', (t) => {
     fsGroup: 3000,
     resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '1', memory: '1Gi' } },
     extraArgs: [],
+    tracing: { secretName: 'tracing', secretKey: 'jaeger.yml', mountPath: '/etc/thanos/tracing' },
+    listenLocal: { grpc: true, http: false },
+    env: [{ name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'bucket', key: 'id' } } }],
+    volumes: [{ name: 'bucket-csi', csi: { driver: 'secrets-store.csi.k8s.io', readOnly: true } }],
+    volumeMounts: [{ name: 'bucket-csi', mountPath: '/mnt/bucket', readOnly: true }],
   });
+  t.end();
+});
+
+void t.test('resolveSettings: the bucket configuration comes from one place, the pod\'s annotation first', (t) => {
+  const file = buildConfig({ objstore: { configFile: '/mnt/bucket/objstore.yml' } });
+  const secret = buildConfig({});
+  const objstore = (config: typeof file, annotations: Record<string, string>) => {
+    const { settings, errors } = resolveSettings(config, parseOverrides(annotations).values, '1.33');
+    return { objstore: settings.objstore, errors };
+  };
+  t.same(objstore(file, {}).objstore.configFile, '/mnt/bucket/objstore.yml', 'the configured file');
+  t.same(objstore(secret, {}).objstore.configFile, undefined, 'no file configured: the Secret');
+  t.same(objstore(file, { 'thanos-injector/objstore-secret': 'bucket/s3.yml' }).objstore, {
+    enabled: true, secretName: 'bucket', secretKey: 's3.yml', mountPath: '/etc/thanos/objstore',
+  }, "the pod's Secret replaces the configured file");
+  t.same(objstore(secret, { 'thanos-injector/objstore-config-file': '/vault/secrets/objstore.yml' }).objstore.configFile, '/vault/secrets/objstore.yml', "the pod's file replaces the configured Secret");
+  t.same(objstore(secret, { 'thanos-injector/objstore-config-file': '/vault/secrets/objstore.yml', 'thanos-injector/objstore-secret': 'bucket' }).errors, [
+    'annotations thanos-injector/objstore-secret and thanos-injector/objstore-config-file both say where the bucket configuration is; expected one of them',
+  ], 'both on one pod: an error');
   t.end();
 });
 

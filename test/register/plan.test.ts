@@ -197,6 +197,14 @@ void t.test('pod-ip mode: one address per ready pod with an IP, with the sidecar
   t.end();
 });
 
+void t.test("pod-ip mode: a sidecar on 127.0.0.1 (listenLocal.grpc) is reached through the port another container names grpc", (t) => {
+  const local: V1Container = { ...sidecar, ports: [] };
+  const proxy: V1Container = { name: 'kube-rbac-proxy', ports: [{ name: 'metrics', containerPort: 8443 }, { name: 'grpc', containerPort: 9443 }] };
+  const pods = [pod('a', 'proxied', { ip: '10.0.0.21', labels: { 'thanos-injector/injected': 'true' }, containers: [prometheus, proxy, local] })];
+  t.same(plan(state({ injectedPods: pods }), settings({ endpoints: 'pod-ip' })).configMap.addresses, ['10.0.0.21:9443']);
+  t.end();
+});
+
 void t.test('no injected pods: an empty but valid ConfigMap', (t) => {
   const result = plan(state({}), settings());
   t.same(result.namespaces, []);

@@ -517,7 +517,7 @@ function buildCase(r: PodRecord): Case {
 
 const caseArb: fc.Arbitrary<Case> = podArb.map((r) => buildCase(r));
 
-const OTHER_DENIALS = /already uses port [0-9]+, which the Thanos sidecar needs|runs Prometheus through a shell script|where the sidecar mounts the objstore Secret/;
+const OTHER_DENIALS = /already uses port [0-9]+, which the Thanos sidecar needs|runs Prometheus through a shell script|where the objstore Secret goes/;
 
 interface Tally {
   sent: number;
