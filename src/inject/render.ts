@@ -1,7 +1,7 @@
 // What the injection adds to one pod: the sidecar, volumes, Prometheus flag edits, the pod-level
 // securityContext and the marks. Pure: settings are resolved first, nothing here does I/O.
 import { posix } from 'node:path';
-import type { V1Container, V1EnvVar, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Container, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { VERSION } from '../version.ts';
 import { INJECTED_LABEL, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
 import type { Settings, SidecarMode } from './overrides.ts';
@@ -88,7 +88,7 @@ function addConfiguredVolumes(into: SidecarVolumes, settings: Settings, podVolum
     const name = uniqueName(volume.name, into.taken);
     into.taken.add(name);
     renamed.set(volume.name, name);
-    into.volumes.push({ ...volume, name } as V1Volume);
+    into.volumes.push({ ...volume, name });
   }
   for (const [index, mount] of settings.volumeMounts.entries()) {
     const name = renamed.get(mount.name) ?? (podVolumes.has(mount.name) ? mount.name : undefined);
@@ -368,7 +368,7 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     name: SIDECAR_NAME,
     image: settings.image,
     args,
-    ...(settings.env.length > 0 ? { env: settings.env as V1EnvVar[] } : {}),
+    ...(settings.env.length > 0 ? { env: settings.env } : {}),
     ...sidecarPorts(settings),
     resources: settings.resources,
     volumeMounts: sidecarMounts,
