@@ -227,6 +227,24 @@ void t.test('optional parts render only when asked', async (t) => {
   t.notMatch(rules, 'alert":"ThanosSidecarMissing', 'the missing-sidecar count needs the watch');
 });
 
+void t.test("gRPC TLS: the chart's Query speaks TLS to sidecars serving it, and refuses to render without the Secret for it", async (t) => {
+  const queryOf = (objects: K8sObject[]) => find(objects, 'Deployment').find((d) => d.metadata.name.endsWith('-query')) as unknown as {
+    spec: { template: { spec: { containers: { args: string[]; volumeMounts: { name: string; mountPath: string }[] }[]; volumes: { name: string; secret?: { secretName: string } }[] } } };
+  };
+  const plain = queryOf(await template('query.enabled=true')).spec.template.spec;
+  t.notOk(plain.containers[0]!.args.some((a) => a.startsWith('--grpc-client-')), 'plain gRPC by default');
+  const withCa = queryOf(await template('query.enabled=true', 'injection.grpcTls.secretName=sidecar-tls', 'query.grpcClientTls.secretName=query-tls')).spec.template.spec;
+  t.same(withCa.containers[0]!.args.filter((a) => a.startsWith('--grpc-client-')), ['--grpc-client-tls-secure', '--grpc-client-tls-ca=/etc/thanos/grpc-client-tls/ca.crt'], 'TLS verified with ca.crt, no client certificate when the sidecars do not ask');
+  t.same(withCa.volumes.find((v) => v.name === 'grpc-client-tls')?.secret, { secretName: 'query-tls' });
+  t.ok(withCa.containers[0]!.volumeMounts.some((m) => m.name === 'grpc-client-tls' && m.mountPath === '/etc/thanos/grpc-client-tls'));
+  const mutual = queryOf(await template('query.enabled=true', 'injection.grpcTls.secretName=sidecar-tls', 'injection.grpcTls.clientCa=true', 'query.grpcClientTls.secretName=query-tls', 'query.grpcClientTls.serverName=thanos-sidecar')).spec.template.spec;
+  t.same(mutual.containers[0]!.args.filter((a) => a.startsWith('--grpc-client-')), ['--grpc-client-tls-secure', '--grpc-client-tls-ca=/etc/thanos/grpc-client-tls/ca.crt',
+    '--grpc-client-tls-cert=/etc/thanos/grpc-client-tls/tls.crt', '--grpc-client-tls-key=/etc/thanos/grpc-client-tls/tls.key', '--grpc-client-server-name=thanos-sidecar'], 'client certificates when the sidecars require them');
+  const refused = await run(helm, ['template', 'tsi', chart, '--set', 'query.enabled=true', '--set', 'injection.grpcTls.secretName=sidecar-tls']).then(() => '', (error: { stderr: string }) => error.stderr);
+  t.match(refused, 'query.grpcClientTls.secretName: the sidecars serve gRPC over TLS', 'no Secret for Query: refused, naming the value');
+  t.ok(find(await template('injection.grpcTls.secretName=sidecar-tls'), 'Deployment').length > 0, 'without the chart\'s Query, nothing to wire');
+});
+
 void t.test('watch registration exports its metrics: port, probes, Service, ServiceMonitor, alerts, dashboard panels', async (t) => {
   const objects = await template('registration.mode=watch', 'metrics.serviceMonitor.enabled=true', 'metrics.prometheusRule.enabled=true', 'metrics.dashboard.enabled=true');
   const deployment = find(objects, 'Deployment').find((d) => d.metadata.name === 'tsi-thanos-sidecar-injector-register') as unknown as {
