@@ -147,6 +147,10 @@ export function objstoreReference(pod: V1Pod, config: Config): ObjstoreReference
   const overrides = parseOverrides(pod.metadata?.annotations ?? undefined);
   const { settings } = resolveSettings(config, overrides.values, config.kubernetesVersion);
   if (!settings.objstore.enabled) return { kind: 'none', reason: 'object storage is off in the injector configuration (objstore.enabled: false)' };
+  if (settings.objstore.configFile !== undefined) {
+    const from = overrides.values['objstore-config-file'] !== undefined ? `annotation ${PREFIX}objstore-config-file` : 'injector configuration objstore.configFile';
+    return { kind: 'none', reason: `the bucket configuration is the file ${settings.objstore.configFile} (${from}), which the pod provides: no Secret to look at` };
+  }
   const how = overrides.values['objstore-secret'] !== undefined ? `annotation ${PREFIX}objstore-secret` : 'injector configuration objstore.secretName/secretKey';
   return { kind: 'secret', name: settings.objstore.secretName, key: settings.objstore.secretKey, how };
 }

@@ -162,6 +162,10 @@ void t.test('which objstore Secret: the volume the sidecar mounts, else the anno
   });
   t.match(objstoreReference(plainPod(), config), { kind: 'secret', name: 'thanos-objstore', how: /injector configuration/ });
   t.match(objstoreReference(plainPod(), buildConfig({ objstore: { enabled: false } })), { kind: 'none', reason: /objstore\.enabled: false/ });
+  t.same(objstoreReference(plainPod({}, { 'thanos-injector/objstore-config-file': '/vault/secrets/objstore.yml' }), config), {
+    kind: 'none', reason: 'the bucket configuration is the file /vault/secrets/objstore.yml (annotation thanos-injector/objstore-config-file), which the pod provides: no Secret to look at',
+  });
+  t.match(objstoreReference(plainPod(), buildConfig({ objstore: { configFile: '/mnt/bucket/objstore.yml' } })), { kind: 'none', reason: /file \/mnt\/bucket\/objstore\.yml \(injector configuration objstore\.configFile\)/ });
   t.end();
 });
 

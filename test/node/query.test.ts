@@ -4,12 +4,14 @@
 //    (/api/v1/stores) and answers PromQL with Prometheus' own series, carrying its external labels.
 //    Both endpoint forms: pod IPs (--endpoints pod-ip), then the default dnssrv+ names, which Query
 //    resolves through the cluster DNS (CoreDNS on the node) and the headless Service register made.
+//    The injector's config here takes the bucket configuration from a file on a volume of its own,
+//    credentials from env: the sidecars upload without any objstore Secret.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { thanosInjector } from '../e2e/support.ts';
-import { root, startInjector, startNodeStack, waitFor } from './support.ts';
+import { MINIO_PASSWORD, MINIO_USER, root, startInjector, startNodeStack, waitFor } from './support.ts';
 
 t.setTimeout(900_000);
 
@@ -17,12 +19,26 @@ const stack = await startNodeStack(t, 'thanos-injector-node-query-');
 const { cluster, minio, images } = stack;
 const QUERY_NAMESPACE = 'thanos-injector';
 
+// The bucket configuration the operator's way rather than ours: a file on a volume of the config's
+// own (a ConfigMap here; a CSI driver or Vault in real life) whose credentials are $(VAR)s the
+// sidecar's env takes from a Secret. No objstore Secret exists in these namespaces.
+const credentials = (name: string) => ({ name: `BUCKET_${name.toUpperCase().replace('-', '_')}`, valueFrom: { secretKeyRef: { name: 'bucket-credentials', key: name } } });
 await startInjector(t, stack, ['--set', `injection.image=${images.thanos}`, '--set', 'query.enabled=true', '--set', `query.image=${images.thanos}`,
-  '--set', 'query.reloadInterval=5s', '--set', 'query.resources.requests.cpu=50m']);
-await cluster.kubectlOk(['create', 'namespace', 'monitoring']);
-await cluster.kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=enabled']);
+  '--set', 'query.reloadInterval=5s', '--set', 'query.resources.requests.cpu=50m',
+  '--set-json', `injection.env=${JSON.stringify([credentials('access-key'), credentials('secret-key')])}`,
+  '--set-json', 'injection.volumes=[{"name":"bucket","configMap":{"name":"thanos-bucket"}}]',
+  '--set-json', 'injection.volumeMounts=[{"name":"bucket","mountPath":"/etc/thanos/bucket","readOnly":true}]',
+  '--set', 'injection.objstore.configFile=/etc/thanos/bucket/objstore.yml']);
 await minio.createBucket('query');
-await cluster.kubectlOk(['-n', 'monitoring', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('query')}`]);
+/** A namespace labelled for injection, with the bucket's ConfigMap (credentials as $(VAR)s) and the credentials' Secret. */
+async function bucketNamespace(namespace: string): Promise<void> {
+  await cluster.kubectlOk(['create', 'namespace', namespace]);
+  await cluster.kubectlOk(['label', 'namespace', namespace, 'thanos-injection=enabled']);
+  const objstore = minio.objstore('query').replace(`access_key: ${MINIO_USER}`, 'access_key: $(BUCKET_ACCESS_KEY)').replace(`secret_key: ${MINIO_PASSWORD}`, 'secret_key: $(BUCKET_SECRET_KEY)');
+  await cluster.kubectlOk(['-n', namespace, 'create', 'configmap', 'thanos-bucket', `--from-literal=objstore.yml=${objstore}`]);
+  await cluster.kubectlOk(['-n', namespace, 'create', 'secret', 'generic', 'bucket-credentials', `--from-literal=access-key=${MINIO_USER}`, `--from-literal=secret-key=${MINIO_PASSWORD}`]);
+}
+await bucketNamespace('monitoring');
 
 // The seed's ConfigMap and Deployment, on the 3.x image this time, in `namespace`, with its own
 // external label cluster=<cluster>.
@@ -30,7 +46,7 @@ interface Manifest {
   kind: string;
   metadata: { namespace?: string };
   data?: Record<string, string>;
-  spec?: { template: { spec: { containers: { image?: string; imagePullPolicy?: string; resources?: unknown }[] } } };
+  spec?: { template: { metadata: { annotations?: Record<string, string> }; spec: { containers: { image?: string; imagePullPolicy?: string; resources?: unknown }[] } } };
 }
 async function applySeed(namespace: string, cluster_: string): Promise<void> {
   const seed = parseAllDocuments(readFileSync(join(root, 'test/fixtures/inject/seed-deployment.yaml'), 'utf8')).map((d) => d.toJS() as Manifest);
@@ -42,6 +58,8 @@ async function applySeed(namespace: string, cluster_: string): Promise<void> {
     prometheus.image = images.prometheus3;
     prometheus.imagePullPolicy = 'IfNotPresent';
     prometheus.resources = { requests: { cpu: '100m', memory: '128Mi' } };
+    // Short blocks, so the first upload comes within minutes.
+    doc.spec!.template.metadata.annotations = { 'thanos-injector/block-duration': '1m' };
   }
   await cluster.kubectlOk(['apply', '-f', '-'], seed.map((d) => JSON.stringify(d)).join('\n'));
 }
@@ -83,12 +101,28 @@ void t.test('3. the real Thanos Query reads the endpoints register wrote (pod IP
   t.same(answer.map((r) => [r.metric.cluster, r.metric.job, r.value[1]]), [['prometheus-k8s', 'prometheus', '1']], 'up{job="prometheus"} = 1, with cluster="prometheus-k8s"');
 });
 
+void t.test('the bucket configuration as a file on a volume of the config, its credentials from env: the sidecar uploads', async (t) => {
+  const prometheus = await readyPod('monitoring', 'app=prometheus');
+  interface Spec { volumes: { name: string; configMap?: unknown; secret?: unknown }[]; initContainers: { name: string; args: string[]; env?: unknown[] }[] }
+  const spec = (JSON.parse(await cluster.kubectlOk(['-n', 'monitoring', 'get', 'pod', prometheus.metadata.name, '-o', 'json'])) as { spec: Spec }).spec;
+  const sidecar = spec.initContainers.find((c) => c.name === 'thanos-sidecar');
+  t.ok(sidecar?.args.includes('--objstore.config-file=/etc/thanos/bucket/objstore.yml'), 'the sidecar reads the file on the config\'s volume');
+  t.same(sidecar?.env?.length, 2, 'with the credentials in its env');
+  t.notOk(spec.volumes.some((v) => v.secret !== undefined), 'and no Secret volume');
+  const uploaded = await waitFor('a block of prometheus-k8s in MinIO', async () => {
+    const keys = await minio.keys('query');
+    return keys.some((key) => key.endsWith('/meta.json')) ? keys : undefined;
+  }, 300_000, 5000).catch(async (error: Error) => {
+    const log = await cluster.kubectl(['-n', 'monitoring', 'logs', prometheus.metadata.name, '-c', 'thanos-sidecar', '--tail=30']);
+    throw new Error(`${error.message}\n--- sidecar ---\n${log.stdout}`);
+  });
+  t.pass(`uploaded with credentials substituted from env: ${uploaded.filter((key) => key.endsWith('/meta.json')).join(', ')}`);
+});
+
 void t.test('3. with the default dnssrv+ endpoints, Query finds a sidecar through the cluster DNS', async (t) => {
   // A second injected Prometheus, whose address no pod-ip file ever held: Query can only reach it
   // through the SRV record of the headless Service register makes.
-  await cluster.kubectlOk(['create', 'namespace', 'team-b']);
-  await cluster.kubectlOk(['label', 'namespace', 'team-b', 'thanos-injection=enabled']);
-  await cluster.kubectlOk(['-n', 'team-b', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('query')}`]);
+  await bucketNamespace('team-b');
   await applySeed('team-b', 'team-b');
   const teamB = await readyPod('team-b', 'app=prometheus');
   const query = await readyPod(QUERY_NAMESPACE, 'app.kubernetes.io/component=query');

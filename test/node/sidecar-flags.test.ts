@@ -22,6 +22,8 @@ const work = await mkdtemp(join(tmpdir(), 'thanos-injector-node-sidecar-flags-')
 t.teardown(() => rm(work, { recursive: true, force: true }));
 const objstore = join(work, 'objstore.yml');
 await writeFile(objstore, `type: FILESYSTEM\nconfig:\n  directory: ${join(work, 'bucket')}\n`);
+const tracing = join(work, 'tracing.yml');
+await writeFile(tracing, 'type: OTLP\nconfig:\n  client_type: grpc\n  endpoint: 127.0.0.1:4317\n  insecure: true\n');
 const httpClient = join(work, 'http-client.yml');
 await writeFile(httpClient, 'tls_config:\n  insecure_skip_verify: true\n');
 // For gRPC server TLS: a self-signed certificate that is its own client CA.
@@ -61,6 +63,7 @@ function localArgs(args: string[], tsdb: string): string[] {
     if (name === '--tsdb.path') return `--tsdb.path=${tsdb}`;
     if (name === '--objstore.config-file') return `--objstore.config-file=${objstore}`;
     if (name === '--prometheus.http-client-file') return `--prometheus.http-client-file=${httpClient}`;
+    if (name === '--tracing.config-file') return `--tracing.config-file=${tracing}`;
     if (name?.startsWith('--grpc-server-tls-') && name !== '--grpc-server-tls-min-version') {
       return `${name}=${tls[basename(arg.slice(arg.indexOf('=') + 1)) as keyof typeof tls]}`;
     }
