@@ -3,10 +3,11 @@
 // process, and every scenario driven through kubectl as a user would.
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import type { Cluster } from '../cluster/cluster.ts';
 import { prometheusPod } from '../support/admission.ts';
 import { freePort, waitFor } from '../support/net.ts';
@@ -164,6 +165,23 @@ void t.test('a StatefulSet with volumeClaimTemplates: its pods mount the claim',
   const mount = pod.spec.initContainers?.find((c) => c.name === 'thanos-sidecar')?.volumeMounts?.find((m) => m.mountPath === '/prometheus');
   t.match(mount, { name: 'tsdb', subPath: 'prom' }, 'the sidecar mounts the claim at the same path and subPath');
   t.ok(pod.spec.volumes?.some((v) => v.name === 'tsdb' && v.persistentVolumeClaim?.claimName === 'tsdb-prometheus-0'), 'the claim volume');
+});
+
+void t.test('every golden output is an object the real apiserver accepts (server-side dry run, validation and all)', async (t) => {
+  // The golden outputs carry every knob (env valueFrom, CSI and ConfigMap volumes, TLS Secrets,
+  // localhost listeners, native sidecars): created in a namespace the webhook does not watch, so
+  // what is validated is exactly the file.
+  await cluster.kubectlOk(['create', 'namespace', 'golden']);
+  const fixtures = join(root, 'test/fixtures/inject');
+  const files = (await readdir(fixtures)).filter((f) => f.endsWith('.injected')).sort();
+  t.ok(files.length >= 30, `${files.length} golden outputs`);
+  for (const file of files) {
+    const objects = parseAllDocuments(await readFile(join(fixtures, file), 'utf8')).map((d) => d.toJS() as { metadata?: { namespace?: string }; items?: { metadata?: { namespace?: string } }[] } | null)
+      .filter((o) => o !== null);
+    for (const object of [...objects, ...objects.flatMap((o) => o.items ?? [])]) if (object.metadata) object.metadata.namespace = 'golden';
+    const result = await cluster.kubectl(['create', '--dry-run=server', '-o', 'name', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
+    t.equal(result.code, 0, `${file}: ${result.stdout.trim().replaceAll('\n', ', ')}${result.stderr}`);
+  }
 });
 
 void t.test('server-side dry run shows the injected pod and stores nothing', async (t) => {
