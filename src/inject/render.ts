@@ -59,22 +59,51 @@ interface SidecarVolumes {
   taken: Set<string>;
   volumes: V1Volume[];
   sidecarMounts: V1VolumeMount[];
+  /** What each of the sidecar's mount paths holds, for the error when another mount wants it. */
+  holds: Map<string, string>;
 }
 
-function mountedAt(into: SidecarVolumes, mountPath: string): boolean {
-  const path = cleanPath(mountPath);
-  return into.sidecarMounts.some((m) => cleanPath(m.mountPath) === path);
+function addSidecarMount(into: SidecarVolumes, mount: V1VolumeMount, holds: string): void {
+  into.sidecarMounts.push(mount);
+  into.holds.set(cleanPath(mount.mountPath), holds);
+}
+
+/**
+ * The sidecar reads and hard-links the TSDB: it mounts the volume that holds Prometheus' TSDB path
+ * at the same path (and subPath); with none, an emptyDir for both. Returns Prometheus' new mounts.
+ */
+function mountTsdb(into: SidecarVolumes, prometheus: PrometheusView, warnings: string[]): V1VolumeMount[] {
+  const { tsdbPath } = prometheus;
+  const tsdbMount = (prometheus.container.volumeMounts ?? [])
+    .filter((m) => isUnder(tsdbPath, m.mountPath))
+    .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+  if (tsdbMount !== undefined) {
+    addSidecarMount(into, {
+      name: tsdbMount.name,
+      mountPath: tsdbMount.mountPath,
+      ...(tsdbMount.subPath !== undefined ? { subPath: tsdbMount.subPath } : {}),
+      ...(tsdbMount.subPathExpr !== undefined ? { subPathExpr: tsdbMount.subPathExpr } : {}),
+    }, "Prometheus' TSDB");
+    return [];
+  }
+  const name = uniqueName('thanos-tsdb', into.taken);
+  into.taken.add(name);
+  into.volumes.push({ name, emptyDir: {} });
+  addSidecarMount(into, { name, mountPath: tsdbPath }, "Prometheus' TSDB");
+  warnings.push(`no volume held Prometheus' TSDB path ${tsdbPath}; added emptyDir volume ${name} (lost when the pod goes)`);
+  return [{ name, mountPath: tsdbPath }];
 }
 
 /** Mounts Secret `secretName` read-only at `mountPath` in the sidecar, as a new volume named after `base`. */
 function mountSecret(into: SidecarVolumes, base: string, secretName: string, mountPath: string, setting: string): string | undefined {
-  if (mountedAt(into, mountPath)) {
-    return `the sidecar already mounts a volume at ${cleanPath(mountPath)}, where the ${setting} Secret goes; expected another ${setting}.mountPath in the injector config`;
+  const holder = into.holds.get(cleanPath(mountPath));
+  if (holder !== undefined) {
+    return `${holder} is mounted at ${cleanPath(mountPath)}, where the ${setting} Secret goes; expected another ${setting}.mountPath in the injector config`;
   }
   const name = uniqueName(base, into.taken);
   into.taken.add(name);
   into.volumes.push({ name, secret: { secretName } });
-  into.sidecarMounts.push({ name, mountPath, readOnly: true });
+  addSidecarMount(into, { name, mountPath, readOnly: true }, `the ${setting} Secret`);
   return undefined;
 }
 
@@ -95,10 +124,11 @@ function addConfiguredVolumes(into: SidecarVolumes, settings: Settings, podVolum
     if (name === undefined) {
       return `volumeMounts[${index}] in the injector config mounts volume ${mount.name}, which neither its volumes nor this pod has; expected the name of one`;
     }
-    if (mountedAt(into, mount.mountPath)) {
-      return `volumeMounts[${index}] in the injector config mounts ${mount.name} at ${cleanPath(mount.mountPath)}, where the sidecar already mounts a volume; expected another mountPath`;
+    const holder = into.holds.get(cleanPath(mount.mountPath));
+    if (holder !== undefined) {
+      return `volumeMounts[${index}] in the injector config mounts ${mount.name} at ${cleanPath(mount.mountPath)}, where ${holder} is mounted; expected another mountPath`;
     }
-    into.sidecarMounts.push({ ...mount, name });
+    addSidecarMount(into, { ...mount, name }, `volumeMounts[${index}] of the injector config`);
   }
   return undefined;
 }
@@ -243,30 +273,11 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
   const spec = pod.spec as V1PodSpec;
   const warnings = [...notes];
   const podVolumes = volumeNames(spec);
-  const into: SidecarVolumes = { taken: new Set(podVolumes), volumes: [], sidecarMounts: [] };
-  const { taken, volumes, sidecarMounts } = into;
-  const prometheusMounts: V1VolumeMount[] = [];
+  const into: SidecarVolumes = { taken: new Set(podVolumes), volumes: [], sidecarMounts: [], holds: new Map() };
+  const { volumes, sidecarMounts } = into;
 
-  // The sidecar reads and hard-links the TSDB: it must see the same volume at the same path.
   const { tsdbPath } = prometheus;
-  const tsdbMount = (prometheus.container.volumeMounts ?? [])
-    .filter((m) => isUnder(tsdbPath, m.mountPath))
-    .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
-  if (tsdbMount !== undefined) {
-    sidecarMounts.push({
-      name: tsdbMount.name,
-      mountPath: tsdbMount.mountPath,
-      ...(tsdbMount.subPath !== undefined ? { subPath: tsdbMount.subPath } : {}),
-      ...(tsdbMount.subPathExpr !== undefined ? { subPathExpr: tsdbMount.subPathExpr } : {}),
-    });
-  } else {
-    const name = uniqueName('thanos-tsdb', taken);
-    taken.add(name);
-    volumes.push({ name, emptyDir: {} });
-    prometheusMounts.push({ name, mountPath: tsdbPath });
-    sidecarMounts.push({ name, mountPath: tsdbPath });
-    warnings.push(`no volume held Prometheus' TSDB path ${tsdbPath}; added emptyDir volume ${name} (lost when the pod goes)`);
-  }
+  const prometheusMounts = mountTsdb(into, prometheus, warnings);
 
   const args = [
     'sidecar',
