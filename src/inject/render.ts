@@ -269,67 +269,57 @@ function sidecarProbes(settings: Settings): Pick<V1Container, 'readinessProbe' |
   };
 }
 
-export function render(pod: PodLike, prometheus: PrometheusView, settings: Settings, notes: string[]): RenderResult {
-  const spec = pod.spec as V1PodSpec;
-  const warnings = [...notes];
-  const podVolumes = volumeNames(spec);
-  const into: SidecarVolumes = { taken: new Set(podVolumes), volumes: [], sidecarMounts: [], holds: new Map() };
-  const { volumes, sidecarMounts } = into;
-
-  const { tsdbPath } = prometheus;
-  const prometheusMounts = mountTsdb(into, prometheus, warnings);
-
-  const args = [
-    'sidecar',
-    `--prometheus.url=${settings.prometheus.scheme}://localhost:${prometheus.port}${prometheus.routePrefix}`,
-    `--tsdb.path=${tsdbPath}`,
-    `--grpc-address=${settings.listenLocal.grpc ? '127.0.0.1' : '0.0.0.0'}:${settings.grpcPort}`,
-    `--http-address=${settings.listenLocal.http ? '127.0.0.1' : '0.0.0.0'}:${settings.httpPort}`,
-    `--log.level=${settings.logLevel}`,
-  ];
-  let blocks: BlockFlagResult = { replace: [], append: [], changed: [] };
-  let compaction: CompactionMode | undefined;
-  if (settings.objstore.enabled) {
-    if (settings.objstore.configFile !== undefined) {
-      args.push(`--objstore.config-file=${settings.objstore.configFile}`);
-    } else {
-      const error = mountSecret(into, 'thanos-objstore', settings.objstore.secretName, settings.objstore.mountPath, 'objstore');
-      if (error !== undefined) return { error };
-      args.push(`--objstore.config-file=${posix.join(settings.objstore.mountPath, settings.objstore.secretKey)}`);
-    }
-    // Thanos uploads only level-1 blocks: Prometheus must not compact one before it is uploaded.
-    const choice = chooseCompaction(settings.compaction, prometheus.container.image, settings.image);
-    if ('error' in choice) return { error: choice.error };
-    if (choice.warning !== undefined) warnings.push(choice.warning);
-    compaction = choice.mode;
-    if (compaction === 'delayed') {
-      blocks = delayedCompactionFlags(prometheus, settings.blockDuration, settings.blockDurationExplicit);
-      args.push(`--shipper.meta-file-name=${SHIPPER_META_FILE}`, '--shipper.ignore-unequal-block-size');
-    } else {
-      blocks = equalBlockFlags(prometheus, settings.blockDuration, settings.blockDurationExplicit);
-    }
-    if (blocks.error !== undefined) return { error: blocks.error };
-    // The shortest block Prometheus will cut, for the retention check below.
-    const minBlock = compaction === 'delayed' && !settings.blockDurationExplicit ? (prometheus.minBlock?.value ?? '2h') : blocks.changed.length > 0 ? settings.blockDuration : (prometheus.minBlock?.value ?? settings.blockDuration);
-    const block = parseDuration(minBlock) ?? 0;
-    const overlap = overlappingCompactionFlag(prometheus);
-    if (overlap.warning !== undefined) warnings.push(overlap.warning);
-    if (overlap.append !== undefined) {
-      blocks.append.push(overlap.append);
-      blocks.changed.push(overlap.append);
-    }
-    const retention = parseDuration(prometheus.retention ?? '15d');
-    if (retention !== undefined && retention < 3 * block) {
-      warnings.push(`retention ${prometheus.retention ?? '15d'} is under 3x the block duration; keep at least 3 blocks locally`);
-    }
+/**
+ * The bucket: the objstore config file (a Secret mounted, or a file the pod provides) and the
+ * Prometheus flags that keep a block from being compacted before it is uploaded.
+ */
+function uploadFlags(into: SidecarVolumes, prometheus: PrometheusView, settings: Settings, args: string[], warnings: string[]): { blocks: BlockFlagResult; compaction: CompactionMode } | { error: string } {
+  if (settings.objstore.configFile !== undefined) {
+    args.push(`--objstore.config-file=${settings.objstore.configFile}`);
+  } else {
+    const error = mountSecret(into, 'thanos-objstore', settings.objstore.secretName, settings.objstore.mountPath, 'objstore');
+    if (error !== undefined) return { error };
+    args.push(`--objstore.config-file=${posix.join(settings.objstore.mountPath, settings.objstore.secretKey)}`);
   }
-  for (const [flag, value] of [['log.format', settings.logFormat], ['min-time', settings.minTime], ['prometheus.ready_timeout', settings.readyTimeout],
-    ['prometheus.get_config_interval', settings.getConfigInterval], ['prometheus.get_config_timeout', settings.getConfigTimeout]] as const) {
-    if (value !== undefined) args.push(`--${flag}=${value}`);
+  // Thanos uploads only level-1 blocks: Prometheus must not compact one before it is uploaded.
+  const choice = chooseCompaction(settings.compaction, prometheus.container.image, settings.image);
+  if ('error' in choice) return { error: choice.error };
+  if (choice.warning !== undefined) warnings.push(choice.warning);
+  const compaction = choice.mode;
+  let blocks: BlockFlagResult;
+  if (compaction === 'delayed') {
+    blocks = delayedCompactionFlags(prometheus, settings.blockDuration, settings.blockDurationExplicit);
+    args.push(`--shipper.meta-file-name=${SHIPPER_META_FILE}`, '--shipper.ignore-unequal-block-size');
+  } else {
+    blocks = equalBlockFlags(prometheus, settings.blockDuration, settings.blockDurationExplicit);
   }
-  const error = secretFlags(into, settings, args) ?? addConfiguredVolumes(into, settings, podVolumes);
-  if (error !== undefined) return { error };
-  args.push(...settings.extraArgs);
+  if (blocks.error !== undefined) return { error: blocks.error };
+  const overlap = overlappingCompactionFlag(prometheus);
+  if (overlap.warning !== undefined) warnings.push(overlap.warning);
+  if (overlap.append !== undefined) {
+    blocks.append.push(overlap.append);
+    blocks.changed.push(overlap.append);
+  }
+  // The shortest block Prometheus will cut: keep at least three locally.
+  const minBlock = compaction === 'delayed' && !settings.blockDurationExplicit
+    ? (prometheus.minBlock?.value ?? '2h')
+    : blocks.changed.some((flag) => flag.startsWith(`--${MIN_BLOCK_FLAG}=`)) ? settings.blockDuration : (prometheus.minBlock?.value ?? settings.blockDuration);
+  const retention = parseDuration(prometheus.retention ?? '15d');
+  if (retention !== undefined && retention < 3 * (parseDuration(minBlock) ?? 0)) {
+    warnings.push(`retention ${prometheus.retention ?? '15d'} is under 3x the block duration; keep at least 3 blocks locally`);
+  }
+  return { blocks, compaction };
+}
+
+/** The sidecar's flags set only when configured: log format, min time, the waits for Prometheus. */
+function optionalFlags(settings: Settings): string[] {
+  const flags: [string, string | undefined][] = [['log.format', settings.logFormat], ['min-time', settings.minTime], ['prometheus.ready_timeout', settings.readyTimeout],
+    ['prometheus.get_config_interval', settings.getConfigInterval], ['prometheus.get_config_timeout', settings.getConfigTimeout]];
+  return flags.filter(([, value]) => value !== undefined).map(([flag, value]) => `--${flag}=${value}`);
+}
+
+/** Warnings about how the sidecar reaches its inputs: a bucket file no volume holds, a Prometheus it calls without credentials. */
+function accessWarnings(prometheus: PrometheusView, settings: Settings, sidecarMounts: V1VolumeMount[], warnings: string[]): void {
   const configFile = settings.objstore.enabled ? settings.objstore.configFile : undefined;
   if (configFile !== undefined && !sidecarMounts.some((m) => isUnder(cleanPath(configFile), m.mountPath))) {
     warnings.push(`no volume of the sidecar holds the objstore config file ${configFile}; it must be mounted into container ${SIDECAR_NAME} by something else (or add volumes and volumeMounts to the injector config)`);
@@ -340,8 +330,10 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
         'set the annotations thanos-injector/prometheus-http-client-secret (a Secret with the Thanos http-client YAML) and, for TLS, thanos-injector/prometheus-scheme: https',
     );
   }
+}
 
-  // One user for both containers (the seed's "hard link ... operation not permitted").
+/** One user for both containers (the seed's "hard link ... operation not permitted"): the pod fields to set, and Prometheus' user. */
+function oneUser(spec: V1PodSpec, prometheus: PrometheusView, settings: Settings, warnings: string[]): { podSecurityContext: V1PodSecurityContext; prometheusUser: number } {
   const podContext = spec.securityContext ?? {};
   const podSecurityContext: V1PodSecurityContext = {};
   if (podContext.runAsUser === undefined) podSecurityContext.runAsUser = settings.runAsUser;
@@ -357,20 +349,62 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
   if (prometheusUser === 0) {
     warnings.push('Prometheus runs as root, so the sidecar does too (it must share the user); this fails Pod Security restricted');
   }
+  return { podSecurityContext, prometheusUser };
+}
 
-  // All containers share the pod's network: a port already taken would keep the sidecar from
-  // binding (and with hostNetwork the apiserver rejects the duplicate host port outright).
+/**
+ * All containers share the pod's network: a port already taken would keep the sidecar from
+ * binding (and with hostNetwork the apiserver rejects the duplicate host port outright).
+ */
+function portClash(spec: V1PodSpec, settings: Settings): string | undefined {
   for (const container of allContainers(spec)) {
-    for (const port of container.ports ?? []) {
-      if (port.containerPort === settings.grpcPort || port.containerPort === settings.httpPort) {
-        return {
-          error: `container ${container.name} already uses port ${port.containerPort}, which the Thanos sidecar needs; ` +
-            `expected ports ${settings.grpcPort} and ${settings.httpPort} free (change grpcPort/httpPort in the injector config, or label the pod thanos-injection=disabled)`,
-        };
-      }
+    const taken = (container.ports ?? []).find((port) => port.containerPort === settings.grpcPort || port.containerPort === settings.httpPort);
+    if (taken !== undefined) {
+      return `container ${container.name} already uses port ${taken.containerPort}, which the Thanos sidecar needs; ` +
+        `expected ports ${settings.grpcPort} and ${settings.httpPort} free (change grpcPort/httpPort in the injector config, or label the pod thanos-injection=disabled)`;
     }
   }
+  return undefined;
+}
 
+/** Flags appended to Prometheus' args; args replace the image's CMD, so with none that CMD is written out first, as the image's version has it. */
+function prometheusAppendArgs(prometheus: PrometheusView, append: string[], warnings: string[]): string[] {
+  if (append.length === 0 || !prometheus.usesImageDefaults) return append;
+  const major = prometheusMajor(prometheus.container.image);
+  warnings.push(
+    major === undefined
+      ? `container ${prometheus.container.name} had no args and the Prometheus version of image ${prometheus.container.image ?? '(none)'} cannot be told from its tag; the 3.x image's default args were written out to add the block flags (a 2.x image also needs --web.console.libraries and --web.console.templates: set the container's args)`
+      : `container ${prometheus.container.name} had no args; the ${major}.x image's default args were written out to add the block flags`,
+  );
+  return [...imageDefaultArgs(major), ...append];
+}
+
+export function render(pod: PodLike, prometheus: PrometheusView, settings: Settings, notes: string[]): RenderResult {
+  const spec = pod.spec as V1PodSpec;
+  const clash = portClash(spec, settings);
+  if (clash !== undefined) return { error: clash };
+  const warnings = [...notes];
+  const podVolumes = volumeNames(spec);
+  const into: SidecarVolumes = { taken: new Set(podVolumes), volumes: [], sidecarMounts: [], holds: new Map() };
+  const prometheusMounts = mountTsdb(into, prometheus, warnings);
+
+  const args = [
+    'sidecar',
+    `--prometheus.url=${settings.prometheus.scheme}://localhost:${prometheus.port}${prometheus.routePrefix}`,
+    `--tsdb.path=${prometheus.tsdbPath}`,
+    `--grpc-address=${settings.listenLocal.grpc ? '127.0.0.1' : '0.0.0.0'}:${settings.grpcPort}`,
+    `--http-address=${settings.listenLocal.http ? '127.0.0.1' : '0.0.0.0'}:${settings.httpPort}`,
+    `--log.level=${settings.logLevel}`,
+  ];
+  const upload = settings.objstore.enabled ? uploadFlags(into, prometheus, settings, args, warnings) : undefined;
+  if (upload !== undefined && 'error' in upload) return { error: upload.error };
+  const blocks = upload?.blocks ?? { replace: [], append: [], changed: [] };
+  args.push(...optionalFlags(settings));
+  const error = secretFlags(into, settings, args) ?? addConfiguredVolumes(into, settings, podVolumes);
+  if (error !== undefined) return { error };
+  args.push(...settings.extraArgs);
+  accessWarnings(prometheus, settings, into.sidecarMounts, warnings);
+  const { podSecurityContext, prometheusUser } = oneUser(spec, prometheus, settings, warnings);
   if (settings.mode === 'container' && (spec.restartPolicy ?? 'Always') !== 'Always') {
     warnings.push(`the sidecar is a regular container here (sidecarMode container), so this ${spec.restartPolicy} pod never completes`);
   }
@@ -382,31 +416,19 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     ...(settings.env.length > 0 ? { env: settings.env } : {}),
     ...sidecarPorts(settings),
     resources: settings.resources,
-    volumeMounts: sidecarMounts,
+    volumeMounts: into.sidecarMounts,
     ...sidecarProbes(settings),
     securityContext: sidecarSecurityContext(prometheus.container.securityContext, prometheusUser === 0),
     ...(settings.mode === 'native' ? { restartPolicy: 'Always' } : {}),
   };
-
-  let appendArgs = blocks.append;
-  if (blocks.append.length > 0 && prometheus.usesImageDefaults) {
-    // Args replace the image's CMD: write that CMD out first, as the image's version has it.
-    const major = prometheusMajor(prometheus.container.image);
-    appendArgs = [...imageDefaultArgs(major), ...blocks.append];
-    warnings.push(
-      major === undefined
-        ? `container ${prometheus.container.name} had no args and the Prometheus version of image ${prometheus.container.image ?? '(none)'} cannot be told from its tag; the 3.x image's default args were written out to add the block flags (a 2.x image also needs --web.console.libraries and --web.console.templates: set the container's args)`
-        : `container ${prometheus.container.name} had no args; the ${major}.x image's default args were written out to add the block flags`,
-    );
-  }
-
+  const appendArgs = prometheusAppendArgs(prometheus, blocks.append, warnings);
   const status = {
     version: VERSION,
     container: SIDECAR_NAME,
     mode: settings.mode,
-    ...(compaction !== undefined ? { compaction } : {}),
+    ...(upload !== undefined ? { compaction: upload.compaction } : {}),
     prometheus: prometheus.container.name,
-    volumes: volumes.map((v) => v.name),
+    volumes: into.volumes.map((v) => v.name),
     flags: blocks.changed,
     securityContext: Object.keys(podSecurityContext),
     ...(warnings.length > 0 ? { warnings } : {}),
@@ -416,7 +438,7 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
       mode: settings.mode,
       prometheusIndex: prometheus.index,
       sidecar,
-      volumes,
+      volumes: into.volumes,
       prometheusMounts,
       replaceFlags: blocks.replace,
       appendArgs,
