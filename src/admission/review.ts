@@ -1,7 +1,7 @@
 // One admission: AdmissionReview in, AdmissionReview out. Knows the envelope and the apiserver's
 // rules for responses (uid echoed, base64 JSONPatch, short single-line warnings), not Thanos.
 import type { Config } from '../config/schema.ts';
-import { applyOperations } from '../inject/apply.ts';
+import { applyPatchInPlace } from '../inject/patch.ts';
 import { injectPod } from '../inject/inject.ts';
 import type { PodLike } from '../inject/pod.ts';
 import { checkPod, type AdmissionReview } from './schema.ts';
@@ -86,7 +86,7 @@ export function review(body: AdmissionReview, context: ReviewContext): ReviewRes
     }
     const patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
     // A patch that does not apply fails pod creation even under failurePolicy Ignore: check first.
-    applyOperations(pod, result.patch);
+    applyPatchInPlace(pod, result.patch);
     const response: AdmissionResponse = { uid, allowed: true, patchType: 'JSONPatch', patch };
     if (result.warnings.length > 0) response.warnings = toWarnings(result.warnings);
     return { review: envelope(response), outcome: 'injected', reason: 'injected' };

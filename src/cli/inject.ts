@@ -7,7 +7,7 @@ import { Document, isMap, isNode, isScalar, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../config/load.ts';
 import { readFailure } from '../files.ts';
 import { checkPodTemplate } from '../admission/schema.ts';
-import { applyOperations } from '../inject/apply.ts';
+import { applyPatchInPlace } from '../inject/patch.ts';
 import { injectPod, type Injection } from '../inject/inject.ts';
 import type { PatchOperation } from '../inject/patch.ts';
 import type { PodLike } from '../inject/pod.ts';
@@ -113,7 +113,7 @@ export async function run(argv: string[]): Promise<number> {
       patches.push([]);
       return false;
     }
-    applyOperations(template as object, result.patch);
+    applyPatchInPlace(template as object, result.patch);
     patches.push(result.patch);
     process.stderr.write(`${where}: injected\n`);
     return true;

@@ -2,6 +2,7 @@
 // appends with `/-`, whole objects or arrays only where the parent is absent, single elements
 // replaced where they stand, `~` and `/` escaped. Existing maps and arrays are never replaced.
 import type { V1PodSpec } from '@kubernetes/client-node';
+import jsonPatch from 'fast-json-patch';
 import type { InjectionPlan } from './render.ts';
 import { escapePointer, type PodLike } from './pod.ts';
 
@@ -60,4 +61,33 @@ export function buildPatch(pod: PodLike, plan: InjectionPlan, base = ''): PatchO
     setKeys(ops, isMap(metadata.annotations), `${base}/metadata/annotations`, plan.annotations);
   }
   return ops;
+}
+
+export class PatchError extends Error {}
+
+/** What fast-json-patch's validation names, in the apiserver's terms. */
+const PATCH_FAILURES: Record<string, string> = {
+  OPERATION_PATH_CANNOT_ADD: 'the parent is missing',
+  OPERATION_PATH_UNRESOLVABLE: 'the path does not exist',
+  OPERATION_VALUE_OUT_OF_BOUNDS: 'the index is out of range',
+  OPERATION_VALUE_REQUIRED: 'no value',
+  OPERATION_VALUE_CANNOT_CONTAIN_UNDEFINED: 'the value holds undefined',
+};
+
+/**
+ * Applies `ops` to `document` in place (fast-json-patch, validated as the apiserver applies it: an
+ * `add` needs its parent, a `replace` its target, an index in range). The webhook runs it on the
+ * received pod before answering, since a patch the apiserver cannot apply fails pod creation
+ * whatever the failurePolicy; the offline CLI prints what it makes. Throws PatchError naming the
+ * operation.
+ */
+export function applyPatchInPlace(document: object, ops: PatchOperation[]): void {
+  for (const [index, operation] of ops.entries()) {
+    try {
+      jsonPatch.applyOperation(document, operation, true, true, true, index);
+    } catch (error) {
+      const why = error instanceof jsonPatch.JsonPatchError ? PATCH_FAILURES[error.name] : undefined;
+      throw new PatchError(`patch operation ${index} (${operation.op} ${operation.path}): ${why ?? (error instanceof Error ? error.message.split('\n')[0] : String(error))}`);
+    }
+  }
 }

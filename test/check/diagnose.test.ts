@@ -21,7 +21,7 @@ import { diagnose, type CheckOptions } from '../../src/check/diagnose.ts';
 import type { Handshake } from '../../src/check/injector.ts';
 import { CHECK, exitCodeOf, type CheckRow } from '../../src/check/rows.ts';
 import { buildConfig } from '../../src/config/load.ts';
-import { applyOperations } from '../../src/inject/apply.ts';
+import { applyPatchInPlace } from '../../src/inject/patch.ts';
 import { injectPod } from '../../src/inject/inject.ts';
 import { desiredService, dnssrvAddress, endpointsFile, targetsFile } from '../../src/register/plan.ts';
 
@@ -110,7 +110,7 @@ function injectedPod(): V1Pod {
   };
   const injection = injectPod(pod, { config, namespace: 'monitoring', kubernetesVersion: '1.34' });
   if (injection.outcome !== 'injected') throw new Error('not injected');
-  applyOperations(pod, injection.patch);
+  applyPatchInPlace(pod, injection.patch);
   return pod;
 }
 

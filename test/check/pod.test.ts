@@ -9,7 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import { checkNamespace } from '../../src/check/namespace.ts';
 import { checkObjstoreSecret, checkPodDecision, checkPodInjected, objstoreReference, withoutSidecar } from '../../src/check/pod.ts';
 import { buildConfig } from '../../src/config/load.ts';
-import { applyOperations } from '../../src/inject/apply.ts';
+import { applyPatchInPlace } from '../../src/inject/patch.ts';
 import { injectPod } from '../../src/inject/inject.ts';
 
 const config = buildConfig({ injectorNamespace: 'thanos-injector' });
@@ -41,7 +41,7 @@ function injectedPod(labels: Record<string, string> = {}, annotations: Record<st
   const pod = plainPod(labels, annotations);
   const injection = injectPod(pod, { config, namespace: 'monitoring', kubernetesVersion: '1.34' });
   if (injection.outcome !== 'injected') throw new Error(`the example was not injected: ${JSON.stringify(injection)}`);
-  applyOperations(pod, injection.patch);
+  applyPatchInPlace(pod, injection.patch);
   return pod;
 }
 

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { buildConfig } from '../../src/config/load.ts';
 import { injectPod, type InjectionContext } from '../../src/inject/inject.ts';
-import type { PatchOperation } from '../../src/inject/patch.ts';
+import { applyPatchInPlace, PatchError, type PatchOperation } from '../../src/inject/patch.ts';
 import { escapePointer, type PodLike } from '../../src/inject/pod.ts';
 import { applyPatchStrict, encodePointerToken } from '../harness/jsonpatch.ts';
 import { applyPodDefaults } from '../harness/pod-defaults.ts';
@@ -389,4 +389,31 @@ void t.test('no op overwrites an existing array or map, on several pods', async 
       });
     }
   }
+});
+
+void t.test('applyPatchInPlace applies as the apiserver does, and a patch it cannot apply names the operation', (t) => {
+  const pod = { metadata: { name: 'p' }, spec: { containers: [{ name: 'prometheus', args: ['--a'] }] } };
+  applyPatchInPlace(pod, [
+    { op: 'add', path: '/spec/volumes', value: [{ name: 'v' }] },
+    { op: 'add', path: '/spec/containers/0/args/-', value: '--b' },
+    { op: 'replace', path: '/spec/containers/0/args/0', value: '--c' },
+    { op: 'add', path: '/metadata/labels', value: { 'a/b': 'x' } },
+  ]);
+  t.same(pod, { metadata: { name: 'p', labels: { 'a/b': 'x' } }, spec: { containers: [{ name: 'prometheus', args: ['--c', '--b'] }], volumes: [{ name: 'v' }] } }, 'in place');
+  const failure = (ops: PatchOperation[]) => {
+    try {
+      applyPatchInPlace(structuredClone(pod), ops);
+      return undefined;
+    } catch (error) {
+      t.type(error, PatchError);
+      return (error as Error).message;
+    }
+  };
+  t.equal(failure([{ op: 'add', path: '/spec/volumes/-', value: {} }, { op: 'add', path: '/spec/initContainers/-', value: {} }]),
+    'patch operation 1 (add /spec/initContainers/-): the parent is missing');
+  t.equal(failure([{ op: 'replace', path: '/spec/containers/0/command/0', value: 'x' }]), 'patch operation 0 (replace /spec/containers/0/command/0): the path does not exist');
+  t.equal(failure([{ op: 'add', path: '/spec/containers/5', value: {} }]), 'patch operation 0 (add /spec/containers/5): the index is out of range');
+  t.match(failure([{ op: 'add', path: '/__proto__/polluted', value: 'x' }]), /^patch operation 0 \(add \/__proto__\/polluted\): /);
+  t.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype was touched');
+  t.end();
 });
