@@ -6,6 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig, ConfigError, loadConfig } from '../../src/config/load.ts';
 
+/** buildConfig's error message for `input`, or undefined when it is valid. */
+function error(input: unknown): string | undefined {
+  try {
+    buildConfig(input);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 void t.test('a config file that cannot be read: the path and the reason in words', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'thanos-injector-config-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -20,14 +30,6 @@ void t.test('a config file that cannot be read: the path and the reason in words
 });
 
 void t.test('the sidecar knobs: bad forms named with the accepted one; extraArgs never holds a flag the injector sets', (t) => {
-  const error = (input: unknown) => {
-    try {
-      buildConfig(input);
-      return undefined;
-    } catch (e) {
-      return (e as Error).message;
-    }
-  };
   t.match(error({ logFormat: 'text' }), /logFormat.*logfmt or json/);
   t.match(error({ minTime: '2 days' }), /minTime.*a duration back from now such as -2h or -7d, or an RFC 3339 time/);
   t.match(error({ readyTimeout: '1h30m' }), /readyTimeout.*a duration such as 30s, 5m or 1h/);
@@ -41,14 +43,6 @@ void t.test('the sidecar knobs: bad forms named with the accepted one; extraArgs
 });
 
 void t.test('env, volumes and volume mounts: the rules between entries, each error naming the entry', (t) => {
-  const error = (input: unknown) => {
-    try {
-      buildConfig(input);
-      return undefined;
-    } catch (e) {
-      return (e as Error).message;
-    }
-  };
   const fromSecret = { secretKeyRef: { name: 'bucket', key: 'id' } };
   t.equal(error({ env: [{ name: 'A', value: 'x', valueFrom: fromSecret }] }), 'config: env[0]: A has both value and valueFrom; expected one of them');
   t.equal(error({ env: [{ name: 'A', value: 'x' }, { name: 'A', valueFrom: fromSecret }] }), 'config: env[1]: A is already set; expected each variable once');

@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureNodeTools } from '../cluster/build.ts';
-import { injectOffline, Minio, startProcess, waitFor } from './support.ts';
+import { injectOffline, Minio, processPod, startProcess, waitFor } from './support.ts';
 
 t.setTimeout(600_000);
 
@@ -36,21 +36,8 @@ await mkdir(objstoreDir);
 await writeFile(join(objstoreDir, 'objstore.yml'), minio.objstore('compaction'));
 await writeFile(join(work, 'prometheus.yml'), 'global:\n  scrape_interval: 1s\n  external_labels:\n    cluster: compaction-test\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ["127.0.0.1:9090"]\n');
 await writeFile(join(work, 'config.yaml'), `image: quay.io/thanos/thanos:v${nodeTools.versions.thanos}\nobjstore:\n  mountPath: ${objstoreDir}\n`);
-const pod = {
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name: 'prometheus', namespace: 'monitoring' },
-  spec: {
-    containers: [{
-      name: 'prometheus',
-      image: `quay.io/prometheus/prometheus:v${nodeTools.versions.prometheus}`,
-      args: [`--config.file=${join(work, 'prometheus.yml')}`, `--storage.tsdb.path=${data}`, '--web.listen-address=127.0.0.1:9090',
-        '--storage.tsdb.min-block-duration=10s', '--storage.tsdb.retention.time=1d'],
-      volumeMounts: [{ name: 'data', mountPath: data }],
-    }],
-    volumes: [{ name: 'data', emptyDir: {} }],
-  },
-};
+const pod = processPod(nodeTools.versions.prometheus, data, [`--config.file=${join(work, 'prometheus.yml')}`, '--web.listen-address=127.0.0.1:9090',
+  '--storage.tsdb.min-block-duration=10s', '--storage.tsdb.retention.time=1d']);
 const { annotations, prometheusArgs, sidecarArgs } = await injectOffline(pod, join(work, 'config.yaml'), work);
 
 /** A ULID's creation time (ms): its first 10 characters, Crockford base32. */

@@ -11,7 +11,7 @@ import { parseAllDocuments } from 'yaml';
 import { endpointsFile } from '../../src/register/plan.ts';
 import { ensureNodeTools, ensureTools } from '../cluster/build.ts';
 import { exec } from '../cluster/cluster.ts';
-import { injectOffline, root, startProcess, waitFor } from './support.ts';
+import { injectOffline, openssl, processPod, root, startProcess, waitFor } from './support.ts';
 
 t.setTimeout(300_000);
 
@@ -21,10 +21,6 @@ const work = await mkdtemp(join(tmpdir(), 'thanos-injector-node-grpc-tls-'));
 t.teardown(() => rm(work, { recursive: true, force: true }));
 const file = (name: string) => join(work, name);
 
-async function openssl(args: string[]): Promise<void> {
-  const result = await exec('openssl', args);
-  if (result.code !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
-}
 // One CA; the sidecars' serving certificate names thanos-sidecar, Query's is a client certificate.
 await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=test-ca', '-keyout', file('ca.key'), '-out', file('ca.crt')]);
 const secrets = { sidecar: file('sidecar-tls'), query: file('query-tls') };
@@ -40,20 +36,7 @@ const PROMETHEUS = '127.0.0.1:29090';
 const SIDECAR_GRPC = '127.0.0.1:20901';
 await writeFile(file('prometheus.yml'), `global:\n  scrape_interval: 2s\n  external_labels:\n    cluster: grpc-tls-test\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['${PROMETHEUS}']\n`);
 await writeFile(file('config.yaml'), `image: quay.io/thanos/thanos:v${nodeTools.versions.thanos}\nobjstore:\n  enabled: false\ngrpcTls:\n  secretName: sidecar-tls\n  clientCa: true\n  mountPath: ${secrets.sidecar}\n`);
-const injected = await injectOffline({
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name: 'prometheus', namespace: 'monitoring' },
-  spec: {
-    containers: [{
-      name: 'prometheus',
-      image: `quay.io/prometheus/prometheus:v${nodeTools.versions.prometheus}`,
-      args: [`--config.file=${file('prometheus.yml')}`, `--storage.tsdb.path=${file('data')}`, `--web.listen-address=${PROMETHEUS}`],
-      volumeMounts: [{ name: 'data', mountPath: file('data') }],
-    }],
-    volumes: [{ name: 'data', emptyDir: {} }],
-  },
-}, file('config.yaml'), work);
+const injected = await injectOffline(processPod(nodeTools.versions.prometheus, file('data'), [`--config.file=${file('prometheus.yml')}`, `--web.listen-address=${PROMETHEUS}`]), file('config.yaml'), work);
 const sidecarArgs = injected.sidecarArgs.map((arg) =>
   arg.startsWith('--grpc-address=') ? `--grpc-address=${SIDECAR_GRPC}` : arg.startsWith('--http-address=') ? '--http-address=127.0.0.1:20902' : arg);
 

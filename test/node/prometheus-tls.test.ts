@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureNodeTools } from '../cluster/build.ts';
 import { exec } from '../cluster/cluster.ts';
-import { injectOffline, startProcess, waitFor } from './support.ts';
+import { injectOffline, openssl, processPod, startProcess, waitFor } from './support.ts';
 
 t.setTimeout(300_000);
 
@@ -20,10 +20,6 @@ t.teardown(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function openssl(args: string[]): Promise<void> {
-  const result = await exec('openssl', args);
-  if (result.code !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
-}
 // A CA, Prometheus' serving certificate for localhost, and the sidecar's client certificate.
 const file = (name: string) => join(work, name);
 await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=test-ca', '-keyout', file('ca.key'), '-out', file('ca.crt')]);
@@ -39,20 +35,9 @@ const clientDir = file('http-client');
 await mkdir(clientDir);
 await writeFile(join(clientDir, 'http-client.yml'), `tls_config:\n  ca_file: ${file('ca.crt')}\n  cert_file: ${file('client.crt')}\n  key_file: ${file('client.key')}\n`);
 await writeFile(file('config.yaml'), `image: quay.io/thanos/thanos:v${nodeTools.versions.thanos}\nobjstore:\n  enabled: false\nprometheus:\n  httpClient:\n    mountPath: ${clientDir}\n`);
-const { prometheusArgs, sidecarArgs } = await injectOffline({
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name: 'prometheus', namespace: 'monitoring', annotations: { 'thanos-injector/prometheus-scheme': 'https', 'thanos-injector/prometheus-http-client-secret': 'prometheus-client/http-client.yml' } },
-  spec: {
-    containers: [{
-      name: 'prometheus',
-      image: `quay.io/prometheus/prometheus:v${nodeTools.versions.prometheus}`,
-      args: [`--config.file=${file('prometheus.yml')}`, `--storage.tsdb.path=${file('data')}`, '--web.listen-address=127.0.0.1:9090', `--web.config.file=${file('web.yml')}`],
-      volumeMounts: [{ name: 'data', mountPath: file('data') }],
-    }],
-    volumes: [{ name: 'data', emptyDir: {} }],
-  },
-}, file('config.yaml'), work);
+const { prometheusArgs, sidecarArgs } = await injectOffline(processPod(nodeTools.versions.prometheus, file('data'),
+  [`--config.file=${file('prometheus.yml')}`, '--web.listen-address=127.0.0.1:9090', `--web.config.file=${file('web.yml')}`],
+  { 'thanos-injector/prometheus-scheme': 'https', 'thanos-injector/prometheus-http-client-secret': 'prometheus-client/http-client.yml' }), file('config.yaml'), work);
 
 const ready = async () => (await fetch('http://127.0.0.1:10902/-/ready', { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.status === 200;
 

@@ -173,6 +173,30 @@ export interface InjectedPod {
   sidecarArgs: string[];
 }
 
+/** A Prometheus pod whose container runs here as a process: `args`, its TSDB at `data` (a volume, as in a cluster). */
+export function processPod(prometheusVersion: string, data: string, args: string[], annotations: Record<string, string> = {}): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'prometheus', namespace: 'monitoring', annotations },
+    spec: {
+      containers: [{
+        name: 'prometheus',
+        image: `quay.io/prometheus/prometheus:v${prometheusVersion}`,
+        args: [...args, `--storage.tsdb.path=${data}`],
+        volumeMounts: [{ name: 'data', mountPath: data }],
+      }],
+      volumes: [{ name: 'data', emptyDir: {} }],
+    },
+  };
+}
+
+/** Runs openssl, which must succeed (the tests' certificates). */
+export async function openssl(args: string[]): Promise<void> {
+  const result = await exec('openssl', args);
+  if (result.code !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
+}
+
 /** Injects `pod` offline with the config file `config` (the CLI users run), as the tests then run it as processes. */
 export async function injectOffline(pod: object, config: string, work: string): Promise<InjectedPod> {
   const podFile = join(work, 'pod.yaml');
