@@ -4,7 +4,7 @@
 // files standing where its volume is mounted. Query lists the sidecar as a healthy store and answers
 // PromQL through it; the same Query without its client certificate, or without TLS, gets nothing.
 import t from 'tap';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -29,7 +29,7 @@ for (const [name, dir, ext] of [['thanos-sidecar', secrets.sidecar, 'subjectAltN
   await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.csr')]);
   await writeFile(join(dir, 'ext'), `${ext}\n`);
   await openssl(['x509', '-req', '-in', join(dir, 'tls.csr'), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', join(dir, 'ext'), '-out', join(dir, 'tls.crt')]);
-  await exec('cp', [file('ca.crt'), join(dir, 'ca.crt')]);
+  await copyFile(file('ca.crt'), join(dir, 'ca.crt'));
 }
 
 const PROMETHEUS = '127.0.0.1:29090';
