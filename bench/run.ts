@@ -9,7 +9,8 @@ import { Agent, request as httpsRequest } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkAdmissionReview, type AdmissionReview } from '../src/admission/schema.ts';
+import { AdmissionReviewSchema, type AdmissionReview } from '../src/admission/schema.ts';
+import { compileCheck } from '../src/schema.ts';
 import { review } from '../src/admission/review.ts';
 import { writeCertificates } from '../src/certs/files.ts';
 import { buildConfig } from '../src/config/load.ts';
@@ -136,6 +137,9 @@ async function rssMb(healthPort: number): Promise<number> {
   const line = text.split('\n').find((l) => l.startsWith('process_resident_memory_bytes '));
   return Number(line?.split(' ')[1] ?? 0) / 1024 / 1024;
 }
+
+/** The body check: the server's route validates this same schema before the handler runs. */
+const checkAdmissionReview = compileCheck(AdmissionReviewSchema);
 
 /** Median microseconds of one in-process admission: parse, check, decide/render/patch, serialise. */
 function inProcess(body: string, minMs = quick ? 100 : 400): number {

@@ -70,7 +70,6 @@ export const AdmissionReviewSchema = Type.Object({
 
 export type AdmissionReview = Type.Static<typeof AdmissionReviewSchema>;
 
-export const checkAdmissionReview = compileCheck(AdmissionReviewSchema);
 export const checkPod = compileCheck(PodSchema, 'request.object');
 /** The same check with field names relative to a manifest (for the offline CLI). */
 export const checkPodTemplate = (prefix: string) => compileCheck(PodSchema, prefix);

@@ -21,10 +21,8 @@ export type Injection =
   | { outcome: 'skipped'; reason: SkipReason; message: string; warnings: string[] }
   | { outcome: 'denied'; reason: 'invalid-annotation' | 'unsupported-pod'; message: string };
 
-/**
- * @param base JSON Pointer of the pod inside the document the patch applies to ('' for a Pod).
- */
-export function injectPod(pod: PodLike, context: InjectionContext, base = ''): Injection {
+/** Decide, resolve the settings, render and patch one pod (or pod template). */
+export function injectPod(pod: PodLike, context: InjectionContext): Injection {
   const verdict = decide(pod, context.namespace, context.config);
   if (verdict.verdict === 'skip') return { outcome: 'skipped', reason: verdict.reason, message: verdict.message, warnings: [] };
   if (verdict.verdict === 'deny') return { outcome: 'denied', reason: verdict.reason, message: verdict.message };
@@ -37,5 +35,5 @@ export function injectPod(pod: PodLike, context: InjectionContext, base = ''): I
   const prometheus = readPrometheus(pod.spec!, verdict.prometheusIndex);
   const rendered = render(pod, prometheus, settings, overrides.warnings);
   if ('error' in rendered) return { outcome: 'denied', reason: 'unsupported-pod', message: rendered.error };
-  return { outcome: 'injected', reason: 'injected', patch: buildPatch(pod, rendered.plan, base), warnings: rendered.plan.warnings };
+  return { outcome: 'injected', reason: 'injected', patch: buildPatch(pod, rendered.plan), warnings: rendered.plan.warnings };
 }

@@ -32,14 +32,11 @@ function setKeys(ops: PatchOperation[], exists: boolean, path: string, entries: 
   for (const [key, value] of Object.entries(entries)) ops.push({ op: 'add', path: `${path}/${escapePointer(key)}`, value });
 }
 
-/**
- * @param base pointer to the pod within the document: '' for a Pod, `/spec/template` for a
- *   Deployment, `/spec/jobTemplate/spec/template` for a CronJob.
- */
-export function buildPatch(pod: PodLike, plan: InjectionPlan, base = ''): PatchOperation[] {
+/** The operations that turn the pod (a Pod, or a workload's pod template, patched on its own) into the planned one. */
+export function buildPatch(pod: PodLike, plan: InjectionPlan): PatchOperation[] {
   const ops: PatchOperation[] = [];
   const spec = pod.spec as V1PodSpec;
-  const specPath = `${base}/spec`;
+  const specPath = '/spec';
   const prometheus = spec.containers[plan.prometheusIndex];
   const prometheusPath = `${specPath}/containers/${plan.prometheusIndex}`;
 
@@ -55,10 +52,10 @@ export function buildPatch(pod: PodLike, plan: InjectionPlan, base = ''): PatchO
 
   const metadata = pod.metadata;
   if (!isMap(metadata)) {
-    ops.push({ op: 'add', path: `${base}/metadata`, value: { labels: plan.labels, annotations: plan.annotations } });
+    ops.push({ op: 'add', path: '/metadata', value: { labels: plan.labels, annotations: plan.annotations } });
   } else {
-    setKeys(ops, isMap(metadata.labels), `${base}/metadata/labels`, plan.labels);
-    setKeys(ops, isMap(metadata.annotations), `${base}/metadata/annotations`, plan.annotations);
+    setKeys(ops, isMap(metadata.labels), '/metadata/labels', plan.labels);
+    setKeys(ops, isMap(metadata.annotations), '/metadata/annotations', plan.annotations);
   }
   return ops;
 }

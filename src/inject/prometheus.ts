@@ -68,7 +68,6 @@ export interface PrometheusView {
   routePrefix: string;
   configFile?: string;
   retention?: string;
-  lifecycle: boolean;
   webConfigFile?: string;
   minBlock?: Flag;
   maxBlock?: Flag;
@@ -203,7 +202,6 @@ export function readPrometheus(spec: V1PodSpec, index: number): PrometheusView {
   const tsdbPath = tsdbFlag !== undefined
     ? posix.resolve(workingDir, tsdbFlag)
     : usesImageDefaults ? '/prometheus' : posix.resolve(workingDir, 'data/');
-  const lifecycle = value('web.enable-lifecycle');
   return {
     index,
     container,
@@ -212,7 +210,6 @@ export function readPrometheus(spec: V1PodSpec, index: number): PrometheusView {
     routePrefix: routePrefixOf(value('web.route-prefix'), value('web.external-url')),
     configFile: value('config.file') ?? (usesImageDefaults ? '/etc/prometheus/prometheus.yml' : 'prometheus.yml'),
     retention: value('storage.tsdb.retention.time') ?? value('storage.tsdb.retention'),
-    lifecycle: lifecycle !== undefined && lifecycle !== 'false',
     webConfigFile: value('web.config.file'),
     minBlock: flags.get(MIN_BLOCK_FLAG),
     maxBlock: flags.get(MAX_BLOCK_FLAG),

@@ -16,8 +16,8 @@ type Test = Parameters<Parameters<typeof t.test>[0]>[0];
 const native: InjectionContext = { config: buildConfig({}), namespace: 'monitoring', kubernetesVersion: '1.33' };
 const container: InjectionContext = { config: buildConfig({}), namespace: 'monitoring', kubernetesVersion: '1.28' };
 
-function patchOf(pod: unknown, context: InjectionContext = native, base = ''): PatchOperation[] {
-  const result = injectPod(pod as PodLike, context, base);
+function patchOf(pod: unknown, context: InjectionContext = native): PatchOperation[] {
+  const result = injectPod(pod as PodLike, context);
   if (result.outcome !== 'injected') throw new Error(`expected an injection, got ${JSON.stringify(result)}`);
   return result.patch;
 }
@@ -312,29 +312,6 @@ void t.test('objstore disabled: no flag edits, no secret volume', (t) => {
   t.same(ops.find((op) => op.path === '/spec/volumes')?.value, [{ name: 'thanos-tsdb', emptyDir: {} }]);
   checkNoOverwrite(t, pod, ops);
   checkApplies(t, pod, ops);
-  t.end();
-});
-
-void t.test('a base pointer prefixes every path (pod templates)', (t) => {
-  const deployment = {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: 'prometheus', labels: { app: 'prometheus' } },
-    spec: {
-      selector: { matchLabels: { app: 'prometheus' } },
-      template: {
-        metadata: { labels: { app: 'prometheus' } },
-        spec: { containers: [{ name: 'prometheus', image: 'prom/prometheus', args: ['--storage.tsdb.path=/p'] }] },
-      },
-    },
-  };
-  const ops = patchOf(deployment.spec.template, native, '/spec/template');
-  t.ok(ops.every((op) => op.path.startsWith('/spec/template/')), 'all under /spec/template');
-  t.ok(ops.some((op) => op.path === '/spec/template/metadata/labels/thanos-injector~1injected'), 'escaped key under the template');
-  checkNoOverwrite(t, deployment, ops);
-  const patched = applyPatchStrict(deployment, ops) as typeof deployment;
-  t.same(patched.metadata, deployment.metadata, 'the Deployment metadata is untouched');
-  t.same(patched.spec.template.metadata.labels, { app: 'prometheus', 'thanos-injector/injected': 'true' });
   t.end();
 });
 

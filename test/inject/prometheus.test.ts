@@ -177,8 +177,7 @@ void t.test('readPrometheus: block flags and their sites', (t) => {
 
   const separate = read({ args: [`--${MIN_BLOCK_FLAG}`, '30m', '--web.enable-lifecycle', `--${MAX_BLOCK_FLAG}`, '2h'] });
   t.same(separate.minBlock, { value: '30m', site: { list: 'args', index: 1, form: 'separate' } }, 'separate form: the site is the value');
-  t.same(separate.maxBlock, { value: '2h', site: { list: 'args', index: 4, form: 'separate' } });
-  t.equal(separate.lifecycle, true, 'a bare boolean flag does not eat the next flag');
+  t.same(separate.maxBlock, { value: '2h', site: { list: 'args', index: 4, form: 'separate' } }, 'a bare boolean flag (--web.enable-lifecycle) does not eat the next flag');
 
   const missing = read({ args: ['--storage.tsdb.path=/data'] });
   t.equal(missing.minBlock, undefined, 'missing min');
@@ -209,16 +208,12 @@ void t.test('readPrometheus: other flags', (t) => {
   t.equal(view.configFile, '/etc/prom/config.yml');
   t.equal(view.retention, '7d');
   t.equal(view.webConfigFile, '/etc/web.yml');
-  t.equal(view.lifecycle, true);
   t.equal(view.shellScript, false);
   t.equal(view.usesImageDefaults, false);
   t.equal(view.index, 0);
   t.equal(view.container.name, 'prometheus');
 
   t.equal(read({ args: ['--storage.tsdb.retention=30d'] }).retention, '30d', 'the old retention flag');
-  t.equal(read({ args: ['--web.enable-lifecycle=false'] }).lifecycle, false, 'lifecycle=false');
-  t.equal(read({ args: ['--web.enable-lifecycle=true'] }).lifecycle, true, 'lifecycle=true');
-  t.equal(read({ args: [] }).lifecycle, false, 'no lifecycle');
   t.equal(read({}).configFile, '/etc/prometheus/prometheus.yml', 'image default config file');
   t.equal(read({ args: ['--storage.tsdb.path=/x'] }).configFile, 'prometheus.yml', 'Prometheus default config file when args are set');
 

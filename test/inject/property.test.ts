@@ -138,7 +138,6 @@ const otherFlagsArb: fc.Arbitrary<FlagItem[]> = fc
       external: fc.constantFrom('https://prometheus.example.com/', 'http://example.com:9090/sub/', '/prometheus/'),
       config: fc.constantFrom('/etc/prometheus/prometheus.yml', '/config/prom.yaml'),
       retention: fc.constantFrom('15d', '7d', '4h'),
-      lifecycle: fc.constant(undefined),
       feature: fc.constantFrom('exemplar-storage', 'memory-snapshot-on-shutdown'),
     },
     { requiredKeys: [] },
