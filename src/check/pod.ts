@@ -5,7 +5,7 @@ import type { V1MutatingWebhookConfiguration, V1Namespace, V1Pod, V1Secret } fro
 import { parse } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { injectPod } from '../inject/inject.ts';
-import { INJECTED_LABEL, INJECTION_LABEL, PREFIX, SIDECAR_NAME, STATUS_ANNOTATION } from '../inject/names.ts';
+import { INJECTED_LABEL, INJECTION_LABEL, optedIn, PREFIX, SIDECAR_NAME, STATUS_ANNOTATION } from '../inject/names.ts';
 import { parseOverrides, resolveSettings } from '../inject/overrides.ts';
 import { allContainers, cleanPath, flagValue, type Container } from '../inject/pod.ts';
 import { describeNamespaceLabel } from './namespace.ts';
@@ -33,13 +33,6 @@ export interface PodDecision {
   injectable: boolean;
 }
 
-/** Whether the webhook would select the pod, when the webhook configuration could not be read (the chart's two webhooks). */
-function selectedByChartWebhooks(namespace: V1Namespace, podLabels: Record<string, string>): boolean {
-  const label = namespace.metadata?.labels?.[INJECTION_LABEL];
-  if (label === 'enabled') return podLabels[INJECTION_LABEL] !== 'disabled';
-  return label === undefined && podLabels[INJECTION_LABEL] === 'enabled';
-}
-
 const INTENTIONAL = new Set(['pod-opted-out', 'namespace-excluded', 'injector-namespace', 'mirror-pod', 'agent-mode']);
 
 /**
@@ -64,7 +57,7 @@ export function checkPodDecision(pod: V1Pod, namespace: V1Namespace, config: Con
     return { injectable: false, row: fail(name, `no: the webhook would refuse the pod (${outcome.reason}): ${outcome.message}`) };
   }
   const selectedBy = configuration === undefined ? undefined : selectingWebhooks(configuration, namespace, labels);
-  const selected = selectedBy === undefined ? selectedByChartWebhooks(namespace, labels) : selectedBy.length > 0;
+  const selected = selectedBy === undefined ? optedIn(namespace.metadata?.labels, labels) : selectedBy.length > 0;
   if (!selected) {
     const podLabel = labels[INJECTION_LABEL] === undefined ? `the pod is not labelled ${INJECTION_LABEL}` : `the pod is labelled ${INJECTION_LABEL}=${labels[INJECTION_LABEL]}`;
     return {

@@ -3,6 +3,17 @@ export const PREFIX = 'thanos-injector/';
 
 /** Namespace or pod label that opts in (`enabled`) or out (`disabled`). */
 export const INJECTION_LABEL = 'thanos-injection';
+/**
+ * The opt-in rule, as the chart's two webhooks select pods (a test holds the chart to it): a pod
+ * of a namespace labelled enabled unless the pod is labelled disabled, or a pod labelled enabled in
+ * a namespace without the label. Any other value on the namespace opts it out.
+ */
+export function optedIn(namespaceLabels: Record<string, string> | undefined, podLabels: Record<string, string> | undefined): boolean {
+  const namespaceLabel = namespaceLabels?.[INJECTION_LABEL];
+  if (namespaceLabel === 'enabled') return podLabels?.[INJECTION_LABEL] !== 'disabled';
+  return namespaceLabel === undefined && podLabels?.[INJECTION_LABEL] === 'enabled';
+}
+
 /** Label set on injected pods; the registration job selects on it. */
 export const INJECTED_LABEL = `${PREFIX}injected`;
 /** Annotation recording what was injected (JSON). */

@@ -5,7 +5,7 @@ import type { V1ConfigMap, V1Container, V1Namespace, V1Pod, V1Service, V1Service
 import { stringify } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { decide } from '../inject/decide.ts';
-import { INJECTED_LABEL, INJECTION_LABEL, SIDECAR_NAME } from '../inject/names.ts';
+import { INJECTED_LABEL, optedIn, SIDECAR_NAME } from '../inject/names.ts';
 import { allContainers } from '../inject/pod.ts';
 
 /** The headless Service per namespace is named after the container it reaches. */
@@ -237,14 +237,8 @@ function planConfigMap(settings: RegisterSettings, existing: V1ConfigMap | undef
   return { ...base, action: 'update', configMap: { ...existing, metadata: { ...existing.metadata, labels }, data: { ...existing.data, ...data } } };
 }
 
-/** Would the webhook configuration send this pod to the injector? (the chart's two webhooks: templates/mutatingwebhookconfiguration.yaml) */
-function selectedByWebhook(pod: V1Pod, namespaceLabel: string | undefined): boolean {
-  if (namespaceLabel === 'enabled') return true; // decide() then honours a pod labelled disabled
-  return namespaceLabel === undefined && pod.metadata?.labels?.[INJECTION_LABEL] === 'enabled';
-}
-
 function planMissing(state: ClusterState, settings: RegisterSettings): MissingSidecar[] {
-  const namespaceLabels = new Map(state.labelledNamespaces.map((ns) => [ns.metadata?.name ?? '', ns.metadata?.labels?.[INJECTION_LABEL]]));
+  const namespaceLabels = new Map(state.labelledNamespaces.map((ns) => [ns.metadata?.name ?? '', ns.metadata?.labels]));
   const seen = new Set<string>();
   const candidates: V1Pod[] = [];
   for (const pod of state.selectablePods) {
@@ -252,7 +246,7 @@ function planMissing(state: ClusterState, settings: RegisterSettings): MissingSi
     if (seen.has(uid)) continue;
     seen.add(uid);
     const namespace = pod.metadata?.namespace ?? '';
-    if (isTerminal(pod) || isDeleting(pod) || !selectedByWebhook(pod, namespaceLabels.get(namespace))) continue;
+    if (isTerminal(pod) || isDeleting(pod) || !optedIn(namespaceLabels.get(namespace), pod.metadata?.labels)) continue;
     if (decide(pod, namespace, settings.injection).verdict === 'inject') candidates.push(pod);
   }
   candidates.sort((a, b) => compareRefs(podRef(a), podRef(b)));

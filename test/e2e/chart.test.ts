@@ -5,6 +5,9 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
+import type { V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
+import { selectingWebhooks } from '../../src/check/webhook.ts';
+import { optedIn } from '../../src/inject/names.ts';
 import { ensureTools } from '../cluster/build.ts';
 
 const run = promisify(execFile);
@@ -95,6 +98,19 @@ void t.test('two webhooks: namespace opt-in and pod opt-in, both excluding syste
   t.same(await argsFor('https://injector.example.com/mutate'), ['--service-name=tsi-thanos-sidecar-injector', '--dns-name=injector.example.com']);
   t.same(await argsFor('https://[2001:db8::1]:8443/mutate'), ['--service-name=tsi-thanos-sidecar-injector', '--dns-name=2001:db8::1']);
   t.same(await argsFor(''), ['--service-name=tsi-thanos-sidecar-injector'], 'without webhook.url only the Service names');
+});
+
+void t.test('the chart\'s webhook selectors are the opt-in rule that check and register use (optedIn), for every combination of labels', async (t) => {
+  const [configuration] = find(await template(), 'MutatingWebhookConfiguration');
+  const values = [undefined, 'enabled', 'disabled', 'yes'];
+  for (const namespaceValue of values) {
+    for (const podValue of values) {
+      const namespaceLabels: Record<string, string> = namespaceValue === undefined ? {} : { 'thanos-injection': namespaceValue };
+      const podLabels: Record<string, string> = podValue === undefined ? {} : { 'thanos-injection': podValue };
+      const selected = selectingWebhooks(configuration as V1MutatingWebhookConfiguration, { metadata: { name: 'monitoring', labels: namespaceLabels } }, podLabels).length > 0;
+      t.equal(selected, optedIn(namespaceLabels, podLabels), `namespace ${namespaceValue ?? '(none)'}, pod ${podValue ?? '(none)'}`);
+    }
+  }
 });
 
 void t.test('RBAC: every rule is on the allow-list, nothing cluster-wide on secrets, no wildcards', async (t) => {
