@@ -1,12 +1,11 @@
 // The injector behind the webhook: is something there to answer the apiserver (ready endpoints of
 // its Service, or a TLS answer at its URL), and where its serving certificate lives (the Secret the
 // injector Deployment mounts or keeps, else `<service>-tls`). Pure.
-import { posix } from 'node:path';
 import type { V1Container, V1Deployment, V1EndpointSlice, V1Secret, V1Service, V1Volume } from '@kubernetes/client-node';
 import { parsePemBundle, type Served, type ServedCertificate } from './certificate.ts';
 import { CHECK, fail, ok, type CheckRow } from './rows.ts';
 import { selectorMatches, type WebhookTarget } from './webhook.ts';
-import { cleanPath, flagValue } from '../inject/pod.ts';
+import { flagValue, mountHolding } from '../inject/pod.ts';
 
 export const TLS_CERT_KEY = 'tls.crt';
 
@@ -22,15 +21,10 @@ export interface ServingSecret {
 
 /** The Secret volume mounted at `dir` (or holding `file`) in this container. */
 function secretAt(container: V1Container, volumes: readonly V1Volume[], path: string, exact: boolean): { volume: V1Volume; rest: string } | undefined {
-  const target = cleanPath(path);
-  for (const mount of container.volumeMounts ?? []) {
-    const mountPath = cleanPath(mount.mountPath);
-    const rest = target === mountPath ? '' : target.startsWith(`${mountPath}/`) ? target.slice(mountPath.length + 1) : undefined;
-    if (rest === undefined || (exact && rest !== '')) continue;
-    const volume = volumes.find((v) => v.name === mount.name && v.secret?.secretName !== undefined);
-    if (volume !== undefined) return { volume, rest: mount.subPath ? posix.join(mount.subPath, rest) : rest };
-  }
-  return undefined;
+  const held = mountHolding(container.volumeMounts, path);
+  if (held === undefined || (exact && held.rest !== '')) return undefined;
+  const volume = volumes.find((v) => v.name === held.mount.name && v.secret?.secretName !== undefined);
+  return volume === undefined ? undefined : { volume, rest: held.inVolume };
 }
 
 /** The injector Deployments: those whose pods the Service selects (the chart gives both the same name). */

@@ -1,13 +1,12 @@
 // One pod: would the webhook inject it (the engine's own answer, on the pod as stored), is it
 // injected, and does the objstore Secret its sidecar reads exist with a usable key. Pure.
-import { posix } from 'node:path';
 import type { V1MutatingWebhookConfiguration, V1Namespace, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { injectPod } from '../inject/inject.ts';
 import { INJECTED_LABEL, INJECTION_LABEL, optedIn, PREFIX, SIDECAR_NAME, STATUS_ANNOTATION } from '../inject/names.ts';
 import { parseOverrides, resolveSettings } from '../inject/overrides.ts';
-import { allContainers, cleanPath, flagValue, type Container } from '../inject/pod.ts';
+import { allContainers, flagValue, mountHolding, type Container } from '../inject/pod.ts';
 import { describeNamespaceLabel } from './namespace.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import { selectingWebhooks } from './webhook.ts';
@@ -123,16 +122,12 @@ export function objstoreReference(pod: V1Pod, config: Config): ObjstoreReference
         ? { kind: 'none', reason: 'the sidecar has its bucket configuration inline (--objstore.config)' }
         : { kind: 'none', reason: 'the sidecar has no --objstore.config-file: it uploads nothing (object storage off)' };
     }
-    const path = posix.normalize(file);
-    for (const mount of sidecar.volumeMounts ?? []) {
-      const mountPath = cleanPath(mount.mountPath);
-      if (!path.startsWith(`${mountPath}/`)) continue;
-      const volume = pod.spec?.volumes?.find((v) => v.name === mount.name);
+    const held = mountHolding(sidecar.volumeMounts, file);
+    if (held !== undefined) {
+      const volume = pod.spec?.volumes?.find((v) => v.name === held.mount.name);
       const secretName = volume?.secret?.secretName;
-      if (secretName === undefined) return { kind: 'none', reason: `--objstore.config-file ${file} is not on a Secret volume` };
-      const rest = path.slice(mountPath.length + 1);
-      const relative = mount.subPath ? posix.join(mount.subPath, rest) : rest;
-      const key = volume?.secret?.items?.find((item) => item.path === relative)?.key ?? relative;
+      if (secretName === undefined || held.rest === '') return { kind: 'none', reason: `--objstore.config-file ${file} is not on a Secret volume` };
+      const key = volume?.secret?.items?.find((item) => item.path === held.inVolume)?.key ?? held.inVolume;
       return { kind: 'secret', name: secretName, key, how: `mounted by ${SIDECAR_NAME} for --objstore.config-file=${file}` };
     }
     return { kind: 'none', reason: `--objstore.config-file ${file} is on no volume of the sidecar` };

@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import type { V1ConfigMap, V1Pod, V1Secret, V1Volume } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { PREFIX } from '../inject/names.ts';
-import { cleanPath, type Container } from '../inject/pod.ts';
+import { mountHolding, type Container } from '../inject/pod.ts';
 import { findPrometheus, readPrometheus } from '../inject/prometheus.ts';
 import { CHECK, fail, ok, skip, type CheckRow } from './rows.ts';
 
@@ -69,19 +69,12 @@ export function prometheusConfigSource(pod: V1Pod): ConfigSource {
   const view = readPrometheus(spec, index);
   const container: Container = view.container;
   const path = posix.resolve(container.workingDir ?? IMAGE_WORKING_DIR, view.configFile ?? 'prometheus.yml');
-  let best: { mountPath: string; name: string; subPath?: string } | undefined;
-  for (const mount of container.volumeMounts ?? []) {
-    const mountPath = cleanPath(mount.mountPath);
-    const holds = path === mountPath || path.startsWith(mountPath === '/' ? '/' : `${mountPath}/`);
-    if (holds && (best === undefined || mountPath.length > best.mountPath.length)) best = { mountPath, name: mount.name, subPath: mount.subPath };
-  }
+  const held = mountHolding(container.volumeMounts, path);
   const flag = `--config.file=${path}`;
-  if (best === undefined) return { kind: 'unknown', reason: `${flag} is on no volume of container ${container.name}: it comes with the image` };
-  const rest = path === best.mountPath ? '' : path.slice(best.mountPath === '/' ? 1 : best.mountPath.length + 1);
-  const relative = best.subPath ? (rest === '' ? best.subPath : posix.join(best.subPath, rest)) : rest;
-  const volume = spec.volumes?.find((v) => v.name === best.name);
-  if (volume === undefined) return { kind: 'unknown', reason: `${flag}: volume ${best.name} is not in the pod` };
-  const candidates = candidatesOf(volume, relative);
+  if (held === undefined) return { kind: 'unknown', reason: `${flag} is on no volume of container ${container.name}: it comes with the image` };
+  const volume = spec.volumes?.find((v) => v.name === held.mount.name);
+  if (volume === undefined) return { kind: 'unknown', reason: `${flag}: volume ${held.mount.name} is not in the pod` };
+  const candidates = candidatesOf(volume, held.inVolume);
   if (typeof candidates === 'string') return { kind: 'unknown', reason: `${flag}: ${candidates}` };
   return { kind: 'objects', path, container: container.name, volume: volume.name, candidates };
 }

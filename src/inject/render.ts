@@ -5,7 +5,7 @@ import type { V1Container, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V
 import { VERSION } from '../version.ts';
 import { INJECTED_LABEL, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
 import type { Settings, SidecarMode } from './overrides.ts';
-import { allContainers, cleanPath, type PodLike } from './pod.ts';
+import { allContainers, cleanPath, mountHolding, type PodLike } from './pod.ts';
 import { chooseCompaction, SHIPPER_META_FILE, type CompactionMode } from './compaction.ts';
 import { DELAY_COMPACT_FLAG, imageDefaultArgs, imageVersion, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, OVERLAPPING_COMPACTION_FLAG, prometheusMajor, type Flag, type PrometheusView } from './prometheus.ts';
 import { parseDuration } from './units.ts';
@@ -36,11 +36,6 @@ export interface InjectionPlan {
 }
 
 export type RenderResult = { plan: InjectionPlan } | { error: string };
-
-function isUnder(path: string, mountPath: string): boolean {
-  const mount = cleanPath(mountPath);
-  return path === mount || path.startsWith(mount === '/' ? '/' : `${mount}/`);
-}
 
 function uniqueName(base: string, taken: Set<string>): string {
   if (!taken.has(base)) return base;
@@ -74,9 +69,7 @@ function addSidecarMount(into: SidecarVolumes, mount: V1VolumeMount, holds: stri
  */
 function mountTsdb(into: SidecarVolumes, prometheus: PrometheusView, warnings: string[]): V1VolumeMount[] {
   const { tsdbPath } = prometheus;
-  const tsdbMount = (prometheus.container.volumeMounts ?? [])
-    .filter((m) => isUnder(tsdbPath, m.mountPath))
-    .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+  const tsdbMount = mountHolding(prometheus.container.volumeMounts, tsdbPath)?.mount;
   if (tsdbMount !== undefined) {
     addSidecarMount(into, {
       name: tsdbMount.name,
@@ -321,7 +314,7 @@ function optionalFlags(settings: Settings): string[] {
 /** Warnings about how the sidecar reaches its inputs: a bucket file no volume holds, a Prometheus it calls without credentials. */
 function accessWarnings(prometheus: PrometheusView, settings: Settings, sidecarMounts: V1VolumeMount[], warnings: string[]): void {
   const configFile = settings.objstore.enabled ? settings.objstore.configFile : undefined;
-  if (configFile !== undefined && !sidecarMounts.some((m) => isUnder(cleanPath(configFile), m.mountPath))) {
+  if (configFile !== undefined && mountHolding(sidecarMounts, configFile) === undefined) {
     warnings.push(`no volume of the sidecar holds the objstore config file ${configFile}; it must be mounted into container ${SIDECAR_NAME} by something else (or add volumes and volumeMounts to the injector config)`);
   }
   if (settings.prometheus.httpClient.secretName === '' && prometheus.webConfigFile !== undefined) {
