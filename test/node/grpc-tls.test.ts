@@ -102,6 +102,10 @@ void t.test('the chart\'s Query reaches a sidecar serving gRPC TLS with client c
   const plain = startQuery(chartQueryArgs.filter((a) => !a.startsWith('--grpc-client-')));
   // The first Query connected within seconds; give these the same time several times over.
   await new Promise((resolve) => setTimeout(resolve, 15_000));
+  for (const other of [noCertificate, plain]) {
+    const ready = await fetch(`http://${other.http}/-/ready`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+    t.equal(ready?.status, 200, `that Query runs and answers (${other.http})`);
+  }
   t.same(await healthyStores(noCertificate.http), [], 'without a client certificate the sidecar refuses Query');
   t.same(await healthyStores(plain.http), [], 'without TLS Query gets nothing either');
   t.ok((await healthyStores(query.http)).length > 0, 'while the chart\'s Query still has it');
