@@ -4,12 +4,15 @@
 import { Compile } from 'typebox/compile';
 import type { TSchema } from 'typebox';
 
+/** A JSON Pointer segment decoded (RFC 6901: `~1` -> `/`, then `~0` -> `~`). */
+const decodeSegment = (segment: string) => segment.replaceAll('~1', '/').replaceAll('~0', '~');
+
 /** The schema node a JSON-schema path like `#/properties/a/items` points at. */
 function schemaAt(root: TSchema, schemaPath: string): Record<string, unknown> | undefined {
   let node: unknown = root;
   for (const part of schemaPath.replace(/^#\/?/, '').split('/').filter(Boolean)) {
     if (node === null || typeof node !== 'object') return undefined;
-    node = (node as Record<string, unknown>)[part.replaceAll('~1', '/').replaceAll('~0', '~')];
+    node = (node as Record<string, unknown>)[decodeSegment(part)];
   }
   return node !== null && typeof node === 'object' ? (node as Record<string, unknown>) : undefined;
 }
@@ -18,7 +21,7 @@ function valueAt(root: unknown, pointer: string): unknown {
   let node = root;
   for (const part of pointer.split('/').slice(1)) {
     if (node === null || typeof node !== 'object') return undefined;
-    node = (node as Record<string, unknown>)[part.replaceAll('~1', '/').replaceAll('~0', '~')];
+    node = (node as Record<string, unknown>)[decodeSegment(part)];
   }
   return node;
 }
@@ -27,7 +30,7 @@ function valueAt(root: unknown, pointer: string): unknown {
 export function fieldName(pointer: string, prefix = ''): string {
   let name = prefix;
   for (const raw of pointer.split('/').slice(1)) {
-    const part = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    const part = decodeSegment(raw);
     name += /^[0-9]+$/.test(part) ? `[${part}]` : name === '' ? part : `.${part}`;
   }
   return name === '' ? '(top level)' : name;

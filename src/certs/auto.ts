@@ -4,6 +4,7 @@
 // Pure (no I/O, the clock is a parameter); the keeper (keeper.ts) acts on these answers.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { isIP } from 'node:net';
+import { DAY_MS, pemCertificates } from './pem.ts';
 
 /** What the Secret holds: the CA (ca.crt may carry older CAs after it, for overlapping trust). */
 export interface CertificateBundle {
@@ -56,11 +57,6 @@ export function secretDataOf(bundle: CertificateBundle): Record<string, string> 
   return data;
 }
 
-/** The PEM certificates of a bundle, in order. */
-export function pemCertificates(pem: string): string[] {
-  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-}
-
 /** A new CA first (it signs), then the previous CAs that are still valid, so that a replica still
  * serving a certificate of the old CA stays trusted until it picks up the new one. */
 export function trustBundle(newCaCert: string, previousCaCert: string | undefined, now: Date): string {
@@ -81,7 +77,6 @@ export type CertificatePlan =
   /** A new CA and a new serving certificate. */
   | { action: 'renew-all'; reason: string };
 
-const DAY = 24 * 3600 * 1000;
 
 /** Whether less than `renewWhenLeft` of the certificate's validity is left at `now`. */
 export function renewalDue(certificate: X509Certificate, now: Date, renewWhenLeft: number): boolean {
@@ -111,7 +106,7 @@ function covers(certificate: X509Certificate, name: string): boolean {
 }
 
 function leftOf(certificate: X509Certificate, now: Date): string {
-  const days = Math.floor((certificate.validToDate.getTime() - now.getTime()) / DAY);
+  const days = Math.floor((certificate.validToDate.getTime() - now.getTime()) / DAY_MS);
   return `expires ${certificate.validToDate.toISOString()} (${days} days left)`;
 }
 

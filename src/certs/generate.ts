@@ -3,7 +3,7 @@
 // only when a certificate is made, so a server that serves existing files never pays for it.
 import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { pemCertificates } from './auto.ts';
+import { DAY_MS, pemCertificates } from './pem.ts';
 
 export interface CertificateAuthority {
   /** PEM; when it is a bundle, the first certificate is the one that signs. */
@@ -18,8 +18,6 @@ export interface CertificateSet {
   key: string;
 }
 
-const DAY = 24 * 3600 * 1000;
-
 async function selfsigned() {
   return (await import('selfsigned')).generate;
 }
@@ -33,7 +31,7 @@ export async function createCertificateAuthority(): Promise<CertificateAuthority
     algorithm: 'sha256',
     keyType: 'ec',
     notBeforeDate: now,
-    notAfterDate: new Date(now.getTime() + 10 * 365 * DAY),
+    notAfterDate: new Date(now.getTime() + 10 * 365 * DAY_MS),
     extensions: [
       { name: 'basicConstraints', cA: true, critical: true },
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
@@ -52,7 +50,7 @@ export async function issueServingCertificate(ca: CertificateAuthority, names: r
     algorithm: 'sha256',
     keyType: 'ec',
     notBeforeDate: now,
-    notAfterDate: new Date(now.getTime() + days * DAY),
+    notAfterDate: new Date(now.getTime() + days * DAY_MS),
     ca: { key: ca.key, cert: signer },
     extensions: [
       { name: 'basicConstraints', cA: false },
@@ -79,7 +77,7 @@ export function certificateCovers(cert: string, key: string, names: string[], ma
   try {
     const x509 = new X509Certificate(cert);
     if (!x509.checkPrivateKey(createPrivateKey(key))) return false;
-    if (new Date(x509.validTo).getTime() - Date.now() < marginDays * DAY) return false;
+    if (new Date(x509.validTo).getTime() - Date.now() < marginDays * DAY_MS) return false;
     return names.every((name) => (isIP(name) ? x509.checkIP(name) : x509.checkHost(name, { subject: 'never' })) !== undefined);
   } catch {
     return false;

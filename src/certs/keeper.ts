@@ -20,6 +20,7 @@ import {
 import { generateCertificates, issueServingCertificate } from './generate.ts';
 import type { CertificateApi, SecretObject } from './kube.ts';
 import { ServedCertificates } from './served.ts';
+import { MANAGED_BY_LABEL, MANAGER } from '../inject/names.ts';
 
 /** pino's shape (fastify's logger), reduced to what the keeper uses. */
 export interface KeeperLog {
@@ -59,7 +60,7 @@ export class KubernetesCallError extends Error {
   }
 }
 
-const SECRET_LABELS = { 'app.kubernetes.io/name': 'thanos-sidecar-injector', 'app.kubernetes.io/managed-by': 'thanos-injector' };
+const SECRET_LABELS = { 'app.kubernetes.io/name': 'thanos-sidecar-injector', [MANAGED_BY_LABEL]: MANAGER };
 const MAX_WRITE_ATTEMPTS = 3;
 
 export class CertificateKeeper {

@@ -5,8 +5,8 @@ import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import type { WebhookTarget } from './webhook.ts';
+import { DAY_MS, pemCertificates } from '../certs/pem.ts';
 
-const DAY = 24 * 3600 * 1000;
 export const EXPIRY_WARNING_DAYS = 30;
 const MAX_CHAIN = 5;
 
@@ -22,12 +22,11 @@ export interface ServedCertificate {
  */
 export type Served = { certificate: ServedCertificate } | { error: string; reported: boolean };
 
-const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /** Every certificate of a PEM bundle; blocks that do not parse are left out. */
 export function parsePemBundle(pem: string): X509Certificate[] {
   const certificates: X509Certificate[] = [];
-  for (const block of pem.match(PEM_BLOCK) ?? []) {
+  for (const block of pemCertificates(pem)) {
     try {
       certificates.push(new X509Certificate(block));
     } catch {
@@ -170,9 +169,9 @@ export function checkExpiry(served: Served, now: Date): CheckRow {
   if (notBefore > now.getTime()) {
     return fail(name, `the serving certificate is not valid before ${leaf.validFrom}: the apiserver refuses it; check the clocks or reissue it`);
   }
-  const days = Math.floor((notAfter - now.getTime()) / DAY);
+  const days = Math.floor((notAfter - now.getTime()) / DAY_MS);
   if (notAfter < now.getTime()) {
-    const ago = Math.floor((now.getTime() - notAfter) / DAY);
+    const ago = Math.floor((now.getTime() - notAfter) / DAY_MS);
     const when = ago === 0 ? 'less than a day ago' : ago === 1 ? '1 day ago' : `${ago} days ago`;
     return fail(name, `the serving certificate expired on ${dateOf(leaf.validTo)} (${when}): the apiserver refuses it; ${renew}`);
   }

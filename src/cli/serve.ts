@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
+import { LOG_LEVELS } from '../config/schema.ts';
 import { readFailure } from '../files.ts';
 import { servingNames } from '../certs/auto.ts';
 import { ensureCertificates } from '../certs/files.ts';
@@ -80,7 +81,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(help);
     return 0;
   }
-  if (!['debug', 'info', 'warn', 'error'].includes(values['log-level'])) {
+  if (!(LOG_LEVELS as readonly string[]).includes(values['log-level'])) {
     throw new UsageError(`--log-level: "${values['log-level']}" is not valid; expected debug, info, warn or error`);
   }
   if ((values['tls-cert-file'] === undefined) !== (values['tls-key-file'] === undefined)) {

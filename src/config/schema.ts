@@ -89,13 +89,16 @@ const VolumeMount = Type.Object(
   { additionalProperties: false },
 );
 
+/** The log levels of both Thanos and the injector itself. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
 const port = (value: number) =>
   Type.Integer({ minimum: 1, maximum: 65535, default: value, description: 'a port number from 1 to 65535' });
 
 export const ConfigSchema = Type.Object(
   {
     image: Type.String({ minLength: 1, pattern: '^\\S+$', default: 'quay.io/thanos/thanos:v0.42.5', description: 'an image reference such as quay.io/thanos/thanos:v0.42.5' }),
-    logLevel: Type.Enum(['debug', 'info', 'warn', 'error'], { default: 'info', description: 'one of debug, info, warn, error' }),
+    logLevel: Type.Enum([...LOG_LEVELS], { default: 'info', description: 'one of debug, info, warn, error' }),
     /** native: a restartable init container; container: a regular container; auto: native from Kubernetes 1.29. */
     sidecarMode: Type.Enum(['auto', 'native', 'container'], { default: 'auto', description: 'one of auto, native, container' }),
     /** Read by sidecarMode auto when the cluster's own version cannot be read, and by the offline CLI. */

@@ -20,6 +20,9 @@ export const INJECTED_LABEL = `${PREFIX}injected`;
 export const STATUS_ANNOTATION = `${PREFIX}status`;
 export const SIDECAR_NAME = 'thanos-sidecar';
 export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
+/** What the injector labels the objects it creates and owns (Services, the endpoints ConfigMap, the certificate Secret). */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGER = 'thanos-sidecar-injector';
 
 /** Per-pod override annotations, by their short name after the prefix. */
 export const OVERRIDE_KEYS = [

@@ -2,7 +2,7 @@
 // into the settings that rendering uses. An invalid value is an error naming the annotation, the
 // value and the accepted form: it rejects the pod, it is never silently replaced.
 import type { V1ResourceRequirements } from '@kubernetes/client-node';
-import { MIN_TIME_FORM, MIN_TIME_PATTERN, type Config } from '../config/schema.ts';
+import { LOG_LEVELS, MIN_TIME_FORM, MIN_TIME_PATTERN, type Config } from '../config/schema.ts';
 import type { CompactionSetting } from './compaction.ts';
 import { OVERRIDE_KEYS, PREFIX, STATUS_ANNOTATION, type OverrideKey } from './names.ts';
 import { isBlockDuration, parseQuantity, QUANTITY_PATTERN } from './units.ts';
@@ -85,7 +85,7 @@ const RULES: Record<OverrideKey, Rule> = {
     valid: (v) => /^[0-9]+$/.test(v) && Number(v) >= 1 && Number(v) <= 2147483647,
     form: 'a user id from 1 to 2147483647',
   },
-  'log-level': { valid: (v) => ['debug', 'info', 'warn', 'error'].includes(v), form: 'one of debug, info, warn, error' },
+  'log-level': { valid: (v) => (LOG_LEVELS as readonly string[]).includes(v), form: 'one of debug, info, warn, error' },
   'cpu-request': { valid: (v) => QUANTITY_PATTERN.test(v), form: 'a CPU quantity such as 100m or 0.5' },
   'memory-request': { valid: (v) => QUANTITY_PATTERN.test(v), form: 'a memory quantity such as 128Mi or 1Gi' },
   'memory-limit': { valid: (v) => QUANTITY_PATTERN.test(v), form: 'a memory quantity such as 512Mi or 1Gi' },

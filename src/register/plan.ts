@@ -5,13 +5,11 @@ import type { V1ConfigMap, V1Container, V1Namespace, V1Pod, V1Service, V1Service
 import { stringify } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { decide } from '../inject/decide.ts';
-import { INJECTED_LABEL, optedIn, SIDECAR_NAME } from '../inject/names.ts';
+import { INJECTED_LABEL, MANAGED_BY_LABEL, MANAGER, optedIn, SIDECAR_NAME } from '../inject/names.ts';
 import { allContainers } from '../inject/pod.ts';
 
 /** The headless Service per namespace is named after the container it reaches. */
 export const SERVICE_NAME = SIDECAR_NAME;
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
-export const MANAGER = 'thanos-sidecar-injector';
 export const GRPC_PORT = 10901;
 export const HTTP_PORT = 10902;
 /** Thanos Query `--endpoint.sd-config-file` (v0.38+). */

@@ -7,7 +7,6 @@ import {
   bundleFromSecretData,
   caBundlePatch,
   describeApiError,
-  pemCertificates,
   permissionHint,
   planCertificates,
   renewalDue,
@@ -16,8 +15,8 @@ import {
   trustBundle,
   type CertificateBundle,
 } from '../../src/certs/auto.ts';
-import { generateCertificates } from '../../src/certs/generate.ts';
-import { issueServingCertificate } from '../../src/certs/generate.ts';
+import { generateCertificates, issueServingCertificate } from '../../src/certs/generate.ts';
+import { pemCertificates } from '../../src/certs/pem.ts';
 
 const DAY = 24 * 3600 * 1000;
 const NAMES = servingNames('thanos-injector', 'monitoring', ['127.0.0.1']);
