@@ -5,11 +5,11 @@ import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import { Document, isMap, isNode, isScalar, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
 import { readFailure } from '../files.ts';
 import { checkPodTemplate } from '../admission/schema.ts';
-import { applyPatchInPlace } from '../inject/patch.ts';
 import { injectPod, type Injection } from '../inject/inject.ts';
-import type { PatchOperation } from '../inject/patch.ts';
+import { applyPatchInPlace, type PatchOperation } from '../inject/patch.ts';
 import type { PodLike } from '../inject/pod.ts';
 import { parseFlags } from './args.ts';
 import { CommandError, UsageError } from './errors.ts';
@@ -49,6 +49,84 @@ function leadingComment(document: Document): string | null {
   return document.commentBefore ?? (isNode(root) ? root.commentBefore : undefined) ?? (isScalar(firstKey) ? firstKey.commentBefore : undefined) ?? null;
 }
 
+/** The YAML documents of `-f FILE` (or stdin), each with its object (empty documents dropped). */
+async function readManifests(filename: string): Promise<{ source: string; parsed: { document: Document; object: unknown }[] }> {
+  const source = filename === '-' ? 'stdin' : filename;
+  let input: string;
+  try {
+    input = filename === '-' ? await text(process.stdin) : await readFile(filename, 'utf8');
+  } catch (error) {
+    throw new CommandError(`cannot read ${source}: ${readFailure(error)}`);
+  }
+  const documents = parseAllDocuments(input);
+  if (!Array.isArray(documents)) throw new CommandError(`${source}: empty YAML stream`);
+  const parsed: { document: Document; object: unknown }[] = [];
+  for (const document of documents) {
+    if (document.errors.length > 0) throw new CommandError(`${source}: not valid YAML: ${document.errors[0]?.message.split('\n')[0]}`);
+    const object: unknown = document.toJS();
+    if (object !== null && object !== undefined) parsed.push({ document, object });
+  }
+  return { source, parsed };
+}
+
+interface InjectRun {
+  config: Config;
+  kubernetesVersion: string;
+  /** --namespace, over each object's own. */
+  namespace: string | undefined;
+  /** Refusals, one line each; the run fails when there is any. */
+  denials: string[];
+  /** The patch of each Pod or pod template met, in order ([] when skipped). */
+  patches: PatchOperation[][];
+}
+
+/** Injects a Pod, a workload's pod template or each item of a List, in place; true when it changed. */
+function injectObject(object: Manifest, run: InjectRun): boolean {
+  if (object === null || typeof object !== 'object' || typeof object.kind !== 'string') return false;
+  if (object.kind === 'List' && Array.isArray(object.items)) {
+    return object.items.map((item) => injectObject(item as Manifest, run)).includes(true);
+  }
+  const pointer = podPointer(object.kind);
+  if (pointer === undefined) return false;
+  const where = describe(object);
+  const template = resolvePointer(object, pointer);
+  const problems = checkPodTemplate(`${where} ${pointer === '' ? '' : pointer.slice(1).replaceAll('/', '.')}`.trim())(template);
+  if (problems.length > 0) {
+    run.denials.push(`${where}: ${problems.join('; ')}`);
+    return false;
+  }
+  const namespace = run.namespace ?? (typeof object.metadata?.namespace === 'string' ? object.metadata.namespace : 'default');
+  const result: Injection = injectPod(template as PodLike, { config: run.config, namespace, kubernetesVersion: run.kubernetesVersion });
+  if (result.outcome === 'denied') {
+    run.denials.push(`${where}: ${result.message}`);
+    return false;
+  }
+  for (const warning of result.warnings) process.stderr.write(`${where}: warning: ${warning}\n`);
+  if (result.outcome === 'skipped') {
+    process.stderr.write(`${where}: skipped (${result.reason}): ${result.message}\n`);
+    run.patches.push([]);
+    return false;
+  }
+  applyPatchInPlace(template as object, result.patch);
+  run.patches.push(result.patch);
+  process.stderr.write(`${where}: injected\n`);
+  return true;
+}
+
+/**
+ * The manifests again: untouched documents as written (comments, flow style), injected ones anew,
+ * keeping their leading comment.
+ */
+function printManifests(parsed: { document: Document; object: unknown }[], changed: boolean[]): void {
+  const texts = parsed.map(({ document, object }, i) => {
+    if (!changed[i]) return document.toString().replace(/^---\n/, '');
+    const output = new Document(object, { aliasDuplicateObjects: false });
+    output.commentBefore = leadingComment(document);
+    return output.toString({ lineWidth: 0 });
+  });
+  process.stdout.write(texts.join('---\n'));
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     filename: { type: 'string', short: 'f' },
@@ -67,76 +145,19 @@ export async function run(argv: string[]): Promise<number> {
   const kubernetesVersion = values['kube-version'] ?? config.kubernetesVersion;
   if (!/^v?[0-9]+\.[0-9]+/.test(kubernetesVersion)) throw new UsageError(`--kube-version: "${kubernetesVersion}" is not valid; expected a version such as 1.33`);
 
-  const source = values.filename === '-' ? 'stdin' : values.filename;
-  let input: string;
-  try {
-    input = values.filename === '-' ? await text(process.stdin) : await readFile(values.filename, 'utf8');
-  } catch (error) {
-    throw new CommandError(`cannot read ${source}: ${readFailure(error)}`);
-  }
-  const documents = parseAllDocuments(input);
-  if (!Array.isArray(documents)) throw new CommandError(`${source}: empty YAML stream`);
-  const parsed: { document: Document; object: unknown }[] = [];
-  for (const document of documents) {
-    if (document.errors.length > 0) throw new CommandError(`${source}: not valid YAML: ${document.errors[0]?.message.split('\n')[0]}`);
-    const object: unknown = document.toJS();
-    if (object !== null && object !== undefined) parsed.push({ document, object });
-  }
+  const { source, parsed } = await readManifests(values.filename);
   const objects = parsed.map((p) => p.object);
-
-  const denials: string[] = [];
-  const patches: PatchOperation[][] = [];
-  /** Injects in place; true when the object changed. */
-  const injectOne = (object: Manifest): boolean => {
-    if (object === null || typeof object !== 'object' || typeof object.kind !== 'string') return false;
-    if (object.kind === 'List' && Array.isArray(object.items)) {
-      return object.items.map((item) => injectOne(item as Manifest)).includes(true);
-    }
-    const pointer = podPointer(object.kind);
-    if (pointer === undefined) return false;
-    const where = describe(object);
-    const template = resolvePointer(object, pointer);
-    const problems = checkPodTemplate(`${where} ${pointer === '' ? '' : pointer.slice(1).replaceAll('/', '.')}`.trim())(template);
-    if (problems.length > 0) {
-      denials.push(`${where}: ${problems.join('; ')}`);
-      return false;
-    }
-    const namespace = values.namespace ?? (typeof object.metadata?.namespace === 'string' ? object.metadata.namespace : 'default');
-    const result: Injection = injectPod(template as PodLike, { config, namespace, kubernetesVersion });
-    if (result.outcome === 'denied') {
-      denials.push(`${where}: ${result.message}`);
-      return false;
-    }
-    for (const warning of result.warnings) process.stderr.write(`${where}: warning: ${warning}\n`);
-    if (result.outcome === 'skipped') {
-      process.stderr.write(`${where}: skipped (${result.reason}): ${result.message}\n`);
-      patches.push([]);
-      return false;
-    }
-    applyPatchInPlace(template as object, result.patch);
-    patches.push(result.patch);
-    process.stderr.write(`${where}: injected\n`);
-    return true;
-  };
-  const changed = objects.map((object) => injectOne(object as Manifest));
-  if (denials.length > 0) throw new CommandError(denials.join('\n'));
-
-  if (values.output === 'patch') {
-    const pods = objects.filter((o) => (o as Manifest).kind === 'Pod');
-    if (objects.length !== 1 || pods.length !== 1) {
-      throw new UsageError(`-o patch needs exactly one Pod in the input; ${source} has ${objects.length} object(s), ${pods.length} Pod(s)`);
-    }
-    process.stdout.write(`${JSON.stringify(patches[0] ?? [], null, 2)}\n`);
+  const injection: InjectRun = { config, kubernetesVersion, namespace: values.namespace, denials: [], patches: [] };
+  const changed = objects.map((object) => injectObject(object as Manifest, injection));
+  if (injection.denials.length > 0) throw new CommandError(injection.denials.join('\n'));
+  if (values.output === 'yaml') {
+    printManifests(parsed, changed);
     return 0;
   }
-  // Untouched documents are printed as written (comments, flow style); injected ones anew, keeping
-  // their leading comment.
-  const texts = parsed.map(({ document, object }, i) => {
-    if (!changed[i]) return document.toString().replace(/^---\n/, '');
-    const output = new Document(object, { aliasDuplicateObjects: false });
-    output.commentBefore = leadingComment(document);
-    return output.toString({ lineWidth: 0 });
-  });
-  process.stdout.write(texts.join('---\n'));
+  const pods = objects.filter((o) => (o as Manifest).kind === 'Pod');
+  if (objects.length !== 1 || pods.length !== 1) {
+    throw new UsageError(`-o patch needs exactly one Pod in the input; ${source} has ${objects.length} object(s), ${pods.length} Pod(s)`);
+  }
+  process.stdout.write(`${JSON.stringify(injection.patches[0] ?? [], null, 2)}\n`);
   return 0;
 }
