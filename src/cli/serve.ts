@@ -3,14 +3,14 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
-import { LOG_LEVELS } from '../config/schema.ts';
+import { LOG_LEVELS, type Config } from '../config/schema.ts';
 import { readFailure } from '../files.ts';
 import { servingNames } from '../certs/auto.ts';
 import { ensureCertificates } from '../certs/files.ts';
 import { CertificateKeeper } from '../certs/keeper.ts';
 import { kubernetesCertificateApi } from '../certs/kube.ts';
 import { clusterConfigured, discoverKubernetesVersion } from '../kube/version.ts';
-import { startServer } from '../server/server.ts';
+import { startServer, type RunningServer } from '../server/server.ts';
 import { numberFlag, parseFlags, portFlag } from './args.ts';
 import { CommandError, UsageError } from './errors.ts';
 
@@ -56,8 +56,8 @@ Flags:
   -h, --help                   show this help
 `;
 
-export async function run(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, {
+function parseServeFlags(argv: string[]) {
+  return parseFlags(argv, {
     config: { type: 'string' },
     address: { type: 'string', default: '0.0.0.0' },
     port: { type: 'string' },
@@ -76,25 +76,98 @@ export async function run(argv: string[]): Promise<number> {
     'log-level': { type: 'string', default: 'info' },
     'drain-timeout': { type: 'string' },
     'shutdown-delay': { type: 'string' },
-  }, 'serve');
-  if (values.help) {
-    process.stdout.write(help);
-    return 0;
-  }
+  }, 'serve').values;
+}
+type ServeFlags = ReturnType<typeof parseServeFlags>;
+
+/** The flags that only make sense together, or never together. */
+function checkFlagCombinations(values: ServeFlags): void {
   if (!(LOG_LEVELS as readonly string[]).includes(values['log-level'])) {
     throw new UsageError(`--log-level: "${values['log-level']}" is not valid; expected debug, info, warn or error`);
   }
   if ((values['tls-cert-file'] === undefined) !== (values['tls-key-file'] === undefined)) {
     throw new UsageError('--tls-cert-file and --tls-key-file go together; give both or neither');
   }
-  const certsSecret = values['certs-secret'];
-  if (certsSecret !== undefined && (values['tls-cert-file'] !== undefined || values['cert-dir'] !== undefined)) {
+  if (values['certs-secret'] !== undefined && (values['tls-cert-file'] !== undefined || values['cert-dir'] !== undefined)) {
     throw new UsageError('--certs-secret keeps the certificates in a Secret; it does not go with --tls-cert-file, --tls-key-file or --cert-dir');
   }
   const autoOnly = (['webhook-config', 'service-name', 'certs-check-interval', 'namespace'] as const).filter((name) => values[name] !== undefined);
-  if (certsSecret === undefined && autoOnly.length > 0) {
+  if (values['certs-secret'] === undefined && autoOnly.length > 0) {
     throw new UsageError(`--${autoOnly[0]} belongs to auto mode; give --certs-secret NAME too`);
   }
+}
+
+interface ServingCertificates {
+  certFile: string;
+  keyFile: string;
+  /** Auto mode: keeps the Secret, the files and the webhooks' caBundle current. */
+  keeper?: CertificateKeeper;
+  notes: string[];
+}
+
+/** Auto mode: the certificate in a Secret, kept by a CertificateKeeper. */
+async function keptCertificates(values: ServeFlags, secretName: string, intervalMs: number): Promise<ServingCertificates> {
+  const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? '';
+  if (namespace === '') throw new UsageError('--certs-secret needs the namespace of the Secret: --namespace NS or env POD_NAMESPACE');
+  const names = servingNames(values['service-name'], namespace, values['dns-name']);
+  if (names.length === 0) throw new UsageError('--certs-secret needs the names to certify: --service-name NAME and/or --dns-name NAME');
+  if (!clusterConfigured()) throw new CommandError('--certs-secret needs the Kubernetes API: run in a pod, or set KUBECONFIG');
+  const api = await kubernetesCertificateApi().catch((error: unknown) => {
+    throw new CommandError(`certs auto mode: cannot load the Kubernetes client configuration: ${(error as Error).message}`);
+  });
+  const keeper = new CertificateKeeper({ api, namespace, secretName, webhookConfiguration: values['webhook-config'], names, intervalMs });
+  const notes = await keeper.prepare().catch((error: unknown) => {
+    throw new CommandError(`certs auto mode: ${(error as Error).message}`);
+  });
+  return { certFile: keeper.certFile, keyFile: keeper.keyFile, keeper, notes };
+}
+
+/** The serving certificate: given files, a Secret kept in auto mode, or a self-signed pair in --cert-dir. */
+async function servingCertificates(values: ServeFlags, checkIntervalMs: number): Promise<ServingCertificates> {
+  const certsSecret = values['certs-secret'];
+  if (certsSecret !== undefined) return keptCertificates(values, certsSecret, checkIntervalMs);
+  const [certFile, keyFile] = [values['tls-cert-file'], values['tls-key-file']];
+  if (certFile !== undefined && keyFile !== undefined) return { certFile, keyFile, notes: [] };
+  const dir = resolve(values['cert-dir'] ?? 'certs');
+  const files = await ensureCertificates(dir, ['localhost', '127.0.0.1', '::1', ...(values['dns-name'] ?? [])]).catch((error: unknown) => {
+    throw new CommandError(`cannot prepare certificates in ${dir}: ${(error as Error).message}`);
+  });
+  return { certFile: files.certFile, keyFile: files.keyFile, notes: [`${files.created ? 'created' : 'reusing'} serving certificate in ${dir}; CA bundle: ${join(dir, 'ca.crt')}`] };
+}
+
+/** sidecarMode auto: the cluster's version when one answers, else the configured one (with a note saying which). */
+async function kubernetesVersionFor(config: Config, notes: string[]): Promise<string> {
+  if (config.sidecarMode !== 'auto') return config.kubernetesVersion;
+  const asked = performance.now();
+  const discovered = await discoverKubernetesVersion();
+  const waited = (performance.now() - asked).toFixed(0);
+  notes.push(discovered ? `cluster version ${discovered} (sidecarMode auto)` : `no cluster answered (waited ${waited} ms); using kubernetesVersion ${config.kubernetesVersion} for sidecarMode auto`);
+  return discovered ?? config.kubernetesVersion;
+}
+
+/** Resolves once SIGTERM or SIGINT has stopped the server and the certificate keeper. */
+function untilStopped(server: RunningServer, keeper: CertificateKeeper | undefined): Promise<void> {
+  return new Promise<void>((done) => {
+    const stop = (signal: string) => {
+      server.webhook.log.info({ signal }, 'signal received');
+      // Readiness off and the drain start at once; the certificate keeper's check in progress (which
+      // may be waiting on a slow API) is not allowed to hold the shutdown up.
+      Promise.allSettled([server.shutdown(), keeper?.stop()])
+        .then(() => keeper?.dispose())
+        .then(done, done);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const values = parseServeFlags(argv);
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  checkFlagCombinations(values);
   const port = portFlag('port', values.port, 8443);
   const healthPort = portFlag('health-port', values['health-port'], 8080);
   const drainTimeout = numberFlag('drain-timeout', values['drain-timeout'], 20, 1, 3600);
@@ -105,52 +178,8 @@ export async function run(argv: string[]): Promise<number> {
   const clientCa = values['client-ca-file'] === undefined ? undefined : await readFile(values['client-ca-file'], 'utf8').catch((error: unknown) => {
     throw new CommandError(`cannot read --client-ca-file ${values['client-ca-file']}: ${readFailure(error)}`);
   });
-
-  let certFile = values['tls-cert-file'];
-  let keyFile = values['tls-key-file'];
-  const notes: string[] = [];
-  let keeper: CertificateKeeper | undefined;
-  if (certsSecret !== undefined) {
-    const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? '';
-    if (namespace === '') throw new UsageError('--certs-secret needs the namespace of the Secret: --namespace NS or env POD_NAMESPACE');
-    const names = servingNames(values['service-name'], namespace, values['dns-name']);
-    if (names.length === 0) throw new UsageError('--certs-secret needs the names to certify: --service-name NAME and/or --dns-name NAME');
-    if (!clusterConfigured()) throw new CommandError('--certs-secret needs the Kubernetes API: run in a pod, or set KUBECONFIG');
-    const api = await kubernetesCertificateApi().catch((error: unknown) => {
-      throw new CommandError(`certs auto mode: cannot load the Kubernetes client configuration: ${(error as Error).message}`);
-    });
-    keeper = new CertificateKeeper({
-      api,
-      namespace,
-      secretName: certsSecret,
-      webhookConfiguration: values['webhook-config'],
-      names,
-      intervalMs: checkInterval * 1000,
-    });
-    notes.push(...await keeper.prepare().catch((error: unknown) => {
-      throw new CommandError(`certs auto mode: ${(error as Error).message}`);
-    }));
-    certFile = keeper.certFile;
-    keyFile = keeper.keyFile;
-  } else if (certFile === undefined || keyFile === undefined) {
-    const dir = resolve(values['cert-dir'] ?? 'certs');
-    const files = await ensureCertificates(dir, ['localhost', '127.0.0.1', '::1', ...(values['dns-name'] ?? [])]).catch((error: unknown) => {
-      throw new CommandError(`cannot prepare certificates in ${dir}: ${(error as Error).message}`);
-    });
-    certFile = files.certFile;
-    keyFile = files.keyFile;
-    notes.push(`${files.created ? 'created' : 'reusing'} serving certificate in ${dir}; CA bundle: ${join(dir, 'ca.crt')}`);
-  }
-
-  let kubernetesVersion = config.kubernetesVersion;
-  if (config.sidecarMode === 'auto') {
-    const asked = performance.now();
-    const discovered = await discoverKubernetesVersion();
-    const waited = (performance.now() - asked).toFixed(0);
-    notes.push(discovered ? `cluster version ${discovered} (sidecarMode auto)` : `no cluster answered (waited ${waited} ms); using kubernetesVersion ${kubernetesVersion} for sidecarMode auto`);
-    kubernetesVersion = discovered ?? kubernetesVersion;
-  }
-
+  const { certFile, keyFile, keeper, notes } = await servingCertificates(values, checkInterval * 1000);
+  const kubernetesVersion = await kubernetesVersionFor(config, notes);
   const server = await startServer({
     config,
     kubernetesVersion,
@@ -175,18 +204,6 @@ export async function run(argv: string[]): Promise<number> {
   });
   for (const note of notes) server.webhook.log.info(note);
   server.webhook.log.info({ port: server.port, healthPort: server.healthPort }, 'webhook listening (POST /mutate over HTTPS)');
-
-  await new Promise<void>((done) => {
-    const stop = (signal: string) => {
-      server.webhook.log.info({ signal }, 'signal received');
-      // Readiness off and the drain start at once; the certificate keeper's check in progress (which
-      // may be waiting on a slow API) is not allowed to hold the shutdown up.
-      Promise.allSettled([server.shutdown(), keeper?.stop()])
-        .then(() => keeper?.dispose())
-        .then(done, done);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  await untilStopped(server, keeper);
   return 0;
 }
