@@ -28,96 +28,117 @@ function registrationKey(pod: V1Pod): string {
   return JSON.stringify([pod.status?.phase, pod.status?.podIP, ready, pod.metadata?.deletionTimestamp !== undefined, pod.metadata?.labels?.[INJECTED_LABEL]]);
 }
 
-export async function watch(options: WatchOptions): Promise<void> {
-  const { kube, log, signal } = options;
-  const debounceMs = options.debounceMs ?? 1000;
-  const retryMs = options.retryMs ?? 10_000;
-  const labelSelector = `${INJECTED_LABEL}=true`;
+/**
+ * Runs reconciles: after `debounceMs` of quiet, never two at once (a request while one runs makes
+ * exactly one more follow it), a failed one retried after `retryMs`; nothing starts once aborted.
+ */
+class ReconcileScheduler {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly options: WatchOptions & { debounceMs: number; retryMs: number };
 
-  let running: Promise<void> | undefined;
-  let again = false;
-  let timer: NodeJS.Timeout | undefined;
-  const timers = new Set<NodeJS.Timeout>();
-  const later = (ms: number, action: () => void) => {
+  constructor(options: WatchOptions & { debounceMs: number; retryMs: number }) {
+    this.options = options;
+  }
+
+  /** Runs `action` after `ms`, unless aborted by then; cancelled by stop(). */
+  later(ms: number, action: () => void): NodeJS.Timeout {
     const handle = setTimeout(() => {
-      timers.delete(handle);
-      if (!signal.aborted) action();
+      this.timers.delete(handle);
+      if (!this.options.signal.aborted) action();
     }, ms);
-    timers.add(handle);
+    this.timers.add(handle);
     return handle;
-  };
+  }
 
-  const runOnce = async () => {
-    try {
-      await options.reconcile();
-    } catch (error) {
-      log(`${(error as Error).message}; retrying in ${Math.round(retryMs / 1000)}s`);
-      later(retryMs, () => schedule(0));
-    }
-  };
-  const start = () => {
-    running = runOnce().finally(() => {
-      running = undefined;
-      if (again && !signal.aborted) {
-        again = false;
-        start();
-      }
-    });
-  };
-  /** Reconcile after `delay` ms of quiet; while one runs, exactly one more follows it. */
-  function schedule(delay = debounceMs): void {
-    if (signal.aborted) return;
-    if (timer !== undefined) clearTimeout(timer);
-    timer = later(delay, () => {
-      timer = undefined;
-      if (running !== undefined) again = true;
-      else start();
+  /** Reconcile after `delay` ms of quiet. */
+  schedule(delay = this.options.debounceMs): void {
+    if (this.options.signal.aborted) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = this.later(delay, () => {
+      this.timer = undefined;
+      if (this.running !== undefined) this.again = true;
+      else this.start();
     });
   }
 
-  const keys = new Map<string, string>();
-  const informers = (options.scope ?? [undefined]).map((namespace) => {
-    const where = namespace === undefined ? 'in all namespaces' : `in namespace ${namespace}`;
-    const informer = makeInformer<V1Pod>(
-      kube.kubeConfig,
-      namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
-      () => (namespace === undefined ? kube.core.listPodForAllNamespaces({ labelSelector }) : kube.core.listNamespacedPod({ namespace, labelSelector })),
-      labelSelector,
-    );
-    const changed = (pod: V1Pod) => {
-      const uid = pod.metadata?.uid ?? '';
-      const key = registrationKey(pod);
-      if (keys.get(uid) === key) return;
-      keys.set(uid, key);
-      schedule();
-    };
-    informer.on('add', changed);
-    informer.on('update', changed);
-    informer.on('delete', (pod) => {
-      keys.delete(pod.metadata?.uid ?? '');
-      schedule();
-    });
-    // client-node's informer stops on an error (it only reconnects by itself after a timeout or a
-    // 410): start it again, with a fresh list.
-    informer.on('error', (error: unknown) => {
-      if (signal.aborted) return;
-      log(`${describeApiError(`watch of pods labelled ${labelSelector} ${where} failed`, error, kube.server)}; restarting in ${Math.round(retryMs / 1000)}s`);
-      later(retryMs, () => void informer.start().catch(() => undefined));
-    });
-    return informer;
-  });
+  /** Cancels what is pending and waits for a reconcile in progress. */
+  async stop(): Promise<void> {
+    for (const handle of this.timers) clearTimeout(handle);
+    await this.running;
+  }
 
+  private start(): void {
+    this.running = this.runOnce().finally(() => {
+      this.running = undefined;
+      if (this.again && !this.options.signal.aborted) {
+        this.again = false;
+        this.start();
+      }
+    });
+  }
+
+  private async runOnce(): Promise<void> {
+    const { retryMs } = this.options;
+    try {
+      await this.options.reconcile();
+    } catch (error) {
+      this.options.log(`${(error as Error).message}; retrying in ${Math.round(retryMs / 1000)}s`);
+      this.later(retryMs, () => this.schedule(0));
+    }
+  }
+}
+
+/** An informer on the injected pods of `namespace` (undefined: all) that asks for a reconcile when a pod's registration may change. */
+function injectedPodInformer(options: WatchOptions & { retryMs: number }, scheduler: ReconcileScheduler, namespace: string | undefined) {
+  const { kube, log, signal, retryMs } = options;
+  const labelSelector = `${INJECTED_LABEL}=true`;
+  const where = namespace === undefined ? 'in all namespaces' : `in namespace ${namespace}`;
+  const informer = makeInformer<V1Pod>(
+    kube.kubeConfig,
+    namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
+    () => (namespace === undefined ? kube.core.listPodForAllNamespaces({ labelSelector }) : kube.core.listNamespacedPod({ namespace, labelSelector })),
+    labelSelector,
+  );
+  const keys = new Map<string, string>();
+  const changed = (pod: V1Pod) => {
+    const uid = pod.metadata?.uid ?? '';
+    const key = registrationKey(pod);
+    if (keys.get(uid) === key) return;
+    keys.set(uid, key);
+    scheduler.schedule();
+  };
+  informer.on('add', changed);
+  informer.on('update', changed);
+  informer.on('delete', (pod) => {
+    keys.delete(pod.metadata?.uid ?? '');
+    scheduler.schedule();
+  });
+  // client-node's informer stops on an error (it only reconnects by itself after a timeout or a
+  // 410): start it again, with a fresh list.
+  informer.on('error', (error: unknown) => {
+    if (signal.aborted) return;
+    log(`${describeApiError(`watch of pods labelled ${labelSelector} ${where} failed`, error, kube.server)}; restarting in ${Math.round(retryMs / 1000)}s`);
+    scheduler.later(retryMs, () => void informer.start().catch(() => undefined));
+  });
+  return informer;
+}
+
+export async function watch(options: WatchOptions): Promise<void> {
+  const settings = { ...options, debounceMs: options.debounceMs ?? 1000, retryMs: options.retryMs ?? 10_000 };
+  const scheduler = new ReconcileScheduler(settings);
+  const informers = (options.scope ?? [undefined]).map((namespace) => injectedPodInformer(settings, scheduler, namespace));
   // The informers' first lists report every pod as added; the reconcile right after covers them all.
   await Promise.all(informers.map((informer) => informer.start().catch(() => undefined)));
-  schedule(0);
-  const resync = setInterval(() => schedule(0), options.resyncSeconds * 1000);
-
+  scheduler.schedule(0);
+  const resync = setInterval(() => scheduler.schedule(0), options.resyncSeconds * 1000);
   await new Promise<void>((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve(), { once: true });
+    if (options.signal.aborted) resolve();
+    else options.signal.addEventListener('abort', () => resolve(), { once: true });
   });
   clearInterval(resync);
-  for (const handle of timers) clearTimeout(handle);
   await Promise.all(informers.map((informer) => informer.stop()));
-  await running;
+  await scheduler.stop();
 }
