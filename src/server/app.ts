@@ -1,6 +1,7 @@
 // The HTTPS admission endpoint (fastify): `POST /mutate`. Validates the AdmissionReview once,
 // hands it to admission/review and maps every bad input to a clear 4xx. Knows nothing of Thanos.
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyHttpsOptions, type FastifyInstance, type FastifyPluginCallback, type FastifyServerOptions } from 'fastify';
+import type { Server } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { AdmissionReviewSchema, type AdmissionReview } from '../admission/schema.ts';
 import { review, type ReviewContext } from '../admission/review.ts';
@@ -76,8 +77,9 @@ function discardBody(request: IncomingMessage): Promise<void> {
   });
 }
 
-export function buildWebhookApp(options: WebhookOptions): FastifyInstance {
-  const app = Fastify({
+/** The server's settings: body limit, timeouts for slow clients, TLS (and client certificates). */
+function serverOptions(options: WebhookOptions): FastifyHttpsOptions<Server> {
+  return {
     logger: options.logger,
     // One log line per admission, written by the route itself.
     logController: new LogController({ disableRequestLogging: true }),
@@ -98,12 +100,11 @@ export function buildWebhookApp(options: WebhookOptions): FastifyInstance {
       connectionsCheckingInterval: 500,
       ...(options.clientCa !== undefined ? { ca: options.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
     },
-  });
-  app.server.headersTimeout = 10_000;
-  // Only JSON is an AdmissionReview; anything else is answered 415.
-  app.removeContentTypeParser('text/plain');
+  };
+}
 
-  // One validator for every schema: compiled TypeBox checks with sentences that name the field.
+/** Every bad input answered with a clear 4xx: schemas checked by TypeBox sentences, errors mapped, unknown routes named. */
+function answerClientErrors(app: FastifyInstance): void {
   app.setValidatorCompiler(({ schema }) => {
     const check = compileCheck(schema, 'body');
     return (data: unknown) => {
@@ -122,30 +123,48 @@ export function buildWebhookApp(options: WebhookOptions): FastifyInstance {
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: 'NotFound', message: `no route ${request.method} ${request.url.split('?')[0]}; the webhook serves POST /mutate` }),
   );
+}
 
+/** The log line of one admission: who, what, the outcome and how long it took. */
+function admissionLog(body: AdmissionReview, result: ReturnType<typeof review>, seconds: number): Record<string, unknown> {
+  const { request: admission } = body;
+  const object = admission.object as { metadata?: { name?: string; generateName?: string } } | null | undefined;
+  return {
+    uid: admission.uid,
+    namespace: admission.namespace,
+    pod: object?.metadata?.name || object?.metadata?.generateName || admission.name,
+    operation: admission.operation,
+    dryRun: admission.dryRun,
+    outcome: result.outcome,
+    reason: result.reason,
+    message: result.message,
+    durationMs: Math.round(seconds * 1e6) / 1e3,
+  };
+}
+
+/** `POST /mutate`: the body checked against the AdmissionReview schema, reviewed, counted, logged, answered. */
+const mutateRoute: FastifyPluginCallback<WebhookOptions> = (app, options, done) => {
   app.post<{ Body: AdmissionReview }>('/mutate', { schema: { body: AdmissionReviewSchema } }, (request, reply) => {
     const started = process.hrtime.bigint();
     const result = review(request.body, options);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     options.metrics.admissions.inc({ outcome: result.outcome, reason: result.reason });
     options.metrics.duration.observe({ outcome: result.outcome }, seconds);
-    const { request: admission } = request.body;
-    const object = admission.object as { metadata?: { name?: string; generateName?: string } } | null | undefined;
-    const log = {
-      uid: admission.uid,
-      namespace: admission.namespace,
-      pod: object?.metadata?.name || object?.metadata?.generateName || admission.name,
-      operation: admission.operation,
-      dryRun: admission.dryRun,
-      outcome: result.outcome,
-      reason: result.reason,
-      message: result.message,
-      durationMs: Math.round(seconds * 1e6) / 1e3,
-    };
+    const log = admissionLog(request.body, result, seconds);
     if (result.outcome === 'error') request.log.error(log, 'admission');
     else request.log.info(log, 'admission');
     if (options.draining?.()) reply.header('connection', 'close');
     return reply.send(result.review);
   });
+  done();
+};
+
+export function buildWebhookApp(options: WebhookOptions): FastifyInstance {
+  const app = Fastify(serverOptions(options));
+  app.server.headersTimeout = 10_000;
+  // Only JSON is an AdmissionReview; anything else is answered 415.
+  app.removeContentTypeParser('text/plain');
+  answerClientErrors(app);
+  void app.register(mutateRoute, options);
   return app;
 }
