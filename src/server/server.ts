@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { buildHealthApp, type HealthState } from './health.ts';
 import { buildWebhookApp } from './app.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { CertificateReloader, expiryOf, loadKeyPair } from './tls.ts';
+import { CertificateReloader, expiryOf, loadKeyPair, type KeyPair } from './tls.ts';
 
 export interface ServerOptions {
   config: Config;
@@ -39,24 +39,9 @@ export interface RunningServer {
   reloadCertificate(): Promise<void>;
 }
 
-export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const metrics = createMetrics();
-  let draining = false;
-  const tls = await loadKeyPair(options.certFile, options.keyFile);
-  metrics.certificateExpiry.set(expiryOf(tls.cert).getTime() / 1000);
-  const webhook = buildWebhookApp({
-    config: options.config,
-    kubernetesVersion: options.kubernetesVersion,
-    tls,
-    metrics,
-    clientCa: options.clientCa,
-    draining: () => draining,
-    logger: { level: options.logLevel, redact: ['req.headers.authorization'] },
-  });
-  const state: HealthState = { ready: false };
-  const health = buildHealthApp(state, metrics.registry);
-
-  const reloader = new CertificateReloader(
+/** Watches the certificate files and swaps the serving certificate in place, counted and logged. */
+function watchCertificate(options: ServerOptions, webhook: FastifyInstance, metrics: Metrics, tls: KeyPair): CertificateReloader {
+  return new CertificateReloader(
     options.certFile,
     options.keyFile,
     tls,
@@ -79,22 +64,28 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     options.certPollMs,
   );
+}
 
-  try {
-    await webhook.listen({ host: options.address, port: options.port });
-    await health.listen({ host: options.healthAddress, port: options.healthPort });
-  } catch (error) {
-    reloader.close();
-    await Promise.allSettled([webhook.close(), health.close()]);
-    throw error;
-  }
-  state.ready = true;
+interface Parts {
+  webhook: FastifyInstance;
+  health: FastifyInstance;
+  state: HealthState;
+  reloader: CertificateReloader;
+  /** Marks the webhook as draining: each answer then closes its connection. */
+  startDraining: () => void;
+}
 
+/**
+ * The graceful shutdown (idempotent): readiness off, the optional delay for endpoints to catch up,
+ * in-flight reviews drained within the timeout, then everything closed.
+ */
+function shutdownOnce(options: ServerOptions, parts: Parts): () => Promise<void> {
+  const { webhook, health, state, reloader } = parts;
   let closing: Promise<void> | undefined;
-  const shutdown = (): Promise<void> => {
+  return () => {
     closing ??= (async () => {
       state.ready = false;
-      draining = true;
+      parts.startDraining();
       webhook.log.info({ drainTimeoutMs: options.drainTimeoutMs }, 'shutting down: readiness off, draining in-flight reviews');
       if (options.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
       reloader.close();
@@ -112,14 +103,41 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     })();
     return closing;
   };
+}
 
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const metrics = createMetrics();
+  let draining = false;
+  const tls = await loadKeyPair(options.certFile, options.keyFile);
+  metrics.certificateExpiry.set(expiryOf(tls.cert).getTime() / 1000);
+  const webhook = buildWebhookApp({
+    config: options.config,
+    kubernetesVersion: options.kubernetesVersion,
+    tls,
+    metrics,
+    clientCa: options.clientCa,
+    draining: () => draining,
+    logger: { level: options.logLevel, redact: ['req.headers.authorization'] },
+  });
+  const state: HealthState = { ready: false };
+  const health = buildHealthApp(state, metrics.registry);
+  const reloader = watchCertificate(options, webhook, metrics, tls);
+  try {
+    await webhook.listen({ host: options.address, port: options.port });
+    await health.listen({ host: options.healthAddress, port: options.healthPort });
+  } catch (error) {
+    reloader.close();
+    await Promise.allSettled([webhook.close(), health.close()]);
+    throw error;
+  }
+  state.ready = true;
   return {
     webhook,
     health,
     metrics,
     port: (webhook.server.address() as AddressInfo).port,
     healthPort: (health.server.address() as AddressInfo).port,
-    shutdown,
+    shutdown: shutdownOnce(options, { webhook, health, state, reloader, startDraining: () => (draining = true) }),
     reloadCertificate: () => reloader.reload(),
   };
 }
