@@ -152,9 +152,8 @@ export function resolveSettings(
   return resolved;
 }
 
-function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVersion: string): { settings: Settings; errors: string[] } {
-  const [secretName, secretKey] = values['objstore-secret']?.split('/') ?? [];
-  const [clientSecretName, clientSecretKey] = values['prometheus-http-client-secret']?.split('/') ?? [];
+/** The sidecar's requests and limits: the config's, with the pod's annotations over them; a request above its limit is an error. */
+function sidecarResources(config: Config, values: ParsedOverrides['values'], errors: string[]): V1ResourceRequirements {
   const requests: Record<string, string> = { ...config.resources.requests };
   const limits: Record<string, string> = {};
   for (const [name, quantity] of Object.entries(config.resources.limits)) if (quantity !== undefined) limits[name] = quantity;
@@ -162,12 +161,6 @@ function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVe
   if (values['memory-request']) requests.memory = values['memory-request'];
   if (values['memory-limit']) limits.memory = values['memory-limit'];
   if (values['cpu-limit']) limits.cpu = values['cpu-limit'];
-  const errors: string[] = [];
-  if (values['objstore-secret'] !== undefined && values['objstore-config-file'] !== undefined) {
-    errors.push(`annotations ${PREFIX}objstore-secret and ${PREFIX}objstore-config-file both say where the bucket configuration is; expected one of them`);
-  }
-  // A per-pod Secret replaces a configured file, a per-pod file replaces the configured Secret.
-  const configFile = values['objstore-config-file'] ?? (values['objstore-secret'] === undefined && config.objstore.configFile !== '' ? config.objstore.configFile : undefined);
   for (const resource of ['cpu', 'memory'] as const) {
     const request = requests[resource];
     const limit = limits[resource];
@@ -180,50 +173,63 @@ function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVe
       errors.push(`annotation ${PREFIX}${resource}-limit: ${quoted(limit)} is below the sidecar's ${resource} request ${request}; expected a limit no smaller than the request`);
     }
   }
-  const runAsUser = values['run-as-user'] !== undefined ? Number(values['run-as-user']) : config.securityContext.runAsUser;
+  return { requests, ...(Object.keys(limits).length > 0 ? { limits } : {}) };
+}
+
+/** Where the bucket configuration comes from: a per-pod Secret replaces a configured file, a per-pod file the configured Secret. */
+function bucketSettings(config: Config, values: ParsedOverrides['values'], errors: string[]): Settings['objstore'] {
+  if (values['objstore-secret'] !== undefined && values['objstore-config-file'] !== undefined) {
+    errors.push(`annotations ${PREFIX}objstore-secret and ${PREFIX}objstore-config-file both say where the bucket configuration is; expected one of them`);
+  }
+  const [secretName, secretKey] = values['objstore-secret']?.split('/') ?? [];
+  const configFile = values['objstore-config-file'] ?? (values['objstore-secret'] === undefined && config.objstore.configFile !== '' ? config.objstore.configFile : undefined);
   return {
-    errors,
-    settings: {
-      image: values.image ?? config.image,
-      logLevel: values['log-level'] ?? config.logLevel,
-      mode: resolveMode(values['sidecar-mode'] ?? config.sidecarMode, kubernetesVersion),
-      compaction: (values.compaction as CompactionSetting | undefined) ?? config.compaction,
-      blockDuration: values['block-duration'] ?? config.blockDuration,
-      blockDurationExplicit: values['block-duration'] !== undefined,
-      grpcPort: config.grpcPort,
-      httpPort: config.httpPort,
-      objstore: {
-        enabled: config.objstore.enabled,
-        secretName: secretName ?? config.objstore.secretName,
-        secretKey: secretKey ?? config.objstore.secretKey,
-        mountPath: config.objstore.mountPath,
-        ...(configFile !== undefined ? { configFile } : {}),
-      },
-      tracing: config.tracing,
-      listenLocal: config.listenLocal,
-      env: config.env,
-      volumes: config.volumes,
-      volumeMounts: config.volumeMounts,
-      grpcTls: config.grpcTls,
-      prometheus: {
-        scheme: (values['prometheus-scheme'] as 'http' | 'https' | undefined) ?? config.prometheus.scheme,
-        httpClient: {
-          secretName: clientSecretName ?? config.prometheus.httpClient.secretName,
-          secretKey: clientSecretKey ?? config.prometheus.httpClient.secretKey,
-          mountPath: config.prometheus.httpClient.mountPath,
-        },
-      },
-      runAsUser,
-      runAsUserExplicit: values['run-as-user'] !== undefined,
-      runAsGroup: config.securityContext.runAsGroup,
-      fsGroup: config.securityContext.fsGroup,
-      resources: { requests, ...(Object.keys(limits).length > 0 ? { limits } : {}) },
-      logFormat: config.logFormat,
-      minTime: values['min-time'] ?? config.minTime,
-      readyTimeout: config.readyTimeout,
-      getConfigInterval: config.getConfigInterval,
-      getConfigTimeout: config.getConfigTimeout,
-      extraArgs: config.extraArgs,
-    },
+    enabled: config.objstore.enabled,
+    secretName: secretName ?? config.objstore.secretName,
+    secretKey: secretKey ?? config.objstore.secretKey,
+    mountPath: config.objstore.mountPath,
+    ...(configFile !== undefined ? { configFile } : {}),
   };
+}
+
+function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVersion: string): { settings: Settings; errors: string[] } {
+  const errors: string[] = [];
+  const [clientSecretName, clientSecretKey] = values['prometheus-http-client-secret']?.split('/') ?? [];
+  const settings: Settings = {
+    image: values.image ?? config.image,
+    logLevel: values['log-level'] ?? config.logLevel,
+    mode: resolveMode(values['sidecar-mode'] ?? config.sidecarMode, kubernetesVersion),
+    compaction: (values.compaction as CompactionSetting | undefined) ?? config.compaction,
+    blockDuration: values['block-duration'] ?? config.blockDuration,
+    blockDurationExplicit: values['block-duration'] !== undefined,
+    grpcPort: config.grpcPort,
+    httpPort: config.httpPort,
+    objstore: bucketSettings(config, values, errors),
+    tracing: config.tracing,
+    listenLocal: config.listenLocal,
+    env: config.env,
+    volumes: config.volumes,
+    volumeMounts: config.volumeMounts,
+    grpcTls: config.grpcTls,
+    prometheus: {
+      scheme: (values['prometheus-scheme'] as 'http' | 'https' | undefined) ?? config.prometheus.scheme,
+      httpClient: {
+        secretName: clientSecretName ?? config.prometheus.httpClient.secretName,
+        secretKey: clientSecretKey ?? config.prometheus.httpClient.secretKey,
+        mountPath: config.prometheus.httpClient.mountPath,
+      },
+    },
+    runAsUser: values['run-as-user'] !== undefined ? Number(values['run-as-user']) : config.securityContext.runAsUser,
+    runAsUserExplicit: values['run-as-user'] !== undefined,
+    runAsGroup: config.securityContext.runAsGroup,
+    fsGroup: config.securityContext.fsGroup,
+    resources: sidecarResources(config, values, errors),
+    logFormat: config.logFormat,
+    minTime: values['min-time'] ?? config.minTime,
+    readyTimeout: config.readyTimeout,
+    getConfigInterval: config.getConfigInterval,
+    getConfigTimeout: config.getConfigTimeout,
+    extraArgs: config.extraArgs,
+  };
+  return { settings, errors };
 }
