@@ -372,6 +372,21 @@ function prometheusAppendArgs(prometheus: PrometheusView, append: string[], warn
   return [...imageDefaultArgs(major), ...append];
 }
 
+function sidecarContainer(settings: Settings, args: string[], volumeMounts: V1VolumeMount[], securityContext: V1SecurityContext): V1Container {
+  return {
+    name: SIDECAR_NAME,
+    image: settings.image,
+    args,
+    ...(settings.env.length > 0 ? { env: settings.env } : {}),
+    ...sidecarPorts(settings),
+    resources: settings.resources,
+    volumeMounts,
+    ...sidecarProbes(settings),
+    securityContext,
+    ...(settings.mode === 'native' ? { restartPolicy: 'Always' } : {}),
+  };
+}
+
 export function render(pod: PodLike, prometheus: PrometheusView, settings: Settings, notes: string[]): RenderResult {
   const spec = pod.spec as V1PodSpec;
   const clash = portClash(spec, settings);
@@ -402,18 +417,7 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     warnings.push(`the sidecar is a regular container here (sidecarMode container), so this ${spec.restartPolicy} pod never completes`);
   }
 
-  const sidecar: V1Container = {
-    name: SIDECAR_NAME,
-    image: settings.image,
-    args,
-    ...(settings.env.length > 0 ? { env: settings.env } : {}),
-    ...sidecarPorts(settings),
-    resources: settings.resources,
-    volumeMounts: into.sidecarMounts,
-    ...sidecarProbes(settings),
-    securityContext: sidecarSecurityContext(prometheus.container.securityContext, prometheusUser === 0),
-    ...(settings.mode === 'native' ? { restartPolicy: 'Always' } : {}),
-  };
+  const sidecar = sidecarContainer(settings, args, into.sidecarMounts, sidecarSecurityContext(prometheus.container.securityContext, prometheusUser === 0));
   const appendArgs = prometheusAppendArgs(prometheus, blocks.append, warnings);
   const status = {
     version: VERSION,
