@@ -40,9 +40,50 @@ async function forEachLimited<T>(items: readonly T[], task: (item: T) => Promise
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker));
 }
 
+/** Writes the endpoints ConfigMap as planned; false when that failed. */
+async function applyConfigMap(kube: Kube, configMap: Plan['configMap'], attempt: Attempt): Promise<boolean> {
+  const where = `ConfigMap ${configMap.namespace}/${configMap.name}`;
+  if (configMap.action === 'create') {
+    return attempt(`cannot create ${where}`, () => kube.core.createNamespacedConfigMap({ namespace: configMap.namespace, body: configMap.configMap }));
+  }
+  if (configMap.action === 'update') {
+    // resourceVersion is the one read: a concurrent writer makes this a 409, retried next run.
+    return attempt(`cannot update ${where}`, () =>
+      kube.core.replaceNamespacedConfigMap({ namespace: configMap.namespace, name: configMap.name, body: configMap.configMap }));
+  }
+  return true;
+}
+
+/** Records a ThanosSidecarRegistered event on each registered pod once (a 409: an earlier run did); returns the pods recorded now. */
+async function recordRegistrations(kube: Kube, plan: Plan, options: ApplyOptions, failedServices: Set<string>, attempt: Attempt): Promise<Plan['registrations'][number]['pod'][]> {
+  // Forget pods that are gone, so a long watch does not grow without bound.
+  const current = new Set(plan.registrations.map((r) => eventName(r.pod, REGISTERED_REASON)));
+  for (const name of options.recorded) if (!current.has(name)) options.recorded.delete(name);
+  const recordedNow: Plan['registrations'][number]['pod'][] = [];
+  await forEachLimited(plan.registrations, async (registration) => {
+    const event = registeredEvent(registration, plan.configMap, options.now(), options.host);
+    const name = event.metadata?.name ?? '';
+    const { pod } = registration;
+    if (options.recorded.has(name) || (registration.viaService && failedServices.has(pod.namespace))) return;
+    let isNew = true;
+    const recorded = await attempt(`cannot record event ${event.reason} on pod ${pod.namespace}/${pod.name}`, async () => {
+      try {
+        await kube.core.createNamespacedEvent({ namespace: pod.namespace, body: event });
+      } catch (error) {
+        if (statusOf(error) !== 409) throw error;
+        isNew = false; // recorded by an earlier run
+      }
+    });
+    if (!recorded) return;
+    options.recorded.add(name);
+    if (isNew) recordedNow.push(pod);
+  });
+  return recordedNow;
+}
+
 export async function applyPlan(kube: Kube, plan: Plan, options: ApplyOptions): Promise<ApplyResult> {
   const result: ApplyResult = { failures: [], failedServices: new Set(), configMapFailed: false, newlyRegistered: [], restarted: [] };
-  const attempt = async (operation: string, request: () => Promise<unknown>, tolerated: number[] = []): Promise<boolean> => {
+  const attempt: Attempt = async (operation, request, tolerated = []) => {
     try {
       await request();
       return true;
@@ -53,47 +94,12 @@ export async function applyPlan(kube: Kube, plan: Plan, options: ApplyOptions): 
       return false;
     }
   };
-
   await forEachLimited(plan.services, async (action) => {
     if (!(await applyService(kube, action, attempt))) result.failedServices.add(action.namespace);
   });
-
-  const { configMap } = plan;
-  const where = `ConfigMap ${configMap.namespace}/${configMap.name}`;
-  if (configMap.action === 'create') {
-    result.configMapFailed = !(await attempt(`cannot create ${where}`, () =>
-      kube.core.createNamespacedConfigMap({ namespace: configMap.namespace, body: configMap.configMap })));
-  } else if (configMap.action === 'update') {
-    // resourceVersion is the one read: a concurrent writer makes this a 409, retried next run.
-    result.configMapFailed = !(await attempt(`cannot update ${where}`, () =>
-      kube.core.replaceNamespacedConfigMap({ namespace: configMap.namespace, name: configMap.name, body: configMap.configMap })));
-  }
-
-  // Forget pods that are gone, so a long watch does not grow without bound.
-  const current = new Set(plan.registrations.map((r) => eventName(r.pod, REGISTERED_REASON)));
-  for (const name of options.recorded) if (!current.has(name)) options.recorded.delete(name);
+  result.configMapFailed = !(await applyConfigMap(kube, plan.configMap, attempt));
   // A pod is registered once Query can read its address: not before the ConfigMap says so.
-  if (!result.configMapFailed) {
-    await forEachLimited(plan.registrations, async (registration) => {
-      const event = registeredEvent(registration, configMap, options.now(), options.host);
-      const name = event.metadata?.name ?? '';
-      const { pod } = registration;
-      if (options.recorded.has(name) || (registration.viaService && result.failedServices.has(pod.namespace))) return;
-      let isNew = true;
-      const recorded = await attempt(`cannot record event ${event.reason} on pod ${pod.namespace}/${pod.name}`, async () => {
-        try {
-          await kube.core.createNamespacedEvent({ namespace: pod.namespace, body: event });
-        } catch (error) {
-          if (statusOf(error) !== 409) throw error;
-          isNew = false; // recorded by an earlier run
-        }
-      });
-      if (!recorded) return;
-      options.recorded.add(name);
-      if (isNew) result.newlyRegistered.push(pod);
-    });
-  }
-
+  if (!result.configMapFailed) result.newlyRegistered = await recordRegistrations(kube, plan, options, result.failedServices, attempt);
   await forEachLimited(plan.missing, async (missing) => {
     await recordMissing(kube, missing, options, attempt);
     if (!missing.restart) return;
