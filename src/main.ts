@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // thanos-injector: one binary, one file per command under cli/.
-import { ConfigError } from './config/load.ts';
-import { CommandError } from './cli/errors.ts';
+import { CommandError, messageOf } from './errors.ts';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (argv: string[]) => Promise<number> }> }> = {
   serve: { summary: 'run the admission webhook (HTTPS)', load: () => import('./cli/serve.ts') },
@@ -40,11 +39,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof CommandError || error instanceof ConfigError) {
+    if (error instanceof CommandError) {
       process.stderr.write(`thanos-injector: ${error.message}\n`);
-      process.exitCode = error instanceof CommandError ? error.exitCode : 1;
+      process.exitCode = error.exitCode;
     } else {
-      process.stderr.write(`thanos-injector: unexpected error: ${(error as Error).message ?? String(error)}\n`);
+      process.stderr.write(`thanos-injector: unexpected error: ${messageOf(error)}\n`);
       process.exitCode = 70;
     }
   },

@@ -21,6 +21,7 @@ import { generateCertificates, issueServingCertificate } from './generate.ts';
 import type { CertificateApi, SecretObject } from './kube.ts';
 import { ServedCertificates } from './served.ts';
 import { MANAGED_BY_LABEL, MANAGER } from '../inject/names.ts';
+import { messageOf } from '../errors.ts';
 
 /** pino's shape (fastify's logger), reduced to what the keeper uses. */
 export interface KeeperLog {
@@ -250,7 +251,7 @@ export class CertificateKeeper {
     try {
       configuration = await this.call(`read MutatingWebhookConfiguration ${name}`, 'get', resource, undefined, () => api.readWebhookConfiguration(name));
     } catch (error) {
-      this.problem('webhook', (error as Error).message);
+      this.problem('webhook', messageOf(error));
       return;
     }
     if (configuration === undefined) {
@@ -264,7 +265,7 @@ export class CertificateKeeper {
       await this.call(`patch caBundle of MutatingWebhookConfiguration ${name}`, 'patch', resource, undefined, () => api.patchWebhookConfiguration(name, repair.operations));
     } catch (error) {
       this.hooks.onCaBundlePatch?.('failure');
-      this.problem('patch', (error as Error).message);
+      this.problem('patch', messageOf(error));
       return;
     }
     this.hooks.onCaBundlePatch?.('success');

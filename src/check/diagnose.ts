@@ -4,7 +4,8 @@
 // modules.
 import type { V1ConfigMap, V1MutatingWebhookConfiguration, V1Namespace, V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { buildConfig, ConfigError } from '../config/load.ts';
+import { buildConfig } from '../config/load.ts';
+import { ConfigError, messageOf } from '../errors.ts';
 import type { Config } from '../config/schema.ts';
 import { SIDECAR_NAME } from '../inject/names.ts';
 import { SERVICE_NAME } from '../register/plan.ts';
@@ -78,7 +79,7 @@ async function injectorConfig(reader: ClusterReader, location: InstallLocation |
   try {
     return { config: buildConfig(parse(text) as unknown, `${where} ${CONFIG_KEY}`), row: ok(name, `${where} ${CONFIG_KEY}`) };
   } catch (error) {
-    const message = error instanceof ConfigError ? error.message : `${where} ${CONFIG_KEY} is not valid YAML: ${(error as Error).message.split('\n')[0]}`;
+    const message = error instanceof ConfigError ? error.message : `${where} ${CONFIG_KEY} is not valid YAML: ${messageOf(error).split('\n')[0]}`;
     return { config: defaults, row: fail(name, `${message}: the injector refuses to start with it; decisions use the defaults`) };
   }
 }

@@ -10,6 +10,7 @@ import { allContainers, flagValue, mountHolding, type Container } from '../injec
 import { describeNamespaceLabel } from './namespace.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import { selectingWebhooks } from './webhook.ts';
+import { messageOf } from '../errors.ts';
 
 /** The pod as its template would arrive at admission: without the sidecar a previous injection added. */
 export function withoutSidecar(pod: V1Pod): V1Pod {
@@ -161,7 +162,7 @@ export function checkObjstoreSecret(namespace: string, reference: ObjstoreRefere
   try {
     parsed = parse(Buffer.from(data, 'base64').toString('utf8'));
   } catch (error) {
-    return fail(name, `${where} key ${reference.key} is not valid YAML (${(error as Error).message.split('\n')[0]}): the sidecar exits; fix the Secret`);
+    return fail(name, `${where} key ${reference.key} is not valid YAML (${messageOf(error).split('\n')[0]}): the sidecar exits; fix the Secret`);
   }
   const type = (parsed as { type?: unknown } | null)?.type;
   if (typeof type !== 'string' || type === '') {

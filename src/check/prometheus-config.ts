@@ -9,6 +9,7 @@ import { PREFIX } from '../inject/names.ts';
 import { mountHolding, type Container } from '../inject/pod.ts';
 import { findPrometheus, readPrometheus } from '../inject/prometheus.ts';
 import { CHECK, fail, ok, skip, type CheckRow } from './rows.ts';
+import { messageOf } from '../errors.ts';
 
 /** The image's working directory, against which a relative --config.file is resolved. */
 const IMAGE_WORKING_DIR = '/prometheus';
@@ -130,7 +131,7 @@ export function checkExternalLabels(namespace: string, source: ConfigSource, obj
     try {
       config = parse(content.toString('utf8'));
     } catch (error) {
-      return fail(name, `${where} is not valid YAML (${(error as Error).message.split('\n')[0]}): Prometheus does not start`);
+      return fail(name, `${where} is not valid YAML (${messageOf(error).split('\n')[0]}): Prometheus does not start`);
     }
     const labels = (config as { global?: { external_labels?: unknown } } | null)?.global?.external_labels;
     if (labels === null || typeof labels !== 'object' || Array.isArray(labels) || Object.keys(labels).length === 0) {

@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { ENDPOINTS_KEY, SERVICE_NAME, TARGETS_KEY } from '../register/plan.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import { selectorMatches } from './webhook.ts';
+import { messageOf } from '../errors.ts';
 
 export const DEFAULT_QUERY_CONFIGMAP = 'thanos-query-endpoints';
 
@@ -36,7 +37,7 @@ function readAddresses(configMap: V1ConfigMap): string[] | string {
   try {
     return registeredAddresses(configMap);
   } catch (error) {
-    return (error as Error).message.split('\n')[0] ?? 'invalid YAML';
+    return messageOf(error).split('\n')[0] ?? 'invalid YAML';
   }
 }
 

@@ -1,6 +1,6 @@
 // Flag parsing for every command (node:util parseArgs), with usage errors that name the flag.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from './errors.ts';
+import { messageOf, UsageError } from '../errors.ts';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -8,7 +8,7 @@ export function parseFlags<T extends Options>(argv: string[], options: T, comman
   try {
     return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true });
   } catch (error) {
-    throw new UsageError(`${(error as Error).message.replace(/\. To specify.*$/s, '')}\nRun 'thanos-injector ${command} --help' for usage.`);
+    throw new UsageError(`${messageOf(error).replace(/\. To specify.*$/s, '')}\nRun 'thanos-injector ${command} --help' for usage.`);
   }
 }
 

@@ -1,7 +1,7 @@
 // `thanos-injector certs --out DIR --dns-name NAME...`: a CA and a serving certificate on disk.
 import { writeCertificates } from '../certs/files.ts';
 import { parseFlags } from './args.ts';
-import { UsageError } from './errors.ts';
+import { UsageError } from '../errors.ts';
 
 export const help = `Usage: thanos-injector certs --out DIR [--dns-name NAME]...
 

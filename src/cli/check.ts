@@ -9,7 +9,7 @@ import { exitCodeOf } from '../check/rows.ts';
 import { DEFAULT_WEBHOOK_CONFIGURATION } from '../check/webhook.ts';
 import { connect } from '../register/kube.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN, checkName, parseFlags } from './args.ts';
-import { UsageError } from './errors.ts';
+import { UsageError } from '../errors.ts';
 
 export const help = `Usage: thanos-injector check [-n NAMESPACE [--pod NAME]] [flags]
 

@@ -12,7 +12,7 @@ import { injectPod, type Injection } from '../inject/inject.ts';
 import { applyPatchInPlace, type PatchOperation } from '../inject/patch.ts';
 import type { PodLike } from '../inject/pod.ts';
 import { parseFlags } from './args.ts';
-import { CommandError, UsageError } from './errors.ts';
+import { CommandError, UsageError } from '../errors.ts';
 import { podPointer, resolvePointer } from './workloads.ts';
 
 export const help = `Usage: thanos-injector inject -f FILE|- [flags]

@@ -13,7 +13,7 @@ import { eventful, summarize } from '../register/summary.ts';
 import { watch } from '../register/watch.ts';
 import { buildHealthApp, type HealthState } from '../server/health.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN, checkName, parseFlags, portFlag } from './args.ts';
-import { CommandError, UsageError } from './errors.ts';
+import { CommandError, messageOf, UsageError } from '../errors.ts';
 
 export const help = `Usage: thanos-injector register [flags]
 
@@ -133,7 +133,7 @@ async function watchMode({ kube, scope, settings, options, resyncSeconds, metric
   const metricsApp = metricsPort === undefined ? undefined : buildHealthApp(health, metrics.registry);
   if (metricsApp !== undefined) {
     await metricsApp.listen({ host: metricsAddress, port: metricsPort }).catch((error: unknown) => {
-      throw new CommandError(`--metrics-port: cannot listen on ${metricsAddress}:${metricsPort}: ${(error as Error).message}`);
+      throw new CommandError(`--metrics-port: cannot listen on ${metricsAddress}:${metricsPort}: ${messageOf(error)}`);
     });
   }
   const controller = new AbortController();

@@ -12,7 +12,7 @@ import { kubernetesCertificateApi } from '../certs/kube.ts';
 import { clusterConfigured, discoverKubernetesVersion } from '../kube/version.ts';
 import { startServer, type RunningServer } from '../server/server.ts';
 import { numberFlag, parseFlags, portFlag } from './args.ts';
-import { CommandError, UsageError } from './errors.ts';
+import { CommandError, messageOf, UsageError } from '../errors.ts';
 
 export const help = `Usage: thanos-injector serve [flags]
 
@@ -113,11 +113,11 @@ async function keptCertificates(values: ServeFlags, secretName: string, interval
   if (names.length === 0) throw new UsageError('--certs-secret needs the names to certify: --service-name NAME and/or --dns-name NAME');
   if (!clusterConfigured()) throw new CommandError('--certs-secret needs the Kubernetes API: run in a pod, or set KUBECONFIG');
   const api = await kubernetesCertificateApi().catch((error: unknown) => {
-    throw new CommandError(`certs auto mode: cannot load the Kubernetes client configuration: ${(error as Error).message}`);
+    throw new CommandError(`certs auto mode: cannot load the Kubernetes client configuration: ${messageOf(error)}`);
   });
   const keeper = new CertificateKeeper({ api, namespace, secretName, webhookConfiguration: values['webhook-config'], names, intervalMs });
   const notes = await keeper.prepare().catch((error: unknown) => {
-    throw new CommandError(`certs auto mode: ${(error as Error).message}`);
+    throw new CommandError(`certs auto mode: ${messageOf(error)}`);
   });
   return { certFile: keeper.certFile, keyFile: keeper.keyFile, keeper, notes };
 }
@@ -130,7 +130,7 @@ async function servingCertificates(values: ServeFlags, checkIntervalMs: number):
   if (certFile !== undefined && keyFile !== undefined) return { certFile, keyFile, notes: [] };
   const dir = resolve(values['cert-dir'] ?? 'certs');
   const files = await ensureCertificates(dir, ['localhost', '127.0.0.1', '::1', ...(values['dns-name'] ?? [])]).catch((error: unknown) => {
-    throw new CommandError(`cannot prepare certificates in ${dir}: ${(error as Error).message}`);
+    throw new CommandError(`cannot prepare certificates in ${dir}: ${messageOf(error)}`);
   });
   return { certFile: files.certFile, keyFile: files.keyFile, notes: [`${files.created ? 'created' : 'reusing'} serving certificate in ${dir}; CA bundle: ${join(dir, 'ca.crt')}`] };
 }
@@ -195,7 +195,7 @@ export async function run(argv: string[]): Promise<number> {
     shutdownDelayMs: shutdownDelay * 1000,
   }).catch(async (error: unknown) => {
     await keeper?.dispose();
-    throw new CommandError(`cannot start the webhook: ${(error as Error).message}`);
+    throw new CommandError(`cannot start the webhook: ${messageOf(error)}`);
   });
   keeper?.start({
     log: server.webhook.log,

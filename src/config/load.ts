@@ -7,9 +7,9 @@ import { ConfigSchema, type Config } from './schema.ts';
 import { compileCheck } from '../schema.ts';
 import { isBlockDuration, parseQuantity } from '../inject/units.ts';
 import { readFailure } from '../files.ts';
+import { ConfigError, messageOf } from '../errors.ts';
 import { cleanPath } from '../inject/pod.ts';
 
-export class ConfigError extends Error {}
 
 /** The sidecar flags the injector sets, and the setting that decides each: never in extraArgs. */
 const SIDECAR_FLAG_OWNERS: Record<string, string> = {
@@ -118,7 +118,7 @@ export async function loadConfig(path: string | undefined): Promise<Config> {
   try {
     parsed = parse(text);
   } catch (error) {
-    throw new ConfigError(`config file ${path} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+    throw new ConfigError(`config file ${path} is not valid YAML: ${messageOf(error).split('\n')[0]}`);
   }
   return buildConfig(parsed, `config file ${path}`);
 }

@@ -3,6 +3,7 @@
 // replaced where they stand, `~` and `/` escaped. Existing maps and arrays are never replaced.
 import type { V1PodSpec } from '@kubernetes/client-node';
 import jsonPatch from 'fast-json-patch';
+import { PatchError } from '../errors.ts';
 import type { InjectionPlan } from './render.ts';
 import { escapePointer, type PodLike } from './pod.ts';
 
@@ -59,8 +60,6 @@ export function buildPatch(pod: PodLike, plan: InjectionPlan): PatchOperation[] 
   }
   return ops;
 }
-
-export class PatchError extends Error {}
 
 /** What fast-json-patch's validation names, in the apiserver's terms. */
 const PATCH_FAILURES: Record<string, string> = {

@@ -1,7 +1,7 @@
 // The registration job's connection to the API (client-node), and API failures turned into one
 // line that names the operation and the HTTP status.
 import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { CommandError } from '../cli/errors.ts';
+import { CommandError, messageOf } from '../errors.ts';
 import { readFailure } from '../files.ts';
 
 export interface Kube {
@@ -70,7 +70,7 @@ export function describeApiError(operation: string, error: unknown, server: stri
     return `${operation}: HTTP ${code}${text ? ` ${text}` : ''}${message ? `: ${message}` : ''}`;
   }
   const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
-  const reason = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : (error as Error)?.message ?? String(error);
+  const reason = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : messageOf(error);
   return `${operation}: no answer from the API server ${server}: ${reason.split('\n')[0]}`;
 }
 

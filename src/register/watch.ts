@@ -6,6 +6,7 @@ import { makeInformer, type V1Pod } from '@kubernetes/client-node';
 import { INJECTED_LABEL } from '../inject/names.ts';
 import { describeApiError, type Kube } from './kube.ts';
 import type { Scope } from './state.ts';
+import { messageOf } from '../errors.ts';
 
 export interface WatchOptions {
   kube: Kube;
@@ -85,7 +86,7 @@ class ReconcileScheduler {
     try {
       await this.options.reconcile();
     } catch (error) {
-      this.options.log(`${(error as Error).message}; retrying in ${Math.round(retryMs / 1000)}s`);
+      this.options.log(`${messageOf(error)}; retrying in ${Math.round(retryMs / 1000)}s`);
       this.later(retryMs, () => this.schedule(0));
     }
   }

@@ -5,6 +5,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
+import { messageOf } from '../errors.ts';
 
 export interface KeyPair {
   cert: string;
@@ -76,7 +77,7 @@ export class CertificateReloader {
     if (this.pending) clearTimeout(this.pending);
     this.pending = setTimeout(() => {
       this.pending = undefined;
-      this.reloading = this.reloading.then(() => this.reload()).catch((error: unknown) => this.events.onError(error as Error));
+      this.reloading = this.reloading.then(() => this.reload()).catch((error: unknown) => this.events.onError(error instanceof Error ? error : new Error(messageOf(error))));
     }, 200).unref();
   }
 
@@ -85,7 +86,7 @@ export class CertificateReloader {
     try {
       pair = await loadKeyPair(this.certFile, this.keyFile);
     } catch (error) {
-      this.events.onError(error as Error); // keep serving the previous pair; retried on the next change
+      this.events.onError(error instanceof Error ? error : new Error(messageOf(error))); // keep serving the previous pair; retried on the next change
       return;
     }
     const fingerprint = CertificateReloader.hash(pair);

@@ -2,7 +2,7 @@
 // listener would refuse later with its own message.
 import t from 'tap';
 import { numberFlag, portFlag } from '../../src/cli/args.ts';
-import { UsageError } from '../../src/cli/errors.ts';
+import { UsageError } from '../../src/errors.ts';
 
 void t.test('portFlag takes a whole number from 0 to 65535, else names the flag and the form', (t) => {
   t.equal(portFlag('port', undefined, 8443), 8443, 'the default when absent');

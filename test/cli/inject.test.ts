@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { run } from '../../src/cli/inject.ts';
-import { CommandError } from '../../src/cli/errors.ts';
+import { CommandError } from '../../src/errors.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 

@@ -4,7 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildConfig, ConfigError, loadConfig } from '../../src/config/load.ts';
+import { buildConfig, loadConfig } from '../../src/config/load.ts';
+import { ConfigError } from '../../src/errors.ts';
 
 /** buildConfig's error message for `input`, or undefined when it is valid. */
 function error(input: unknown): string | undefined {

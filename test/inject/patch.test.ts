@@ -4,7 +4,8 @@
 import t from 'tap';
 import { buildConfig } from '../../src/config/load.ts';
 import { injectPod, type InjectionContext } from '../../src/inject/inject.ts';
-import { applyPatchInPlace, PatchError, type PatchOperation } from '../../src/inject/patch.ts';
+import { PatchError } from '../../src/errors.ts';
+import { applyPatchInPlace, type PatchOperation } from '../../src/inject/patch.ts';
 import { escapePointer, type PodLike } from '../../src/inject/pod.ts';
 import { applyPatchStrict, encodePointerToken } from '../harness/jsonpatch.ts';
 import { applyPodDefaults } from '../harness/pod-defaults.ts';

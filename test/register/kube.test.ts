@@ -3,7 +3,7 @@ import t from 'tap';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandError } from '../../src/cli/errors.ts';
+import { CommandError } from '../../src/errors.ts';
 import { connect } from '../../src/register/kube.ts';
 
 void t.test('a kubeconfig that cannot be loaded or has no current cluster', async (t) => {
