@@ -1,5 +1,6 @@
-// Why a file could not be read, in words, for one-line errors ("cannot read X: no such file").
-// Shared by the commands and the config loader; imports nothing, so any module can use it.
+// Files and paths, shared by every layer (it imports only Node): why a file could not be read, in
+// words, for one-line errors ("cannot read X: no such file"), and paths as the kubelet mounts them.
+import { posix } from 'node:path';
 
 const REASONS: Record<string, string> = {
   ENOENT: 'no such file',
@@ -13,4 +14,10 @@ export function readFailure(error: unknown): string {
   if (typeof code === 'string' && REASONS[code] !== undefined) return REASONS[code];
   if (error instanceof Error) return error.message.split('\n')[0] || error.name;
   return String(error);
+}
+
+/** A path as the kubelet mounts it: normalised, without a trailing slash (normalised only when it
+ * needs it, which keeps the admission path cheap). */
+export function cleanPath(path: string): string {
+  return /\/\/|\/\.|.\/$/.test(path) ? posix.normalize(path).replace(/(.)\/+$/, '$1') : path;
 }

@@ -3,7 +3,7 @@
 // defaulted, validated, and reviewed again). `UPDATE_GOLDEN=1 npm test` rewrites the expected files.
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments, type Document } from 'yaml';
@@ -52,6 +52,17 @@ function configFor(fixture: string): string | undefined {
   return existsSync(path) ? path : undefined;
 }
 
+void t.test('every expected file and config has its fixture (UPDATE_GOLDEN=1 removes the stale ones)', (t) => {
+  for (const file of readdirSync(dir).filter((f) => /\.(injected|error)$|\.config\.yaml$/.test(f))) {
+    const source = file.replace(/\.(injected|error)$/, '').replace(/\.config\.yaml$/, '.yaml');
+    if (existsSync(join(dir, source))) continue;
+    if (update) rmSync(join(dir, file));
+    else t.fail(`${file}: no ${source} beside it (a renamed or deleted fixture); UPDATE_GOLDEN=1 removes it`);
+  }
+  t.pass('no stale file');
+  t.end();
+});
+
 void t.test('golden pairs through the offline CLI', async (t) => {
   for (const fixture of fixtures) {
     await t.test(fixture, async (t) => {
@@ -64,8 +75,9 @@ void t.test('golden pairs through the offline CLI', async (t) => {
       const injectedPath = join(dir, `${fixture}.injected`);
       const errorPath = join(dir, `${fixture}.error`);
       if (update) {
-        if (result.code === 0) writeFileSync(injectedPath, result.stdout);
-        else writeFileSync(errorPath, result.stderr);
+        // One expected outcome per fixture: the other file goes when the outcome changes.
+        writeFileSync(result.code === 0 ? injectedPath : errorPath, result.code === 0 ? result.stdout : result.stderr);
+        rmSync(result.code === 0 ? errorPath : injectedPath, { force: true });
       }
       if (existsSync(errorPath)) {
         t.equal(result.code, 1, 'exits 1');

@@ -2,7 +2,6 @@
 // kube/version.ts, so other commands never pay for it): GET/POST/PUT of one Secret, GET and JSON
 // PATCH of one MutatingWebhookConfiguration. Every call is aborted after a timeout, so a hung
 // apiserver delays a check instead of stalling the keeper for good.
-import type { ConfigurationOptions, ObservableMiddleware, RequestContext, ResponseContext } from '@kubernetes/client-node';
 import type { JsonPatchOperation, WebhookConfigurationLike } from './auto.ts';
 import { apiStatus } from './auto.ts';
 
@@ -39,20 +38,16 @@ async function undefinedOn404<T>(call: Promise<T>): Promise<T | undefined> {
 
 /** The API of the cluster the injector runs in (in-cluster config) or KUBECONFIG points at. */
 export async function kubernetesCertificateApi(timeoutMs = 10_000): Promise<CertificateApi> {
-  const { AdmissionregistrationV1Api, CoreV1Api, KubeConfig, Observable, PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
+  const [{ AdmissionregistrationV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions }, { deadline }] = await Promise.all([
+    import('@kubernetes/client-node'),
+    import('../kube/deadline.ts'),
+  ]);
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   const closing = new AbortController();
-  const timeout: ObservableMiddleware = {
-    pre: (request: RequestContext) => {
-      request.setSignal(AbortSignal.any([AbortSignal.timeout(timeoutMs), closing.signal]));
-      return new Observable(Promise.resolve(request));
-    },
-    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
-  };
-  const withTimeout: ConfigurationOptions<ObservableMiddleware> = { middleware: [timeout], middlewareMergeStrategy: 'append' };
+  const withTimeout = deadline(timeoutMs, closing.signal);
   const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch, withTimeout);
   return {
     readSecret: (namespace, name) => undefinedOn404(core.readNamespacedSecret({ namespace, name }, withTimeout)),

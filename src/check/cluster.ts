@@ -5,10 +5,6 @@ import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { connect as tlsConnect, type DetailedPeerCertificate, type PeerCertificate } from 'node:tls';
 import type {
-  ConfigurationOptions,
-  ObservableMiddleware,
-  RequestContext,
-  ResponseContext,
   V1ConfigMap,
   V1Deployment,
   V1EndpointSlice,
@@ -18,8 +14,9 @@ import type {
   V1Secret,
   V1Service,
 } from '@kubernetes/client-node';
-import { AdmissionregistrationV1Api, AppsV1Api, DiscoveryV1Api, Observable } from '@kubernetes/client-node';
-import { ApiError, call, describeApiError, statusOf, type Kube } from '../register/kube.ts';
+import { AdmissionregistrationV1Api, AppsV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
+import { ApiError, call, describeApiError, statusOf, type Kube } from '../kube/client.ts';
+import { deadline } from '../kube/deadline.ts';
 import type { Handshake } from './injector.ts';
 
 export interface ClusterReader {
@@ -38,17 +35,6 @@ export interface ClusterReader {
   podProxy(namespace: string, pod: string, port: number, path: string): Promise<string>;
   /** The last `lines` log lines of a container ('' when it has none yet). */
   podLog(namespace: string, pod: string, container: string, lines: number): Promise<string>;
-}
-
-function timeoutOptions(timeoutMs: number): ConfigurationOptions<ObservableMiddleware> {
-  const timeout: ObservableMiddleware = {
-    pre: (request: RequestContext) => {
-      request.setSignal(AbortSignal.timeout(timeoutMs));
-      return new Observable(Promise.resolve(request));
-    },
-    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
-  };
-  return { middleware: [timeout], middlewareMergeStrategy: 'append' };
 }
 
 /** The certificates the server sent, leaf first (Node links them through issuerCertificate). */
@@ -85,7 +71,7 @@ export function kubeReader(kube: Kube, timeoutMs = 10_000): ClusterReader {
   const apps = kube.kubeConfig.makeApiClient(AppsV1Api);
   const discovery = kube.kubeConfig.makeApiClient(DiscoveryV1Api);
   const { core } = kube;
-  const options = timeoutOptions(timeoutMs);
+  const options = deadline(timeoutMs);
   const optional = async <T>(operation: string, request: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await request();

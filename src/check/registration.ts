@@ -3,7 +3,7 @@
 // Service, or its own pod IP). Pure.
 import type { V1ConfigMap, V1Pod, V1Service } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { ENDPOINTS_KEY, SERVICE_NAME, TARGETS_KEY } from '../register/plan.ts';
+import { ENDPOINTS_KEY, SERVICE_NAME, TARGETS_KEY } from '../inject/names.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import { selectorMatches } from './webhook.ts';
 import { messageOf } from '../errors.ts';

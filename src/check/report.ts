@@ -1,5 +1,5 @@
 // How `check` prints its rows: an aligned table with a one-line tally, or JSON for scripts.
-import { table } from '../register/summary.ts';
+import { table } from '../table.ts';
 import type { CheckRow, CheckStatus } from './rows.ts';
 
 export type OutputFormat = 'table' | 'json';

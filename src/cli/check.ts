@@ -7,7 +7,7 @@ import { diagnose } from '../check/diagnose.ts';
 import { format, OUTPUT_FORMATS, type OutputFormat } from '../check/report.ts';
 import { exitCodeOf } from '../check/rows.ts';
 import { DEFAULT_WEBHOOK_CONFIGURATION } from '../check/webhook.ts';
-import { connect } from '../register/kube.ts';
+import { connect } from '../kube/client.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN, checkName, parseFlags } from './args.ts';
 import { UsageError } from '../errors.ts';
 

@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import { loadConfig } from '../config/load.ts';
 import type { ApplyOptions } from '../register/apply.ts';
-import { connect, type Kube } from '../register/kube.ts';
+import { connect, type Kube } from '../kube/client.ts';
 import { ENDPOINT_MODES, registeredPodCount, type EndpointMode, type RegisterSettings } from '../register/plan.ts';
 import { reconcile } from '../register/reconcile.ts';
 import type { Scope } from '../register/state.ts';

@@ -5,10 +5,10 @@ import { parse } from 'yaml';
 import Value from 'typebox/value';
 import { ConfigSchema, type Config } from './schema.ts';
 import { compileCheck } from '../schema.ts';
-import { isBlockDuration, parseQuantity } from '../inject/units.ts';
+import { isBlockDuration, parseQuantity } from '../units.ts';
 import { readFailure } from '../files.ts';
 import { ConfigError, messageOf } from '../errors.ts';
-import { cleanPath } from '../inject/pod.ts';
+import { cleanPath } from '../files.ts';
 
 
 /** The sidecar flags the injector sets, and the setting that decides each: never in extraArgs. */

@@ -4,7 +4,7 @@
 // generated from it: test/config/chart-schema.test.ts). Patterns stay within what both
 // JavaScript and Go's RE2 (helm's schema check) accept: no lookaround.
 import Type from 'typebox';
-import { DURATION_PATTERN } from '../inject/units.ts';
+import { DURATION_PATTERN } from '../units.ts';
 
 /** One number and unit: valid as a Go and as a Prometheus duration. */
 const SIMPLE_DURATION = '^[0-9]+(ms|s|m|h)$';

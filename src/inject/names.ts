@@ -19,6 +19,11 @@ export const INJECTED_LABEL = `${PREFIX}injected`;
 /** Annotation recording what was injected (JSON). */
 export const STATUS_ANNOTATION = `${PREFIX}status`;
 export const SIDECAR_NAME = 'thanos-sidecar';
+/** The headless Service registration makes per namespace, named after the container it reaches. */
+export const SERVICE_NAME = SIDECAR_NAME;
+/** The keys of the endpoints ConfigMap: Thanos Query `--endpoint.sd-config-file` (v0.38+), and `--store.sd-files` (file_sd) before v0.38. */
+export const ENDPOINTS_KEY = 'endpoints.yaml';
+export const TARGETS_KEY = 'targets.yaml';
 export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 /** What the injector labels the objects it creates and owns (Services, the endpoints ConfigMap, the certificate Secret). */
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';

@@ -5,7 +5,7 @@ import type { V1ResourceRequirements } from '@kubernetes/client-node';
 import { LOG_LEVELS, MIN_TIME_FORM, MIN_TIME_PATTERN, type Config } from '../config/schema.ts';
 import type { CompactionSetting } from './compaction.ts';
 import { OVERRIDE_KEYS, PREFIX, STATUS_ANNOTATION, type OverrideKey } from './names.ts';
-import { isBlockDuration, parseQuantity, QUANTITY_PATTERN } from './units.ts';
+import { isBlockDuration, parseQuantity, QUANTITY_PATTERN } from '../units.ts';
 
 export type SidecarMode = 'native' | 'container';
 

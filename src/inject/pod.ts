@@ -1,6 +1,7 @@
 // The shape the engine works on: a Pod, or the pod template of a workload (metadata + spec).
 import { posix } from 'node:path';
 import type { V1Container, V1ObjectMeta, V1PodSpec, V1VolumeMount } from '@kubernetes/client-node';
+import { cleanPath } from '../files.ts';
 
 export interface PodLike {
   metadata?: V1ObjectMeta;
@@ -18,12 +19,6 @@ export function allContainers(spec: V1PodSpec): Container[] {
 export function escapePointer(segment: string): string {
   if (!segment.includes('~') && !segment.includes('/')) return segment;
   return segment.replaceAll('~', '~0').replaceAll('/', '~1');
-}
-
-/** A path as the kubelet mounts it: normalised, without a trailing slash (normalised only when it
- * needs it, which keeps the admission path cheap). */
-export function cleanPath(path: string): string {
-  return /\/\/|\/\.|.\/$/.test(path) ? posix.normalize(path).replace(/(.)\/+$/, '$1') : path;
 }
 
 /**

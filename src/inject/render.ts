@@ -5,10 +5,11 @@ import type { V1Container, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V
 import { VERSION } from '../version.ts';
 import { INJECTED_LABEL, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
 import type { Settings, SidecarMode } from './overrides.ts';
-import { allContainers, cleanPath, mountHolding, type PodLike } from './pod.ts';
+import { allContainers, mountHolding, type PodLike } from './pod.ts';
+import { cleanPath } from '../files.ts';
 import { chooseCompaction, SHIPPER_META_FILE, type CompactionMode } from './compaction.ts';
 import { DELAY_COMPACT_FLAG, imageDefaultArgs, imageVersion, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, OVERLAPPING_COMPACTION_FLAG, prometheusMajor, type Flag, type PrometheusView } from './prometheus.ts';
-import { parseDuration } from './units.ts';
+import { parseDuration } from '../units.ts';
 
 /** Replace one element of the Prometheus container's command or args. */
 export interface FlagEdit {

@@ -2,9 +2,10 @@
 // pods, then restarts. One failed write does not stop the others (a ResourceQuota in one namespace
 // must not keep every other namespace unregistered); each failure is one line in the result.
 import type { CoreV1Event } from '@kubernetes/client-node';
-import { describeApiError, statusOf, type Kube } from './kube.ts';
+import { describeApiError, statusOf, type Kube } from '../kube/client.ts';
 import { eventName, missingEvent, missingMessage, registeredEvent } from './events.ts';
-import { REGISTERED_REASON, SERVICE_NAME, type MissingSidecar, type Plan, type PodRef, type ServiceAction } from './plan.ts';
+import { SERVICE_NAME } from '../inject/names.ts';
+import { REGISTERED_REASON, type MissingSidecar, type Plan, type PodRef, type ServiceAction } from './plan.ts';
 
 export interface ApplyOptions {
   now: () => Date;

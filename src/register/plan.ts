@@ -5,17 +5,11 @@ import type { V1ConfigMap, V1Container, V1Namespace, V1Pod, V1Service, V1Service
 import { stringify } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { decide } from '../inject/decide.ts';
-import { INJECTED_LABEL, MANAGED_BY_LABEL, MANAGER, optedIn, SIDECAR_NAME } from '../inject/names.ts';
+import { ENDPOINTS_KEY, INJECTED_LABEL, MANAGED_BY_LABEL, MANAGER, optedIn, SERVICE_NAME, SIDECAR_NAME, TARGETS_KEY } from '../inject/names.ts';
 import { allContainers } from '../inject/pod.ts';
 
-/** The headless Service per namespace is named after the container it reaches. */
-export const SERVICE_NAME = SIDECAR_NAME;
 export const GRPC_PORT = 10901;
 export const HTTP_PORT = 10902;
-/** Thanos Query `--endpoint.sd-config-file` (v0.38+). */
-export const ENDPOINTS_KEY = 'endpoints.yaml';
-/** Thanos Query `--store.sd-files` (Prometheus file_sd), for Query before v0.38. */
-export const TARGETS_KEY = 'targets.yaml';
 export const REGISTERED_REASON = 'ThanosSidecarRegistered';
 export const MISSING_REASON = 'ThanosSidecarMissing';
 

@@ -1,5 +1,5 @@
 // One registration pass: read the cluster, plan, apply. Shared by the one-shot run and the watch.
-import type { Kube } from './kube.ts';
+import type { Kube } from '../kube/client.ts';
 import { applyPlan, type ApplyOptions, type ApplyResult } from './apply.ts';
 import { plan as makePlan, type Plan, type RegisterSettings } from './plan.ts';
 import { readState, type Scope } from './state.ts';

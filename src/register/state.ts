@@ -3,8 +3,9 @@
 // ApiError naming the read.
 import type { V1ConfigMap, V1ListMeta, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { INJECTED_LABEL, INJECTION_LABEL } from '../inject/names.ts';
-import { ApiError, call, describeApiError, statusOf, type Kube } from './kube.ts';
-import { SERVICE_NAME, type ClusterState } from './plan.ts';
+import { ApiError, call, describeApiError, statusOf, type Kube } from '../kube/client.ts';
+import { SERVICE_NAME } from '../inject/names.ts';
+import type { ClusterState } from './plan.ts';
 
 /** `undefined`: every namespace; otherwise only these (from repeated --namespace). */
 export type Scope = readonly string[] | undefined;

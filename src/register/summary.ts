@@ -1,5 +1,6 @@
 // The summary `register` prints: one row per namespace, the ConfigMap, then the labelled
 // Prometheus pods running without the sidecar. Pure text from a plan and what applying it did.
+import { table } from '../table.ts';
 import type { ApplyResult } from './apply.ts';
 import { registeredPodCount, type Plan, type RegisterSettings, type ServiceAction } from './plan.ts';
 
@@ -11,12 +12,6 @@ const DONE: Record<ServiceAction['action'], string> = {
   unchanged: 'unchanged',
   conflict: 'conflict (not ours)',
 };
-
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ');
-  return [header, ...rows].map(line).join('\n') + '\n';
-}
 
 const plural = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
 

@@ -4,7 +4,7 @@
 // Reconciles never overlap; a burst of pod changes becomes one reconcile.
 import { makeInformer, type V1Pod } from '@kubernetes/client-node';
 import { INJECTED_LABEL } from '../inject/names.ts';
-import { describeApiError, type Kube } from './kube.ts';
+import { describeApiError, type Kube } from '../kube/client.ts';
 import type { Scope } from './state.ts';
 import { messageOf } from '../errors.ts';
 

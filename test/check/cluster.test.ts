@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateCertificates } from '../../src/certs/generate.ts';
 import { kubeReader, tlsHandshake } from '../../src/check/cluster.ts';
-import { connect } from '../../src/register/kube.ts';
+import { connect } from '../../src/kube/client.ts';
 import { freePort } from '../support/net.ts';
 
 

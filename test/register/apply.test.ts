@@ -5,7 +5,7 @@ import t from 'tap';
 import { ApiException, type CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { applyPlan, type ApplyOptions } from '../../src/register/apply.ts';
 import { eventName } from '../../src/register/events.ts';
-import type { Kube } from '../../src/register/kube.ts';
+import type { Kube } from '../../src/kube/client.ts';
 import { plan, type ClusterState } from '../../src/register/plan.ts';
 import { registerSettings } from './fixtures.ts';
 

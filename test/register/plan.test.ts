@@ -5,15 +5,8 @@ import t from 'tap';
 import { parse } from 'yaml';
 import type { V1ConfigMap, V1Container, V1Namespace, V1OwnerReference, V1Pod, V1Service } from '@kubernetes/client-node';
 import { buildConfig } from '../../src/config/load.ts';
-import {
-  desiredService,
-  dnssrvAddress,
-  ENDPOINTS_KEY,
-  plan,
-  TARGETS_KEY,
-  type ClusterState,
-  type RegisterSettings,
-} from '../../src/register/plan.ts';
+import { ENDPOINTS_KEY, TARGETS_KEY } from '../../src/inject/names.ts';
+import { desiredService, dnssrvAddress, plan, type ClusterState, type RegisterSettings } from '../../src/register/plan.ts';
 import { registerSettings } from './fixtures.ts';
 
 const settings = (overrides: Partial<RegisterSettings> = {}): RegisterSettings =>

@@ -1,9 +1,10 @@
 // The summary register prints, and API failures as one line naming the operation and the status.
 import t from 'tap';
 import { ApiException } from '@kubernetes/client-node';
-import { describeApiError } from '../../src/register/kube.ts';
+import { describeApiError } from '../../src/kube/client.ts';
 import { desiredService, plan } from '../../src/register/plan.ts';
-import { eventful, summarize, table } from '../../src/register/summary.ts';
+import { eventful, summarize } from '../../src/register/summary.ts';
+import { table } from '../../src/table.ts';
 import { applyResult, registerSettings } from './fixtures.ts';
 
 const settings = registerSettings({ restartUninjected: true });

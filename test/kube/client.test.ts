@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandError } from '../../src/errors.ts';
-import { connect } from '../../src/register/kube.ts';
+import { connect } from '../../src/kube/client.ts';
 
 void t.test('a kubeconfig that cannot be loaded or has no current cluster', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'thanos-injector-kubeconfig-'));
