@@ -41,6 +41,7 @@ export interface ToolPaths {
   kubeControllerManager: string;
   kubectl: string;
   helm: string;
+  helmDocs: string;
   promtool: string;
   /**
    * Module versions from the go.mod files; `prometheus` is the Go module version
@@ -60,7 +61,7 @@ const HERE = import.meta.dirname;
 
 interface Group {
   /** Short name, also the cache folder prefix. */
-  name: 'k8s' | 'etcd' | 'helm' | 'prometheus' | 'node' | 'prometheus-server' | 'thanos' | 'minio' | 'pause' | 'coredns';
+  name: 'k8s' | 'etcd' | 'helm' | 'helm-docs' | 'prometheus' | 'node' | 'prometheus-server' | 'thanos' | 'minio' | 'pause' | 'coredns';
   /** Go module folder. */
   moduleDir: string;
   /** Module whose `require` version keys the cache. */
@@ -176,6 +177,9 @@ const THANOS: Group = {
  * `go install module@version`, pinned at what @latest resolved to.
  */
 const MINIO = goInstalled('minio', 'github.com/minio/minio', 'v0.0.0-20260212201848-7aac2a2c5b7c');
+
+/** The chart's README is generated from values.yaml's comments by helm-docs (checked current in test/e2e/chart.test.ts). */
+const HELM_DOCS = goInstalled('helm-docs', 'github.com/norwoodj/helm-docs/cmd/helm-docs', 'v1.14.2');
 
 /** A binary built with `go install <module>@<version>`, outside any module of ours. */
 function goInstalled(name: Group['name'], module: string, version: string): Group {
@@ -404,6 +408,7 @@ export async function ensureTools(opts: EnsureToolsOptions = {}): Promise<ToolPa
   // etcd, helm and promtool first: they are quicker, so a broken setup shows up early.
   const etcdPaths = await ensureGroup(etcd, root, opts.force ?? false, log);
   const helmPaths = await ensureGroup(helm, root, opts.force ?? false, log);
+  const helmDocsPaths = await ensureGroup(HELM_DOCS, root, opts.force ?? false, log);
   const prometheusPaths = await ensureGroup(prometheus, root, opts.force ?? false, log);
   const k8sPaths = await ensureGroup(k8s, root, opts.force ?? false, log);
   return {
@@ -413,6 +418,7 @@ export async function ensureTools(opts: EnsureToolsOptions = {}): Promise<ToolPa
     kubeControllerManager: need(k8sPaths, 'kube-controller-manager'),
     kubectl: need(k8sPaths, 'kubectl'),
     helm: need(helmPaths, 'helm'),
+    helmDocs: need(helmDocsPaths, 'helm-docs'),
     promtool: need(prometheusPaths, 'promtool'),
     versions: {
       kubernetes: requiredVersion(path.join(k8s.moduleDir, 'go.mod'), k8s.versionModule),
@@ -535,7 +541,7 @@ async function main(argv: string[]): Promise<void> {
     `Kubernetes ${tools.versions.kubernetes}, etcd ${tools.versions.etcd}, helm ${tools.versions.helm}, ` +
       `Prometheus ${prometheusRelease(tools.versions.prometheus)} (module ${tools.versions.prometheus}) (${Math.round((Date.now() - started) / 1000)} s)`,
   );
-  for (const key of ['etcd', 'kubeApiserver', 'kubeControllerManager', 'kubectl', 'helm', 'promtool'] as const) {
+  for (const key of ['etcd', 'kubeApiserver', 'kubeControllerManager', 'kubectl', 'helm', 'helmDocs', 'promtool'] as const) {
     console.log(`  ${key.padEnd(22)} ${tools[key]}`);
   }
 }

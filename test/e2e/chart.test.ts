@@ -2,6 +2,7 @@
 // lint, the values schema, and assertions on the rendered objects a reviewer would check first.
 import t from 'tap';
 import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
@@ -12,7 +13,7 @@ import { ensureTools } from '../cluster/build.ts';
 
 const run = promisify(execFile);
 const chart = join(new URL('../..', import.meta.url).pathname, 'charts/thanos-sidecar-injector');
-const { helm } = await ensureTools({ log: (message) => t.comment(message) });
+const { helm, helmDocs } = await ensureTools({ log: (message) => t.comment(message) });
 
 interface K8sObject {
   kind: string;
@@ -51,6 +52,18 @@ void t.test('helm lint passes with the defaults and with every optional part on'
   const all = await run(helm, ['lint', chart, '--strict', '--set', 'query.enabled=true', '--set', 'metrics.serviceMonitor.enabled=true',
     '--set', 'metrics.prometheusRule.enabled=true', '--set', 'metrics.dashboard.enabled=true', '--set', 'registration.mode=watch']);
   t.match(all.stdout, '0 chart(s) failed');
+});
+
+void t.test('the chart README is what helm-docs makes of values.yaml, and documents every value', async (t) => {
+  // --dry-run prints the README instead of writing it; UPDATE_CHART_README=1 writes it.
+  const args = ['--chart-search-root', join(chart, '..'), '--skip-version-footer', '--log-level', 'warning'];
+  const { stdout } = await run(helmDocs, [...args, '--dry-run']);
+  const readme = join(chart, 'README.md');
+  if (process.env.UPDATE_CHART_README === '1') writeFileSync(readme, stdout);
+  t.equal(readFileSync(readme, 'utf8'), stdout, 'charts/thanos-sidecar-injector/README.md is current (UPDATE_CHART_README=1 regenerates it)');
+  const rows = stdout.split('\n').filter((line) => /^\| [a-zA-Z]/.test(line) && !line.startsWith('| Key '));
+  t.ok(rows.length >= 60, `${rows.length} values in the table`);
+  t.same(rows.filter((row) => /\|\s*\|$/.test(row)).map((row) => row.split('|')[1]?.trim()), [], 'no value without a description');
 });
 
 void t.test('the values schema rejects bad values with a message naming them', async (t) => {
