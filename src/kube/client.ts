@@ -1,8 +1,9 @@
-// The registration job's connection to the API (client-node), and API failures turned into one
-// line that names the operation and the HTTP status.
-import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+// The commands' connection to the API (client-node; register and check), every call under a
+// deadline, and API failures turned into one line that names the operation and the HTTP status.
+import { ApiException, CoreV1Api, createConfiguration, KubeConfig, ServerConfiguration } from '@kubernetes/client-node';
 import { CommandError, messageOf } from '../errors.ts';
 import { readFailure } from '../files.ts';
+import { deadline } from './deadline.ts';
 
 export interface Kube {
   kubeConfig: KubeConfig;
@@ -11,8 +12,12 @@ export interface Kube {
   server: string;
 }
 
-/** From `--kubeconfig FILE`, else KUBECONFIG, ~/.kube/config or the in-cluster service account. */
-export function connect(kubeconfigFile: string | undefined): Kube {
+/**
+ * From `--kubeconfig FILE`, else KUBECONFIG, ~/.kube/config or the in-cluster service account.
+ * Each call of `core` gives up after `timeoutMs` (a call may set a shorter deadline of its own);
+ * watches are made from `kubeConfig` and are not bounded.
+ */
+export function connect(kubeconfigFile: string | undefined, timeoutMs = 30_000): Kube {
   const kubeConfig = new KubeConfig();
   try {
     if (kubeconfigFile === undefined) kubeConfig.loadFromDefault();
@@ -22,7 +27,13 @@ export function connect(kubeconfigFile: string | undefined): Kube {
   }
   const cluster = kubeConfig.getCurrentCluster();
   if (cluster === null) throw new CommandError(`kubeconfig ${kubeconfigFile ?? '(default)'}: no current cluster; set current-context`);
-  return { kubeConfig, core: kubeConfig.makeApiClient(CoreV1Api), server: cluster.server };
+  // What KubeConfig.makeApiClient does, with the deadline as the client's own middleware.
+  const configuration = createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: kubeConfig },
+    middleware: deadline(timeoutMs).middleware,
+  });
+  return { kubeConfig, core: new CoreV1Api(configuration), server: cluster.server };
 }
 
 /** The HTTP status of a failed API call, or undefined when the request never got an answer. */
