@@ -71,6 +71,19 @@ const PATCH_FAILURES: Record<string, string> = {
 };
 
 /**
+ * fast-json-patch's path checks, called where the path stops existing (or at the target): a
+ * `replace` needs its target, an `add` its parent. Its default validator also walks every value for
+ * `undefined`, twice per operation; ours come from JSON-safe plans, and that walk cost a quarter of
+ * an admission.
+ */
+function checkPath(operation: jsonPatch.Operation, index: number, document: unknown, existingPath: string): void {
+  if (operation.path === existingPath) return;
+  if (operation.op === 'add' && operation.path.split('/').length === existingPath.split('/').length + 1) return;
+  if (operation.op === 'add') throw new jsonPatch.JsonPatchError('no parent to add to', 'OPERATION_PATH_CANNOT_ADD', index, operation, document);
+  throw new jsonPatch.JsonPatchError('no target at the path', 'OPERATION_PATH_UNRESOLVABLE', index, operation, document);
+}
+
+/**
  * Applies `ops` to `document` in place (fast-json-patch, validated as the apiserver applies it: an
  * `add` needs its parent, a `replace` its target, an index in range). The webhook runs it on the
  * received pod before answering, since a patch the apiserver cannot apply fails pod creation
@@ -80,7 +93,7 @@ const PATCH_FAILURES: Record<string, string> = {
 export function applyPatchInPlace(document: object, ops: PatchOperation[]): void {
   for (const [index, operation] of ops.entries()) {
     try {
-      jsonPatch.applyOperation(document, operation, true, true, true, index);
+      jsonPatch.applyOperation(document, operation, checkPath, true, true, index);
     } catch (error) {
       const why = error instanceof jsonPatch.JsonPatchError ? PATCH_FAILURES[error.name] : undefined;
       throw new PatchError(`patch operation ${index} (${operation.op} ${operation.path}): ${why ?? (error instanceof Error ? error.message.split('\n')[0] : String(error))}`);
