@@ -10,7 +10,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdmissionReviewSchema, type AdmissionReview } from '../src/admission/schema.ts';
-import { compileCheck } from '../src/schema.ts';
+import { compileCheck } from '../src/validation.ts';
 import { review } from '../src/admission/review.ts';
 import { writeCertificates } from '../src/certs/files.ts';
 import { buildConfig } from '../src/config/load.ts';
@@ -147,7 +147,7 @@ function inProcess(body: string, minMs = quick ? 100 : 400): number {
   const once = () => {
     const parsed = JSON.parse(body) as AdmissionReview;
     if (checkAdmissionReview(parsed).length > 0) throw new Error('bad fixture');
-    return JSON.stringify(review(parsed, context).review);
+    return JSON.stringify(review(parsed, context).answer);
   };
   // Warm up until the optimising compiler has seen this shape (the first size measured would
   // otherwise carry the JIT's cost).
@@ -175,8 +175,8 @@ try {
   const pass = JSON.stringify(passThroughReview());
   const context = { config: buildConfig({}), kubernetesVersion: '1.34' };
   // The baseline answers with canned responses of exactly the size the injector sends.
-  await writeFile(join(work, 'inject.json'), JSON.stringify(review(JSON.parse(seed) as AdmissionReview, context).review));
-  await writeFile(join(work, 'pass.json'), JSON.stringify(review(JSON.parse(pass) as AdmissionReview, context).review));
+  await writeFile(join(work, 'inject.json'), JSON.stringify(review(JSON.parse(seed) as AdmissionReview, context).answer));
+  await writeFile(join(work, 'pass.json'), JSON.stringify(review(JSON.parse(pass) as AdmissionReview, context).answer));
 
   const [injectorPort, healthPort, baseInjectPort, basePassPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   // The same Node flags as the container image's entrypoint (Dockerfile).

@@ -4,7 +4,7 @@ import type { Config } from '../config/schema.ts';
 import { applyPatchInPlace } from '../inject/patch.ts';
 import { injectPod } from '../inject/inject.ts';
 import type { PodLike } from '../inject/pod.ts';
-import { checkPod, type AdmissionReview } from './schema.ts';
+import { checkPodObject, type AdmissionReview } from './schema.ts';
 
 export type Outcome = 'injected' | 'skipped' | 'denied' | 'error';
 
@@ -18,7 +18,7 @@ export interface AdmissionResponse {
 }
 
 export interface ReviewResult {
-  review: { apiVersion: 'admission.k8s.io/v1'; kind: 'AdmissionReview'; response: AdmissionResponse };
+  answer: { apiVersion: 'admission.k8s.io/v1'; kind: 'AdmissionReview'; response: AdmissionResponse };
   outcome: Outcome;
   reason: string;
   /** For the log line: why it was denied or skipped. */
@@ -42,7 +42,7 @@ export function toWarnings(messages: string[]): string[] {
   });
 }
 
-function envelope(response: AdmissionResponse): ReviewResult['review'] {
+function envelope(response: AdmissionResponse): ReviewResult['answer'] {
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
 }
 
@@ -62,44 +62,44 @@ export function review(body: AdmissionReview, context: ReviewContext): ReviewRes
   const { request } = body;
   const uid = request.uid;
   if (!isPodCreate(request)) {
-    return { review: envelope({ uid, allowed: true }), outcome: 'skipped', reason: 'not-pod-create' };
+    return { answer: envelope({ uid, allowed: true }), outcome: 'skipped', reason: 'not-pod-create' };
   }
   try {
-    const problems = checkPod(request.object);
+    const problems = checkPodObject(request.object);
     if (problems.length > 0) {
       // The apiserver validates pods after mutating admission: let it report what is wrong.
       const message = `pod not injected: ${problems[0]}`;
-      return { review: envelope({ uid, allowed: true, warnings: toWarnings([message]) }), outcome: 'skipped', reason: 'invalid-pod', message };
+      return { answer: envelope({ uid, allowed: true, warnings: toWarnings([message]) }), outcome: 'skipped', reason: 'invalid-pod', message };
     }
     const pod = request.object as PodLike;
     const result = injectPod(pod, { config: context.config, namespace: request.namespace ?? '', kubernetesVersion: context.kubernetesVersion });
     if (result.outcome === 'denied') {
       return {
-        review: envelope({ uid, allowed: false, status: failure(400, 'BadRequest', `thanos-injector: ${result.message}`) }),
+        answer: envelope({ uid, allowed: false, status: failure(400, 'BadRequest', `thanos-injector: ${result.message}`) }),
         outcome: 'denied', reason: result.reason, message: result.message,
       };
     }
     if (result.outcome === 'skipped') {
       const response: AdmissionResponse = { uid, allowed: true };
       if (result.warnings.length > 0) response.warnings = toWarnings(result.warnings);
-      return { review: envelope(response), outcome: 'skipped', reason: result.reason, message: result.message };
+      return { answer: envelope(response), outcome: 'skipped', reason: result.reason, message: result.message };
     }
     const patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
     // A patch that does not apply fails pod creation even under failurePolicy Ignore: check first.
     applyPatchInPlace(pod, result.patch);
     const response: AdmissionResponse = { uid, allowed: true, patchType: 'JSONPatch', patch };
     if (result.warnings.length > 0) response.warnings = toWarnings(result.warnings);
-    return { review: envelope(response), outcome: 'injected', reason: 'injected' };
+    return { answer: envelope(response), outcome: 'injected', reason: 'injected' };
   } catch (error) {
     const message = `internal error: ${error instanceof Error ? error.message : String(error)}`;
     if (context.config.failurePolicy === 'Fail') {
       return {
-        review: envelope({ uid, allowed: false, status: failure(500, 'InternalError', `thanos-injector: ${message}`) }),
+        answer: envelope({ uid, allowed: false, status: failure(500, 'InternalError', `thanos-injector: ${message}`) }),
         outcome: 'error', reason: 'internal-error', message,
       };
     }
     return {
-      review: envelope({ uid, allowed: true, warnings: toWarnings(['internal error; the pod was admitted without the Thanos sidecar']) }),
+      answer: envelope({ uid, allowed: true, warnings: toWarnings(['internal error; the pod was admitted without the Thanos sidecar']) }),
       outcome: 'error', reason: 'internal-error', message,
     };
   }

@@ -2,7 +2,7 @@
 // injector reads. Everything else in the pod passes through untouched (additional properties are
 // allowed). `null` is accepted where YAML manifests may write an empty key.
 import Type from 'typebox';
-import { compileCheck } from '../schema.ts';
+import { compileCheck } from '../validation.ts';
 
 const nullable = <T extends Type.TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
 const StringMap = Type.Record(Type.String(), Type.String(), { description: 'a map of string keys to string values' });
@@ -70,6 +70,6 @@ export const AdmissionReviewSchema = Type.Object({
 
 export type AdmissionReview = Type.Static<typeof AdmissionReviewSchema>;
 
-export const checkPod = compileCheck(PodSchema, 'request.object');
+export const checkPodObject = compileCheck(PodSchema, 'request.object');
 /** The same check with field names relative to a manifest (for the offline CLI). */
 export const checkPodTemplate = (prefix: string) => compileCheck(PodSchema, prefix);

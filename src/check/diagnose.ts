@@ -83,7 +83,7 @@ async function injectorConfig(reader: ClusterReader, location: InstallLocation |
   }
 }
 
-async function checkPod(
+async function podRows(
   reader: ClusterReader,
   namespace: V1Namespace,
   podName: string,
@@ -162,7 +162,7 @@ export async function diagnose(reader: ClusterReader, options: CheckOptions): Pr
     const namespace = await reader.namespace(options.namespace);
     rows.push(checkNamespace(options.namespace, namespace, config, configuration));
     if (options.pod !== undefined && namespace !== undefined) {
-      rows.push(...(await checkPod(reader, namespace, options.pod, config, configuration, queryRef, queryConfigMap)));
+      rows.push(...(await podRows(reader, namespace, options.pod, config, configuration, queryRef, queryConfigMap)));
     }
   }
   return rows;

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import Value from 'typebox/value';
 import { ConfigSchema, type Config } from './schema.ts';
-import { compileCheck } from '../schema.ts';
+import { compileCheck } from '../validation.ts';
 import { isBlockDuration, parseQuantity } from '../units.ts';
 import { readFailure } from '../files.ts';
 import { ConfigError, messageOf } from '../errors.ts';

@@ -5,7 +5,7 @@ import type { Server } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { AdmissionReviewSchema, type AdmissionReview } from '../admission/schema.ts';
 import { review, type ReviewContext } from '../admission/review.ts';
-import { compileCheck } from '../schema.ts';
+import { compileCheck } from '../validation.ts';
 import type { Metrics } from './metrics.ts';
 import type { KeyPair } from './tls.ts';
 
@@ -154,7 +154,7 @@ const mutateRoute: FastifyPluginCallback<WebhookOptions> = (app, options, done) 
     if (result.outcome === 'error') request.log.error(log, 'admission');
     else request.log.info(log, 'admission');
     if (options.draining?.()) reply.header('connection', 'close');
-    return reply.send(result.review);
+    return reply.send(result.answer);
   });
   done();
 };

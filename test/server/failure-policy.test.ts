@@ -47,9 +47,9 @@ function reviewSafely(t: Test, input: AdmissionReview, config: Config): ReviewRe
 
 function checkIgnore(t: Test, result: ReviewResult | undefined): void {
   if (result === undefined) return;
-  const { response } = result.review;
-  t.equal(result.review.apiVersion, 'admission.k8s.io/v1');
-  t.equal(result.review.kind, 'AdmissionReview');
+  const { response } = result.answer;
+  t.equal(result.answer.apiVersion, 'admission.k8s.io/v1');
+  t.equal(result.answer.kind, 'AdmissionReview');
   t.equal(response.uid, 'uid-failure-policy', 'uid echoed');
   t.equal(response.allowed, true, 'allowed: the pod goes on without the sidecar');
   t.equal(response.patch, undefined, 'no patch');
@@ -67,7 +67,7 @@ function checkIgnore(t: Test, result: ReviewResult | undefined): void {
 
 function checkFail(t: Test, result: ReviewResult | undefined): void {
   if (result === undefined) return;
-  const { response } = result.review;
+  const { response } = result.answer;
   t.equal(response.uid, 'uid-failure-policy', 'uid echoed');
   t.equal(response.allowed, false, 'denied');
   t.equal(response.patch, undefined, 'no patch');
@@ -83,7 +83,7 @@ void t.test('control: the same pod with a sound config and pod is injected', (t)
   for (const failurePolicy of POLICIES) {
     const result = reviewSafely(t, body(prometheusPod()), buildConfig({ failurePolicy }));
     t.equal(result?.outcome, 'injected', `${failurePolicy}: injected`);
-    t.equal(result?.review.response.patchType, 'JSONPatch');
+    t.equal(result?.answer.response.patchType, 'JSONPatch');
   }
   const container = reviewSafely(t, body(prometheusPod({ annotations: { 'thanos-injector/sidecar-mode': 'container' } })), buildConfig({}));
   t.equal(container?.outcome, 'injected', 'container mode (which reads spec.restartPolicy) injects too');
@@ -98,7 +98,7 @@ void t.test('a config that throws when read (a bug inside the injector)', async 
   await t.test('failurePolicy Fail: denied with status.code 500', (t) => {
     const result = reviewSafely(t, body(prometheusPod()), explodingConfig(buildConfig({ failurePolicy: 'Fail' })));
     checkFail(t, result);
-    t.match(result?.review.response.status?.message, /injector bug: read config\./, 'the message says what broke');
+    t.match(result?.answer.response.status?.message, /injector bug: read config\./, 'the message says what broke');
     t.end();
   });
 });
@@ -111,7 +111,7 @@ void t.test('a pod whose getter throws while the sidecar is rendered (a bug insi
   await t.test('failurePolicy Fail: denied with status.code 500', (t) => {
     const result = reviewSafely(t, body(podWithThrowingGetter()), buildConfig({ failurePolicy: 'Fail', sidecarMode: 'container' }));
     checkFail(t, result);
-    t.match(result?.review.response.status?.message, /injector bug: getter/);
+    t.match(result?.answer.response.status?.message, /injector bug: getter/);
     t.end();
   });
 });
@@ -140,10 +140,10 @@ void t.test('failure policy does not touch ordinary outcomes', (t) => {
     const config = buildConfig({ failurePolicy });
     const denied = reviewSafely(t, body(prometheusPod({ annotations: { 'thanos-injector/block-duration': 'banana' } })), config);
     t.equal(denied?.outcome, 'denied', `${failurePolicy}: an invalid annotation is still denied`);
-    t.equal(denied?.review.response.status?.code, 400, `${failurePolicy}: with code 400, not 500`);
+    t.equal(denied?.answer.response.status?.code, 400, `${failurePolicy}: with code 400, not 500`);
     const skipped = reviewSafely(t, admissionReview(prometheusPod(), { namespace: 'kube-system', uid: 'u' }) as unknown as AdmissionReview, config);
     t.equal(skipped?.outcome, 'skipped', `${failurePolicy}: an excluded namespace is still skipped`);
-    t.equal(skipped?.review.response.allowed, true);
+    t.equal(skipped?.answer.response.allowed, true);
   }
   t.end();
 });
