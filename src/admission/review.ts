@@ -4,21 +4,12 @@ import type { Config } from '../config/schema.ts';
 import { applyPatchInPlace } from '../inject/patch.ts';
 import { injectPod } from '../inject/inject.ts';
 import type { PodLike } from '../inject/pod.ts';
-import { checkPodObject, type AdmissionReview } from './schema.ts';
+import { checkPodObject, type AdmissionAnswer, type AdmissionResponse, type AdmissionReview } from './schema.ts';
 
 export type Outcome = 'injected' | 'skipped' | 'denied' | 'error';
 
-export interface AdmissionResponse {
-  uid: string;
-  allowed: boolean;
-  patchType?: 'JSONPatch';
-  patch?: string;
-  status?: { status: 'Failure'; code: number; reason: string; message: string };
-  warnings?: string[];
-}
-
 export interface ReviewResult {
-  answer: { apiVersion: 'admission.k8s.io/v1'; kind: 'AdmissionReview'; response: AdmissionResponse };
+  answer: AdmissionAnswer;
   outcome: Outcome;
   reason: string;
   /** For the log line: why it was denied or skipped. */
@@ -42,7 +33,7 @@ export function toWarnings(messages: string[]): string[] {
   });
 }
 
-function envelope(response: AdmissionResponse): ReviewResult['answer'] {
+function envelope(response: AdmissionResponse): AdmissionAnswer {
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
 }
 

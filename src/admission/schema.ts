@@ -70,6 +70,25 @@ export const AdmissionReviewSchema = Type.Object({
 
 export type AdmissionReview = Type.Static<typeof AdmissionReviewSchema>;
 
+const AdmissionResponseSchema = Type.Object({
+  uid: Type.String(),
+  allowed: Type.Boolean(),
+  patchType: Type.Optional(Type.Literal('JSONPatch')),
+  patch: Type.Optional(Type.String()),
+  status: Type.Optional(Type.Object({ status: Type.Literal('Failure'), code: Type.Integer(), reason: Type.String(), message: Type.String() })),
+  warnings: Type.Optional(Type.Array(Type.String())),
+});
+
+/** The answer: the route's response schema (fastify serialises it from this, without a generic JSON.stringify). */
+export const AdmissionAnswerSchema = Type.Object({
+  apiVersion: Type.Literal('admission.k8s.io/v1'),
+  kind: Type.Literal('AdmissionReview'),
+  response: AdmissionResponseSchema,
+});
+
+export type AdmissionResponse = Type.Static<typeof AdmissionResponseSchema>;
+export type AdmissionAnswer = Type.Static<typeof AdmissionAnswerSchema>;
+
 export const checkPodObject = compileCheck(PodSchema, 'request.object');
 /** The same check with field names relative to a manifest (for the offline CLI). */
 export const checkPodTemplate = (prefix: string) => compileCheck(PodSchema, prefix);

@@ -3,8 +3,8 @@
 import Fastify, { LogController, type FastifyError, type FastifyHttpsOptions, type FastifyInstance, type FastifyPluginCallback, type FastifyServerOptions } from 'fastify';
 import type { Server } from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import { AdmissionReviewSchema, type AdmissionReview } from '../admission/schema.ts';
-import { review, type ReviewContext } from '../admission/review.ts';
+import { AdmissionAnswerSchema, AdmissionReviewSchema, type AdmissionReview } from '../admission/schema.ts';
+import { review, type ReviewContext, type ReviewResult } from '../admission/review.ts';
 import { compileCheck } from '../validation.ts';
 import type { Metrics } from './metrics.ts';
 import type { KeyPair } from './tls.ts';
@@ -126,7 +126,7 @@ function answerClientErrors(app: FastifyInstance): void {
 }
 
 /** The log line of one admission: who, what, the outcome and how long it took. */
-function admissionLog(body: AdmissionReview, result: ReturnType<typeof review>, seconds: number): Record<string, unknown> {
+function admissionLog(body: AdmissionReview, result: ReviewResult, seconds: number): Record<string, unknown> {
   const { request: admission } = body;
   const object = admission.object as { metadata?: { name?: string; generateName?: string } } | null | undefined;
   return {
@@ -144,7 +144,7 @@ function admissionLog(body: AdmissionReview, result: ReturnType<typeof review>, 
 
 /** `POST /mutate`: the body checked against the AdmissionReview schema, reviewed, counted, logged, answered. */
 const mutateRoute: FastifyPluginCallback<WebhookOptions> = (app, options, done) => {
-  app.post<{ Body: AdmissionReview }>('/mutate', { schema: { body: AdmissionReviewSchema } }, (request, reply) => {
+  app.post<{ Body: AdmissionReview }>('/mutate', { schema: { body: AdmissionReviewSchema, response: { 200: AdmissionAnswerSchema } } }, (request, reply) => {
     const started = process.hrtime.bigint();
     const result = review(request.body, options);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
