@@ -56,29 +56,30 @@ Flags:
 `;
 
 
-export async function run(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, {
-    namespace: { type: 'string', short: 'n', multiple: true },
-    'query-namespace': { type: 'string' },
-    configmap: { type: 'string', default: 'thanos-query-endpoints' },
-    endpoints: { type: 'string', default: 'dnssrv' },
-    'cluster-domain': { type: 'string', default: 'cluster.local' },
-    'restart-uninjected': { type: 'boolean', default: false },
-    watch: { type: 'boolean', default: false },
-    resync: { type: 'string', default: '300' },
-    'metrics-port': { type: 'string' },
-    'metrics-address': { type: 'string', default: '0.0.0.0' },
-    config: { type: 'string' },
-    kubeconfig: { type: 'string' },
-  }, 'register');
-  if (values.help) {
-    process.stdout.write(help);
-    return 0;
-  }
-  const namespaceLabel = 'a namespace name (lowercase letters, digits and -, at most 63)';
+const FLAGS = {
+  namespace: { type: 'string', short: 'n', multiple: true },
+  'query-namespace': { type: 'string' },
+  configmap: { type: 'string', default: 'thanos-query-endpoints' },
+  endpoints: { type: 'string', default: 'dnssrv' },
+  'cluster-domain': { type: 'string', default: 'cluster.local' },
+  'restart-uninjected': { type: 'boolean', default: false },
+  watch: { type: 'boolean', default: false },
+  resync: { type: 'string', default: '300' },
+  'metrics-port': { type: 'string' },
+  'metrics-address': { type: 'string', default: '0.0.0.0' },
+  config: { type: 'string' },
+  kubeconfig: { type: 'string' },
+} as const;
+
+type Flags = ReturnType<typeof parseFlags<typeof FLAGS>>['values'];
+
+const NAMESPACE_FORM = 'a namespace name (lowercase letters, digits and -, at most 63)';
+
+/** What to reconcile, from the flags (each checked, a usage error naming the flag when not valid). */
+async function registerSettings(values: Flags): Promise<{ scope: Scope; settings: RegisterSettings; resyncSeconds: number; metricsPort: number | undefined }> {
   const scope: Scope = values.namespace === undefined
     ? undefined
-    : [...new Set(values.namespace.map((ns) => checkName('namespace', ns, DNS_LABEL, namespaceLabel)))].sort();
+    : [...new Set(values.namespace.map((ns) => checkName('namespace', ns, DNS_LABEL, NAMESPACE_FORM)))].sort();
   if (!(ENDPOINT_MODES as readonly string[]).includes(values.endpoints)) {
     throw new UsageError(`--endpoints: "${values.endpoints}" is not valid; expected ${ENDPOINT_MODES.join(' or ')}`);
   }
@@ -93,11 +94,21 @@ export async function run(argv: string[]): Promise<number> {
   const settings: RegisterSettings = {
     endpoints: values.endpoints as EndpointMode,
     clusterDomain: checkName('cluster-domain', values['cluster-domain'].replace(/\.$/, ''), DNS_SUBDOMAIN, 'a DNS domain such as cluster.local'),
-    queryNamespace: checkName('query-namespace', values['query-namespace'] ?? (process.env.POD_NAMESPACE || 'default'), DNS_LABEL, namespaceLabel),
+    queryNamespace: checkName('query-namespace', values['query-namespace'] ?? (process.env.POD_NAMESPACE || 'default'), DNS_LABEL, NAMESPACE_FORM),
     configMapName: checkName('configmap', values.configmap, DNS_SUBDOMAIN, 'a ConfigMap name (lowercase letters, digits, - and .)'),
     restartUninjected: values['restart-uninjected'],
     injection: await loadConfig(values.config),
   };
+  return { scope, settings, resyncSeconds, metricsPort };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, FLAGS, 'register');
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  const { scope, settings, resyncSeconds, metricsPort } = await registerSettings(values);
   const kube = connect(values.kubeconfig);
   const options: ApplyOptions = { now: () => new Date(), host: hostname(), recorded: new Set() };
 

@@ -4,7 +4,7 @@
 // generated from it: test/config/chart-schema.test.ts). Patterns stay within what both
 // JavaScript and Go's RE2 (helm's schema check) accept: no lookaround.
 import Type from 'typebox';
-import { DURATION_PATTERN } from '../units.ts';
+import { DURATION_PATTERN, QUANTITY_PATTERN } from '../units.ts';
 
 /** One number and unit: valid as a Go and as a Prometheus duration. */
 const SIMPLE_DURATION = '^[0-9]+(ms|s|m|h)$';
@@ -13,11 +13,15 @@ export const MIN_TIME_PATTERN = '^(-?[0-9]+(ms|s|m|h|d|w|y)|[0-9]{4}-[0-9]{2}-[0
 export const MIN_TIME_FORM = 'a duration back from now such as -2h or -7d, or an RFC 3339 time such as 2026-01-01T00:00:00Z';
 
 const SECRET_NAME = '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*';
+/** A Kubernetes object name (DNS subdomain): Secrets, ConfigMaps. */
+export const OBJECT_NAME_PATTERN = `^${SECRET_NAME}$`;
+/** An absolute path as a container mounts it (no `:`, which the kubelet refuses in mount paths). */
+export const ABSOLUTE_PATH_PATTERN = '^/[^:]*$';
 /** A Secret's name; `optional`: empty means none. */
 const secretName = (value: string, optional = false) =>
   Type.String({
     maxLength: 253,
-    pattern: optional ? `^(${SECRET_NAME})?$` : `^${SECRET_NAME}$`,
+    pattern: optional ? `^(${SECRET_NAME})?$` : OBJECT_NAME_PATTERN,
     default: value,
     description: `a Secret name (lowercase letters, digits, - and .)${optional ? ', or empty for none' : ''}`,
   });
@@ -26,7 +30,7 @@ const secretKey = (value: string) =>
 
 const quantity = (value: string | undefined) =>
   Type.String({
-    pattern: '^[+]?[0-9]+(\\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[0-9]+)?$',
+    pattern: QUANTITY_PATTERN.source,
     description: 'a Kubernetes quantity such as 100m, 128Mi or 1Gi',
     ...(value === undefined ? {} : { default: value }),
   });
@@ -34,10 +38,10 @@ const userId = (value: number) =>
   Type.Integer({ minimum: 0, maximum: 2147483647, default: value, description: 'an integer from 0 to 2147483647' });
 const absolutePath = (value: string) =>
   value === ''
-    ? Type.String({ pattern: '^(/[^:]*)?$', default: value, description: 'an absolute path, or empty for none' })
-    : Type.String({ pattern: '^/[^:]*$', default: value, description: 'an absolute path' });
+    ? Type.String({ pattern: `^(${ABSOLUTE_PATH_PATTERN.slice(1, -1)})?$`, default: value, description: 'an absolute path, or empty for none' })
+    : Type.String({ pattern: ABSOLUTE_PATH_PATTERN, default: value, description: 'an absolute path' });
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
-const objectName = (what: string) => Type.String({ maxLength: 253, pattern: `^${SECRET_NAME}$`, description: `a ${what} name (lowercase letters, digits, - and .)` });
+const objectName = (what: string) => Type.String({ maxLength: 253, pattern: OBJECT_NAME_PATTERN, description: `a ${what} name (lowercase letters, digits, - and .)` });
 const keyRef = (what: string) =>
   Type.Object(
     { name: objectName(what), key: Type.String({ minLength: 1, description: `a key of the ${what}` }), optional: Type.Optional(Type.Boolean({ description: 'true or false' })) },

@@ -2,7 +2,7 @@
 // into the settings that rendering uses. An invalid value is an error naming the annotation, the
 // value and the accepted form: it rejects the pod, it is never silently replaced.
 import type { V1ResourceRequirements } from '@kubernetes/client-node';
-import { LOG_LEVELS, MIN_TIME_FORM, MIN_TIME_PATTERN, type Config } from '../config/schema.ts';
+import { ABSOLUTE_PATH_PATTERN, LOG_LEVELS, MIN_TIME_FORM, MIN_TIME_PATTERN, OBJECT_NAME_PATTERN, type Config } from '../config/schema.ts';
 import type { CompactionSetting } from './compaction.ts';
 import { OVERRIDE_KEYS, PREFIX, STATUS_ANNOTATION, type OverrideKey } from './names.ts';
 import { isBlockDuration, parseQuantity, QUANTITY_PATTERN } from '../units.ts';
@@ -46,7 +46,8 @@ export interface Settings {
   extraArgs: string[];
 }
 
-const SECRET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const SECRET_NAME = new RegExp(OBJECT_NAME_PATTERN);
+const ABSOLUTE_PATH = new RegExp(ABSOLUTE_PATH_PATTERN);
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const IMAGE = /^[a-zA-Z0-9][a-zA-Z0-9._\-/:@]*$/;
@@ -71,7 +72,7 @@ const SECRET_REFERENCE: Rule = {
 const RULES: Record<OverrideKey, Rule> = {
   image: { valid: (v) => IMAGE.test(v) && v.length <= 512, form: 'an image reference such as quay.io/thanos/thanos:v0.42.5' },
   'objstore-secret': SECRET_REFERENCE,
-  'objstore-config-file': { valid: (v) => /^\/[^:]*$/.test(v) && v.length <= 4096, form: 'an absolute path such as /vault/secrets/objstore.yml' },
+  'objstore-config-file': { valid: (v) => ABSOLUTE_PATH.test(v) && v.length <= 4096, form: 'an absolute path such as /vault/secrets/objstore.yml' },
   'prometheus-http-client-secret': SECRET_REFERENCE,
   'prometheus-scheme': { valid: (v) => v === 'http' || v === 'https', form: 'http or https' },
   'block-duration': {

@@ -78,7 +78,8 @@ const PATCH_FAILURES: Record<string, string> = {
  */
 function checkPath(operation: jsonPatch.Operation, index: number, document: unknown, existingPath: string): void {
   if (operation.path === existingPath) return;
-  if (operation.op === 'add' && operation.path.split('/').length === existingPath.split('/').length + 1) return;
+  // `existingPath` is a prefix of the path: the parent exists when one segment follows it.
+  if (operation.op === 'add' && operation.path.indexOf('/', existingPath.length + 1) === -1) return;
   if (operation.op === 'add') throw new jsonPatch.JsonPatchError('no parent to add to', 'OPERATION_PATH_CANNOT_ADD', index, operation, document);
   throw new jsonPatch.JsonPatchError('no target at the path', 'OPERATION_PATH_UNRESOLVABLE', index, operation, document);
 }

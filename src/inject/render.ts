@@ -388,6 +388,37 @@ function sidecarContainer(settings: Settings, args: string[], volumeMounts: V1Vo
   };
 }
 
+/** The sidecar's first flags: where Prometheus and its TSDB are, where the sidecar listens, its log level. */
+function baseArgs(prometheus: PrometheusView, settings: Settings): string[] {
+  return [
+    'sidecar',
+    `--prometheus.url=${settings.prometheus.scheme}://localhost:${prometheus.port}${prometheus.routePrefix}`,
+    `--tsdb.path=${prometheus.tsdbPath}`,
+    `--grpc-address=${settings.listenLocal.grpc ? '127.0.0.1' : '0.0.0.0'}:${settings.grpcPort}`,
+    `--http-address=${settings.listenLocal.http ? '127.0.0.1' : '0.0.0.0'}:${settings.httpPort}`,
+    `--log.level=${settings.logLevel}`,
+  ];
+}
+
+/** The status annotation's JSON: what the injection did to this pod, for `kubectl describe` and `check`. */
+function statusAnnotation(
+  settings: Settings,
+  prometheus: PrometheusView,
+  done: { compaction: CompactionMode | undefined; volumes: V1Volume[]; flags: string[]; podSecurityContext: V1PodSecurityContext; warnings: string[] },
+): string {
+  return JSON.stringify({
+    version: VERSION,
+    container: SIDECAR_NAME,
+    mode: settings.mode,
+    ...(done.compaction !== undefined ? { compaction: done.compaction } : {}),
+    prometheus: prometheus.container.name,
+    volumes: done.volumes.map((v) => v.name),
+    flags: done.flags,
+    securityContext: Object.keys(done.podSecurityContext),
+    ...(done.warnings.length > 0 ? { warnings: done.warnings } : {}),
+  });
+}
+
 export function render(pod: PodLike, prometheus: PrometheusView, settings: Settings, notes: string[]): RenderResult {
   const spec = pod.spec as V1PodSpec;
   const clash = portClash(spec, settings);
@@ -397,14 +428,7 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
   const into: SidecarVolumes = { taken: new Set(podVolumes), volumes: [], sidecarMounts: [], holds: new Map() };
   const prometheusMounts = mountTsdb(into, prometheus, warnings);
 
-  const args = [
-    'sidecar',
-    `--prometheus.url=${settings.prometheus.scheme}://localhost:${prometheus.port}${prometheus.routePrefix}`,
-    `--tsdb.path=${prometheus.tsdbPath}`,
-    `--grpc-address=${settings.listenLocal.grpc ? '127.0.0.1' : '0.0.0.0'}:${settings.grpcPort}`,
-    `--http-address=${settings.listenLocal.http ? '127.0.0.1' : '0.0.0.0'}:${settings.httpPort}`,
-    `--log.level=${settings.logLevel}`,
-  ];
+  const args = baseArgs(prometheus, settings);
   const upload = settings.objstore.enabled ? uploadFlags(into, prometheus, settings, args, warnings) : undefined;
   if (upload !== undefined && 'error' in upload) return { error: upload.error };
   const blocks = upload?.blocks ?? { replace: [], append: [], changed: [] };
@@ -420,17 +444,7 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
 
   const sidecar = sidecarContainer(settings, args, into.sidecarMounts, sidecarSecurityContext(prometheus.container.securityContext, prometheusUser === 0));
   const appendArgs = prometheusAppendArgs(prometheus, blocks.append, warnings);
-  const status = {
-    version: VERSION,
-    container: SIDECAR_NAME,
-    mode: settings.mode,
-    ...(upload !== undefined ? { compaction: upload.compaction } : {}),
-    prometheus: prometheus.container.name,
-    volumes: into.volumes.map((v) => v.name),
-    flags: blocks.changed,
-    securityContext: Object.keys(podSecurityContext),
-    ...(warnings.length > 0 ? { warnings } : {}),
-  };
+  const status = statusAnnotation(settings, prometheus, { compaction: upload?.compaction, volumes: into.volumes, flags: blocks.changed, podSecurityContext, warnings });
   return {
     plan: {
       mode: settings.mode,
@@ -442,7 +456,7 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
       appendArgs,
       podSecurityContext,
       labels: { [INJECTED_LABEL]: 'true' },
-      annotations: { [STATUS_ANNOTATION]: JSON.stringify(status) },
+      annotations: { [STATUS_ANNOTATION]: status },
       warnings,
     },
   };

@@ -142,17 +142,36 @@ function admissionLog(body: AdmissionReview, result: ReviewResult, seconds: numb
   };
 }
 
-/** `POST /mutate`: the body checked against the AdmissionReview schema, reviewed, counted, logged, answered. */
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the route: the review's result and how long it took, for the onResponse hook. */
+    admission: { result: ReviewResult; seconds: number } | null;
+  }
+}
+
+/**
+ * `POST /mutate`: the body checked against the AdmissionReview schema, reviewed and answered from
+ * the answer's schema; once the answer is sent, a hook counts it and writes its log line (outside
+ * the time the apiserver waits).
+ */
 const mutateRoute: FastifyPluginCallback<WebhookOptions> = (app, options, done) => {
+  app.decorateRequest('admission', null);
+  app.addHook('onResponse', (request, _reply, next) => {
+    const admission = request.admission;
+    if (admission !== null) {
+      const { result, seconds } = admission;
+      options.metrics.admissions.inc({ outcome: result.outcome, reason: result.reason });
+      options.metrics.duration.observe({ outcome: result.outcome }, seconds);
+      const log = admissionLog(request.body as AdmissionReview, result, seconds);
+      if (result.outcome === 'error') request.log.error(log, 'admission');
+      else request.log.info(log, 'admission');
+    }
+    next();
+  });
   app.post<{ Body: AdmissionReview }>('/mutate', { schema: { body: AdmissionReviewSchema, response: { 200: AdmissionAnswerSchema } } }, (request, reply) => {
     const started = process.hrtime.bigint();
     const result = review(request.body, options);
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    options.metrics.admissions.inc({ outcome: result.outcome, reason: result.reason });
-    options.metrics.duration.observe({ outcome: result.outcome }, seconds);
-    const log = admissionLog(request.body, result, seconds);
-    if (result.outcome === 'error') request.log.error(log, 'admission');
-    else request.log.info(log, 'admission');
+    request.admission = { result, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
     if (options.draining?.()) reply.header('connection', 'close');
     return reply.send(result.answer);
   });

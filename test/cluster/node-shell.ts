@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { startCluster } from './cluster.ts';
 import { NODE_IP, startNode } from './node.ts';
 import { prepareNode } from './prepare-node.ts';
-import { Minio } from '../node/support.ts';
+import { Minio } from '../support/node.ts';
 
 const log = (message: string) => console.error(`[cluster:node] ${message}`);
 

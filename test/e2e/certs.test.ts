@@ -17,7 +17,7 @@ import { issueServingCertificate } from '../../src/certs/generate.ts';
 import { exec, type ExecResult } from '../cluster/cluster.ts';
 import { prometheusPod } from '../support/admission.ts';
 import { freePort, waitFor } from '../support/net.ts';
-import { dryRunInjected, root, sidecars, startE2e } from './support.ts';
+import { dryRunInjected, root, sidecars, startE2e } from '../support/e2e.ts';
 
 const chart = join(root, 'charts/thanos-sidecar-injector');
 const RELEASE = 'tsi';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { generateCertificates } from '../../src/certs/generate.ts';
 import { freePort, waitFor } from '../support/net.ts';
-import { dryRunInjected, root, startE2e, thanosInjector } from './support.ts';
+import { dryRunInjected, root, startE2e, thanosInjector } from '../support/e2e.ts';
 
 const INJECTOR_NAMESPACE = 'thanos-injector';
 const RELEASE = 'tsi';

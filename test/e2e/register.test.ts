@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { ExecResult } from '../cluster/cluster.ts';
 import { freePort, waitFor } from '../support/net.ts';
-import { root, startE2e, thanosInjector } from './support.ts';
+import { root, startE2e, thanosInjector } from '../support/e2e.ts';
 
 interface ObjectJson {
   metadata: { name: string; namespace?: string; uid: string; resourceVersion: string; labels?: Record<string, string>; ownerReferences?: { kind: string; name: string }[] };

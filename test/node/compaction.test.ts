@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureNodeTools } from '../cluster/build.ts';
-import { injectOffline, Minio, processPod, startProcess, waitFor } from './support.ts';
+import { injectOffline, Minio, processPod, startProcess, waitFor } from '../support/node.ts';
 
 t.setTimeout(600_000);
 

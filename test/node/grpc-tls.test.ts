@@ -11,7 +11,7 @@ import { parseAllDocuments } from 'yaml';
 import { endpointsFile } from '../../src/register/plan.ts';
 import { ensureNodeTools, ensureTools } from '../cluster/build.ts';
 import { exec } from '../cluster/cluster.ts';
-import { injectOffline, openssl, processPod, root, startProcess, waitFor } from './support.ts';
+import { injectOffline, openssl, processPod, root, startProcess, waitFor } from '../support/node.ts';
 
 t.setTimeout(300_000);
 

@@ -12,8 +12,8 @@ import * as https from 'node:https';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { INJECTOR_REPOSITORY } from '../cluster/images.ts';
-import { thanosInjector } from '../e2e/support.ts';
-import { root, startNodeStack, waitFor } from './support.ts';
+import { thanosInjector } from '../support/e2e.ts';
+import { root, startNodeStack, waitFor } from '../support/node.ts';
 
 t.setTimeout(900_000);
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureNodeTools } from '../cluster/build.ts';
 import { exec } from '../cluster/cluster.ts';
-import { injectOffline, openssl, processPod, startProcess, waitFor } from './support.ts';
+import { injectOffline, openssl, processPod, startProcess, waitFor } from '../support/node.ts';
 
 t.setTimeout(300_000);
 

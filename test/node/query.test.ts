@@ -10,8 +10,8 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { thanosInjector } from '../e2e/support.ts';
-import { MINIO_PASSWORD, MINIO_USER, root, startInjector, startNodeStack, waitFor } from './support.ts';
+import { thanosInjector } from '../support/e2e.ts';
+import { MINIO_PASSWORD, MINIO_USER, root, startInjector, startNodeStack, waitFor } from '../support/node.ts';
 
 t.setTimeout(900_000);
 

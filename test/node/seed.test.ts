@@ -21,9 +21,9 @@ import t from 'tap';
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { thanosInjector } from '../e2e/support.ts';
+import { thanosInjector } from '../support/e2e.ts';
 import { NODE_NAME } from '../cluster/node.ts';
-import { containerLog, root, startInjector, startNodeStack, waitFor } from './support.ts';
+import { containerLog, root, startInjector, startNodeStack, waitFor } from '../support/node.ts';
 
 t.setTimeout(1_200_000);
 

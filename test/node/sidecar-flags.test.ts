@@ -13,7 +13,7 @@ import { basename, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ensureNodeTools } from '../cluster/build.ts';
 import { exec } from '../cluster/cluster.ts';
-import { root } from './support.ts';
+import { root } from '../support/node.ts';
 
 t.setTimeout(300_000);
 

@@ -7,7 +7,7 @@ import { applyPlan, type ApplyOptions } from '../../src/register/apply.ts';
 import { eventName } from '../../src/register/events.ts';
 import type { Kube } from '../../src/kube/client.ts';
 import { plan, type ClusterState } from '../../src/register/plan.ts';
-import { registerSettings } from './fixtures.ts';
+import { registerSettings } from '../support/register.ts';
 
 const settings = registerSettings({ restartUninjected: true });
 

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { createRegisterMetrics } from '../../src/register/metrics.ts';
 import { plan, type ClusterState } from '../../src/register/plan.ts';
-import { applyResult, registerSettings } from './fixtures.ts';
+import { applyResult, registerSettings } from '../support/register.ts';
 
 const settings = registerSettings({ endpoints: 'pod-ip' });
 

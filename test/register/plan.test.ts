@@ -7,7 +7,7 @@ import type { V1ConfigMap, V1Container, V1Namespace, V1OwnerReference, V1Pod, V1
 import { buildConfig } from '../../src/config/load.ts';
 import { ENDPOINTS_KEY, TARGETS_KEY } from '../../src/inject/names.ts';
 import { desiredService, dnssrvAddress, plan, type ClusterState, type RegisterSettings } from '../../src/register/plan.ts';
-import { registerSettings } from './fixtures.ts';
+import { registerSettings } from '../support/register.ts';
 
 const settings = (overrides: Partial<RegisterSettings> = {}): RegisterSettings =>
   registerSettings({ injection: buildConfig({ injectorNamespace: 'thanos-system' }), ...overrides });

@@ -5,7 +5,7 @@ import { describeApiError } from '../../src/kube/client.ts';
 import { desiredService, plan } from '../../src/register/plan.ts';
 import { eventful, summarize } from '../../src/register/summary.ts';
 import { table } from '../../src/table.ts';
-import { applyResult, registerSettings } from './fixtures.ts';
+import { applyResult, registerSettings } from '../support/register.ts';
 
 const settings = registerSettings({ restartUninjected: true });
 

@@ -5,7 +5,7 @@ import { review, type ReviewResult } from '../../src/admission/review.ts';
 import type { AdmissionReview } from '../../src/admission/schema.ts';
 import { buildConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { admissionReview, prometheusPod, type Json } from './helpers.ts';
+import { admissionReview, prometheusPod, type Json } from '../support/server.ts';
 
 const POLICIES = ['Ignore', 'Fail'] as const;
 

@@ -19,7 +19,7 @@ import {
   waitFor,
   type Answer,
   type Json,
-} from './helpers.ts';
+} from '../support/server.ts';
 
 interface Response {
   uid: string;

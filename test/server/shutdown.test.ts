@@ -9,7 +9,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServe } from '../support/serve.ts';
-import { admissionReview, fixturePod, httpGet, httpsCall, partialRequest, prometheusPod, waitFor } from './helpers.ts';
+import { admissionReview, fixturePod, httpGet, httpsCall, partialRequest, prometheusPod, waitFor } from '../support/server.ts';
 
 /** 'ready' (200), 'not-ready' (503) or 'closed' (no answer on the health port). */
 async function readiness(healthPort: number): Promise<string> {

@@ -11,7 +11,7 @@ import { writeCertificates } from '../../src/certs/files.ts';
 import { generateCertificates } from '../../src/certs/generate.ts';
 import { startServe } from '../support/serve.ts';
 import { startTestWebhook, type TestWebhook } from '../support/webhook.ts';
-import { admissionReview, httpGet, httpsCall, metricValue, prometheusPod, servedFingerprint, waitFor } from './helpers.ts';
+import { admissionReview, httpGet, httpsCall, metricValue, prometheusPod, servedFingerprint, waitFor } from '../support/server.ts';
 
 const NAMES = ['localhost', '127.0.0.1'];
 

@@ -11,9 +11,9 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateCertificates } from '../../src/certs/generate.ts';
-import { startBlackHole, startFakeKube, writeKubeconfig } from './fake-kube.ts';
+import { startBlackHole, startFakeKube, writeKubeconfig } from '../support/fake-kube.ts';
 import { startServe, type StartedServe } from '../support/serve.ts';
-import { admissionReview, freePort, httpGet, injectedProblem, ms, percentile, postReview, prometheusPod, sleep, waitFor, within } from './support.ts';
+import { admissionReview, freePort, httpGet, injectedProblem, ms, percentile, postReview, prometheusPod, sleep, waitFor, within } from '../support/stress.ts';
 
 t.setTimeout(400_000);
 

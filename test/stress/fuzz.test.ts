@@ -17,7 +17,7 @@ import { applyPatchStrict } from '../harness/jsonpatch.ts';
 import { applyPodDefaults } from '../harness/pod-defaults.ts';
 import { validatePod } from '../harness/pod-validation.ts';
 import { startTestWebhook, type TestWebhook } from '../support/webhook.ts';
-import { httpsCall, pool, type Answer, type Json } from './support.ts';
+import { httpsCall, pool, type Answer, type Json } from '../support/stress.ts';
 
 t.setTimeout(600_000);
 

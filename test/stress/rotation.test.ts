@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { writeCertificates } from '../../src/certs/files.ts';
 import { generateCertificates } from '../../src/certs/generate.ts';
 import { startServe } from '../support/serve.ts';
-import { admissionReview, injectedProblem, postReview, prometheusPod, readMetric, servedFingerprint, sleep, waitFor, within } from './support.ts';
+import { admissionReview, injectedProblem, postReview, prometheusPod, readMetric, servedFingerprint, sleep, waitFor, within } from '../support/stress.ts';
 
 t.setTimeout(300_000);
 

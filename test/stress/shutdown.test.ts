@@ -9,7 +9,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { startServe } from '../support/serve.ts';
-import { admissionReview, httpGet, injectedProblem, partialRequest, postReview, prometheusPod, sleep, within } from './support.ts';
+import { admissionReview, httpGet, injectedProblem, partialRequest, postReview, prometheusPod, sleep, within } from '../support/stress.ts';
 
 t.setTimeout(300_000);
 

@@ -9,7 +9,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { startTestWebhook, type TestWebhook } from '../support/webhook.ts';
-import { admissionReview, injectedProblem, ms, percentile, postReview, prometheusPod, sleep, waitFor } from './support.ts';
+import { admissionReview, injectedProblem, ms, percentile, postReview, prometheusPod, sleep, waitFor } from '../support/stress.ts';
 
 t.setTimeout(300_000);
 

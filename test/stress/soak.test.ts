@@ -18,7 +18,7 @@ import { parse } from 'yaml';
 import { seedReview } from '../../bench/fixtures.ts';
 import { Inspector, inspectorUrl } from '../support/inspector.ts';
 import { imageEntrypoint, startServe, type StartedServe } from '../support/serve.ts';
-import { httpGet, injectedProblem, mb, metricValue, postReview, waitFor, within } from './support.ts';
+import { httpGet, injectedProblem, mb, metricValue, postReview, waitFor, within } from '../support/stress.ts';
 
 t.setTimeout(600_000);
 
@@ -94,7 +94,7 @@ async function load(port: number, ca: string, seconds: number): Promise<Load> {
 /** serve as the image runs it, with its inspector on loopback (and, for the self-check, a planted leak). */
 async function startImageServe(t: Test, plantLeak: boolean): Promise<StartedServe & { inspector: Inspector }> {
   const image = imageEntrypoint();
-  const extra = ['--inspect=127.0.0.1:0', ...(plantLeak ? ['--import', join(root, 'test/stress/planted-leak.ts')] : [])];
+  const extra = ['--inspect=127.0.0.1:0', ...(plantLeak ? ['--import', join(root, 'test/support/planted-leak.ts')] : [])];
   const started = await startServe(t, { entrypoint: { nodeArgs: [...image.nodeArgs, ...extra], script: image.script } });
   const url = await waitFor('the inspector URL in the serve output', () => Promise.resolve(inspectorUrl(started.serve.output)), 5000);
   const inspector = await Inspector.connect(url);

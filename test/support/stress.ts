@@ -1,15 +1,14 @@
-// Shared helpers for the stress tests (not a test file: tap runs *.test.ts only). Everything talks
-// to 127.0.0.1 only; every wait has a deadline. Kept independent of test/server/helpers.ts so the
-// stress suite does not move when those tests do; what both suites use is in ../support (the
-// spawned `serve` process, raw HTTPS/HTTP calls, the AdmissionReview and Prometheus pod builders,
-// metric values) and re-exported here.
+// What the stress tests share (test/stress; not a test file: tap runs *.test.ts only). Everything
+// talks to 127.0.0.1 only; every wait has a deadline. The helpers every suite uses (the spawned
+// `serve` process, raw HTTPS/HTTP calls, the AdmissionReview and Prometheus pod builders, metric
+// values) are re-exported here from their own files in this folder.
 import type https from 'node:https';
-import { httpGet, httpsCall, type Answer } from '../support/http.ts';
-import { metricValue } from '../support/metrics.ts';
-export { freePort, waitFor } from '../support/net.ts';
-export { admissionReview, prometheusPod, type Json } from '../support/admission.ts';
-export { httpGet, httpsCall, partialRequest, servedFingerprint, type Answer } from '../support/http.ts';
-export { metricValue } from '../support/metrics.ts';
+import { httpGet, httpsCall, type Answer } from './http.ts';
+import { metricValue } from './metrics.ts';
+export { freePort, waitFor } from './net.ts';
+export { admissionReview, prometheusPod, type Json } from './admission.ts';
+export { httpGet, httpsCall, partialRequest, servedFingerprint, type Answer } from './http.ts';
+export { metricValue } from './metrics.ts';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

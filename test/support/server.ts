@@ -1,16 +1,16 @@
-// Shared helpers for the server tests: a review POSTed as the apiserver does, and pods from the
-// fixtures; re-exported from ../support: raw HTTPS/HTTP calls, AdmissionReview envelopes, the
-// Prometheus pod, metric values and free ports (the spawned `serve` process is in ../support/serve.ts).
+// What the server tests share (test/server): a review POSTed as the apiserver does, and pods from
+// the fixtures; re-exported from this folder: raw HTTPS/HTTP calls, AdmissionReview envelopes, the
+// Prometheus pod, metric values and free ports (the spawned `serve` process is in serve.ts).
 // Not a test file itself (tap runs *.test.ts only).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import type { Json } from '../support/admission.ts';
-import { httpsCall, type Answer } from '../support/http.ts';
-export { freePort, waitFor } from '../support/net.ts';
-export { admissionReview, prometheusPod, type Json, type ReviewOptions } from '../support/admission.ts';
-export { httpGet, httpsCall, partialRequest, servedFingerprint, type Answer } from '../support/http.ts';
-export { metricValue } from '../support/metrics.ts';
+import type { Json } from './admission.ts';
+import { httpsCall, type Answer } from './http.ts';
+export { freePort, waitFor } from './net.ts';
+export { admissionReview, prometheusPod, type Json, type ReviewOptions } from './admission.ts';
+export { httpGet, httpsCall, partialRequest, servedFingerprint, type Answer } from './http.ts';
+export { metricValue } from './metrics.ts';
 
 export const root = new URL('../..', import.meta.url).pathname;
 const fixtures = join(root, 'test/fixtures/inject');

@@ -7,13 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
-import { thanosInjector } from '../e2e/support.ts';
+import { thanosInjector } from './e2e.ts';
 import { exec, startCluster, type Cluster, type ExecResult } from '../cluster/cluster.ts';
 import { NODE_IP, startNode, type TestNode } from '../cluster/node.ts';
 import { prepareNode } from '../cluster/prepare-node.ts';
 import type { NodeImages } from '../cluster/images.ts';
-import { startServe, type StartedServe } from '../support/serve.ts';
-import { freePort, waitFor } from '../support/net.ts';
+import { startServe, type StartedServe } from './serve.ts';
+import { freePort, waitFor } from './net.ts';
 
 export const root = new URL('../..', import.meta.url).pathname;
 export const MINIO_USER = 'thanos-injector-test';
