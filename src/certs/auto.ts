@@ -4,6 +4,7 @@
 // Pure (no I/O, the clock is a parameter); the keeper (keeper.ts) acts on these answers.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { isIP } from 'node:net';
+import { statusOf } from '../kube/errors.ts';
 import { DAY_MS, pemCertificates } from './pem.ts';
 
 /** What the Secret holds: the CA (ca.crt may carry older CAs after it, for overlapping trust). */
@@ -190,41 +191,9 @@ export function caBundlePatch(configuration: WebhookConfigurationLike, caBundle:
   return repair;
 }
 
-/** The HTTP status of a failed API call (@kubernetes/client-node's ApiException), if any. */
-export function apiStatus(error: unknown): number | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'number' && code >= 100 && code < 600 ? code : undefined;
-}
-
-function statusMessage(body: unknown): string | undefined {
-  let status = body;
-  if (typeof body === 'string') {
-    try {
-      status = JSON.parse(body);
-    } catch {
-      return body.trim().split('\n')[0] || undefined;
-    }
-  }
-  const { message, reason } = (status ?? {}) as { message?: unknown; reason?: unknown };
-  if (typeof message === 'string' && message) return message;
-  return typeof reason === 'string' && reason ? reason : undefined;
-}
-
-/** One line: the operation, the HTTP status and the apiserver's own message. */
-export function describeApiError(operation: string, error: unknown): string {
-  const status = apiStatus(error);
-  if (status !== undefined) {
-    const message = statusMessage((error as { body?: unknown }).body);
-    return `${operation}: HTTP ${status}${message ? ` (${message})` : ''}`;
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
-  return `${operation}: ${message.split('\n')[0]}${cause}`;
-}
-
 /** What a failed call most likely needs, for the error message ('' when nothing useful to say). */
 export function permissionHint(error: unknown, verb: string, resource: string, namespace?: string): string {
-  const status = apiStatus(error);
+  const status = statusOf(error);
   if (status === 403) {
     return `the injector's ServiceAccount likely lacks the RBAC permission "${verb}" on ${resource}${namespace ? ` in namespace ${namespace}` : ''}`;
   }

@@ -5,10 +5,8 @@
 // (a `helm upgrade` or a GitOps re-apply blanks it). Decisions come from auto.ts.
 import {
   DEFAULT_RENEWAL_POLICY,
-  apiStatus,
   bundleFromSecretData,
   caBundlePatch,
-  describeApiError,
   permissionHint,
   planCertificates,
   secretDataOf,
@@ -22,6 +20,7 @@ import type { CertificateApi, SecretObject } from './kube.ts';
 import { ServedCertificates } from './served.ts';
 import { MANAGED_BY_LABEL, MANAGER } from '../inject/names.ts';
 import { messageOf } from '../errors.ts';
+import { describeApiError, statusOf } from '../kube/errors.ts';
 
 /** pino's shape (fastify's logger), reduced to what the keeper uses. */
 export interface KeeperLog {
@@ -166,7 +165,7 @@ export class CertificateKeeper {
       return await run();
     } catch (error) {
       const hint = permissionHint(error, verb, resource, namespace);
-      throw new KubernetesCallError(`${describeApiError(operation, error)}${hint ? `; ${hint}` : ''}`, apiStatus(error));
+      throw new KubernetesCallError(`${describeApiError(operation, error)}${hint ? `; ${hint}` : ''}`, statusOf(error));
     }
   }
 

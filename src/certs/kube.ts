@@ -1,9 +1,9 @@
-// The Kubernetes calls certs.mode=auto makes, over @kubernetes/client-node (loaded lazily, like
-// kube/version.ts, so other commands never pay for it): GET/POST/PUT of one Secret, GET and JSON
-// PATCH of one MutatingWebhookConfiguration. Every call is aborted after a timeout, so a hung
-// apiserver delays a check instead of stalling the keeper for good.
+// The Kubernetes calls certs.mode=auto makes, on the commands' client (kube/client.ts, loaded
+// lazily with client-node, so a webhook without auto mode never pays for it): GET/POST/PUT of one
+// Secret, GET and JSON PATCH of one MutatingWebhookConfiguration. Every call is aborted after a
+// timeout, so a hung apiserver delays a check instead of stalling the keeper for good.
 import type { JsonPatchOperation, WebhookConfigurationLike } from './auto.ts';
-import { apiStatus } from './auto.ts';
+import { statusOf } from '../kube/errors.ts';
 
 /** The part of a Secret the keeper reads and writes; the object read is sent back whole on update. */
 export interface SecretObject {
@@ -31,29 +31,22 @@ async function undefinedOn404<T>(call: Promise<T>): Promise<T | undefined> {
   try {
     return await call;
   } catch (error) {
-    if (apiStatus(error) === 404) return undefined;
+    if (statusOf(error) === 404) return undefined;
     throw error;
   }
 }
 
 /** The API of the cluster the injector runs in (in-cluster config) or KUBECONFIG points at. */
 export async function kubernetesCertificateApi(timeoutMs = 10_000): Promise<CertificateApi> {
-  const [{ AdmissionregistrationV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions }, { deadline }] = await Promise.all([
-    import('@kubernetes/client-node'),
-    import('../kube/deadline.ts'),
-  ]);
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  const [{ PatchStrategy, setHeaderOptions }, { connect }] = await Promise.all([import('@kubernetes/client-node'), import('../kube/client.ts')]);
   const closing = new AbortController();
-  const withTimeout = deadline(timeoutMs, closing.signal);
-  const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch, withTimeout);
+  const { core, admission } = connect(undefined, timeoutMs, closing.signal);
+  const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
   return {
-    readSecret: (namespace, name) => undefinedOn404(core.readNamespacedSecret({ namespace, name }, withTimeout)),
-    createSecret: (namespace, secret) => core.createNamespacedSecret({ namespace, body: secret }, withTimeout),
-    replaceSecret: (namespace, name, secret) => core.replaceNamespacedSecret({ namespace, name, body: secret }, withTimeout),
-    readWebhookConfiguration: (name) => undefinedOn404(admission.readMutatingWebhookConfiguration({ name }, withTimeout)),
+    readSecret: (namespace, name) => undefinedOn404(core.readNamespacedSecret({ namespace, name })),
+    createSecret: (namespace, secret) => core.createNamespacedSecret({ namespace, body: secret }),
+    replaceSecret: (namespace, name, secret) => core.replaceNamespacedSecret({ namespace, name, body: secret }),
+    readWebhookConfiguration: (name) => undefinedOn404(admission.readMutatingWebhookConfiguration({ name })),
     patchWebhookConfiguration: async (name, operations) => {
       await admission.patchMutatingWebhookConfiguration({ name, body: operations }, jsonPatch);
     },

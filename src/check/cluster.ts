@@ -15,7 +15,8 @@ import type {
   V1Service,
 } from '@kubernetes/client-node';
 import { AdmissionregistrationV1Api, AppsV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
-import { ApiError, call, describeApiError, statusOf, type Kube } from '../kube/client.ts';
+import { ApiError, call, type Kube } from '../kube/client.ts';
+import { describeApiError, statusOf } from '../kube/errors.ts';
 import { deadline } from '../kube/deadline.ts';
 import type { Handshake } from './injector.ts';
 

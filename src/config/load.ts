@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import Value from 'typebox/value';
-import { ConfigSchema, type Config } from './schema.ts';
+import { ConfigSchema, sidecarSecretMounts, type Config } from './schema.ts';
 import { compileCheck } from '../validation.ts';
 import { isBlockDuration, parseQuantity } from '../units.ts';
 import { readFailure } from '../files.ts';
@@ -57,18 +57,13 @@ function checkSidecarAdditions(config: Config): string | undefined {
   const repeatedVolume = firstRepeat(config.volumes.map((volume) => volume.name));
   if (repeatedVolume) return `volumes[${repeatedVolume.index}]: ${repeatedVolume.value} is already a volume; expected each name once`;
   // The sidecar's own mounts, present on every pod the setting applies to.
-  const own = [
-    ...(config.objstore.enabled && config.objstore.configFile === '' ? [['objstore.mountPath', config.objstore.mountPath]] : []),
-    ...(config.grpcTls.secretName !== '' ? [['grpcTls.mountPath', config.grpcTls.mountPath]] : []),
-    ...(config.prometheus.httpClient.secretName !== '' ? [['prometheus.httpClient.mountPath', config.prometheus.httpClient.mountPath]] : []),
-    ...(config.tracing.secretName !== '' ? [['tracing.mountPath', config.tracing.mountPath]] : []),
-  ];
+  const own = sidecarSecretMounts(config);
   const paths = config.volumeMounts.map((mount) => cleanPath(mount.mountPath));
   const repeatedPath = firstRepeat(paths);
   if (repeatedPath) return `volumeMounts[${repeatedPath.index}]: ${repeatedPath.value} is already a mount path; expected each path once`;
   for (const [index, path] of paths.entries()) {
-    const clash = own.find(([, mountPath]) => cleanPath(mountPath ?? '') === path);
-    if (clash) return `volumeMounts[${index}]: ${path} is where the sidecar mounts ${clash[0]}; expected another path`;
+    const clash = own.find((mount) => cleanPath(mount.mountPath) === path);
+    if (clash) return `volumeMounts[${index}]: ${path} is where the sidecar mounts ${clash.setting}.mountPath; expected another path`;
   }
   return undefined;
 }

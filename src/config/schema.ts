@@ -212,3 +212,34 @@ export const ConfigSchema = Type.Object(
 );
 
 export type Config = Type.Static<typeof ConfigSchema>;
+
+/** The Secret settings of the sidecar, as configured (Config) or resolved for one pod (inject's Settings). */
+interface SecretSettings {
+  objstore: { enabled: boolean; secretName: string; mountPath: string; configFile?: string };
+  grpcTls: { secretName: string; mountPath: string };
+  prometheus: { httpClient: { secretName: string; mountPath: string } };
+  tracing: { secretName: string; mountPath: string };
+}
+
+/** A Secret the sidecar mounts read-only: the setting that asks for it, the volume's base name, the Secret and where it goes. */
+export interface SecretMount {
+  setting: 'objstore' | 'grpcTls' | 'prometheus.httpClient' | 'tracing';
+  volume: string;
+  secretName: string;
+  mountPath: string;
+}
+
+/**
+ * The Secrets the sidecar mounts for these settings, in the order they are added: the bucket's
+ * (unless the bucket configuration is a file something else provides), gRPC TLS, Prometheus' http
+ * client and tracing, each when named. The one list both the config check and the injection use.
+ */
+export function sidecarSecretMounts(settings: SecretSettings): SecretMount[] {
+  const { objstore, grpcTls, prometheus, tracing } = settings;
+  const mounts: SecretMount[] = [];
+  if (objstore.enabled && !objstore.configFile) mounts.push({ setting: 'objstore', volume: 'thanos-objstore', ...objstore });
+  if (grpcTls.secretName !== '') mounts.push({ setting: 'grpcTls', volume: 'thanos-grpc-tls', ...grpcTls });
+  if (prometheus.httpClient.secretName !== '') mounts.push({ setting: 'prometheus.httpClient', volume: 'thanos-prometheus-http-client', ...prometheus.httpClient });
+  if (tracing.secretName !== '') mounts.push({ setting: 'tracing', volume: 'thanos-tracing', ...tracing });
+  return mounts.map(({ setting, volume, secretName, mountPath }) => ({ setting, volume, secretName, mountPath }));
+}

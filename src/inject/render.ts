@@ -7,6 +7,7 @@ import { INJECTED_LABEL, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
 import type { Settings, SidecarMode } from './overrides.ts';
 import { allContainers, mountHolding, type PodLike } from './pod.ts';
 import { cleanPath } from '../files.ts';
+import { sidecarSecretMounts, type SecretMount } from '../config/schema.ts';
 import { chooseCompaction, SHIPPER_META_FILE, type CompactionMode } from './compaction.ts';
 import { DELAY_COMPACT_FLAG, imageDefaultArgs, imageVersion, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, OVERLAPPING_COMPACTION_FLAG, prometheusMajor, type Flag, type PrometheusView } from './prometheus.ts';
 import { parseDuration } from '../units.ts';
@@ -88,16 +89,18 @@ function mountTsdb(into: SidecarVolumes, prometheus: PrometheusView, warnings: s
   return [{ name, mountPath: tsdbPath }];
 }
 
-/** Mounts Secret `secretName` read-only at `mountPath` in the sidecar, as a new volume named after `base`. */
-function mountSecret(into: SidecarVolumes, base: string, secretName: string, mountPath: string, setting: string): string | undefined {
-  const holder = into.holds.get(cleanPath(mountPath));
-  if (holder !== undefined) {
-    return `${holder} is mounted at ${cleanPath(mountPath)}, where the ${setting} Secret goes; expected another ${setting}.mountPath in the injector config`;
+/** Mounts the sidecar's Secrets read-only, each as a new volume named after its base name. */
+function mountSecrets(into: SidecarVolumes, mounts: SecretMount[]): string | undefined {
+  for (const { setting, volume, secretName, mountPath } of mounts) {
+    const holder = into.holds.get(cleanPath(mountPath));
+    if (holder !== undefined) {
+      return `${holder} is mounted at ${cleanPath(mountPath)}, where the ${setting} Secret goes; expected another ${setting}.mountPath in the injector config`;
+    }
+    const name = uniqueName(volume, into.taken);
+    into.taken.add(name);
+    into.volumes.push({ name, secret: { secretName } });
+    addSidecarMount(into, { name, mountPath, readOnly: true }, `the ${setting} Secret`);
   }
-  const name = uniqueName(base, into.taken);
-  into.taken.add(name);
-  into.volumes.push({ name, secret: { secretName } });
-  addSidecarMount(into, { name, mountPath, readOnly: true }, `the ${setting} Secret`);
   return undefined;
 }
 
@@ -127,29 +130,20 @@ function addConfiguredVolumes(into: SidecarVolumes, settings: Settings, podVolum
   return undefined;
 }
 
-/** The sidecar flags and mounts of the Secrets it reads besides the bucket's: gRPC TLS, Prometheus' http client, tracing. */
-function secretFlags(into: SidecarVolumes, settings: Settings, args: string[]): string | undefined {
+/** The sidecar flags of the Secrets it reads besides the bucket's: gRPC TLS, Prometheus' http client, tracing. */
+function secretFlags(settings: Settings): string[] {
+  const args: string[] = [];
   const tls = settings.grpcTls;
   if (tls.secretName !== '') {
-    const error = mountSecret(into, 'thanos-grpc-tls', tls.secretName, tls.mountPath, 'grpcTls');
-    if (error !== undefined) return error;
     args.push(`--grpc-server-tls-cert=${posix.join(tls.mountPath, 'tls.crt')}`, `--grpc-server-tls-key=${posix.join(tls.mountPath, 'tls.key')}`);
     if (tls.clientCa) args.push(`--grpc-server-tls-client-ca=${posix.join(tls.mountPath, 'ca.crt')}`);
     args.push(`--grpc-server-tls-min-version=${tls.minVersion}`);
   }
   const client = settings.prometheus.httpClient;
-  if (client.secretName !== '') {
-    const error = mountSecret(into, 'thanos-prometheus-http-client', client.secretName, client.mountPath, 'prometheus.httpClient');
-    if (error !== undefined) return error;
-    args.push(`--prometheus.http-client-file=${posix.join(client.mountPath, client.secretKey)}`);
-  }
+  if (client.secretName !== '') args.push(`--prometheus.http-client-file=${posix.join(client.mountPath, client.secretKey)}`);
   const tracing = settings.tracing;
-  if (tracing.secretName !== '') {
-    const error = mountSecret(into, 'thanos-tracing', tracing.secretName, tracing.mountPath, 'tracing');
-    if (error !== undefined) return error;
-    args.push(`--tracing.config-file=${posix.join(tracing.mountPath, tracing.secretKey)}`);
-  }
-  return undefined;
+  if (tracing.secretName !== '') args.push(`--tracing.config-file=${posix.join(tracing.mountPath, tracing.secretKey)}`);
+  return args;
 }
 
 interface BlockFlagResult {
@@ -267,14 +261,9 @@ function sidecarProbes(settings: Settings): Pick<V1Container, 'readinessProbe' |
  * The bucket: the objstore config file (a Secret mounted, or a file the pod provides) and the
  * Prometheus flags that keep a block from being compacted before it is uploaded.
  */
-function uploadFlags(into: SidecarVolumes, prometheus: PrometheusView, settings: Settings, args: string[], warnings: string[]): { blocks: BlockFlagResult; compaction: CompactionMode } | { error: string } {
-  if (settings.objstore.configFile !== undefined) {
-    args.push(`--objstore.config-file=${settings.objstore.configFile}`);
-  } else {
-    const error = mountSecret(into, 'thanos-objstore', settings.objstore.secretName, settings.objstore.mountPath, 'objstore');
-    if (error !== undefined) return { error };
-    args.push(`--objstore.config-file=${posix.join(settings.objstore.mountPath, settings.objstore.secretKey)}`);
-  }
+function uploadFlags(prometheus: PrometheusView, settings: Settings, args: string[], warnings: string[]): { blocks: BlockFlagResult; compaction: CompactionMode } | { error: string } {
+  const { configFile, mountPath, secretKey } = settings.objstore;
+  args.push(`--objstore.config-file=${configFile ?? posix.join(mountPath, secretKey)}`);
   // Thanos uploads only level-1 blocks: Prometheus must not compact one before it is uploaded.
   const choice = chooseCompaction(settings.compaction, prometheus.container.image, settings.image);
   if ('error' in choice) return { error: choice.error };
@@ -427,15 +416,14 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
   const podVolumes = volumeNames(spec);
   const into: SidecarVolumes = { taken: new Set(podVolumes), volumes: [], sidecarMounts: [], holds: new Map() };
   const prometheusMounts = mountTsdb(into, prometheus, warnings);
+  const error = mountSecrets(into, sidecarSecretMounts(settings)) ?? addConfiguredVolumes(into, settings, podVolumes);
+  if (error !== undefined) return { error };
 
   const args = baseArgs(prometheus, settings);
-  const upload = settings.objstore.enabled ? uploadFlags(into, prometheus, settings, args, warnings) : undefined;
+  const upload = settings.objstore.enabled ? uploadFlags(prometheus, settings, args, warnings) : undefined;
   if (upload !== undefined && 'error' in upload) return { error: upload.error };
   const blocks = upload?.blocks ?? { replace: [], append: [], changed: [] };
-  args.push(...optionalFlags(settings));
-  const error = secretFlags(into, settings, args) ?? addConfiguredVolumes(into, settings, podVolumes);
-  if (error !== undefined) return { error };
-  args.push(...settings.extraArgs);
+  args.push(...optionalFlags(settings), ...secretFlags(settings), ...settings.extraArgs);
   accessWarnings(prometheus, settings, into.sidecarMounts, warnings);
   const { podSecurityContext, prometheusUser } = oneUser(spec, prometheus, settings, warnings);
   if (settings.mode === 'container' && (spec.restartPolicy ?? 'Always') !== 'Always') {

@@ -2,7 +2,8 @@
 // pods, then restarts. One failed write does not stop the others (a ResourceQuota in one namespace
 // must not keep every other namespace unregistered); each failure is one line in the result.
 import type { CoreV1Event } from '@kubernetes/client-node';
-import { describeApiError, statusOf, type Kube } from '../kube/client.ts';
+import type { Kube } from '../kube/client.ts';
+import { describeApiError, statusOf } from '../kube/errors.ts';
 import { eventName, missingEvent, missingMessage, registeredEvent } from './events.ts';
 import { SERVICE_NAME } from '../inject/names.ts';
 import { REGISTERED_REASON, type MissingSidecar, type Plan, type PodRef, type ServiceAction } from './plan.ts';

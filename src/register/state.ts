@@ -3,7 +3,8 @@
 // ApiError naming the read.
 import type { V1ConfigMap, V1ListMeta, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { INJECTED_LABEL, INJECTION_LABEL } from '../inject/names.ts';
-import { ApiError, call, describeApiError, statusOf, type Kube } from '../kube/client.ts';
+import { ApiError, call, type Kube } from '../kube/client.ts';
+import { describeApiError, statusOf } from '../kube/errors.ts';
 import { SERVICE_NAME } from '../inject/names.ts';
 import type { ClusterState } from './plan.ts';
 

@@ -4,7 +4,8 @@
 // Reconciles never overlap; a burst of pod changes becomes one reconcile.
 import { makeInformer, type V1Pod } from '@kubernetes/client-node';
 import { INJECTED_LABEL } from '../inject/names.ts';
-import { describeApiError, type Kube } from '../kube/client.ts';
+import type { Kube } from '../kube/client.ts';
+import { describeApiError } from '../kube/errors.ts';
 import type { Scope } from './state.ts';
 import { messageOf } from '../errors.ts';
 

@@ -1,12 +1,11 @@
 // certs.mode=auto decisions: the names to certify, when a rotation is due and of what, which
-// webhooks need their caBundle repaired and with which JSON patch, and API errors in one line.
+// webhooks need their caBundle repaired and with which JSON patch, and what a failed call needs.
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
 import { ApiException } from '@kubernetes/client-node';
 import {
   bundleFromSecretData,
   caBundlePatch,
-  describeApiError,
   permissionHint,
   planCertificates,
   renewalDue,
@@ -149,21 +148,6 @@ void t.test('caBundlePatch: an empty string is blank, replaced in place', (t) =>
   const repair = caBundlePatch({ webhooks: [webhook('a', '')] }, CA);
   t.same(repair.operations[1], { op: 'replace', path: '/webhooks/0/clientConfig/caBundle', value: CA });
   t.same(repair.repaired, [{ name: 'a', was: 'empty' }]);
-  t.end();
-});
-
-void t.test('describeApiError: operation, HTTP status and the apiserver message, on one line', (t) => {
-  const forbidden = new ApiException(403, 'Unknown API Status Code!', JSON.stringify({
-    kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403,
-    message: 'secrets "tls" is forbidden: User "system:serviceaccount:x:y" cannot get resource "secrets" in API group "" in the namespace "x"',
-  }), {});
-  t.equal(describeApiError('read Secret x/tls', forbidden),
-    'read Secret x/tls: HTTP 403 (secrets "tls" is forbidden: User "system:serviceaccount:x:y" cannot get resource "secrets" in API group "" in the namespace "x")');
-  t.equal(describeApiError('read Secret x/tls', new ApiException(401, 'Unauthorized', undefined, {})), 'read Secret x/tls: HTTP 401');
-  t.equal(describeApiError('op', new ApiException(409, 'x', { reason: 'AlreadyExists' }, {})), 'op: HTTP 409 (AlreadyExists)', 'a parsed body');
-  t.equal(describeApiError('op', new ApiException(500, 'x', 'plain text\nsecond line', {})), 'op: HTTP 500 (plain text)');
-  t.equal(describeApiError('op', new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:6443') })), 'op: fetch failed: connect ECONNREFUSED 127.0.0.1:6443');
-  t.notMatch(describeApiError('op', new Error('a\nb')), '\n');
   t.end();
 });
 

@@ -197,7 +197,7 @@ void t.test('AlreadyExists: another replica created the Secret first; its certif
   t.same(api.writes, [], 'our create lost; nothing else written');
   t.equal(stored(api).caCert, winner.caCert);
   t.equal(await readFile(keeper.certFile, 'utf8'), winner.cert, 'the winner\'s certificate is served');
-  t.match(notes.join('\n'), /HTTP 409 \(secrets ".*" already exists\); another writer was first/);
+  t.match(notes.join('\n'), /HTTP 409 Conflict: secrets ".*" already exists; another writer was first/);
 });
 
 void t.test('a stale resourceVersion (409 Conflict) on rotation: re-read and converge on what the other replica wrote', async (t) => {
@@ -236,7 +236,7 @@ void t.test('startup without RBAC: the error names the call, the status and the 
   const api = new FakeApi();
   api.forbidden.add('get');
   await t.rejects(keeperFor(api, t).prepare(), {
-    message: `read Secret ${NAMESPACE}/${SECRET}: HTTP 403 (cannot get); the injector's ServiceAccount likely lacks the RBAC permission "get" on secrets in namespace ${NAMESPACE}`,
+    message: `read Secret ${NAMESPACE}/${SECRET}: HTTP 403 Forbidden: cannot get; the injector's ServiceAccount likely lacks the RBAC permission "get" on secrets in namespace ${NAMESPACE}`,
   });
   const cannotCreate = new FakeApi();
   cannotCreate.forbidden.add('create');
@@ -244,7 +244,7 @@ void t.test('startup without RBAC: the error names the call, the status and the 
   const noNamespace = new FakeApi();
   noNamespace.namespaceExists = false;
   await t.rejects(keeperFor(noNamespace, t).prepare(), {
-    message: `create Secret ${NAMESPACE}/${SECRET}: HTTP 404 (namespaces "${NAMESPACE}" not found); does namespace ${NAMESPACE} exist?`,
+    message: `create Secret ${NAMESPACE}/${SECRET}: HTTP 404 Not Found: namespaces "${NAMESPACE}" not found; does namespace ${NAMESPACE} exist?`,
   }, 'a 404 on create is no race');
 });
 

@@ -1,4 +1,4 @@
-// The chart's alerting rules (the PrometheusRule of templates/monitoring.yaml, in both
+// The chart's alerting rules (templates/prometheusrule.yaml, in both
 // registration modes), checked with the real promtool (built by test/cluster from Go modules):
 // `promtool check rules` on the rendered `spec`, and `promtool test rules` with unit tests
 // generated below, in which every rendered alert fires in at least one case (with its labels and

@@ -349,7 +349,7 @@ void t.test('without RBAC on the Secret, start-up fails with one line naming the
   denied.healthPort = await freePort();
   denied.spawn();
   t.equal(await denied.exited, 1, 'exit code 1');
-  t.match(denied.log, `thanos-injector: certs auto mode: read Secret ${NAMESPACE}/${SECRET}: HTTP 403 (secrets "${SECRET}" is forbidden: User "system:serviceaccount:${NAMESPACE}:nobody" cannot get resource "secrets"`);
+  t.match(denied.log, `thanos-injector: certs auto mode: read Secret ${NAMESPACE}/${SECRET}: HTTP 403 Forbidden: secrets "${SECRET}" is forbidden: User "system:serviceaccount:${NAMESPACE}:nobody" cannot get resource "secrets"`);
   t.match(denied.log, `the injector's ServiceAccount likely lacks the RBAC permission "get" on secrets in namespace ${NAMESPACE}`);
   t.equal(denied.log.trim().split('\n').length, 1, 'one line');
 });

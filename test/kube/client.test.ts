@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { CommandError } from '../../src/errors.ts';
-import { connect, describeApiError } from '../../src/kube/client.ts';
+import { connect } from '../../src/kube/client.ts';
+import { describeApiError } from '../../src/kube/errors.ts';
 import { generateCertificates } from '../../src/certs/generate.ts';
 
 void t.test('a kubeconfig that cannot be loaded or has no current cluster', async (t) => {

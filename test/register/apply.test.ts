@@ -2,7 +2,7 @@
 // does not stop the others, that an existing event means "already registered", and that the
 // missing-sidecar warning is refreshed rather than duplicated. (The real API: test/e2e/register.test.ts.)
 import t from 'tap';
-import { ApiException, type CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { ApiException, type AdmissionregistrationV1Api, type CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { applyPlan, type ApplyOptions } from '../../src/register/apply.ts';
 import { eventName } from '../../src/register/events.ts';
 import type { Kube } from '../../src/kube/client.ts';
@@ -32,7 +32,7 @@ function fakeKube(fail: Record<string, ApiException<string>> = {}) {
     patchNamespacedEvent: (r: Req) => answer(`patch event ${r.namespace}/${r.name}`),
     deleteNamespacedPod: (r: Req) => answer(`delete pod ${r.namespace}/${r.name}`),
   };
-  const kube: Kube = { kubeConfig: {} as KubeConfig, core: core as unknown as CoreV1Api, server: 'https://api.test' };
+  const kube: Kube = { kubeConfig: {} as KubeConfig, core: core as unknown as CoreV1Api, admission: {} as AdmissionregistrationV1Api, server: 'https://api.test' };
   return { kube, calls };
 }
 

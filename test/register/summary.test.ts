@@ -1,7 +1,7 @@
 // The summary register prints, and API failures as one line naming the operation and the status.
 import t from 'tap';
 import { ApiException } from '@kubernetes/client-node';
-import { describeApiError } from '../../src/kube/client.ts';
+import { describeApiError } from '../../src/kube/errors.ts';
 import { desiredService, plan } from '../../src/register/plan.ts';
 import { eventful, summarize } from '../../src/register/summary.ts';
 import { table } from '../../src/table.ts';
