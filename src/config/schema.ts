@@ -236,10 +236,12 @@ export interface SecretMount {
  */
 export function sidecarSecretMounts(settings: SecretSettings): SecretMount[] {
   const { objstore, grpcTls, prometheus, tracing } = settings;
+  const mount = (setting: SecretMount['setting'], volume: string, { secretName, mountPath }: { secretName: string; mountPath: string }): SecretMount =>
+    ({ setting, volume, secretName, mountPath });
   const mounts: SecretMount[] = [];
-  if (objstore.enabled && !objstore.configFile) mounts.push({ setting: 'objstore', volume: 'thanos-objstore', ...objstore });
-  if (grpcTls.secretName !== '') mounts.push({ setting: 'grpcTls', volume: 'thanos-grpc-tls', ...grpcTls });
-  if (prometheus.httpClient.secretName !== '') mounts.push({ setting: 'prometheus.httpClient', volume: 'thanos-prometheus-http-client', ...prometheus.httpClient });
-  if (tracing.secretName !== '') mounts.push({ setting: 'tracing', volume: 'thanos-tracing', ...tracing });
-  return mounts.map(({ setting, volume, secretName, mountPath }) => ({ setting, volume, secretName, mountPath }));
+  if (objstore.enabled && !objstore.configFile) mounts.push(mount('objstore', 'thanos-objstore', objstore));
+  if (grpcTls.secretName !== '') mounts.push(mount('grpcTls', 'thanos-grpc-tls', grpcTls));
+  if (prometheus.httpClient.secretName !== '') mounts.push(mount('prometheus.httpClient', 'thanos-prometheus-http-client', prometheus.httpClient));
+  if (tracing.secretName !== '') mounts.push(mount('tracing', 'thanos-tracing', tracing));
+  return mounts;
 }
