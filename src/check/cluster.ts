@@ -14,7 +14,7 @@ import type {
   V1Secret,
   V1Service,
 } from '@kubernetes/client-node';
-import { AdmissionregistrationV1Api, AppsV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
 import { ApiError, call, type Kube } from '../kube/client.ts';
 import { describeApiError, statusOf } from '../kube/errors.ts';
 import { deadline } from '../kube/deadline.ts';
@@ -68,10 +68,9 @@ export function tlsHandshake(host: string, port: number, timeoutMs: number): Pro
 }
 
 export function kubeReader(kube: Kube, timeoutMs = 10_000): ClusterReader {
-  const admission = kube.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   const apps = kube.kubeConfig.makeApiClient(AppsV1Api);
   const discovery = kube.kubeConfig.makeApiClient(DiscoveryV1Api);
-  const { core } = kube;
+  const { core, admission } = kube;
   const options = deadline(timeoutMs);
   const optional = async <T>(operation: string, request: () => Promise<T>): Promise<T | undefined> => {
     try {

@@ -57,9 +57,9 @@ function watchCertificate(options: ServerOptions, webhook: FastifyInstance, metr
         metrics.tlsReloads.inc({ result: 'success' });
         webhook.log.info({ certFile: options.certFile, expiresAt }, 'serving certificate reloaded');
       },
-      onError: (error) => {
+      onError: (message) => {
         metrics.tlsReloads.inc({ result: 'failure' });
-        webhook.log.warn({ certFile: options.certFile, error: error.message }, 'serving certificate not reloaded; keeping the previous one');
+        webhook.log.warn({ certFile: options.certFile, error: message }, 'serving certificate not reloaded; keeping the previous one');
       },
     },
     options.certPollMs,

@@ -14,7 +14,8 @@ export interface KeyPair {
 
 export interface ReloaderEvents {
   onReload: (pair: KeyPair, expiresAt: Date) => void;
-  onError: (error: Error) => void;
+  /** Why the files could not be reloaded, in one line. */
+  onError: (message: string) => void;
 }
 
 /** Reads the pair and proves it is usable: a parseable certificate, and the key that matches it. */
@@ -77,7 +78,7 @@ export class CertificateReloader {
     if (this.pending) clearTimeout(this.pending);
     this.pending = setTimeout(() => {
       this.pending = undefined;
-      this.reloading = this.reloading.then(() => this.reload()).catch((error: unknown) => this.events.onError(error instanceof Error ? error : new Error(messageOf(error))));
+      this.reloading = this.reloading.then(() => this.reload()).catch((error: unknown) => this.events.onError(messageOf(error)));
     }, 200).unref();
   }
 
@@ -86,7 +87,7 @@ export class CertificateReloader {
     try {
       pair = await loadKeyPair(this.certFile, this.keyFile);
     } catch (error) {
-      this.events.onError(error instanceof Error ? error : new Error(messageOf(error))); // keep serving the previous pair; retried on the next change
+      this.events.onError(messageOf(error)); // keep serving the previous pair; retried on the next change
       return;
     }
     const fingerprint = CertificateReloader.hash(pair);
