@@ -1,13 +1,21 @@
 // Small helpers every test that runs servers needs: a free loopback port, and polling.
 import { createServer, type AddressInfo } from 'node:net';
 
-/** A port that was free a moment ago on 127.0.0.1. */
+/** Every port handed out in this process: a server a test stops and restarts on its port leaves it free for a moment, and the kernel may offer it again. */
+const given = new Set<number>();
+
+/** A port that was free a moment ago on 127.0.0.1, and never one this process was given before. */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  for (;;) {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    if (!given.has(port)) {
+      given.add(port);
+      return port;
+    }
+  }
 }
 
 /** Polls `probe` until it returns a value (a rejection counts as "not yet"), or fails naming `what`. */
