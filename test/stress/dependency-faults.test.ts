@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { generateCertificates } from '../../src/certs/generate.ts';
 import { startBlackHole, startFakeKube, writeKubeconfig } from '../support/fake-kube.ts';
 import { startServe, type StartedServe } from '../support/serve.ts';
-import { admissionReview, freePort, httpGet, injectedProblem, ms, percentile, postReview, prometheusPod, sleep, waitFor, within } from '../support/stress.ts';
+import { admissionReview, freePort, httpGet, injectedProblem, ms, percentile, postReview, prometheusPod, readinessOff, sleep, waitFor, within } from '../support/stress.ts';
 
 t.setTimeout(400_000);
 
@@ -57,25 +57,11 @@ async function admissions(port: number, ca: string, count: number, label: string
 
 const figures = (latencies: number[]) => `p50 ${ms(percentile(latencies, 50))}, p90 ${ms(percentile(latencies, 90))}, max ${ms(Math.max(...latencies))}`;
 
-/** SIGTERM, then when readiness went off and when the process exited (undefined: not within `waitMs`).
- * Readiness is polled as a kubelet would, until it fails: a refused connection after the process
- * exited counts as off (a drain without requests in flight can exit before the next poll). */
+/** SIGTERM, then when readiness went off and when the process exited (undefined: not within `waitMs`). */
 async function stop(s: StartedServe, waitMs: number): Promise<{ readyOffMs?: number; exitMs?: number; code?: number | null }> {
   const signalledAt = performance.now();
   s.serve.child.kill('SIGTERM');
-  let readyOffMs: number | undefined;
-  const watchReadiness = (async () => {
-    while (performance.now() - signalledAt < waitMs) {
-      const status = await httpGet(s.healthPort, '/readyz', 1000).then((a) => a.status, () => 0);
-      if (status !== 200) {
-        readyOffMs = performance.now() - signalledAt;
-        return;
-      }
-      await sleep(50);
-    }
-  })();
-  const exit = await within(s.serve.exited, waitMs);
-  await watchReadiness;
+  const [readyOffMs, exit] = await Promise.all([readinessOff(s.healthPort, signalledAt, waitMs, 50), within(s.serve.exited, waitMs)]);
   return { ...(readyOffMs !== undefined ? { readyOffMs } : {}), ...(exit ? { exitMs: exit.at - signalledAt, code: exit.code } : {}) };
 }
 

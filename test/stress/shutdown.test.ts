@@ -9,7 +9,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { startServe } from '../support/serve.ts';
-import { admissionReview, httpGet, injectedProblem, partialRequest, postReview, prometheusPod, sleep, within } from '../support/stress.ts';
+import { admissionReview, injectedProblem, partialRequest, postReview, prometheusPod, readinessOff, sleep, within } from '../support/stress.ts';
 
 t.setTimeout(300_000);
 
@@ -69,14 +69,7 @@ void t.test(`SIGTERM under ${RATE} requests/s with ${SLOW_REQUESTS} half-sent re
 
   signalledAt = performance.now();
   serve.child.kill('SIGTERM');
-  const readyOff = await (async () => {
-    for (let i = 0; i < 100; i++) {
-      const status = await httpGet(healthPort, '/readyz', 1000).then((a) => a.status, () => 0);
-      if (status !== 200) return performance.now() - signalledAt;
-      await sleep(20);
-    }
-    return undefined;
-  })();
+  const readyOff = await readinessOff(healthPort, signalledAt, 2000);
   await sleep(300);
   for (const s of slow) s.finish();
   const slowAnswers = await Promise.all(slow.map((s) => s.answer.then((a) => injectedProblem(a, s.uid), (error: Error) => `no answer: ${error.message}`)));
@@ -125,7 +118,7 @@ void t.test('SIGTERM: a connection the server accepted before the signal, whose 
 
   const signalledAt = performance.now();
   serve.child.kill('SIGTERM');
-  for (let i = 0; i < 100 && (await httpGet(healthPort, '/readyz', 1000).then((a) => a.status, () => 0)) === 200; i++) await sleep(20);
+  await readinessOff(healthPort, signalledAt, 2000);
   const socket = tls.connect({ socket: raw, ca, servername: 'localhost' });
   const status = await within(
     (async () => {

@@ -60,6 +60,19 @@ export function injectedProblem(answer: Pick<Answer, 'status' | 'json' | 'text'>
   return '';
 }
 
+/**
+ * Ms from `since` until /readyz stopped answering 200, polled every `everyMs` as a kubelet probes:
+ * a refused connection (the process has exited) counts as off. Undefined: still ready after `waitMs`.
+ */
+export async function readinessOff(healthPort: number, since: number, waitMs: number, everyMs = 20): Promise<number | undefined> {
+  while (performance.now() - since < waitMs) {
+    const status = await httpGet(healthPort, '/readyz', 1000).then((a) => a.status, () => 0);
+    if (status !== 200) return performance.now() - since;
+    await sleep(everyMs);
+  }
+  return undefined;
+}
+
 /** Runs `work` for each item with at most `concurrency` in flight. */
 export async function pool<T>(items: Iterable<T>, concurrency: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
   const iterator = items[Symbol.iterator]();
