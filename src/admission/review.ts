@@ -70,16 +70,16 @@ export function review(body: AdmissionReview, context: ReviewContext): ReviewRes
         outcome: 'denied', reason: result.reason, message: result.message,
       };
     }
-    if (result.outcome === 'skipped') {
-      const response: AdmissionResponse = { uid, allowed: true };
-      if (result.warnings.length > 0) response.warnings = toWarnings(result.warnings);
-      return { answer: envelope(response), outcome: 'skipped', reason: result.reason, message: result.message };
+    const response: AdmissionResponse = { uid, allowed: true };
+    if (result.patch !== undefined) {
+      const patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
+      // A patch that does not apply fails pod creation even under failurePolicy Ignore: check first.
+      applyPatchInPlace(pod, result.patch);
+      response.patchType = 'JSONPatch';
+      response.patch = patch;
     }
-    const patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
-    // A patch that does not apply fails pod creation even under failurePolicy Ignore: check first.
-    applyPatchInPlace(pod, result.patch);
-    const response: AdmissionResponse = { uid, allowed: true, patchType: 'JSONPatch', patch };
     if (result.warnings.length > 0) response.warnings = toWarnings(result.warnings);
+    if (result.outcome === 'skipped') return { answer: envelope(response), outcome: 'skipped', reason: result.reason, message: result.message };
     return { answer: envelope(response), outcome: 'injected', reason: 'injected' };
   } catch (error) {
     const message = `internal error: ${error instanceof Error ? error.message : String(error)}`;

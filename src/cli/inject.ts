@@ -102,15 +102,11 @@ function injectObject(object: Manifest, run: InjectRun): boolean {
     return false;
   }
   for (const warning of result.warnings) process.stderr.write(`${where}: warning: ${warning}\n`);
-  if (result.outcome === 'skipped') {
-    process.stderr.write(`${where}: skipped (${result.reason}): ${result.message}\n`);
-    run.patches.push([]);
-    return false;
-  }
-  applyPatchInPlace(template as object, result.patch);
-  run.patches.push(result.patch);
-  process.stderr.write(`${where}: injected\n`);
-  return true;
+  const patch = result.patch ?? [];
+  if (patch.length > 0) applyPatchInPlace(template as object, patch);
+  run.patches.push(patch);
+  process.stderr.write(result.outcome === 'skipped' ? `${where}: skipped (${result.reason}): ${result.message}\n` : `${where}: injected\n`);
+  return patch.length > 0;
 }
 
 /**

@@ -194,6 +194,19 @@ export const ConfigSchema = Type.Object(
       { runAsUser: userId(65534), runAsGroup: userId(65534), fsGroup: userId(65534) },
       { additionalProperties: false, default: {} },
     ),
+    /**
+     * Pods that bring their own Thanos sidecar are admitted as written (never a second sidecar).
+     * shareUser also sets the pod-level user and groups (securityContext above) where the pod leaves
+     * them unset, so that sidecar can hard-link and upload Prometheus' blocks: everywhere, or only in
+     * the namespaces listed. Per pod: annotation existing-sidecar (share-user or leave).
+     */
+    existingSidecar: Type.Object(
+      {
+        shareUser: Type.Boolean({ default: false, description: 'true or false' }),
+        namespaces: Type.Array(Type.String({ pattern: DNS_LABEL, maxLength: 63 }), { default: [], description: 'a list of namespace names' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     resources: Type.Object(
       {
         requests: Type.Object({ cpu: quantity('50m'), memory: quantity('64Mi') }, { additionalProperties: false, default: {} }),

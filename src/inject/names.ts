@@ -47,5 +47,6 @@ export const OVERRIDE_KEYS = [
   'min-time',
   'prometheus-scheme',
   'prometheus-http-client-secret',
+  'existing-sidecar',
 ] as const;
 export type OverrideKey = (typeof OVERRIDE_KEYS)[number];

@@ -92,6 +92,7 @@ const RULES: Record<OverrideKey, Rule> = {
   'memory-limit': { valid: (v) => QUANTITY_PATTERN.test(v), form: 'a memory quantity such as 512Mi or 1Gi' },
   'cpu-limit': { valid: (v) => QUANTITY_PATTERN.test(v), form: 'a CPU quantity such as 500m or 1' },
   'min-time': { valid: (v) => MIN_TIME.test(v), form: MIN_TIME_FORM },
+  'existing-sidecar': { valid: (v) => v === 'share-user' || v === 'leave', form: 'share-user (set the pod-level user so that the pod\'s own sidecar can upload) or leave' },
 };
 
 export interface ParsedOverrides {

@@ -46,18 +46,31 @@ export function buildPatch(pod: PodLike, plan: InjectionPlan): PatchOperation[] 
   }
   append(ops, Array.isArray(prometheus?.args), `${prometheusPath}/args`, plan.appendArgs);
   append(ops, Array.isArray(prometheus?.volumeMounts), `${prometheusPath}/volumeMounts`, plan.prometheusMounts);
+  append(ops, Array.isArray(prometheus?.env), `${prometheusPath}/env`, plan.prometheusEnv);
   append(ops, Array.isArray(spec.volumes), `${specPath}/volumes`, plan.volumes);
   if (plan.mode === 'native') append(ops, Array.isArray(spec.initContainers), `${specPath}/initContainers`, [plan.sidecar]);
   else append(ops, true, `${specPath}/containers`, [plan.sidecar]);
-  setKeys(ops, isMap(spec.securityContext), `${specPath}/securityContext`, { ...plan.podSecurityContext });
+  markPod(ops, pod, plan);
+  return ops;
+}
 
+/** The pod-level securityContext fields, labels and annotations of a plan, each only where it has any. */
+function markPod(ops: PatchOperation[], pod: PodLike, marks: Pick<InjectionPlan, 'podSecurityContext' | 'labels' | 'annotations'>): void {
+  setKeys(ops, isMap(pod.spec?.securityContext), '/spec/securityContext', { ...marks.podSecurityContext });
   const metadata = pod.metadata;
   if (!isMap(metadata)) {
-    ops.push({ op: 'add', path: '/metadata', value: { labels: plan.labels, annotations: plan.annotations } });
+    const value = { ...(Object.keys(marks.labels).length > 0 ? { labels: marks.labels } : {}), annotations: marks.annotations };
+    ops.push({ op: 'add', path: '/metadata', value });
   } else {
-    setKeys(ops, isMap(metadata.labels), '/metadata/labels', plan.labels);
-    setKeys(ops, isMap(metadata.annotations), '/metadata/annotations', plan.annotations);
+    setKeys(ops, isMap(metadata.labels), '/metadata/labels', marks.labels);
+    setKeys(ops, isMap(metadata.annotations), '/metadata/annotations', marks.annotations);
   }
+}
+
+/** A pod that keeps its own sidecar: only the pod-level user fields and the status annotation. */
+export function buildMarkPatch(pod: PodLike, marks: Pick<InjectionPlan, 'podSecurityContext' | 'annotations'>): PatchOperation[] {
+  const ops: PatchOperation[] = [];
+  markPod(ops, pod, { ...marks, labels: {} });
   return ops;
 }
 

@@ -139,11 +139,18 @@ function tokens(container: Container, script: string | undefined): Token[] {
  */
 export function runsAsAgent(container: Container): boolean {
   const list = tokens(container, shellScript(container)).map((token) => token.text);
-  return list.some((text, i) => {
-    if (text === '--agent' || text === '--agent=true') return true;
-    const features = text.startsWith('--enable-feature=') ? text.slice('--enable-feature='.length) : text === '--enable-feature' ? list[i + 1] : undefined;
-    return features !== undefined && features.split(',').some((feature) => feature.trim() === 'agent');
+  return list.includes('--agent') || list.includes('--agent=true') || enabledFeatures(container).has('agent');
+}
+
+/** The `--enable-feature` values of a container (the flag repeats and takes comma-separated lists). */
+export function enabledFeatures(container: Container): Set<string> {
+  const list = tokens(container, shellScript(container)).map((token) => token.text);
+  const features = new Set<string>();
+  list.forEach((text, i) => {
+    const value = text.startsWith('--enable-feature=') ? text.slice('--enable-feature='.length) : text === '--enable-feature' ? list[i + 1] : undefined;
+    for (const feature of value?.split(',') ?? []) if (feature.trim() !== '') features.add(feature.trim());
   });
+  return features;
 }
 
 function readFlags(list: Token[]): Map<string, Flag> {

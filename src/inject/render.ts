@@ -1,15 +1,15 @@
 // What the injection adds to one pod: the sidecar, volumes, Prometheus flag edits, the pod-level
 // securityContext and the marks. Pure: settings are resolved first, nothing here does I/O.
 import { posix } from 'node:path';
-import type { V1Container, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Container, V1EnvVar, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { VERSION } from '../version.ts';
-import { INJECTED_LABEL, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
+import { INJECTED_LABEL, PREFIX, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
 import type { Settings, SidecarMode } from './overrides.ts';
 import { allContainers, mountHolding, type PodLike } from './pod.ts';
 import { cleanPath } from '../files.ts';
 import { sidecarSecretMounts, type SecretMount } from '../config/schema.ts';
 import { chooseCompaction, SHIPPER_META_FILE, type CompactionMode } from './compaction.ts';
-import { DELAY_COMPACT_FLAG, imageDefaultArgs, imageVersion, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, OVERLAPPING_COMPACTION_FLAG, prometheusMajor, type Flag, type PrometheusView } from './prometheus.ts';
+import { DELAY_COMPACT_FLAG, enabledFeatures, findPrometheus, imageDefaultArgs, imageVersion, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, OVERLAPPING_COMPACTION_FLAG, prometheusMajor, type Flag, type PrometheusView } from './prometheus.ts';
 import { parseDuration } from '../units.ts';
 
 /** Replace one element of the Prometheus container's command or args. */
@@ -27,6 +27,8 @@ export interface InjectionPlan {
   volumes: V1Volume[];
   /** Appended to the Prometheus container's volumeMounts (only when no volume held the TSDB). */
   prometheusMounts: V1VolumeMount[];
+  /** Appended to the Prometheus container's env (POD_NAME, unless it has one). */
+  prometheusEnv: V1EnvVar[];
   replaceFlags: FlagEdit[];
   /** Appended to the Prometheus container's args (which are created when absent). */
   appendArgs: string[];
@@ -294,6 +296,32 @@ function uploadFlags(prometheus: PrometheusView, settings: Settings, args: strin
   return { blocks, compaction };
 }
 
+/** The variable a replica external label names (`replica: ${POD_NAME}`), from the downward API. */
+export const POD_NAME_ENV = 'POD_NAME';
+/** Prometheus 2.27-2.55: expands ${VAR} in external labels only with this feature (3.0 always does). */
+export const EXPAND_EXTERNAL_LABELS = 'expand-external-labels';
+
+/**
+ * An HA pair needs one external label that differs per pod, and stays with the pod across restarts
+ * (StatefulSet names): Prometheus expands `${POD_NAME}` in external labels, so the pod name is
+ * given to it as POD_NAME, and on 2.27-2.55 (by the image tag) the feature that expands it is
+ * turned on. The user's one line is then `replica: ${POD_NAME}` under global.external_labels.
+ */
+function replicaIdentity(prometheus: PrometheusView): { env: V1EnvVar[]; append: string[]; warning?: string } {
+  const { container } = prometheus;
+  const env = (container.env ?? []).some((e) => e.name === POD_NAME_ENV)
+    ? []
+    : [{ name: POD_NAME_ENV, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } }];
+  const version = imageVersion(container.image);
+  const needsFeature = version !== undefined && version[0] === 2 && version[1] >= 27 && !enabledFeatures(container).has(EXPAND_EXTERNAL_LABELS);
+  if (!needsFeature) return { env, append: [] };
+  const flag = `--enable-feature=${EXPAND_EXTERNAL_LABELS}`;
+  if (prometheus.shellScript) {
+    return { env, append: [], warning: `container ${container.name} runs Prometheus 2.x through a shell script, so ${flag} was not added; add it for \${${POD_NAME_ENV}} in external labels (HA pairs)` };
+  }
+  return { env, append: [flag] };
+}
+
 /** The sidecar's flags set only when configured: log format, min time, the waits for Prometheus. */
 function optionalFlags(settings: Settings): string[] {
   const flags: [string, string | undefined][] = [['log.format', settings.logFormat], ['min-time', settings.minTime], ['prometheus.ready_timeout', settings.readyTimeout],
@@ -315,8 +343,8 @@ function accessWarnings(prometheus: PrometheusView, settings: Settings, sidecarM
   }
 }
 
-/** One user for both containers (the seed's "hard link ... operation not permitted"): the pod fields to set, and Prometheus' user. */
-function oneUser(spec: V1PodSpec, prometheus: PrometheusView, settings: Settings, warnings: string[]): { podSecurityContext: V1PodSecurityContext; prometheusUser: number } {
+/** The pod-level user and groups to set where the pod leaves them unset, and the user its containers then run as by default. */
+function podUser(spec: V1PodSpec, settings: Settings, warnings: string[]): { podSecurityContext: V1PodSecurityContext; podUser: number } {
   const podContext = spec.securityContext ?? {};
   const podSecurityContext: V1PodSecurityContext = {};
   if (podContext.runAsUser === undefined) podSecurityContext.runAsUser = settings.runAsUser;
@@ -325,10 +353,16 @@ function oneUser(spec: V1PodSpec, prometheus: PrometheusView, settings: Settings
   }
   if (podContext.runAsGroup === undefined) podSecurityContext.runAsGroup = settings.runAsGroup;
   if (podContext.fsGroup === undefined) podSecurityContext.fsGroup = settings.fsGroup;
-  const podUser = podContext.runAsUser ?? settings.runAsUser;
-  const prometheusUser = prometheus.container.securityContext?.runAsUser ?? podUser;
-  const someRoot = allContainers(spec).some((c) => (c.securityContext?.runAsUser ?? podUser) === 0);
+  const user = podContext.runAsUser ?? settings.runAsUser;
+  const someRoot = allContainers(spec).some((c) => (c.securityContext?.runAsUser ?? user) === 0);
   if (podContext.runAsNonRoot === undefined && !someRoot) podSecurityContext.runAsNonRoot = true;
+  return { podSecurityContext, podUser: user };
+}
+
+/** One user for both containers (the seed's "hard link ... operation not permitted"): the pod fields to set, and Prometheus' user. */
+function oneUser(spec: V1PodSpec, prometheus: PrometheusView, settings: Settings, warnings: string[]): { podSecurityContext: V1PodSecurityContext; prometheusUser: number } {
+  const { podSecurityContext, podUser: user } = podUser(spec, settings, warnings);
+  const prometheusUser = prometheus.container.securityContext?.runAsUser ?? user;
   if (prometheusUser === 0) {
     warnings.push('Prometheus runs as root, so the sidecar does too (it must share the user); this fails Pod Security restricted');
   }
@@ -393,7 +427,7 @@ function baseArgs(prometheus: PrometheusView, settings: Settings): string[] {
 function statusAnnotation(
   settings: Settings,
   prometheus: PrometheusView,
-  done: { compaction: CompactionMode | undefined; volumes: V1Volume[]; flags: string[]; podSecurityContext: V1PodSecurityContext; warnings: string[] },
+  done: { compaction: CompactionMode | undefined; volumes: V1Volume[]; flags: string[]; env: string[]; podSecurityContext: V1PodSecurityContext; warnings: string[] },
 ): string {
   return JSON.stringify({
     version: VERSION,
@@ -403,6 +437,7 @@ function statusAnnotation(
     prometheus: prometheus.container.name,
     volumes: done.volumes.map((v) => v.name),
     flags: done.flags,
+    ...(done.env.length > 0 ? { env: done.env } : {}),
     securityContext: Object.keys(done.podSecurityContext),
     ...(done.warnings.length > 0 ? { warnings: done.warnings } : {}),
   });
@@ -423,6 +458,12 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
   const upload = settings.objstore.enabled ? uploadFlags(prometheus, settings, args, warnings) : undefined;
   if (upload !== undefined && 'error' in upload) return { error: upload.error };
   const blocks = upload?.blocks ?? { replace: [], append: [], changed: [] };
+  const identity = replicaIdentity(prometheus);
+  if (identity.warning !== undefined && upload !== undefined) warnings.push(identity.warning);
+  if (upload !== undefined) {
+    blocks.append.push(...identity.append);
+    blocks.changed.push(...identity.append);
+  }
   args.push(...optionalFlags(settings), ...secretFlags(settings), ...settings.extraArgs);
   accessWarnings(prometheus, settings, into.sidecarMounts, warnings);
   const { podSecurityContext, prometheusUser } = oneUser(spec, prometheus, settings, warnings);
@@ -432,7 +473,7 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
 
   const sidecar = sidecarContainer(settings, args, into.sidecarMounts, sidecarSecurityContext(prometheus.container.securityContext, prometheusUser === 0));
   const appendArgs = prometheusAppendArgs(prometheus, blocks.append, warnings);
-  const status = statusAnnotation(settings, prometheus, { compaction: upload?.compaction, volumes: into.volumes, flags: blocks.changed, podSecurityContext, warnings });
+  const status = statusAnnotation(settings, prometheus, { compaction: upload?.compaction, volumes: into.volumes, flags: blocks.changed, env: identity.env.map((e) => e.name), podSecurityContext, warnings });
   return {
     plan: {
       mode: settings.mode,
@@ -440,6 +481,7 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
       sidecar,
       volumes: into.volumes,
       prometheusMounts,
+      prometheusEnv: identity.env,
       replaceFlags: blocks.replace,
       appendArgs,
       podSecurityContext,
@@ -448,4 +490,25 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
       warnings,
     },
   };
+}
+
+/**
+ * The seed's own fix (its step 8) for a pod that brings its own Thanos sidecar: the pod-level user
+ * and groups, where the pod leaves them unset, so that sidecar may hard-link Prometheus' blocks.
+ * Nothing else of the pod changes. A container that sets another user of its own still differs:
+ * that is a warning, since the injector never overwrites what the user set.
+ */
+export function shareUserPlan(pod: PodLike, sidecarName: string, settings: Settings): { podSecurityContext: V1PodSecurityContext; annotations: Record<string, string>; warnings: string[] } {
+  const spec = pod.spec as V1PodSpec;
+  const warnings: string[] = [];
+  const { podSecurityContext, podUser: user } = podUser(spec, settings, warnings);
+  const sidecar = allContainers(spec).find((c) => c.name === sidecarName);
+  const index = findPrometheus(spec, pod.metadata?.annotations?.[`${PREFIX}prometheus-container`]?.trim());
+  const prometheus = index === undefined ? undefined : spec.containers[index];
+  const users = [sidecar, prometheus].map((c) => c?.securityContext?.runAsUser ?? user);
+  if (prometheus !== undefined && users[0] !== users[1]) {
+    warnings.push(`containers ${sidecarName} and ${prometheus.name} still run as users ${users[0]} and ${users[1]} (set in their own securityContext): give both the same runAsUser, or ${sidecarName} cannot hard-link Prometheus' blocks`);
+  }
+  const status = JSON.stringify({ version: VERSION, existingSidecar: sidecarName, securityContext: Object.keys(podSecurityContext), ...(warnings.length > 0 ? { warnings } : {}) });
+  return { podSecurityContext, annotations: { [STATUS_ANNOTATION]: status }, warnings };
 }

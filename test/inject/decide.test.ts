@@ -112,6 +112,76 @@ void t.test('already injected', (t) => {
   t.end();
 });
 
+void t.test('a Thanos sidecar the pod brings itself is recognised by what it runs, whatever its name', (t) => {
+  const prometheus: V1Container = { name: 'prometheus', image: 'quay.io/prometheus/prometheus:v2.54.1', args: ['--storage.tsdb.path=/prometheus'] };
+  const runs: [string, V1Container][] = [
+    ["the seed's: a Thanos image, args start with sidecar", { name: 'thanos', image: 'registry.cn-beijing.aliyuncs.com/wilsonchai/thanos:0.36.1', args: ['sidecar', '--tsdb.path=/prometheus'] }],
+    ['global flags before the subcommand', { name: 'shipper', image: 'thanosio/thanos:v0.36.1', args: ['--log.level=debug', 'sidecar'] }],
+    ['command names the binary', { name: 'upload', image: 'busybox-with-thanos', command: ['/bin/thanos', 'sidecar'] }],
+    ['a shell script', { name: 'x', image: 'alpine', command: ['sh', '-c', 'exec thanos sidecar --tsdb.path=/prometheus'] }],
+    ['a digest', { name: 'thanos', image: 'quay.io/thanos/thanos@sha256:abc', args: ['sidecar'] }],
+    ['a native sidecar of its own', { name: 'thanos', image: 'quay.io/thanos/thanos:v0.42.5', args: ['sidecar'], restartPolicy: 'Always' }],
+  ];
+  for (const [name, container] of runs) {
+    const input = container.restartPolicy ? pod({ containers: [prometheus], initContainers: [container] }) : pod({ containers: [prometheus, container] });
+    t.match(decide(input, 'monitoring', config), { verdict: 'skip', reason: 'existing-sidecar', container: container.name }, name);
+    const result = injectPod(input, context('monitoring'));
+    t.match(result, { outcome: 'skipped', reason: 'existing-sidecar' }, `${name}: skipped`);
+    t.equal((result as { patch?: unknown }).patch, undefined, `${name}: nothing is changed`);
+    t.same((result as { warnings: string[] }).warnings, [`container ${container.name} already runs a Thanos sidecar: pod admitted as written, no second sidecar added`]);
+  }
+  const notSidecars: [string, V1Container][] = [
+    ['Thanos Query', { name: 'thanos', image: 'quay.io/thanos/thanos:v0.42.5', args: ['query', '--endpoint=x'] }],
+    ['the Thanos image with its own command, not thanos', { name: 'thanos', image: 'quay.io/thanos/thanos:v0.42.5', command: ['sleep'], args: ['sidecar'] }],
+    ['a sidecar word in a value', { name: 'proxy', image: 'nginx', args: ['--upstream=sidecar'] }],
+    ['a path ending in thanos', { name: 'app', image: 'nginx', args: ['--root=/srv/thanos', 'sidecar'] }],
+    ['a thanos-like image', { name: 'app', image: 'example/thanos-exporter:1', args: ['sidecar'] }],
+  ];
+  for (const [name, container] of notSidecars) {
+    t.equal(decide(pod({ containers: [prometheus, container] }), 'monitoring', config).verdict, 'inject', `${name}: not a sidecar`);
+  }
+  t.end();
+});
+
+void t.test('share-user: a pod with its own sidecar gets the pod-level user so that sidecar can upload, nothing else', (t) => {
+  const own = (annotations?: Record<string, string>, securityContext?: object) => {
+    const input = pod({
+      ...(annotations ? { annotations } : {}),
+      containers: [{ name: 'prometheus', image: 'prom/prometheus:v2.54.1' }, { name: 'thanos', image: 'thanosio/thanos:v0.36.1', args: ['sidecar'] }],
+    });
+    if (securityContext) input.spec!.securityContext = securityContext;
+    return input;
+  };
+  const annotated = injectPod(own({ 'thanos-injector/existing-sidecar': 'share-user' }), context('monitoring'));
+  t.match(annotated, { outcome: 'skipped', reason: 'existing-sidecar', warnings: [] });
+  const patch = (annotated as { patch: { path: string; value: unknown }[] }).patch;
+  t.same(patch.map((op) => op.path), ['/spec/securityContext', '/metadata/annotations/thanos-injector~1status']);
+  t.same(patch[0]?.value, { runAsUser: 65534, runAsGroup: 65534, fsGroup: 65534, runAsNonRoot: true });
+  t.match(JSON.parse(patch[1]?.value as string), { existingSidecar: 'thanos', securityContext: ['runAsUser', 'runAsGroup', 'fsGroup', 'runAsNonRoot'] });
+
+  const kept = injectPod(own({ 'thanos-injector/existing-sidecar': 'share-user', 'thanos-injector/run-as-user': '555' }, { runAsGroup: 2000 }), context('monitoring'));
+  t.same((kept as { patch: { path: string; value: unknown }[] }).patch.slice(0, 3).map((op) => [op.path, op.value]),
+    [['/spec/securityContext/runAsUser', 555], ['/spec/securityContext/fsGroup', 65534], ['/spec/securityContext/runAsNonRoot', true]], "the pod's own fields stay, run-as-user picks the user");
+
+  const everywhere = { ...context('monitoring'), config: buildConfig({ existingSidecar: { shareUser: true } }) };
+  t.ok((injectPod(own(), everywhere) as { patch?: unknown }).patch, 'config shareUser: every such pod');
+  t.equal((injectPod(own({ 'thanos-injector/existing-sidecar': 'leave' }), everywhere) as { patch?: unknown }).patch, undefined, 'the annotation leave wins over the config');
+  const inNamespaces = buildConfig({ existingSidecar: { namespaces: ['monitoring'] } });
+  t.ok((injectPod(own(), { ...context('monitoring'), config: inNamespaces }) as { patch?: unknown }).patch, 'config namespaces: in monitoring');
+  t.equal((injectPod(own(), { ...context('team-a'), config: inNamespaces }) as { patch?: unknown }).patch, undefined, 'not elsewhere');
+
+  const differ = own({ 'thanos-injector/existing-sidecar': 'share-user' });
+  differ.spec!.containers[1]!.securityContext = { runAsUser: 1001 };
+  t.match(injectPod(differ, context('monitoring')), { warnings: [/containers thanos and prometheus still run as users 1001 and 65534/] }, 'a user set on a container is never overwritten: a warning');
+
+  t.match(injectPod(own({ 'thanos-injector/existing-sidecar': 'yes' }), context('monitoring')), {
+    outcome: 'denied', reason: 'invalid-annotation',
+    message: "annotation thanos-injector/existing-sidecar: \"yes\" is not valid; expected share-user (set the pod-level user so that the pod's own sidecar can upload) or leave",
+  });
+  t.match(injectPod(own({ 'thanos-injector/log-level': 'verbose' }), context('monitoring')), { outcome: 'skipped' }, 'annotations this path does not read are not looked at');
+  t.end();
+});
+
 void t.test('no Prometheus', (t) => {
   const none = pod({
     containers: [

@@ -25,6 +25,7 @@ const FORMS: Record<OverrideKey, string> = {
   'min-time': 'a duration back from now such as -2h or -7d, or an RFC 3339 time such as 2026-01-01T00:00:00Z',
   'prometheus-scheme': 'http or https',
   'prometheus-http-client-secret': 'a Secret name, optionally with its key: NAME or NAME/KEY',
+  'existing-sidecar': "share-user (set the pod-level user so that the pod's own sidecar can upload) or leave",
 };
 
 const CASES: Record<OverrideKey, { valid: string[]; invalid: string[] }> = {
@@ -65,6 +66,7 @@ const CASES: Record<OverrideKey, { valid: string[]; invalid: string[] }> = {
     valid: ['-2h', '-7d', '-90m', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00.5+02:00', '0s'],
     invalid: ['2h ago', '', 'yesterday', '2026-01-01', '-2H', '2026-01-01T00:00:00'],
   },
+  'existing-sidecar': { valid: ['share-user', 'leave'], invalid: ['share', 'Share-User', '', 'true', 'replace'] },
 };
 
 void t.test('parseOverrides: every key, valid values', (t) => {

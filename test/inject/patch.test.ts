@@ -62,6 +62,7 @@ const paths = (ops: PatchOperation[]) => ops.map((op) => op.path);
 const EVERY_PARENT_CREATED = [
   '/spec/containers/0/args',
   '/spec/containers/0/volumeMounts',
+  '/spec/containers/0/env',
   '/spec/volumes',
   '/spec/initContainers',
   '/spec/securityContext',
@@ -139,6 +140,7 @@ void t.test('existing parents: appends with /- and single keys', (t) => {
           image: 'prom/prometheus:v3.5.0',
           args: ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/data'],
           volumeMounts: [{ name: 'config', mountPath: '/etc/prometheus' }],
+          env: [{ name: 'TZ', value: 'UTC' }],
         },
       ],
       volumes: [{ name: 'config', configMap: { name: 'prometheus-config' } }],
@@ -150,6 +152,7 @@ void t.test('existing parents: appends with /- and single keys', (t) => {
     'add /spec/containers/0/args/-',
     'add /spec/containers/0/args/-',
     'add /spec/containers/0/volumeMounts/-',
+    'add /spec/containers/0/env/-',
     'add /spec/volumes/-',
     'add /spec/volumes/-',
     'add /spec/initContainers/-',
@@ -161,9 +164,10 @@ void t.test('existing parents: appends with /- and single keys', (t) => {
   ]);
   t.same(ops.slice(0, 3).map((op) => op.value), ['--storage.tsdb.min-block-duration=2h', '--storage.tsdb.max-block-duration=2h', '--no-storage.tsdb.allow-overlapping-compaction'], 'one flag per append, in order');
   t.same(ops[3]?.value, { name: 'thanos-tsdb', mountPath: '/data' }, 'a single mount, not an array');
-  t.same(ops[4]?.value, { name: 'thanos-tsdb', emptyDir: {} }, 'a single volume');
-  t.same(ops[5]?.value, { name: 'thanos-objstore', secret: { secretName: 'thanos-objstore' } });
-  t.match(ops[6]?.value, { name: 'thanos-sidecar', restartPolicy: 'Always' }, 'a single container');
+  t.same(ops[4]?.value, { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } }, 'a single variable');
+  t.same(ops[5]?.value, { name: 'thanos-tsdb', emptyDir: {} }, 'a single volume');
+  t.same(ops[6]?.value, { name: 'thanos-objstore', secret: { secretName: 'thanos-objstore' } });
+  t.match(ops[7]?.value, { name: 'thanos-sidecar', restartPolicy: 'Always' }, 'a single container');
   t.notOk(ops.some((op) => op.path === '/spec/securityContext/fsGroup'), 'the pod fsGroup is left alone');
   checkNoOverwrite(t, pod, ops);
   const patched = checkApplies(t, pod, ops) as typeof pod;
@@ -181,7 +185,7 @@ void t.test('empty existing maps and arrays are appended to, not replaced', (t) 
       securityContext: {},
       initContainers: [],
       volumes: [],
-      containers: [{ name: 'prometheus', image: 'prom/prometheus', command: ['/bin/prometheus'], args: [], volumeMounts: [] }],
+      containers: [{ name: 'prometheus', image: 'prom/prometheus', command: ['/bin/prometheus'], args: [], volumeMounts: [], env: [] }],
     },
   };
   const ops = patchOf(pod);

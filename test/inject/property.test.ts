@@ -569,7 +569,12 @@ void t.test('(d) nothing the user had is removed or changed beyond the documente
           deepStrictEqual(now, original, `${list}[${i}] ${original.name} changed`);
           return;
         }
-        deepStrictEqual(omit(now, ['args', 'command', 'volumeMounts']), omit(original, ['args', 'command', 'volumeMounts']), `Prometheus container ${original.name}: a field other than args/command/volumeMounts changed`);
+        deepStrictEqual(omit(now, ['args', 'command', 'volumeMounts', 'env']), omit(original, ['args', 'command', 'volumeMounts', 'env']), `Prometheus container ${original.name}: a field other than args/command/volumeMounts/env changed`);
+        // env: the user's entries in place; POD_NAME (for a replica external label) appended unless it had one.
+        deepStrictEqual((now.env ?? []).slice(0, original.env?.length ?? 0), original.env ?? [], 'Prometheus env kept in place');
+        const addedEnv = (now.env ?? []).slice(original.env?.length ?? 0);
+        const hadPodName = (original.env ?? []).some((e) => e.name === 'POD_NAME');
+        deepStrictEqual(addedEnv, hadPodName ? [] : [{ name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } }], 'only POD_NAME added to env');
         deepStrictEqual((now.volumeMounts ?? []).slice(0, original.volumeMounts?.length ?? 0), original.volumeMounts ?? [], 'Prometheus mounts kept in place');
         if ((now.volumeMounts ?? []).length > (original.volumeMounts ?? []).length + 1) fail('more than one mount added to Prometheus');
         // command and args: same elements except block flag values; only the documented flags (or the image defaults) appended.
@@ -586,8 +591,8 @@ void t.test('(d) nothing the user had is removed or changed beyond the documente
           if (!ok) fail(`argument ${j} changed from ${token} to ${replaced}`, { before: oldArgv, after: newArgv });
         });
         const appended = newArgv.slice(oldArgv.length);
-        // The documented edits: block durations, delayed compaction's upload record, no vertical compaction of overlapping blocks.
-        const allowed = appended.filter((token) => /^--storage\.tsdb\.((min|max)-block-duration|delay-compact-file\.path)=|^--no-storage\.tsdb\.allow-overlapping-compaction$/.test(token) || (c.imageDefaults && imageCmd(original.image).includes(token)));
+        // The documented edits: block durations, delayed compaction's upload record, no vertical compaction of overlapping blocks, external label expansion (2.x).
+        const allowed = appended.filter((token) => /^--storage\.tsdb\.((min|max)-block-duration|delay-compact-file\.path)=|^--no-storage\.tsdb\.allow-overlapping-compaction$|^--enable-feature=expand-external-labels$/.test(token) || (c.imageDefaults && imageCmd(original.image).includes(token)));
         if (allowed.length !== appended.length) fail('unexpected arguments appended', appended);
       });
       if (list === 'containers' && after.length > before.length + 1) fail('more than one container added');
