@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import type { V1ConfigMap, V1Deployment, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { checkExternalLabels, prometheusConfigSource } from '../../src/check/prometheus-config.ts';
+import { checkExternalLabels } from '../../src/check/prometheus-config.ts';
+import { prometheusConfigSource } from '../../src/inject/prometheus-config.ts';
 
 const example = parseAllDocuments(readFileSync(new URL('../../examples/prometheus-deployment.yaml', import.meta.url), 'utf8')).map((doc) => doc.toJS() as { kind: string });
 const deployment = example.find((doc) => doc.kind === 'Deployment') as V1Deployment;
