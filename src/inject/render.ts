@@ -407,6 +407,9 @@ function sidecarContainer(settings: Settings, args: string[], volumeMounts: V1Vo
     volumeMounts,
     ...sidecarProbes(settings),
     securityContext,
+    // A sidecar that exits leaves its last log lines in the pod's status (lastState.terminated.message),
+    // where `check` and `register` read why without access to logs.
+    terminationMessagePolicy: 'FallbackToLogsOnError',
     ...(settings.mode === 'native' ? { restartPolicy: 'Always' } : {}),
   };
 }
