@@ -20,6 +20,15 @@ export const MINIO_USER = 'thanos-injector-test';
 export const MINIO_PASSWORD = 'not-a-secret-test-only';
 const MINIO_PORT = 9000;
 
+/** What a block's meta.json says, as far as the tests read it. */
+export interface BlockMeta {
+  ulid: string;
+  minTime: number;
+  maxTime: number;
+  compaction: { level: number; sources: string[] };
+  thanos: { labels: Record<string, string>; downsample: { resolution: number } };
+}
+
 export interface NodeStack {
   cluster: Cluster;
   node: TestNode;
@@ -74,6 +83,13 @@ export class Minio {
     if (result.code !== 0) throw new Error(`listing bucket ${bucket} failed: ${result.stdout}${result.stderr}`);
     return [...result.stdout.matchAll(/<Contents>.*?<Key>([^<]+)<\/Key>.*?<LastModified>([^<]+)<\/LastModified>.*?<\/Contents>/gs)]
       .map((m) => ({ key: m[1] as string, modified: Date.parse(m[2] as string) }));
+  }
+
+  /** The blocks in the bucket: each one's meta.json (Thanos' labels, time range, compaction level). */
+  async blocks(bucket: string): Promise<BlockMeta[]> {
+    const metas = (await this.keys(bucket)).filter((key) => /^[0-9A-Z]{26}\/meta\.json$/.test(key));
+    const read = await Promise.all(metas.map((key) => this.s3('GET', `/${bucket}/${key}`)));
+    return read.filter((result) => result.code === 0).map((result) => JSON.parse(result.stdout) as BlockMeta);
   }
 
   /** The objstore YAML of a bucket, as a pod on the node reaches MinIO. */

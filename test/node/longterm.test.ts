@@ -1,0 +1,308 @@
+// What was uploaded is read back, on a real node with the real binaries, as users run Thanos:
+// - an HA pair shaped like the prometheus-community chart's StatefulSet (replicas 2), one line of
+//   config for its identity (`replica: ${POD_NAME}`): two label sets in the bucket; the chart's Query
+//   (its default replica labels) answers one series per metric, two without deduplication, and keeps
+//   answering while a replica is deleted;
+// - a real Store Gateway (`thanos store`) over the bucket, listed by the chart's Query
+//   (query.stores): once the Prometheus pods and their volumes are gone, a range query over the
+//   uploaded window is still answered, from the store alone;
+// - a real one-shot Compactor accepts the bucket (exit 0, `bucket verify` finds no overlap), and with
+//   the replica label as its deduplication label merges the pair's blocks into compacted ones;
+// - the traps, so the diagnoses are proven right: the same pair without a replica label (`check`
+//   names both pods, the one-shot Compactor exits 1 on "overlaps found"), and a Prometheus without
+//   external labels (`inject -f` warns before, the sidecar exits, `check` and `register` name it).
+// Blocks are cut every minute (the block-duration annotation), the first ~100 s after start.
+import t, { type Test } from 'tap';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { thanosInjector } from '../support/e2e.ts';
+import { exec } from '../cluster/cluster.ts';
+import { NODE_IP } from '../cluster/node.ts';
+import { startInjector, startNodeStack, startProcess, waitFor, type BlockMeta } from '../support/node.ts';
+
+t.setTimeout(1_500_000);
+
+const stack = await startNodeStack(t, 'thanos-injector-node-longterm-');
+const { cluster, minio, images, work } = stack;
+const QUERY_NAMESPACE = 'thanos-injector';
+const STORE_GRPC = `${NODE_IP}:10911`;
+const UPLOAD_DEADLINE_MS = 300_000;
+
+await startInjector(t, stack, ['--set', `injection.image=${images.thanos}`, '--set', 'query.enabled=true', '--set', `query.image=${images.thanos}`,
+  '--set', 'query.reloadInterval=5s', '--set', 'query.resources.requests.cpu=50m', '--set-json', `query.stores=${JSON.stringify([STORE_GRPC])}`]);
+
+/** A namespace labelled for injection whose objstore Secret names `bucket`. */
+async function bucketNamespace(namespace: string, bucket: string): Promise<void> {
+  await minio.createBucket(bucket);
+  await cluster.kubectlOk(['create', 'namespace', namespace]);
+  await cluster.kubectlOk(['label', 'namespace', namespace, 'thanos-injection=enabled']);
+  await cluster.kubectlOk(['-n', namespace, 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore(bucket)}`]);
+}
+
+/** A bucket configuration file for the Thanos processes of the test itself. */
+async function bucketFile(bucket: string): Promise<string> {
+  const file = join(work, `${bucket}.yml`);
+  await writeFile(file, minio.objstore(bucket));
+  return file;
+}
+
+/**
+ * The prometheus-community chart's server as a StatefulSet (server.statefulSet.enabled,
+ * server.replicaCount=2): its ConfigMap and labels, container names, flags and pod securityContext.
+ * Changed for this node: emptyDir instead of the volumeClaimTemplates (no provisioner here), no
+ * config-reloader container (its image is not built here), small requests, Parallel start.
+ */
+function chartStatefulSet(namespace: string, externalLabels: string): string {
+  const labels = { 'app.kubernetes.io/component': 'server', 'app.kubernetes.io/name': 'prometheus', 'app.kubernetes.io/instance': 'prometheus' };
+  const configMap = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'prometheus-server', namespace, labels },
+    data: {
+      'prometheus.yml': `global:\n  evaluation_interval: 1m\n  scrape_interval: 5s\n  scrape_timeout: 5s\n${externalLabels}rule_files:\n- /etc/config/recording_rules.yml\nscrape_configs:\n- job_name: prometheus\n  static_configs:\n  - targets:\n    - localhost:9090\n`,
+      'recording_rules.yml': '{}\n',
+    },
+  };
+  const statefulSet = {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name: 'prometheus-server', namespace, labels },
+    spec: {
+      serviceName: 'prometheus-server-headless',
+      podManagementPolicy: 'Parallel',
+      replicas: 2,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels, annotations: { 'thanos-injector/block-duration': '1m' } },
+        spec: {
+          serviceAccountName: 'default',
+          containers: [{
+            name: 'prometheus-server',
+            image: images.prometheus3,
+            imagePullPolicy: 'IfNotPresent',
+            args: ['--storage.tsdb.retention.time=15d', '--config.file=/etc/config/prometheus.yml', '--storage.tsdb.path=/data', '--web.enable-lifecycle'],
+            ports: [{ containerPort: 9090 }],
+            readinessProbe: { httpGet: { path: '/-/ready', port: 9090, scheme: 'HTTP' }, periodSeconds: 5 },
+            resources: { requests: { cpu: '100m', memory: '128Mi' } },
+            volumeMounts: [{ name: 'config-volume', mountPath: '/etc/config' }, { name: 'storage-volume', mountPath: '/data', subPath: '' }],
+          }],
+          securityContext: { fsGroup: 65534, runAsGroup: 65534, runAsNonRoot: true, runAsUser: 65534 },
+          terminationGracePeriodSeconds: 30,
+          volumes: [{ name: 'config-volume', configMap: { name: 'prometheus-server' } }, { name: 'storage-volume', emptyDir: {} }],
+        },
+      },
+    },
+  };
+  return `${JSON.stringify(configMap)}\n${JSON.stringify(statefulSet)}`;
+}
+
+interface PodJson {
+  metadata: { name: string };
+  spec: { containers: { name: string; env?: { name: string }[] }[]; initContainers?: { name: string }[] };
+  status: { podIP?: string; conditions?: { type: string; status: string }[] };
+}
+
+async function pods(namespace: string): Promise<PodJson[]> {
+  return (JSON.parse(await cluster.kubectlOk(['-n', namespace, 'get', 'pods', '-o', 'json'])) as { items: PodJson[] }).items;
+}
+
+const isReady = (pod: PodJson) => pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+
+async function readyPods(namespace: string, count: number): Promise<PodJson[]> {
+  return waitFor(`${count} Ready pod(s) in ${namespace}`, async () => {
+    const ready = (await pods(namespace)).filter(isReady);
+    return ready.length === count ? ready : undefined;
+  }, 240_000, 2000).catch(async (error: Error) => {
+    const described = await cluster.kubectl(['-n', namespace, 'describe', 'pods']);
+    throw new Error(`${error.message}\n${described.stdout.slice(-5000)}`);
+  });
+}
+
+/** Blocks in `bucket` until `enough` says the set is complete. */
+function blocksWhen(bucket: string, what: string, enough: (blocks: BlockMeta[]) => boolean): Promise<BlockMeta[]> {
+  return waitFor(what, async () => {
+    const blocks = await minio.blocks(bucket);
+    return enough(blocks) ? blocks : undefined;
+  }, UPLOAD_DEADLINE_MS, 5000);
+}
+
+// The Store Gateway: a process of the test on the node's address, which the chart's Query (a pod) reaches.
+await minio.createBucket('longterm');
+const storeData = join(work, 'store');
+await mkdir(storeData);
+const store = startProcess(t, stack.thanosBinary, ['store', '--data-dir', storeData, '--objstore.config-file', await bucketFile('longterm'),
+  '--grpc-address', STORE_GRPC, '--http-address', '127.0.0.1:10912', '--sync-block-duration=5s', '--log.level=warn'], work);
+
+// The workloads, all at once: their first blocks take minutes.
+await cluster.kubectlOk(['create', 'namespace', 'monitoring']);
+await cluster.kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=enabled']);
+await cluster.kubectlOk(['-n', 'monitoring', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('longterm')}`]);
+await cluster.kubectlOk(['apply', '-f', '-'], chartStatefulSet('monitoring', '  external_labels:\n    cluster: eu1\n    replica: ${POD_NAME}\n'));
+await bucketNamespace('ha-trap', 'ha-trap');
+await cluster.kubectlOk(['apply', '-f', '-'], chartStatefulSet('ha-trap', '  external_labels:\n    cluster: trap\n'));
+
+/** GET a path of the Query pod's HTTP port through the apiserver's pod proxy, parsed. */
+async function queryApi<T>(path: string): Promise<T> {
+  const [query] = await readyPods(QUERY_NAMESPACE, 1);
+  return JSON.parse(await cluster.kubectlOk(['get', '--raw', `/api/v1/namespaces/${QUERY_NAMESPACE}/pods/${query!.metadata.name}:10902/proxy${path}`])) as T;
+}
+
+interface Store { name: string; lastError: string | null; labelSets: Record<string, string>[]; minTime: number; maxTime: number }
+async function healthyStores(): Promise<Store[]> {
+  const stores = await queryApi<{ data: Record<string, Store[]> }>('/api/v1/stores');
+  return Object.values(stores.data).flat().filter((s) => s.lastError === null);
+}
+
+interface Series { metric: Record<string, string>; value?: [number, string]; values?: [number, string][] }
+async function instant(query: string, dedup: boolean): Promise<Series[]> {
+  const answer = await queryApi<{ status: string; data: { result: Series[] } }>(`/api/v1/query?query=${encodeURIComponent(query)}&dedup=${dedup}`);
+  if (answer.status !== 'success') throw new Error(`query ${query}: ${JSON.stringify(answer)}`);
+  return answer.data.result;
+}
+
+async function register(t: Test): Promise<void> {
+  const registered = await thanosInjector(['register', '--query-namespace', QUERY_NAMESPACE, '--endpoints', 'pod-ip'], cluster.env);
+  t.ok(registered.code === 0 || registered.code === 3, `register ran (exit ${registered.code}): ${registered.stdout.trim().split('\n').slice(-3).join(' | ')}${registered.stderr}`);
+}
+
+const UP = 'up{job="prometheus"}';
+let uploadedWindow: { from: number; to: number } | undefined;
+
+void t.test('an HA pair with replica: ${POD_NAME}: two label sets in the bucket, one series through Query, two without deduplication', async (t) => {
+  const pair = await readyPods('monitoring', 2);
+  for (const pod of pair) {
+    const server = pod.spec.containers.find((c) => c.name === 'prometheus-server');
+    t.ok(server?.env?.some((e) => e.name === 'POD_NAME'), `${pod.metadata.name}: the injector gave Prometheus POD_NAME`);
+    t.ok(pod.spec.initContainers?.some((c) => c.name === 'thanos-sidecar'), `${pod.metadata.name}: injected`);
+  }
+  await register(t);
+  const stores = await waitFor('Query to list both sidecars and the Store Gateway', async () => {
+    const healthy = await healthyStores();
+    const replicas = healthy.flatMap((s) => s.labelSets.map((set) => set.replica)).filter(Boolean).sort();
+    return healthy.some((s) => s.name === STORE_GRPC) && replicas.join() === 'prometheus-server-0,prometheus-server-1' ? healthy : undefined;
+  }, 180_000, 2000);
+  t.pass(`Query's stores: ${stores.map((s) => `${s.name} ${JSON.stringify(s.labelSets)}`).join('; ')}`);
+
+  const blocks = await blocksWhen('longterm', 'blocks of both replicas in the bucket', (list) => new Set(list.map((b) => b.thanos.labels.replica)).size === 2);
+  const labelSets = [...new Set(blocks.map((b) => JSON.stringify(b.thanos.labels)))].sort();
+  t.same(labelSets, [JSON.stringify({ cluster: 'eu1', replica: 'prometheus-server-0' }), JSON.stringify({ cluster: 'eu1', replica: 'prometheus-server-1' })], 'one label set per replica, from ${POD_NAME}');
+
+  const deduplicated = await waitFor('Query to answer up with deduplication', async () => {
+    const series = await instant(UP, true);
+    return series.length > 0 ? series : undefined;
+  }, 60_000, 2000);
+  t.same(deduplicated.map((s) => s.metric), [{ __name__: 'up', cluster: 'eu1', instance: 'localhost:9090', job: 'prometheus' }], 'one series: the replica label is dropped (query.replicaLabels)');
+  const both = await instant(UP, false);
+  t.same(both.map((s) => s.metric.replica).sort(), ['prometheus-server-0', 'prometheus-server-1'], 'two series without deduplication');
+
+  await cluster.kubectlOk(['-n', 'monitoring', 'delete', 'pod', 'prometheus-server-0', '--wait=false']);
+  const answers: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    answers.push((await instant(UP, true)).length);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+  t.same(answers, answers.map(() => 1), `one series every time while prometheus-server-0 is deleted and re-created: ${answers.join(' ')}`);
+});
+
+void t.test('the Store Gateway answers for the uploaded window once the Prometheus pods and their volumes are gone', async (t) => {
+  const blocks = await minio.blocks('longterm');
+  uploadedWindow = { from: Math.min(...blocks.map((b) => b.minTime)), to: Math.max(...blocks.map((b) => b.maxTime)) };
+  await waitFor('the Store Gateway to cover the uploaded window', async () => {
+    const gateway = (await healthyStores()).find((s) => s.name === STORE_GRPC);
+    return gateway !== undefined && gateway.minTime <= uploadedWindow!.from && gateway.maxTime >= uploadedWindow!.to - 1 ? gateway : undefined;
+  }, 120_000, 2000).catch((error: Error) => {
+    throw new Error(`${error.message}\n--- store ---\n${store.log().slice(-3000)}`);
+  });
+
+  await cluster.kubectlOk(['-n', 'monitoring', 'delete', 'statefulset', 'prometheus-server', '--wait=true'], undefined, { timeoutMs: 120_000 });
+  await waitFor('the Prometheus pods (and their emptyDir volumes) to be gone', async () => ((await pods('monitoring')).length === 0 ? true : undefined), 120_000, 1000);
+  await register(t);
+  const left = await waitFor('Query to list the Store Gateway only', async () => {
+    const healthy = await healthyStores();
+    return healthy.length === 1 && healthy[0]?.name === STORE_GRPC ? healthy : undefined;
+  }, 120_000, 2000);
+  t.same(left.map((s) => s.name), [STORE_GRPC], 'no sidecar left: only the store answers');
+
+  const { from, to } = uploadedWindow;
+  const range = await queryApi<{ status: string; data: { result: Series[] } }>(
+    `/api/v1/query_range?query=${encodeURIComponent(UP)}&start=${from / 1000}&end=${to / 1000}&step=15&dedup=true`);
+  t.equal(range.status, 'success');
+  t.same(range.data.result.map((s) => s.metric), [{ __name__: 'up', cluster: 'eu1', instance: 'localhost:9090', job: 'prometheus' }], 'the pair, deduplicated, from the bucket');
+  const samples = range.data.result[0]?.values ?? [];
+  t.ok(samples.length >= ((to - from) / 15_000) * 0.8, `samples over the uploaded ${((to - from) / 60_000).toFixed(1)} min: ${samples.length}`);
+  t.ok(samples.every(([, value]) => value === '1'), 'every sample up = 1');
+});
+
+void t.test('the Compactor accepts the bucket, and merges the pair with the replica label as its deduplication label', async (t) => {
+  const bucket = await bucketFile('longterm');
+  const plain = await exec(stack.thanosBinary, ['compact', '--data-dir', join(work, 'compact-plain'), '--objstore.config-file', bucket, '--consistency-delay=0s', '--http-address=127.0.0.1:0'], undefined, { timeoutMs: 300_000 });
+  t.equal(plain.code, 0, `one-shot compact exits 0 (${plain.stderr.trim().split('\n').slice(-2).join(' | ')})`);
+  const verify = await exec(stack.thanosBinary, ['tools', 'bucket', 'verify', '--objstore.config-file', bucket], undefined, { timeoutMs: 300_000 });
+  t.notMatch(verify.stdout + verify.stderr, /overlap/i, 'bucket verify finds no overlapped blocks');
+
+  const before = await minio.blocks('longterm');
+  const dedup = await exec(stack.thanosBinary, ['compact', '--data-dir', join(work, 'compact-dedup'), '--objstore.config-file', bucket, '--consistency-delay=0s',
+    '--deduplication.replica-label=replica', '--deduplication.func=penalty', '--http-address=127.0.0.1:0'], undefined, { timeoutMs: 300_000 });
+  t.equal(dedup.code, 0, `compact with --deduplication.replica-label=replica exits 0 (${dedup.stderr.trim().split('\n').slice(-2).join(' | ')})`);
+  const after = await minio.blocks('longterm');
+  const compacted = after.filter((b) => b.compaction.level >= 2);
+  t.ok(compacted.length >= 1, `compacted blocks: ${compacted.map((b) => `${b.ulid} level ${b.compaction.level}, ${b.compaction.sources.length} sources, ${JSON.stringify(b.thanos.labels)}`).join('; ')}`);
+  const sources = new Set(compacted.flatMap((b) => b.compaction.sources));
+  const replicasMerged = new Set(before.filter((b) => sources.has(b.ulid)).map((b) => b.thanos.labels.replica));
+  t.same([...replicasMerged].sort(), ['prometheus-server-0', 'prometheus-server-1'], 'each compacted block merges blocks of both replicas');
+  t.ok(compacted.every((b) => b.thanos.labels.replica === undefined && b.thanos.labels.cluster === 'eu1'), 'and carries the pair\'s labels without the replica label');
+});
+
+void t.test('the trap: the same pair without a replica label shares one label set; check names both pods, the Compactor halts', async (t) => {
+  await readyPods('ha-trap', 2);
+  const blocks = await blocksWhen('ha-trap', 'overlapping blocks of both replicas in bucket ha-trap', (list) => {
+    const starts = list.map((b) => b.minTime);
+    return starts.some((start, i) => starts.indexOf(start) !== i);
+  });
+  t.same([...new Set(blocks.map((b) => JSON.stringify(b.thanos.labels)))], [JSON.stringify({ cluster: 'trap' })], 'one label set for both replicas');
+
+  const checked = await thanosInjector(['check', '-n', 'ha-trap', '-o', 'json'], cluster.env);
+  const rows = (JSON.parse(checked.stdout) as { checks: { name: string; status: string; detail: string }[] }).checks;
+  t.equal(checked.code, 1, 'check exits 1');
+  const shared = rows.find((row) => row.status === 'fail' && row.detail.includes('prometheus-server-0') && row.detail.includes('prometheus-server-1'));
+  t.ok(shared, `a failing row names both pods: ${shared ? `${shared.name}: ${shared.detail}` : rows.map((r) => `${r.status} ${r.name}: ${r.detail}`).join('\n')}`);
+  t.match(shared?.detail, /cluster=trap/, 'and the shared labels');
+  t.match(shared?.detail, /\$\{POD_NAME\}/, 'and the fix');
+
+  const compact = await exec(stack.thanosBinary, ['compact', '--data-dir', join(work, 'compact-trap'), '--objstore.config-file', await bucketFile('ha-trap'), '--consistency-delay=0s', '--http-address=127.0.0.1:0'], undefined, { timeoutMs: 300_000 });
+  t.equal(compact.code, 1, 'the one-shot Compactor exits 1');
+  t.match(compact.stdout + compact.stderr, /overlaps found/, 'on "overlaps found"');
+});
+
+void t.test('no external labels: inject -f warns before, the sidecar exits, check and register name it after', async (t) => {
+  await bucketNamespace('no-labels', 'no-labels');
+  const manifests = chartStatefulSet('no-labels', '').replace('"replicas":2', '"replicas":1');
+  const file = join(work, 'no-labels.json');
+  await writeFile(file, manifests);
+  const offline = await thanosInjector(['inject', '-f', file], {});
+  t.equal(offline.code, 0, 'inject -f succeeds');
+  t.match(offline.stderr, /StatefulSet\/prometheus-server: warning: .*external_labels/, `inject -f warns: ${offline.stderr.split('\n').filter((l) => l.includes('external_labels')).join(' | ')}`);
+  t.match(offline.stderr, /server\.global\.external_labels/, "naming the prometheus-community chart's value");
+
+  await cluster.kubectlOk(['apply', '-f', '-'], manifests);
+  const pod = await waitFor('the sidecar to exit on the missing labels', async () => {
+    const [found] = await pods('no-labels');
+    const json = found ? JSON.parse(await cluster.kubectlOk(['-n', 'no-labels', 'get', 'pod', found.metadata.name, '-o', 'json'])) as { status: { initContainerStatuses?: { name: string; lastState?: { terminated?: { message?: string } } }[] } } : undefined;
+    const sidecar = json?.status.initContainerStatuses?.find((s) => s.name === 'thanos-sidecar');
+    return sidecar?.lastState?.terminated?.message?.includes('no external labels configured') ? found : undefined;
+  }, 240_000, 3000);
+  t.pass(`${pod.metadata.name}: the sidecar exited, its termination message says why`);
+
+  const checked = await thanosInjector(['check', '-n', 'no-labels', '-o', 'json'], cluster.env);
+  const rows = (JSON.parse(checked.stdout) as { checks: { name: string; status: string; detail: string }[] }).checks;
+  t.equal(checked.code, 1, 'check exits 1');
+  t.ok(rows.some((row) => row.status === 'fail' && /external.labels/i.test(row.detail) && row.detail.includes(pod.metadata.name)),
+    `a failing row names the pod and the missing labels:\n${rows.map((r) => `${r.status} ${r.name}: ${r.detail}`).join('\n')}`);
+
+  await register(t);
+  const events = await waitFor('the ThanosSidecarNoExternalLabels event', async () => {
+    const listed = await cluster.kubectlOk(['-n', 'no-labels', 'get', 'events', '--field-selector', 'reason=ThanosSidecarNoExternalLabels', '-o', 'jsonpath={.items[*].message}']);
+    return listed.trim() !== '' ? listed : undefined;
+  }, 30_000, 2000);
+  t.match(events, pod.metadata.name, `register records it on the pod: ${events}`);
+});
