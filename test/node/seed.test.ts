@@ -15,8 +15,13 @@
 //    group, group-writable, before the containers start, so the new sidecar (uid 65534) can write
 //    there, and the blocks left behind are uploaded. (Volumes whose ownership the kubelet does not
 //    manage, such as hostPath, keep the trap: `check` names it and its fix, test/check/uploads.test.ts.)
+// 3.3 The seed's own step 3.3 in a labelled namespace: Prometheus and its hand-made sidecar named
+//    `thanos` (no ports declared). The injector recognises it by what it runs: the pod is created
+//    with exactly one sidecar, its own, and runs (before: a second sidecar that crash-looped on
+//    "address already in use"). Annotated thanos-injector/existing-sidecar: share-user, the pod
+//    gets only the pod-level user (the seed's step 8), and its own container uploads.
 // Blocks are cut every minute (the per-pod block-duration annotation, and the same flags by hand
-// in scenario 1), so the first one is due ~100 s after Prometheus starts.
+// in scenarios 1 and 3.3), so the first one is due ~100 s after Prometheus starts.
 import t from 'tap';
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -144,6 +149,22 @@ await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('seed-manual', (pod)
   onClaim(pod, 'prometheus-data');
 }));
 
+/** The seed's step 3.3: the sidecar added by hand, named `thanos` as in the post, its bucket configuration from a ConfigMap. */
+function handMadeSidecar(pod: PodTemplate): void {
+  (pod.spec.containers[0] as ContainerSpec).args?.push('--storage.tsdb.min-block-duration=1m', '--storage.tsdb.max-block-duration=1m');
+  pod.spec.containers.push({
+    name: 'thanos',
+    image: images.thanos,
+    imagePullPolicy: 'IfNotPresent',
+    args: ['sidecar', '--prometheus.url=http://localhost:9090', '--tsdb.path=/prometheus', '--objstore.config-file=/etc/thanos/bucket.yml'],
+    volumeMounts: [
+      { name: 'prometheus-data', mountPath: '/prometheus' },
+      { name: 'bucket-config', mountPath: '/etc/thanos/' },
+    ],
+  });
+  pod.spec.volumes.push({ name: 'bucket-config', configMap: { defaultMode: 420, name: 'bucket-cm' } });
+}
+
 // Scenario 2's set-up: the injector, a labelled namespace with the objstore Secret, the seed's Deployment as written.
 await startInjector(t, stack, ['--set', `injection.image=${images.thanos}`]);
 await cluster.kubectlOk(['create', 'namespace', 'monitoring']);
@@ -153,6 +174,13 @@ await cluster.kubectlOk(['-n', 'monitoring', 'create', 'secret', 'generic', 'tha
 await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('monitoring', (pod) => {
   pod.metadata.annotations = { 'thanos-injector/block-duration': '1m' };
 }));
+
+// Scenario 3.3's set-up: the post's step 3.3 Deployment in a labelled namespace.
+await cluster.kubectlOk(['create', 'namespace', 'seed-own-sidecar']);
+await cluster.kubectlOk(['label', 'namespace', 'seed-own-sidecar', 'thanos-injection=enabled']);
+await minio.createBucket('seed-own-sidecar');
+await cluster.kubectlOk(['-n', 'seed-own-sidecar', 'create', 'configmap', 'bucket-cm', `--from-literal=bucket.yml=${minio.objstore('seed-own-sidecar')}`]);
+await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('seed-own-sidecar', handMadeSidecar));
 
 // Scenario 6's set-up: in the labelled namespace, a pod that is not Prometheus and a Prometheus pod opted out.
 const untouched = [
@@ -276,4 +304,33 @@ void t.test('2b. the volume of 1 reused by the injected pod: fsGroup hands the o
   t.pass(`the blocks left behind are uploaded (${keys.filter((k) => k.endsWith('/meta.json')).length} block(s) in the bucket now)`);
   const log = await containerLog(cluster, 'seed-manual', pod.metadata.name, 'thanos-sidecar');
   t.notMatch(log, /permission denied|operation not permitted/, 'no permission error in the sidecar\'s log');
+});
+
+void t.test("3.3 the post's hand-made sidecar in a labelled namespace: created with exactly one sidecar, its own; with share-user it uploads", async (t) => {
+  const pod = await readyPod('seed-own-sidecar', 'app=prometheus', 'the pod with its own sidecar');
+  t.same(pod.spec.containers.map((c) => c.name), ['prometheus', 'thanos'], 'its containers as written: no second sidecar');
+  t.equal(pod.spec.initContainers, undefined, 'no native sidecar added either');
+  t.equal(pod.spec.securityContext?.runAsUser, undefined, 'nothing set without share-user');
+  const statuses = pod.status.containerStatuses ?? [];
+  t.ok(statuses.every((s) => s.ready && s.restartCount === 0), `every container Ready, none restarted: ${statuses.map((s) => `${s.name} ready=${s.ready} restarts=${s.restartCount}`).join(', ')}`);
+  const checked = await check('seed-own-sidecar', pod.metadata.name);
+  const own = Object.values(checked.rows).find((row) => row.detail.includes('container thanos') && /share-user/.test(row.detail));
+  t.ok(own, `check names the hand-made sidecar and the share-user choice: ${own ? `${own.status} ${own.name}: ${own.detail}` : Object.values(checked.rows).map((r) => `${r.status} ${r.name}: ${r.detail}`).join('\n')}`);
+
+  await cluster.kubectlOk(['-n', 'seed-own-sidecar', 'patch', 'deployment', 'prometheus-deploy', '--type', 'merge', '-p',
+    JSON.stringify({ spec: { template: { metadata: { annotations: { 'thanos-injector/existing-sidecar': 'share-user' } } } } })]);
+  const shared = await waitFor('the re-created pod with share-user Ready', async () => {
+    const list = JSON.parse(await cluster.kubectlOk(['-n', 'seed-own-sidecar', 'get', 'pods', '-l', 'app=prometheus', '-o', 'json'])) as { items: PodJson[] };
+    return list.items.find((found) => ready(found) && found.metadata.annotations?.['thanos-injector/existing-sidecar'] === 'share-user');
+  }, 180_000, 2000);
+  t.match(shared.spec.securityContext, { runAsUser: 65534, runAsGroup: 65534, fsGroup: 65534 }, 'one user for both containers');
+  t.same(shared.spec.containers.map((c) => c.name), ['prometheus', 'thanos'], 'still its own containers only');
+  t.match(JSON.parse(shared.metadata.annotations?.['thanos-injector/status'] ?? '{}'), { existingSidecar: 'thanos' }, 'the status annotation says what was done');
+  const blocks = await waitFor('a block from the hand-made sidecar in the bucket', async () => {
+    const metas = (await minio.keys('seed-own-sidecar')).filter((k) => /^[0-9A-Z]{26}\/meta\.json$/.test(k));
+    return metas.length > 0 ? metas : undefined;
+  }, UPLOAD_DEADLINE_MS, 5000);
+  t.pass(`its own container uploads: ${blocks.join(', ')}`);
+  const log = await containerLog(cluster, 'seed-own-sidecar', shared.metadata.name, 'thanos');
+  t.notMatch(log, /operation not permitted/, 'no hard-link failure in its log');
 });
