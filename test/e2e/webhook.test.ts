@@ -158,6 +158,20 @@ void t.test('pod opt-in, opt-out, other pods and kube-system', async (t) => {
   t.equal(sidecars(await getPod('kube-system', 'system-prometheus')), 0, 'a Prometheus pod in kube-system is not touched');
 });
 
+void t.test('matchConditions: an nginx pod in a labelled namespace never reaches the injector, a Prometheus pod does', async (t) => {
+  const reviewed = () => injector.metric('thanos_injector_admissions_total');
+  const [reviewsBefore, excludedBefore] = [await reviewed(), await matchConditionExclusions()];
+  await cluster.kubectlOk(['-n', 'monitoring', 'run', 'nginx-filtered', '--image=nginx:1.27', '--restart=Never']);
+  t.equal(await reviewed(), reviewsBefore, 'the injector reviewed nothing');
+  t.ok(await matchConditionExclusions() > excludedBefore, 'apiserver_admission_match_condition_exclusions_total counted it');
+  await cluster.kubectlOk(['apply', '-f', '-'], podJson('prometheus-filtered', 'monitoring'));
+  t.equal(sidecars(await getPod('monitoring', 'prometheus-filtered')), 1, 'the Prometheus pod is injected');
+  t.equal(await reviewed(), reviewsBefore + 1, 'after exactly one review');
+  const live = JSON.parse(await cluster.kubectlOk(['get', 'mutatingwebhookconfiguration', FULLNAME, '-o', 'json'])) as { webhooks: { name: string; matchConditions?: { name: string }[] }[] };
+  t.same(live.webhooks.map((w) => [w.name, (w.matchConditions ?? []).map((c) => c.name)]), ['namespace', 'pod'].map((scope) => [`${scope}.thanos-sidecar-injector.io`, ['not-a-mirror-pod', 'not-injected-yet', 'prometheus-or-own-thanos-sidecar']]),
+    `both webhooks carry the generated conditions on ${cluster.serverVersion}`);
+});
+
 void t.test('a StatefulSet with volumeClaimTemplates: its pods mount the claim', async (t) => {
   await cluster.kubectlOk(['apply', '-f', join(root, 'test/fixtures/inject/statefulset-claim.yaml')]);
   const pod = await waitFor('the StatefulSet pod', () => getPod('monitoring', 'prometheus-0').catch(() => undefined));
@@ -207,7 +221,7 @@ void t.test('an invalid override annotation fails kubectl apply with our message
   t.match(result.stderr, 'annotation thanos-injector/block-duration: "banana" is not valid; expected a Prometheus duration', 'with our message');
 });
 
-void t.test('reinvocation after another webhook changes the pod: still exactly one sidecar', async (t) => {
+void t.test('reinvocation after another webhook changes the pod: still exactly one sidecar, and the matchConditions spare the injector the second call', async (t) => {
   // A tiny second webhook, ordered after ours (names sort), that adds an annotation once.
   const annotatorCert = await cluster.issueCert('annotator', { ips: ['127.0.0.1'] });
   const annotator: HttpsServer = createHttpsServer({ cert: await readFile(annotatorCert.cert), key: await readFile(annotatorCert.key) }, (request, response) => {
@@ -240,6 +254,7 @@ void t.test('reinvocation after another webhook changes the pod: still exactly o
     }],
   }));
   const reviewsBefore = await injector.metric('thanos_injector_admissions_total{outcome="skipped",reason="already-injected"}');
+  const excludedBefore = await matchConditionExclusions();
   const pod = await waitFor('a pod through both webhooks', async () => {
     const result = await cluster.kubectl(['apply', '-f', '-'], podJson('twice', 'reinvoke'));
     if (result.code !== 0) return undefined;
@@ -250,16 +265,23 @@ void t.test('reinvocation after another webhook changes the pod: still exactly o
   }, 30_000);
   t.equal(pod.metadata.annotations?.['e2e.example.com/annotated'], 'yes', 'the other webhook ran');
   t.equal(sidecars(pod), 1, 'exactly one sidecar');
+  // The reinvocation re-evaluates the matchConditions on the injected pod: not-injected-yet is
+  // false, so the apiserver answers for the injector without calling it.
   const reviewsAfter = await injector.metric('thanos_injector_admissions_total{outcome="skipped",reason="already-injected"}');
-  t.ok(reviewsAfter > reviewsBefore, `the apiserver reinvoked the injector (${reviewsAfter - reviewsBefore} already-injected reviews)`);
+  t.equal(reviewsAfter, reviewsBefore, 'the injector saw no already-injected review');
+  const excludedAfter = await matchConditionExclusions();
+  t.ok(excludedAfter > excludedBefore, `the apiserver excluded the reinvocation by our matchConditions (${excludedAfter - excludedBefore} exclusions)`);
   await cluster.kubectlOk(['delete', 'mutatingwebhookconfiguration', 'zz-e2e-annotator']);
 });
 
-void t.test('injector down: Fail refuses pod creation, Ignore stores the pod without the sidecar', async (t) => {
+void t.test('injector down: Fail refuses Prometheus pods and still creates the others, Ignore stores the pod without the sidecar', async (t) => {
   t.equal(await injector.stop(), 0, 'the injector exits 0 on SIGTERM');
   const refused = await cluster.kubectl(['apply', '-f', '-'], podJson('while-down', 'monitoring'));
-  t.not(refused.code, 0, 'with failurePolicy Fail the pod is refused');
+  t.not(refused.code, 0, 'with failurePolicy Fail the Prometheus pod is refused');
   t.match(refused.stderr, 'failed calling webhook', "with the apiserver's error");
+  // The matchConditions keep every other pod of the namespace out of the injector's outage.
+  const nginx = await cluster.kubectl(['-n', 'monitoring', 'run', 'nginx-while-down', '--image=nginx:1.27', '--restart=Never']);
+  t.equal(nginx.code, 0, `with failurePolicy Fail an nginx pod is still created: ${nginx.stderr}`);
   await setFailurePolicy('Ignore');
   const stored = await waitFor('failurePolicy Ignore to be in force', async () => {
     const result = await cluster.kubectl(['apply', '-f', '-'], podJson('while-down', 'monitoring'));
@@ -270,6 +292,14 @@ void t.test('injector down: Fail refuses pod creation, Ignore stores the pod wit
   await injector.start();
   await setFailurePolicy('Fail');
 });
+
+/** apiserver_admission_match_condition_exclusions_total for our webhooks (both names). */
+async function matchConditionExclusions(): Promise<number> {
+  const metrics = await cluster.kubectlOk(['get', '--raw', '/metrics']);
+  return metrics.split('\n')
+    .filter((line) => line.startsWith('apiserver_admission_match_condition_exclusions_total{') && /name="(namespace|pod)\.thanos-sidecar-injector\.io"/.test(line))
+    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+}
 
 /** The apiserver's histogram of its calls to our webhooks (both names), summed by bucket bound. */
 async function webhookLatencyBuckets(): Promise<Map<string, number>> {

@@ -1,15 +1,16 @@
-// The matchConditions the chart puts on both webhooks, evaluated with a CEL evaluator (standard CEL,
+// The matchConditions the chart puts on both webhooks (its files/match-conditions.yaml is generated
+// from src/inject/match-conditions.ts and checked here), evaluated with a CEL evaluator (standard CEL,
 // RE2 `matches`, as the apiserver's) against the engine's own decision: over every golden fixture
 // and over generated pods, a pod the engine would inject, deny or warn about always passes, no
 // evaluation ever errors (under failurePolicy Ignore an error would skip the webhook silently), and
 // mirror pods and pods that already have the sidecar are dropped.
 import t, { type Test } from 'tap';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { isCelError, run, type CelInput } from '@bufbuild/cel';
 import type { V1Container } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { buildConfig } from '../../src/config/load.ts';
 import { injectPod, type Injection } from '../../src/inject/inject.ts';
 import { matchConditions } from '../../src/inject/match-conditions.ts';
@@ -34,7 +35,8 @@ function evaluate(pod: PodLike): { passes: boolean; errors: string[] } {
   let passes = true;
   for (const condition of conditions) {
     const result = run(condition.expression, { object, oldObject: null });
-    if (isCelError(result) || typeof result !== 'boolean') errors.push(`${condition.name}: ${String(isCelError(result) ? result.message : result)}`);
+    if (isCelError(result)) errors.push(`${condition.name}: ${result.message}`);
+    else if (typeof result !== 'boolean') errors.push(`${condition.name}: not a bool`);
     else passes &&= result;
   }
   return { passes, errors };
@@ -52,6 +54,16 @@ function checkPod(t: Test, where: string, pod: PodLike, namespace = 'monitoring'
   const result = injectPod(pod, { config, namespace, kubernetesVersion: '1.33' });
   if (engineActs(result)) t.ok(passes, `${where}: the engine ${result.outcome === 'skipped' ? `warns (${result.reason})` : result.outcome}, so the webhook is called`);
 }
+
+const chartFile = new URL('../../charts/thanos-sidecar-injector/files/match-conditions.yaml', import.meta.url).pathname;
+const HEADER = '# Generated from src/inject/match-conditions.ts: UPDATE_MATCH_CONDITIONS=1 npx tap test/inject/match-conditions.test.ts\n';
+
+void t.test("the chart's matchConditions are the engine's, generated (UPDATE_MATCH_CONDITIONS=1 rewrites them)", (t) => {
+  const expected = HEADER + stringify(conditions, { lineWidth: 0 });
+  if (process.env.UPDATE_MATCH_CONDITIONS === '1') writeFileSync(chartFile, expected);
+  t.equal(readFileSync(chartFile, 'utf8'), expected, 'charts/thanos-sidecar-injector/files/match-conditions.yaml is current');
+  t.end();
+});
 
 void t.test('the conditions compile and say what they are', (t) => {
   t.same(conditions.map((c) => c.name), ['not-a-mirror-pod', 'not-injected-yet', 'prometheus-or-own-thanos-sidecar']);
@@ -119,7 +131,7 @@ const annotationsArb = fc.option(fc.dictionary(
 ), { nil: undefined });
 const podArb: fc.Arbitrary<PodLike> = fc.record({
   annotations: annotationsArb,
-  labels: fc.option(fc.constantFrom({ 'thanos-injection': 'disabled' }, { app: 'x' }), { nil: undefined }),
+  labels: fc.option(fc.constantFrom<Record<string, string>>({ 'thanos-injection': 'disabled' }, { app: 'x' }), { nil: undefined }),
   containers: fc.uniqueArray(containerArb, { minLength: 1, maxLength: 3, selector: (c) => c.name }),
   initContainers: fc.option(fc.uniqueArray(containerArb, { maxLength: 2, selector: (c) => c.name }), { nil: undefined }),
 }).map(({ annotations, labels, containers, initContainers }) => ({
