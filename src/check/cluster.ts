@@ -20,11 +20,17 @@ import { describeApiError, statusOf } from '../kube/errors.ts';
 import { deadline } from '../kube/deadline.ts';
 import type { Handshake } from './injector.ts';
 
+export interface LogRequest {
+  lines: number;
+  previous?: boolean;
+}
+
 export interface ClusterReader {
   webhookConfiguration(name: string): Promise<V1MutatingWebhookConfiguration | undefined>;
   webhookConfigurations(): Promise<V1MutatingWebhookConfiguration[]>;
   namespace(name: string): Promise<V1Namespace | undefined>;
-  pod(namespace: string, name: string): Promise<V1Pod | undefined>;
+  /** Every pod of a namespace (the pods with a sidecar are picked from them, and compared). */
+  pods(namespace: string): Promise<V1Pod[]>;
   service(namespace: string, name: string): Promise<V1Service | undefined>;
   endpointSlices(namespace: string, service: string): Promise<V1EndpointSlice[]>;
   deployments(namespace: string): Promise<V1Deployment[]>;
@@ -34,8 +40,11 @@ export interface ClusterReader {
   handshake(host: string, port: number): Promise<Handshake>;
   /** GET `path` of a pod's port through the API's pod proxy (e.g. a sidecar's /metrics). */
   podProxy(namespace: string, pod: string, port: number, path: string): Promise<string>;
-  /** The last `lines` log lines of a container ('' when it has none yet). */
-  podLog(namespace: string, pod: string, container: string, lines: number): Promise<string>;
+  /**
+   * The last `lines` log lines of a container ('' when it has none yet); `previous`: of the
+   * instance before the running one, where a crash-looping container said why it exited.
+   */
+  podLog(namespace: string, pod: string, container: string, log: LogRequest): Promise<string>;
 }
 
 /** The certificates the server sent, leaf first (Node links them through issuerCertificate). */
@@ -86,7 +95,8 @@ export function kubeReader(kube: Kube, timeoutMs = 10_000): ClusterReader {
     webhookConfigurations: async () =>
       (await call(kube, 'cannot list MutatingWebhookConfigurations', () => admission.listMutatingWebhookConfiguration({}, options))).items,
     namespace: (name) => optional(`cannot read namespace ${name}`, () => core.readNamespace({ name }, options)),
-    pod: (namespace, name) => optional(`cannot read pod ${namespace}/${name}`, () => core.readNamespacedPod({ namespace, name }, options)),
+    pods: async (namespace) =>
+      (await call(kube, `cannot list pods in namespace ${namespace}`, () => core.listNamespacedPod({ namespace }, options))).items,
     service: (namespace, name) => optional(`cannot read Service ${namespace}/${name}`, () => core.readNamespacedService({ namespace, name }, options)),
     endpointSlices: async (namespace, service) =>
       (await call(kube, `cannot list EndpointSlices of Service ${namespace}/${service}`, () =>
@@ -99,8 +109,8 @@ export function kubeReader(kube: Kube, timeoutMs = 10_000): ClusterReader {
     podProxy: (namespace, pod, port, path) =>
       call(kube, `cannot read ${path} of pod ${namespace}/${pod} port ${port} through the API`, () =>
         core.connectGetNamespacedPodProxyWithPath({ namespace, name: `${pod}:${port}`, path: path.replace(/^\//, '') }, options)),
-    podLog: async (namespace, pod, container, lines) =>
-      (await optional(`cannot read the log of ${namespace}/${pod} container ${container}`, () =>
-        core.readNamespacedPodLog({ namespace, name: pod, container, tailLines: lines }, options))) ?? '',
+    podLog: async (namespace, pod, container, { lines, previous = false }) =>
+      (await optional(`cannot read the ${previous ? 'previous ' : ''}log of ${namespace}/${pod} container ${container}`, () =>
+        core.readNamespacedPodLog({ namespace, name: pod, container, tailLines: lines, previous }, options))) ?? '',
   };
 }

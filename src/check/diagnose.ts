@@ -1,8 +1,9 @@
 // The diagnosis: reads what each check needs through a ClusterReader, in the order a user would
-// look (webhook -> injector and its certificate -> configuration -> namespace -> pod -> its
-// sidecar's uploads), and returns the rows. The judging is done by the pure checks of the other
-// modules.
-import type { V1ConfigMap, V1MutatingWebhookConfiguration, V1Namespace, V1Secret } from '@kubernetes/client-node';
+// look (webhook -> injector and its certificate -> configuration -> namespace and the external
+// labels of its pods side by side -> each pod with a sidecar: its containers, its own sidecar, its
+// labels; with --pod that one pod in full, down to its sidecar's uploads), and returns the rows.
+// The judging is done by the pure checks of the other modules.
+import type { V1ConfigMap, V1MutatingWebhookConfiguration, V1Namespace, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { buildConfig } from '../config/load.ts';
 import { ConfigError, messageOf } from '../errors.ts';
@@ -13,8 +14,13 @@ import type { ClusterReader } from './cluster.ts';
 import { checkServiceEndpoints, checkUrlReachable, injectorDeployments, servedFromSecret, servingSecret } from './injector.ts';
 import { checkNamespace } from './namespace.ts';
 import { checkObjstoreSecret, checkPodDecision, checkPodInjected, objstoreReference, sidecarOf } from './pod.ts';
-import { checkExternalLabels } from './prometheus-config.ts';
-import { prometheusConfigSource } from '../inject/prometheus-config.ts';
+import { checkExternalLabels, objectKey, podExternalLabels, type ConfigObjects } from './prometheus-config.ts';
+import { existingSidecar } from '../inject/decide.ts';
+import { prometheusConfigSource, type ConfigObjectRef, type ConfigSource } from '../inject/prometheus-config.ts';
+import { checkContainers, containersToExplain, type PreviousLog } from './containers.ts';
+import { checkOwnSidecar } from './own-sidecar.ts';
+import { isGone } from './owner.ts';
+import { checkLabelsDistinct } from './replicas.ts';
 import { checkPodRegistered, checkQueryConfigMap, DEFAULT_QUERY_CONFIGMAP, type ConfigMapRef } from './registration.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import { checkSidecarUploads, sidecarHttpPort, sidecarRuns, type SidecarState } from './uploads.ts';
@@ -22,6 +28,8 @@ import { checkWebhooks, chooseConfiguration, installLocation, WEBHOOK_SUFFIX, ty
 
 /** The key of the chart's injector ConfigMap (templates/configmap.yaml). */
 export const CONFIG_KEY = 'config.yaml';
+/** How much of a crashed container's previous log to read for the line that says why. */
+const PREVIOUS_LOG_LINES = 40;
 
 export interface CheckOptions {
   /** --webhook-config, and whether it was given (a default that is not found is no news). */
@@ -84,40 +92,119 @@ async function injectorConfig(reader: ClusterReader, location: InstallLocation |
   }
 }
 
-async function podRows(
-  reader: ClusterReader,
-  namespace: V1Namespace,
-  podName: string,
-  config: Config,
-  configuration: V1MutatingWebhookConfiguration | undefined,
-  queryRef: ConfigMapRef | undefined,
-  queryConfigMap: V1ConfigMap | undefined,
-): Promise<CheckRow[]> {
+/** What every pod row needs besides the pod: the decision's inputs, registration, the clock. */
+interface PodContext {
+  reader: ClusterReader;
+  namespace: V1Namespace;
+  config: Config;
+  configuration: V1MutatingWebhookConfiguration | undefined;
+  queryRef: ConfigMapRef | undefined;
+  queryConfigMap: V1ConfigMap | undefined;
+  now: Date;
+  /** The objects behind a pod's --config.file, each read once per namespace. */
+  configObjects: (source: ConfigSource) => Promise<ConfigObjects>;
+}
+
+/** Reads the ConfigMaps and Secrets behind Prometheus' config files, each once (the pods of a StatefulSet share one). */
+function configObjectReader(reader: ClusterReader, namespace: string): (source: ConfigSource) => Promise<ConfigObjects> {
+  const reads = new Map<string, Promise<V1ConfigMap | V1Secret | undefined>>();
+  const read = (ref: ConfigObjectRef) => {
+    const key = objectKey(ref);
+    const known = reads.get(key);
+    if (known !== undefined) return known;
+    const reading = ref.kind === 'ConfigMap' ? reader.configMap(namespace, ref.name) : reader.secret(namespace, ref.name);
+    reads.set(key, reading);
+    return reading;
+  };
+  return async (source) => {
+    const refs = source.kind === 'objects' ? source.candidates : [];
+    return new Map(await Promise.all(refs.map(async (ref) => [objectKey(ref), await read(ref)] as const)));
+  };
+}
+
+/** The log of each crash-looping container's previous instance that left no termination message. */
+async function previousLogs(reader: ClusterReader, pod: V1Pod, now: Date): Promise<Map<string, PreviousLog>> {
+  const namespace = pod.metadata?.namespace ?? '';
+  const name = pod.metadata?.name ?? '';
+  const read = (container: string): Promise<PreviousLog> =>
+    reader.podLog(namespace, name, container, { lines: PREVIOUS_LOG_LINES, previous: true }).then((text) => ({ text }), (error: Error) => ({ error: error.message }));
+  return new Map(await Promise.all(containersToExplain(pod, now).map(async (container) => [container, await read(container)] as const)));
+}
+
+async function containersRow(context: PodContext, pod: V1Pod): Promise<CheckRow> {
+  return checkContainers(pod, await previousLogs(context.reader, pod, context.now), context.now);
+}
+
+/** A pod with the injector's sidecar or one of its own: the pods `check -n` looks at. */
+function hasThanosSidecar(pod: V1Pod): boolean {
+  return pod.spec !== undefined && (sidecarOf(pod) !== undefined || existingSidecar(pod.spec) !== undefined);
+}
+
+/** In namespace mode a row is one of many pods' rows: it names its pod. */
+function aboutPod(pod: V1Pod, row: CheckRow): CheckRow {
+  return { ...row, detail: `pod ${pod.metadata?.name ?? ''}: ${row.detail}` };
+}
+
+/** `check -n NS`: how one pod with a sidecar runs, and the labels its blocks get. */
+async function podHealthRows(context: PodContext, pod: V1Pod): Promise<CheckRow[]> {
+  const namespace = context.namespace.metadata?.name ?? '';
+  const source = prometheusConfigSource(pod);
+  const own = checkOwnSidecar(pod, context.config);
+  return [
+    await containersRow(context, pod),
+    ...(own === undefined ? [] : [own]),
+    aboutPod(pod, checkExternalLabels(namespace, source, await context.configObjects(source), pod)),
+  ];
+}
+
+/** `check -n NS --pod NAME`: everything about one pod. */
+async function podRows(context: PodContext, podName: string, pod: V1Pod | undefined): Promise<CheckRow[]> {
+  const { reader, namespace, config } = context;
   const namespaceName = namespace.metadata?.name ?? '';
-  const pod = await reader.pod(namespaceName, podName);
   if (pod === undefined) {
     return [fail(CHECK.pod, `pod ${namespaceName}/${podName} not found: kubectl -n ${namespaceName} get pods`)];
   }
-  const decision = checkPodDecision(pod, namespace, config, configuration);
+  const decision = checkPodDecision(pod, namespace, config, context.configuration);
   const injected = sidecarOf(pod) !== undefined;
   const objstore = objstoreReference(pod, config);
   const source = prometheusConfigSource(pod);
-  const refs = source.kind === 'objects' ? source.candidates : [];
-  const [secret, sidecarService, ...configObjects] = await Promise.all([
+  const [secret, sidecarService, objects, containers] = await Promise.all([
     objstore.kind === 'secret' ? reader.secret(namespaceName, objstore.name) : Promise.resolve(undefined),
     injected ? reader.service(namespaceName, SERVICE_NAME) : Promise.resolve(undefined),
-    ...refs.map((ref): Promise<V1ConfigMap | V1Secret | undefined> =>
-      ref.kind === 'ConfigMap' ? reader.configMap(namespaceName, ref.name) : reader.secret(namespaceName, ref.name)),
+    context.configObjects(source),
+    containersRow(context, pod),
   ]);
-  const objects = new Map(refs.map((ref, i) => [`${ref.kind}/${ref.name}`, configObjects[i]] as const));
+  const own = checkOwnSidecar(pod, config);
   return [
     decision.row,
     checkPodInjected(pod, decision.injectable),
+    containers,
+    ...(own === undefined ? [] : [own]),
     checkObjstoreSecret(namespaceName, objstore, secret),
-    checkExternalLabels(namespaceName, source, objects),
-    checkPodRegistered(pod, injected, queryRef, queryConfigMap, sidecarService),
+    checkExternalLabels(namespaceName, source, objects, pod),
+    checkPodRegistered(pod, injected, context.queryRef, context.queryConfigMap, sidecarService),
     checkSidecarUploads(pod, sidecarRuns(pod) ? await sidecarState(reader, namespaceName, podName, sidecarHttpPort(pod)) : undefined),
   ];
+}
+
+/**
+ * The namespace's pods with a sidecar: one row comparing their external labels, then their own
+ * rows (every such pod; with --pod only that one, in full).
+ */
+async function namespaceRows(context: PodContext, podName: string | undefined): Promise<CheckRow[]> {
+  const namespace = context.namespace.metadata?.name ?? '';
+  const pods = (await context.reader.pods(namespace)).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+  const withSidecar = pods.filter(hasThanosSidecar);
+  const identities = await Promise.all(withSidecar.filter((pod) => !isGone(pod)).map(async (pod) => {
+    const source = prometheusConfigSource(pod);
+    return { pod, ...podExternalLabels(namespace, pod, source, await context.configObjects(source)) };
+  }));
+  const labelsRow = checkLabelsDistinct(namespace, identities);
+  if (podName !== undefined) {
+    return [labelsRow, ...(await podRows(context, podName, pods.find((pod) => pod.metadata?.name === podName)))];
+  }
+  const perPod = await Promise.all(withSidecar.map((pod) => podHealthRows(context, pod)));
+  return [labelsRow, ...perPod.flat()];
 }
 
 /** What the sidecar says about its uploads: its metrics and recent log lines, through the API. */
@@ -126,7 +213,7 @@ async function sidecarState(reader: ClusterReader, namespace: string, pod: strin
     port === undefined
       ? { error: 'its HTTP server listens on 127.0.0.1 only (listenLocal.http), out of the pod proxy\'s reach' }
       : reader.podProxy(namespace, pod, port, '/metrics').then((text) => ({ text }), (error: Error) => ({ error: error.message })),
-    reader.podLog(namespace, pod, SIDECAR_NAME, 400).catch(() => ''),
+    reader.podLog(namespace, pod, SIDECAR_NAME, { lines: 400 }).catch(() => ''),
   ]);
   return { metrics, log };
 }
@@ -162,8 +249,11 @@ export async function diagnose(reader: ClusterReader, options: CheckOptions): Pr
   if (options.namespace !== undefined) {
     const namespace = await reader.namespace(options.namespace);
     rows.push(checkNamespace(options.namespace, namespace, config, configuration));
-    if (options.pod !== undefined && namespace !== undefined) {
-      rows.push(...(await podRows(reader, namespace, options.pod, config, configuration, queryRef, queryConfigMap)));
+    if (namespace !== undefined) {
+      const context: PodContext = {
+        reader, namespace, config, configuration, queryRef, queryConfigMap, now: options.now, configObjects: configObjectReader(reader, options.namespace),
+      };
+      rows.push(...(await namespaceRows(context, options.pod)));
     }
   }
   return rows;

@@ -4,6 +4,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { SIDECAR_NAME } from '../inject/names.ts';
 import { flagValue } from '../inject/pod.ts';
+import { lastLine } from './logs.ts';
 import { sidecarOf } from './pod.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 
@@ -34,17 +35,6 @@ function counter(text: string, name: string): number | undefined {
     if (Number.isFinite(value)) total = (total ?? 0) + value;
   }
   return total;
-}
-
-/** The last log line matching `pattern`, shortened for one row. */
-function lastLine(log: string, pattern: RegExp): string | undefined {
-  const lines = log.split('\n').filter((line) => pattern.test(line));
-  const line = lines[lines.length - 1];
-  if (line === undefined) return undefined;
-  const message = /\b(?:msg|err)="((?:[^"\\]|\\.)*)"/g;
-  const parts = [...line.matchAll(message)].map((m) => m[1]);
-  const text = parts.length > 0 ? parts.join(': ') : line;
-  return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }
 
 /** When the last block was uploaded, from the shipper's "upload new block" log line. */

@@ -28,21 +28,37 @@ what to do about it:
   query registration configmap   the ConfigMap thanos-injector register writes for Thanos Query
 With -n:
   namespace injection      its thanos-injection label (enabled, disabled, unset) or exclusion
-With -n and --pod:
+  external labels distinct   the external labels of every pod here with a Thanos sidecar (the
+                           injector's or its own), as Prometheus expands them for each pod: two
+                           pods with the same labels fail (their blocks overlap: a Compactor
+                           halts, Query cannot deduplicate; add replica: \${POD_NAME}), labels
+                           taken from a Deployment pod's name warn (new streams on every rollout)
+  For each pod here with a Thanos sidecar (with --pod: that pod only):
+  pod containers           every container runs and is ready; a crash loop names the container and
+                           its cause (termination message, else the previous instance's log) and,
+                           for a second sidecar on the same port, missing external labels or the
+                           hard-link failure, the fix; a Pending pod is a warning
+  own thanos sidecar       a pod that runs its own Thanos sidecar: the container and the choices
+                           (keep it, annotate thanos-injector/existing-sidecar: share-user, or
+                           remove it and let the injector manage one)
+  prometheus external_labels   the file behind Prometheus' --config.file sets global.external_labels;
+                           what they become for the pod, and $(VAR) (prometheus-operator's form,
+                           kept literally by Prometheus) or \${VAR} that does not expand
+With -n and --pod, also:
   pod would be injected    the webhooks' selectors and the injector's own decision, on the pod as
                            stored (annotations included)
   pod injected             thanos-sidecar present, status annotation
   objstore secret          the Secret (and key) the sidecar reads its bucket configuration from
-  prometheus external_labels   the file behind Prometheus' --config.file sets global.external_labels
-  pod registered with query    its namespace's dnssrv address (or its IP) is in the ConfigMap
+  pod registered with query   its namespace's dnssrv address (or its IP) is in the ConfigMap
+  sidecar uploads          the running sidecar's shipper metrics and log lines
 
 Exit codes: 0 no check failed (warnings allowed), 1 a check failed or an API call failed, 2 bad flags.
 
 Flags:
       --webhook-config NAME   the MutatingWebhookConfiguration (default: ${DEFAULT_WEBHOOK_CONFIGURATION}; when
                               not found, the one whose webhooks end with .thanos-sidecar-injector.io)
-  -n, --namespace NS          check this namespace's injection state
-      --pod NAME              check this pod (needs -n)
+  -n, --namespace NS          check this namespace's injection state and its pods with a sidecar
+      --pod NAME              check this pod in full (needs -n)
       --query-configmap NS/NAME   the registration ConfigMap (default: thanos-query-endpoints in the
                               namespace of the webhook's Service, or of its Helm release)
       --config FILE           the injector's configuration for the decision (default: config.yaml of

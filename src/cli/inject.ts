@@ -1,16 +1,22 @@
 // `thanos-injector inject -f FILE|-`: the webhook's injection, offline (like istioctl kube-inject).
 // Reads Pods, workloads, Lists and multi-document YAML; prints the injected YAML (or, for one Pod,
-// the JSON patch the webhook would return). Notes and warnings go to stderr.
+// the JSON patch the webhook would return). Notes and warnings go to stderr, among them what is
+// wrong with the external labels of a Prometheus whose ConfigMap is in the input (labels-advice.ts).
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
+import type { V1ConfigMap, V1PodSpec, V1Secret } from '@kubernetes/client-node';
 import { Document, isMap, isNode, isScalar, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { readFailure } from '../files.ts';
 import { checkPodTemplate } from '../admission/schema.ts';
+import { existingSidecar } from '../inject/decide.ts';
 import { injectPod, type Injection } from '../inject/inject.ts';
+import { labelsAdvice, workloadReplicas, type ConfigFile } from '../inject/labels-advice.ts';
+import { SIDECAR_NAME } from '../inject/names.ts';
 import { applyPatchInPlace, type PatchOperation } from '../inject/patch.ts';
-import type { PodLike } from '../inject/pod.ts';
+import { allContainers, type PodLike } from '../inject/pod.ts';
+import { configText, prometheusConfigSource } from '../inject/prometheus-config.ts';
 import { parseFlags } from './args.ts';
 import { CommandError, UsageError } from '../errors.ts';
 import { podPointer, resolvePointer } from './workloads.ts';
@@ -34,6 +40,7 @@ Flags:
 interface Manifest {
   kind?: unknown;
   metadata?: { name?: unknown; namespace?: unknown };
+  spec?: { replicas?: unknown };
   items?: unknown;
 }
 
@@ -80,6 +87,11 @@ interface InjectRun {
   patches: PatchOperation[][];
 }
 
+/** --namespace, else the object's own, else default. */
+function namespaceOf(object: Manifest, run: Pick<InjectRun, 'namespace'>): string {
+  return run.namespace ?? (typeof object.metadata?.namespace === 'string' ? object.metadata.namespace : 'default');
+}
+
 /** Injects a Pod, a workload's pod template or each item of a List, in place; true when it changed. */
 function injectObject(object: Manifest, run: InjectRun): boolean {
   if (object === null || typeof object !== 'object' || typeof object.kind !== 'string') return false;
@@ -95,7 +107,7 @@ function injectObject(object: Manifest, run: InjectRun): boolean {
     run.denials.push(`${where}: ${problems.join('; ')}`);
     return false;
   }
-  const namespace = run.namespace ?? (typeof object.metadata?.namespace === 'string' ? object.metadata.namespace : 'default');
+  const namespace = namespaceOf(object, run);
   const result: Injection = injectPod(template as PodLike, { config: run.config, namespace, kubernetesVersion: run.kubernetesVersion });
   if (result.outcome === 'denied') {
     run.denials.push(`${where}: ${result.message}`);
@@ -107,6 +119,51 @@ function injectObject(object: Manifest, run: InjectRun): boolean {
   run.patches.push(patch);
   process.stderr.write(result.outcome === 'skipped' ? `${where}: skipped (${result.reason}): ${result.message}\n` : `${where}: injected\n`);
   return patch.length > 0;
+}
+
+/** The objects of the input, each List replaced by its items. */
+function flatten(objects: unknown[]): Manifest[] {
+  return objects.flatMap((object) => {
+    if (object === null || typeof object !== 'object') return [];
+    const manifest = object as Manifest;
+    return manifest.kind === 'List' && Array.isArray(manifest.items) ? flatten(manifest.items) : [manifest];
+  });
+}
+
+/** Injected here or before, or a Thanos sidecar of the pod's own: either uploads under Prometheus' external labels. */
+function hasThanosSidecar(spec: V1PodSpec | undefined): boolean {
+  return spec !== undefined && (allContainers(spec).some((c) => c.name === SIDECAR_NAME) || existingSidecar(spec) !== undefined);
+}
+
+/** The Prometheus configuration file of a pod template, when the ConfigMap or Secret that holds it is in the input. */
+function configFileOf(template: PodLike, namespace: string, objects: readonly Manifest[], run: InjectRun): ConfigFile | undefined {
+  const source = prometheusConfigSource(template);
+  if (source.kind !== 'objects') return undefined;
+  for (const ref of source.candidates) {
+    const holder = objects.find((o) => o.kind === ref.kind && o.metadata?.name === ref.name && namespaceOf(o, run) === namespace);
+    const content = holder === undefined ? undefined : configText(ref, holder as V1ConfigMap | V1Secret);
+    if (content !== undefined && 'text' in content) return { ref, path: source.path, container: source.container, text: content.text };
+  }
+  return undefined;
+}
+
+/**
+ * Warns (stderr) about the external labels each workload with a Thanos sidecar would upload under:
+ * only the input's own ConfigMaps and Secrets are read, so without them nothing is said.
+ */
+function adviseOnLabels(objects: readonly Manifest[], run: InjectRun): void {
+  for (const object of objects) {
+    const pointer = typeof object.kind === 'string' ? podPointer(object.kind) : undefined;
+    if (pointer === undefined) continue;
+    const template = resolvePointer(object, pointer) as PodLike;
+    if (!hasThanosSidecar(template.spec)) continue;
+    const config = configFileOf(template, namespaceOf(object, run), objects, run);
+    if (config === undefined) continue;
+    const kind = object.kind as string;
+    for (const warning of labelsAdvice(template, { kind, replicas: workloadReplicas(kind, object.spec) }, config)) {
+      process.stderr.write(`${describe(object)}: warning: ${warning}\n`);
+    }
+  }
 }
 
 /**
@@ -146,6 +203,7 @@ export async function run(argv: string[]): Promise<number> {
   const injection: InjectRun = { config, kubernetesVersion, namespace: values.namespace, denials: [], patches: [] };
   const changed = objects.map((object) => injectObject(object as Manifest, injection));
   if (injection.denials.length > 0) throw new CommandError(injection.denials.join('\n'));
+  adviseOnLabels(flatten(objects), injection);
   if (values.output === 'yaml') {
     printManifests(parsed, changed);
     return 0;

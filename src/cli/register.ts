@@ -1,6 +1,7 @@
 // `thanos-injector register`: the companion job that registers injected sidecars with Thanos Query
-// (a headless Service per namespace and an endpoints ConfigMap), records events on the pods, and
-// reports (optionally restarts) labelled Prometheus pods running without the sidecar.
+// (a headless Service per namespace and an endpoints ConfigMap), records events on the pods,
+// reports (optionally restarts) labelled Prometheus pods running without the sidecar, and reports
+// injected sidecars without usable external labels.
 import { hostname } from 'node:os';
 import { loadConfig } from '../config/load.ts';
 import type { ApplyOptions } from '../register/apply.ts';
@@ -28,10 +29,15 @@ Query, and finds labelled Prometheus pods that run without it:
   --store.sd-files), written only when its content changes;
 - an Event ThanosSidecarRegistered on each newly registered pod (kubectl describe pod shows it);
 - a Warning Event ThanosSidecarMissing on each pod the webhook would inject that has no sidecar
-  (created while the webhook was unavailable, or before its namespace opted in).
+  (created while the webhook was unavailable, or before its namespace opted in);
+- a Warning Event ThanosSidecarNoExternalLabels on each injected pod whose sidecar exited with "no
+  external labels configured", and ThanosSidecarSharedExternalLabels on each ready injected pod
+  whose Prometheus has the same external labels as another's (computed from the ConfigMap behind
+  --config.file): their blocks overlap, the Compactor halts, Query cannot deduplicate them.
 
 Prints a summary table. Exit codes: 0 done, 1 an API call failed, 2 bad flags, 3 labelled
-Prometheus pods run without the sidecar.
+Prometheus pods run without the sidecar. (Sidecar problems are reported, not an exit code: with
+--watch, the metric thanos_injector_sidecar_problems counts them.)
 
 Flags:
   -n, --namespace NS        look only in NS (repeatable; default: all namespaces)

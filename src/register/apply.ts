@@ -1,20 +1,23 @@
 // Carries out a registration plan against the API: Services, then the ConfigMap, then events on
-// pods, then restarts. One failed write does not stop the others (a ResourceQuota in one namespace
-// must not keep every other namespace unregistered); each failure is one line in the result.
+// pods (registered, sidecar problems, missing sidecar), then restarts. One failed write does not
+// stop the others (a ResourceQuota in one namespace must not keep every other namespace
+// unregistered); each failure is one line in the result.
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Kube } from '../kube/client.ts';
 import { describeApiError, statusOf } from '../kube/errors.ts';
-import { eventName, missingEvent, missingMessage, registeredEvent } from './events.ts';
+import { eventName, missingEvent, missingMessage, problemEvent, registeredEvent } from './events.ts';
 import { SERVICE_NAME } from '../inject/names.ts';
 import { REGISTERED_REASON, type MissingSidecar, type Plan, type PodRef, type ServiceAction } from './plan.ts';
+import { PROBLEM_REASONS } from './problems.ts';
 
 export interface ApplyOptions {
   now: () => Date;
   /** This instance (the pod's hostname), for the events' source. */
   host: string;
   /**
-   * Names of ThanosSidecarRegistered events known to exist. Filled as events are created or found;
-   * the watch keeps it across reconciles so a registered pod costs no request the next time.
+   * Names of events recorded once per pod (ThanosSidecarRegistered, the sidecar problems) known to
+   * exist. Filled as events are created or found; the watch keeps it across reconciles so a
+   * registered pod costs no request the next time.
    */
   recorded: Set<string>;
 }
@@ -56,31 +59,46 @@ async function applyConfigMap(kube: Kube, configMap: Plan['configMap'], attempt:
   return true;
 }
 
-/** Records a ThanosSidecarRegistered event on each registered pod once (a 409: an earlier run did); returns the pods recorded now. */
-async function recordRegistrations(kube: Kube, plan: Plan, options: ApplyOptions, failedServices: Set<string>, attempt: Attempt): Promise<Plan['registrations'][number]['pod'][]> {
-  // Forget pods that are gone, so a long watch does not grow without bound.
-  const current = new Set(plan.registrations.map((r) => eventName(r.pod, REGISTERED_REASON)));
-  for (const name of options.recorded) if (!current.has(name)) options.recorded.delete(name);
-  const recordedNow: Plan['registrations'][number]['pod'][] = [];
+/**
+ * Creates an event that is recorded once per pod and reason: true when it was created now, false
+ * when an earlier run had (409) or `recorded` knows it, undefined when the create failed.
+ */
+async function recordOnce(kube: Kube, event: CoreV1Event, options: ApplyOptions, attempt: Attempt): Promise<boolean | undefined> {
+  const name = event.metadata?.name ?? '';
+  if (options.recorded.has(name)) return false;
+  const namespace = event.metadata?.namespace ?? '';
+  let isNew = true;
+  const recorded = await attempt(`cannot record event ${event.reason} on pod ${namespace}/${event.involvedObject.name}`, async () => {
+    try {
+      await kube.core.createNamespacedEvent({ namespace, body: event });
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+      isNew = false; // recorded by an earlier run
+    }
+  });
+  if (!recorded) return undefined;
+  options.recorded.add(name);
+  return isNew;
+}
+
+/** Records a ThanosSidecarRegistered event on each registered pod once; returns the pods recorded now. */
+async function recordRegistrations(kube: Kube, plan: Plan, options: ApplyOptions, failedServices: Set<string>, attempt: Attempt): Promise<PodRef[]> {
+  const recordedNow: PodRef[] = [];
   await forEachLimited(plan.registrations, async (registration) => {
-    const event = registeredEvent(registration, plan.configMap, options.now(), options.host);
-    const name = event.metadata?.name ?? '';
     const { pod } = registration;
-    if (options.recorded.has(name) || (registration.viaService && failedServices.has(pod.namespace))) return;
-    let isNew = true;
-    const recorded = await attempt(`cannot record event ${event.reason} on pod ${pod.namespace}/${pod.name}`, async () => {
-      try {
-        await kube.core.createNamespacedEvent({ namespace: pod.namespace, body: event });
-      } catch (error) {
-        if (statusOf(error) !== 409) throw error;
-        isNew = false; // recorded by an earlier run
-      }
-    });
-    if (!recorded) return;
-    options.recorded.add(name);
-    if (isNew) recordedNow.push(pod);
+    if (registration.viaService && failedServices.has(pod.namespace)) return;
+    if (await recordOnce(kube, registeredEvent(registration, plan.configMap, options.now(), options.host), options, attempt)) recordedNow.push(pod);
   });
   return recordedNow;
+}
+
+/** Event names this plan may record once per pod; `recorded` forgets the others (pods gone), so a long watch does not grow without bound. */
+function forgetOthers(plan: Plan, recorded: Set<string>): void {
+  const current = new Set([
+    ...plan.registrations.map((r) => eventName(r.pod, REGISTERED_REASON)),
+    ...plan.problems.map((p) => eventName(p.pod, PROBLEM_REASONS[p.problem])),
+  ]);
+  for (const name of recorded) if (!current.has(name)) recorded.delete(name);
 }
 
 export async function applyPlan(kube: Kube, plan: Plan, options: ApplyOptions): Promise<ApplyResult> {
@@ -96,12 +114,17 @@ export async function applyPlan(kube: Kube, plan: Plan, options: ApplyOptions): 
       return false;
     }
   };
+  forgetOthers(plan, options.recorded);
   await forEachLimited(plan.services, async (action) => {
     if (!(await applyService(kube, action, attempt))) result.failedServices.add(action.namespace);
   });
   result.configMapFailed = !(await applyConfigMap(kube, plan.configMap, attempt));
   // A pod is registered once Query can read its address: not before the ConfigMap says so.
   if (!result.configMapFailed) result.newlyRegistered = await recordRegistrations(kube, plan, options, result.failedServices, attempt);
+  // Once per pod, like the registration: the metric and the summary say whether it still holds.
+  await forEachLimited(plan.problems, async (problem) => {
+    await recordOnce(kube, problemEvent(problem, options.now(), options.host), options, attempt);
+  });
   await forEachLimited(plan.missing, async (missing) => {
     await recordMissing(kube, missing, options, attempt);
     if (!missing.restart) return;

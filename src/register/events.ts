@@ -7,10 +7,14 @@
 // chart grants on events (no list or get). Pods are never annotated: the job does not mutate them.
 // (The ConfigMap's previous addresses were the alternative for pod-ip mode, but pod IPs are
 // reused, and dnssrv mode has no per-pod trace there.) Events expire with the apiserver's
-// --event-ttl (1h by default); a pod still registered after that is announced once more.
+// --event-ttl (1h by default); a pod still registered after that is announced once more. The
+// sidecar-problem warnings (no or shared external labels) are recorded once per pod the same way.
 import { createHash } from 'node:crypto';
 import type { CoreV1Event } from '@kubernetes/client-node';
+import { REPLICA_LABEL_FIX, SHARED_LABELS_CONSEQUENCE } from '../inject/labels-advice.ts';
+import { describeLabels } from '../inject/prometheus-config.ts';
 import { MISSING_REASON, REGISTERED_REASON, type MissingSidecar, type PodRef, type Registration } from './plan.ts';
+import { PROBLEM_REASONS, type SidecarProblem } from './problems.ts';
 
 export const EVENT_COMPONENT = 'thanos-injector-register';
 
@@ -51,4 +55,30 @@ export function missingMessage(missing: MissingSidecar): string {
 
 export function missingEvent(missing: MissingSidecar, now: Date, host: string): CoreV1Event {
   return podEvent(missing.pod, MISSING_REASON, 'Warning', missingMessage(missing), now, host);
+}
+
+/** Other pods named in a message, at most this many (a DaemonSet may have hundreds). */
+const NAMED_PODS = 5;
+
+/** `pod prometheus-1`, `pods a, b and 3 more`; pods of another namespace with it. */
+export function podList(pods: readonly PodRef[], namespace: string): string {
+  const names = pods.map((pod) => (pod.namespace === namespace ? pod.name : `${pod.namespace}/${pod.name}`));
+  const shown = names.slice(0, NAMED_PODS).join(', ');
+  const more = names.length > NAMED_PODS ? ` and ${names.length - NAMED_PODS} more` : '';
+  return `${names.length === 1 ? 'pod' : 'pods'} ${shown}${more}`;
+}
+
+export function problemMessage(problem: SidecarProblem): string {
+  if (problem.problem === 'no-external-labels') {
+    return 'The thanos-sidecar container exits: Prometheus has no external labels ("no external labels configured on Prometheus server"), ' +
+      'and the sidecar uploads nothing without labels that identify this Prometheus in the bucket; ' +
+      `add global.external_labels${problem.config === undefined ? '' : ` to ${problem.config}`}, e.g. cluster: <name> ` +
+      '(and replica: ${POD_NAME} when Prometheus runs as several replicas of a StatefulSet; prometheus-community chart: --set server.global.external_labels.cluster=<name>)';
+  }
+  return `Prometheus uploads under the same external labels (${describeLabels(problem.labels)}; ${problem.config}) as ${podList(problem.others, problem.pod.namespace)}: ` +
+    `${SHARED_LABELS_CONSEQUENCE}; ${REPLICA_LABEL_FIX}`;
+}
+
+export function problemEvent(problem: SidecarProblem, now: Date, host: string): CoreV1Event {
+  return podEvent(problem.pod, PROBLEM_REASONS[problem.problem], 'Warning', problemMessage(problem), now, host);
 }

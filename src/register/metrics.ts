@@ -1,8 +1,10 @@
 // Metrics of `register --watch` (prom-client): what the last reconcile found, so an alert can fire
 // when labelled Prometheus pods run without the sidecar (created while the webhook was down under
-// failurePolicy Ignore), and so a stalled registration shows.
+// failurePolicy Ignore) or injected sidecars cannot upload usable blocks (no or shared external
+// labels), and so a stalled registration shows.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { registeredPodCount } from './plan.ts';
+import { PROBLEM_KINDS, problemCounts } from './problems.ts';
 import type { Reconciled } from './reconcile.ts';
 
 export interface RegisterMetrics {
@@ -19,6 +21,12 @@ export function createRegisterMetrics(): RegisterMetrics {
   const uninjected = new Gauge({
     name: 'thanos_injector_uninjected_prometheus_pods',
     help: 'Labelled Prometheus pods the webhook would inject that run without the thanos-sidecar container, at the last reconcile.',
+    registers: [registry],
+  });
+  const problems = new Gauge({
+    name: 'thanos_injector_sidecar_problems',
+    help: 'Injected pods whose Thanos sidecar cannot upload usable blocks, by problem (no-external-labels: the sidecar exits for want of them; shared-external-labels: pods upload under one identical label set), at the last reconcile.',
+    labelNames: ['problem'],
     registers: [registry],
   });
   const registeredPods = new Gauge({
@@ -44,11 +52,13 @@ export function createRegisterMetrics(): RegisterMetrics {
   });
   // Both results exist from the start, so rate() and absent() behave before the first failure.
   for (const result of ['success', 'failure']) reconciles.inc({ result }, 0);
+  for (const problem of PROBLEM_KINDS) problems.set({ problem }, 0);
 
   return {
     registry,
     reconciled({ plan, result }, at) {
       uninjected.set(plan.missing.length);
+      for (const [problem, count] of Object.entries(problemCounts(plan.problems))) problems.set({ problem }, count);
       registeredPods.set(registeredPodCount(plan));
       endpoints.set(plan.configMap.addresses.length);
       if (result.failures.length > 0) {

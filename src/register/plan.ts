@@ -1,12 +1,14 @@
 // What `thanos-injector register` should make true, computed from what the cluster holds: which
 // headless Services to create, update or delete, what the endpoints ConfigMap says, which pods are
-// registered, and which labelled Prometheus pods run without the sidecar. Pure: no I/O, no clock.
+// registered, which labelled Prometheus pods run without the sidecar, and which injected sidecars
+// cannot upload usable blocks (problems.ts). Pure: no I/O, no clock.
 import type { V1ConfigMap, V1Container, V1Namespace, V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { decide } from '../inject/decide.ts';
 import { ENDPOINTS_KEY, INJECTED_LABEL, MANAGED_BY_LABEL, MANAGER, optedIn, SERVICE_NAME, SIDECAR_NAME, TARGETS_KEY } from '../inject/names.ts';
 import { allContainers } from '../inject/pod.ts';
+import { sidecarProblems, type SidecarProblem } from './problems.ts';
 
 export const GRPC_PORT = 10901;
 export const HTTP_PORT = 10902;
@@ -38,6 +40,10 @@ export interface ClusterState {
   selectablePods: V1Pod[];
   /** The endpoints ConfigMap as it is now. */
   configMap: V1ConfigMap | undefined;
+  /** The ConfigMaps behind the injected pods' --config.file that exist (Secrets are not read). */
+  prometheusConfigMaps: V1ConfigMap[];
+  /** Reads that failed without stopping registration (of those ConfigMaps): one line each. */
+  unreadable: string[];
 }
 
 export interface PodRef {
@@ -94,6 +100,8 @@ export interface Plan {
   configMap: ConfigMapPlan;
   registrations: Registration[];
   missing: MissingSidecar[];
+  /** Injected pods whose sidecar exits for want of external labels, or shares its labels with other pods. */
+  problems: SidecarProblem[];
 }
 
 /** Pods registered with Query (a pod may stand behind more than one registration). */
@@ -310,5 +318,9 @@ export function plan(state: ClusterState, settings: RegisterSettings): Plan {
     configMap: planConfigMap(settings, state.configMap, [...addresses].sort()),
     registrations,
     missing: planMissing(state, settings),
+    problems: sidecarProblems(
+      live.filter((pod) => !isDeleting(pod)).map((pod) => ({ ref: podRef(pod), pod, ready: isReady(pod) })),
+      state.prometheusConfigMaps,
+    ),
   };
 }

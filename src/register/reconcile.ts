@@ -12,5 +12,8 @@ export interface Reconciled {
 export async function reconcile(kube: Kube, scope: Scope, settings: RegisterSettings, options: ApplyOptions): Promise<Reconciled> {
   const state = await readState(kube, scope, { namespace: settings.queryNamespace, name: settings.configMapName });
   const plan = makePlan(state, settings);
-  return { plan, result: await applyPlan(kube, plan, options) };
+  const result = await applyPlan(kube, plan, options);
+  // A ConfigMap that could not be read is a failed API call like any other (exit 1, the failure metric), though registration went on.
+  result.failures.unshift(...state.unreadable);
+  return { plan, result };
 }

@@ -1,12 +1,16 @@
 // Reads what registration plans from: injected pods, thanos-sidecar Services, opted-in namespaces,
-// the pods the webhook may select, and the endpoints ConfigMap. Lists are paged; any failure is an
-// ApiError naming the read.
+// the pods the webhook may select, the endpoints ConfigMap, and the ConfigMaps behind the injected
+// pods' --config.file. Lists are paged; any failure is an ApiError naming the read, except for
+// those ConfigMaps: they only serve the external-labels check, so a failed read is one line in
+// `unreadable` and registration goes on.
 import type { V1ConfigMap, V1ListMeta, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { INJECTED_LABEL, INJECTION_LABEL } from '../inject/names.ts';
 import { ApiError, call, type Kube } from '../kube/client.ts';
 import { describeApiError, statusOf } from '../kube/errors.ts';
 import { SERVICE_NAME } from '../inject/names.ts';
+import { messageOf } from '../errors.ts';
 import type { ClusterState } from './plan.ts';
+import { configMapsToRead } from './problems.ts';
 
 /** `undefined`: every namespace; otherwise only these (from repeated --namespace). */
 export type Scope = readonly string[] | undefined;
@@ -63,6 +67,17 @@ export async function readConfigMap(kube: Kube, namespace: string, name: string)
   }
 }
 
+/** The ConfigMaps behind the injected pods' --config.file (one get each: the pods name them), and the reads that failed. */
+async function readPrometheusConfigMaps(kube: Kube, pods: V1Pod[]): Promise<{ configMaps: V1ConfigMap[]; unreadable: string[] }> {
+  const unreadable: string[] = [];
+  const read = await Promise.all(configMapsToRead(pods).map(({ namespace, name }) =>
+    readConfigMap(kube, namespace, name).catch((error: unknown) => {
+      unreadable.push(messageOf(error));
+      return undefined;
+    })));
+  return { configMaps: read.filter((configMap) => configMap !== undefined), unreadable: unreadable.sort() };
+}
+
 export async function readState(kube: Kube, scope: Scope, configMap: { namespace: string; name: string }): Promise<ClusterState> {
   const inScope = (namespace: string | undefined) => scope === undefined || (namespace !== undefined && scope.includes(namespace));
   const [injectedPods, services, labelledNamespaces, labelledPods, existing] = await Promise.all([
@@ -76,6 +91,17 @@ export async function readState(kube: Kube, scope: Scope, configMap: { namespace
   ]);
   // Every pod of an opted-in namespace may be selected (unless labelled disabled, which the planner checks).
   const enabled = labelledNamespaces.filter((ns) => ns.metadata?.labels?.[INJECTION_LABEL] === 'enabled').map((ns) => ns.metadata?.name ?? '');
-  const namespacePods = (await Promise.all(enabled.map((namespace) => listPods(kube, namespace, undefined)))).flat();
-  return { injectedPods, services, labelledNamespaces, selectablePods: [...namespacePods, ...labelledPods], configMap: existing };
+  const [namespacePods, prometheusConfigs] = await Promise.all([
+    Promise.all(enabled.map((namespace) => listPods(kube, namespace, undefined))).then((lists) => lists.flat()),
+    readPrometheusConfigMaps(kube, injectedPods),
+  ]);
+  return {
+    injectedPods,
+    services,
+    labelledNamespaces,
+    selectablePods: [...namespacePods, ...labelledPods],
+    configMap: existing,
+    prometheusConfigMaps: prometheusConfigs.configMaps,
+    unreadable: prometheusConfigs.unreadable,
+  };
 }

@@ -1,8 +1,11 @@
-// The summary `register` prints: one row per namespace, the ConfigMap, then the labelled
-// Prometheus pods running without the sidecar. Pure text from a plan and what applying it did.
+// The summary `register` prints: one row per namespace, the ConfigMap, the labelled Prometheus pods
+// running without the sidecar, then injected sidecars that cannot upload usable blocks. Pure text from a plan and what applying it did.
 import { table } from '../table.ts';
 import type { ApplyResult } from './apply.ts';
+import { podList } from './events.ts';
+import { describeLabels } from '../inject/prometheus-config.ts';
 import { registeredPodCount, type Plan, type RegisterSettings, type ServiceAction } from './plan.ts';
+import type { SidecarProblem } from './problems.ts';
 
 const DONE: Record<ServiceAction['action'], string> = {
   create: 'created',
@@ -48,8 +51,24 @@ export function summarize(plan: Plan, result: ApplyResult, settings: Pick<Regist
     ]);
     parts.push(table(['NAMESPACE', 'POD', 'OWNER', 'ACTION'], rows));
   }
+  if (plan.problems.length > 0) parts.push(problemsSection(plan.problems));
   if (result.failures.length > 0) parts.push(`\n${plural(result.failures.length, 'API call')} failed (see stderr)\n`);
   return parts.join('');
+}
+
+/** One row per pod and problem; the events carry the consequence and the fix. */
+function problemsSection(problems: readonly SidecarProblem[]): string {
+  const pods = new Set(problems.map((p) => p.pod.uid)).size;
+  const rows = problems.map((p) => [
+    p.pod.namespace,
+    p.pod.name,
+    p.problem,
+    p.problem === 'no-external-labels'
+      ? `the sidecar exits: no global.external_labels${p.config === undefined ? '' : ` in ${p.config}`}`
+      : `${describeLabels(p.labels)}, as ${podList(p.others, p.pod.namespace)}`,
+  ]);
+  return `\nSidecar problems: ${plural(pods, 'injected pod')} (the fix is in each pod's Warning event: kubectl describe pod)\n` +
+    table(['NAMESPACE', 'POD', 'PROBLEM', 'DETAIL'], rows);
 }
 
 /** True when this reconcile changed something or found something to report (the watch prints those in full). */
@@ -59,6 +78,7 @@ export function eventful(plan: Plan, result: ApplyResult): boolean {
     plan.configMap.action !== 'unchanged' ||
     result.newlyRegistered.length > 0 ||
     plan.missing.length > 0 ||
+    plan.problems.length > 0 ||
     result.failures.length > 0
   );
 }

@@ -1,6 +1,8 @@
 // The reader's own I/O: a TLS handshake with a real local HTTPS server (the chain it sends, never
-// verified here), a port nobody listens on, and an API server that does not answer (one line).
+// verified here), a port nobody listens on, an API server that does not answer (one line), and
+// what a plain HTTP API server is asked for a previous instance's log and a namespace's pods.
 import t from 'tap';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -56,4 +58,45 @@ void t.test('an API server that does not answer is one line naming the read', as
     message: `cannot read MutatingWebhookConfiguration thanos-sidecar-injector: no answer from the API server https://127.0.0.1:${port}: ECONNREFUSED`,
     exitCode: 1,
   });
+  await t.rejects(reader.pods('monitoring'), {
+    message: `cannot list pods in namespace monitoring: no answer from the API server https://127.0.0.1:${port}: ECONNREFUSED`,
+    exitCode: 1,
+  });
+  await t.rejects(reader.podLog('monitoring', 'prometheus-0', 'thanos-sidecar', { lines: 40, previous: true }), {
+    message: `cannot read the previous log of monitoring/prometheus-0 container thanos-sidecar: no answer from the API server https://127.0.0.1:${port}: ECONNREFUSED`,
+  });
+});
+
+void t.test("the previous instance's log and the pod list are what the API is asked for", async (t) => {
+  const requests: string[] = [];
+  const api = createHttpServer((request, response) => {
+    requests.push(request.url ?? '');
+    const path = (request.url ?? '').split('?')[0];
+    if (path === '/api/v1/namespaces/monitoring/pods/prometheus-0/log') {
+      response.writeHead(200, { 'content-type': 'text/plain' }).end('level=error err="no external labels configured on Prometheus server"\n');
+    } else if (path === '/api/v1/namespaces/monitoring/pods') {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ apiVersion: 'v1', kind: 'PodList', metadata: {}, items: [{ metadata: { name: 'prometheus-0' } }] }));
+    } else {
+      response.writeHead(404, { 'content-type': 'application/json' }).end('{}');
+    }
+  });
+  await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => api.close(resolve)));
+  const dir = await mkdtemp(join(tmpdir(), 'check-kubeconfig-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'kubeconfig');
+  await writeFile(file, [
+    'apiVersion: v1', 'kind: Config', 'current-context: c',
+    `clusters: [{name: c, cluster: {server: "http://127.0.0.1:${(api.address() as AddressInfo).port}", insecure-skip-tls-verify: true}}]`,
+    'contexts: [{name: c, context: {cluster: c, user: u}}]',
+    'users: [{name: u, user: {token: x}}]', '',
+  ].join('\n'));
+  const reader = kubeReader(connect(file));
+  t.equal(await reader.podLog('monitoring', 'prometheus-0', 'thanos-sidecar', { lines: 40, previous: true }), 'level=error err="no external labels configured on Prometheus server"\n');
+  t.match(requests.at(-1), /^\/api\/v1\/namespaces\/monitoring\/pods\/prometheus-0\/log\?/);
+  const query = new URLSearchParams((requests.at(-1) ?? '').split('?')[1]);
+  t.same([query.get('container'), query.get('previous'), query.get('tailLines')], ['thanos-sidecar', 'true', '40']);
+  await reader.podLog('monitoring', 'prometheus-0', 'thanos-sidecar', { lines: 400 });
+  t.equal(new URLSearchParams((requests.at(-1) ?? '').split('?')[1]).get('previous'), 'false', 'the running instance by default');
+  t.same((await reader.pods('monitoring')).map((pod) => pod.metadata?.name), ['prometheus-0']);
 });

@@ -3,99 +3,20 @@
 // way at a time, a url install whose injector is down, and no install at all.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import type {
-  V1ConfigMap,
-  V1Deployment,
-  V1EndpointSlice,
-  V1MutatingWebhookConfiguration,
-  V1Namespace,
-  V1Pod,
-  V1Secret,
-  V1Service,
-} from '@kubernetes/client-node';
-import { parseAllDocuments, stringify } from 'yaml';
+import type { V1ConfigMap, V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
 import { generateCertificates } from '../../src/certs/generate.ts';
 import { parsePemBundle } from '../../src/check/certificate.ts';
-import type { ClusterReader } from '../../src/check/cluster.ts';
 import { diagnose, type CheckOptions } from '../../src/check/diagnose.ts';
-import type { Handshake } from '../../src/check/injector.ts';
 import { CHECK, exitCodeOf, type CheckRow } from '../../src/check/rows.ts';
-import { buildConfig } from '../../src/config/load.ts';
 import { applyPatchInPlace } from '../../src/inject/patch.ts';
 import { injectPod } from '../../src/inject/inject.ts';
-import { desiredService, dnssrvAddress, endpointsFile, targetsFile } from '../../src/register/plan.ts';
+import { endpointsFile, targetsFile } from '../../src/register/plan.ts';
+import { b64, config, installCluster, MemoryCluster, NAME, NS, runningStatus, webhookConfiguration } from './memory-cluster.ts';
 
-const NS = 'thanos-injector';
-const NAME = 'tsi-thanos-sidecar-injector';
-const b64 = (text: string) => Buffer.from(text).toString('base64');
-const certs = await generateCertificates([`${NAME}.${NS}.svc`, `${NAME}.${NS}.svc.cluster.local`]);
 const otherCa = await generateCertificates(['x']);
 const loopback = await generateCertificates(['127.0.0.1']);
 
-/** A fake API: objects by `<kind>/<namespace>/<name>`, plus the answer of a TLS handshake. */
-class MemoryCluster implements ClusterReader {
-  objects = new Map<string, unknown>();
-  handshakeResult: Handshake = { error: 'ECONNREFUSED' };
-  put(kind: string, namespace: string, name: string, object: unknown): void {
-    this.objects.set(`${kind}/${namespace}/${name}`, object);
-  }
-  remove(kind: string, namespace: string, name: string): void {
-    this.objects.delete(`${kind}/${namespace}/${name}`);
-  }
-  private get<T>(kind: string, namespace: string, name: string): Promise<T | undefined> {
-    return Promise.resolve(structuredClone(this.objects.get(`${kind}/${namespace}/${name}`)) as T | undefined);
-  }
-  private list<T>(kind: string, namespace: string): Promise<T[]> {
-    return Promise.resolve([...this.objects.entries()].filter(([key]) => key.startsWith(`${kind}/${namespace}/`)).map(([, value]) => structuredClone(value) as T));
-  }
-  webhookConfiguration = (name: string) => this.get<V1MutatingWebhookConfiguration>('mwc', '', name);
-  webhookConfigurations = () => this.list<V1MutatingWebhookConfiguration>('mwc', '');
-  namespace = (name: string) => this.get<V1Namespace>('namespace', '', name);
-  pod = (namespace: string, name: string) => this.get<V1Pod>('pod', namespace, name);
-  service = (namespace: string, name: string) => this.get<V1Service>('service', namespace, name);
-  endpointSlices = (namespace: string, service: string) => this.list<V1EndpointSlice>('slice', namespace).then((slices) => slices.filter((s) => s.metadata?.labels?.['kubernetes.io/service-name'] === service));
-  deployments = (namespace: string) => this.list<V1Deployment>('deployment', namespace);
-  secret = (namespace: string, name: string) => this.get<V1Secret>('secret', namespace, name);
-  configMap = (namespace: string, name: string) => this.get<V1ConfigMap>('configmap', namespace, name);
-  handshake = () => Promise.resolve(this.handshakeResult);
-  /** What a pod's proxied port serves, by `<namespace>/<pod>:<port><path>` (unset: the API's error). */
-  proxied = new Map<string, string>();
-  logs = new Map<string, string>();
-  podProxy = (namespace: string, pod: string, port: number, path: string) => {
-    const text = this.proxied.get(`${namespace}/${pod}:${port}${path}`);
-    return text === undefined ? Promise.reject(new Error(`cannot read ${path} of pod ${namespace}/${pod} port ${port} through the API: 503 error trying to reach service`)) : Promise.resolve(text);
-  };
-  podLog = (namespace: string, pod: string, container: string) => Promise.resolve(this.logs.get(`${namespace}/${pod}/${container}`) ?? '');
-}
-
-const selector = { 'app.kubernetes.io/name': 'thanos-sidecar-injector', 'app.kubernetes.io/instance': 'tsi', 'app.kubernetes.io/component': 'webhook' };
-const EXCLUDED = ['kube-system', 'kube-public', 'kube-node-lease', NS];
-
-function webhookConfiguration(clientConfig: { service?: { name: string; namespace: string; path: string; port: number }; url?: string }, caBundle: string): V1MutatingWebhookConfiguration {
-  return {
-    metadata: { name: NAME, annotations: { 'meta.helm.sh/release-name': 'tsi', 'meta.helm.sh/release-namespace': NS } },
-    webhooks: (['namespace', 'pod'] as const).map((scope) => ({
-      name: `${scope}.thanos-sidecar-injector.io`,
-      admissionReviewVersions: ['v1'],
-      sideEffects: 'None',
-      failurePolicy: 'Ignore',
-      timeoutSeconds: 5,
-      clientConfig: { ...clientConfig, caBundle },
-      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
-      namespaceSelector: {
-        matchExpressions: [
-          scope === 'namespace' ? { key: 'thanos-injection', operator: 'In', values: ['enabled'] } : { key: 'thanos-injection', operator: 'DoesNotExist' },
-          { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: EXCLUDED },
-        ],
-      },
-      objectSelector: scope === 'namespace'
-        ? { matchExpressions: [{ key: 'thanos-injection', operator: 'NotIn', values: ['disabled'] }] }
-        : { matchLabels: { 'thanos-injection': 'enabled' } },
-    })),
-  };
-}
-
-const config = buildConfig({ injectorNamespace: NS, excludedNamespaces: EXCLUDED.slice(0, 3) });
 const example = parseAllDocuments(readFileSync(new URL('../../examples/prometheus-deployment.yaml', import.meta.url), 'utf8')).map((doc) => doc.toJS() as { kind: string });
 const prometheusConfigMap = example.find((doc) => doc.kind === 'ConfigMap') as V1ConfigMap;
 const prometheusDeployment = example.find((doc) => doc.kind === 'Deployment') as V1Deployment;
@@ -111,33 +32,15 @@ function injectedPod(): V1Pod {
   const injection = injectPod(pod, { config, namespace: 'monitoring', kubernetesVersion: '1.34' });
   if (injection.outcome !== 'injected') throw new Error('not injected');
   applyPatchInPlace(pod, injection.patch);
+  pod.status = runningStatus(pod);
   return pod;
 }
 
-/** A healthy chart install in certs mode auto, with the example injected and registered. */
+/** A healthy chart install in certs mode auto, with the example injected, running and registered. */
 function healthyCluster(): MemoryCluster {
-  const cluster = new MemoryCluster();
-  cluster.put('mwc', '', NAME, webhookConfiguration({ service: { name: NAME, namespace: NS, path: '/mutate', port: 443 } }, b64(certs.caCert)));
-  cluster.put('mwc', '', 'other-webhook', { metadata: { name: 'other-webhook' }, webhooks: [] });
-  cluster.put('service', NS, NAME, { metadata: { name: NAME, namespace: NS }, spec: { selector, ports: [{ name: 'https', port: 443, targetPort: 'https' }] } });
-  cluster.put('slice', NS, `${NAME}-abcde`, {
-    metadata: { name: `${NAME}-abcde`, labels: { 'kubernetes.io/service-name': NAME } },
-    addressType: 'IPv4',
-    endpoints: [{ addresses: ['10.0.0.5'], conditions: { ready: true } }, { addresses: ['10.0.0.6'], conditions: { ready: true } }],
-  });
-  cluster.put('deployment', NS, NAME, {
-    metadata: { name: NAME, namespace: NS },
-    spec: { selector: { matchLabels: selector }, template: { metadata: { labels: selector }, spec: { containers: [{ name: 'injector', args: ['serve', `--certs-secret=${NAME}-tls`] }] } } },
-  });
-  cluster.put('secret', NS, `${NAME}-tls`, { data: { 'tls.crt': b64(certs.cert), 'tls.key': b64(certs.key), 'ca.crt': b64(certs.caCert) } });
-  cluster.put('configmap', NS, NAME, { data: { 'config.yaml': stringify({ injectorNamespace: NS, excludedNamespaces: EXCLUDED.slice(0, 3), objstore: { enabled: true, secretName: 'thanos-objstore', secretKey: 'objstore.yml' } }) } });
-  const dnssrv = dnssrvAddress('monitoring', 'cluster.local');
-  cluster.put('configmap', NS, 'thanos-query-endpoints', { data: { 'endpoints.yaml': endpointsFile([dnssrv]), 'targets.yaml': targetsFile([dnssrv]) } });
-  cluster.put('namespace', '', 'monitoring', { metadata: { name: 'monitoring', labels: { 'kubernetes.io/metadata.name': 'monitoring', 'thanos-injection': 'enabled' } } });
+  const cluster = installCluster();
   cluster.put('pod', 'monitoring', POD, injectedPod());
-  cluster.put('secret', 'monitoring', 'thanos-objstore', { data: { 'objstore.yml': b64('type: S3\nconfig:\n  bucket: thanos\n  endpoint: minio:9000\n') } });
   cluster.put('configmap', 'monitoring', 'prometheus-cm', prometheusConfigMap);
-  cluster.put('service', 'monitoring', 'thanos-sidecar', desiredService('monitoring'));
   cluster.proxied.set(`monitoring/${POD}:10902/metrics`, SIDECAR_METRICS);
   cluster.logs.set(`monitoring/${POD}/thanos-sidecar`, 'ts=2026-12-02T06:43:15.1Z caller=shipper.go:372 level=info msg="upload new block" id=01M8TQWWYNZFBP18EWR6MYFSPX\n');
   return cluster;
@@ -163,8 +66,8 @@ void t.test('a healthy install, namespace and pod: every check ok, in order', as
   const rows = await diagnose(healthyCluster(), options());
   t.same(rows.map((row) => row.name), [
     CHECK.webhookConfiguration, CHECK.webhooks, CHECK.injectorReachable, CHECK.caBundle, CHECK.certificateExpiry, CHECK.injectorConfig,
-    CHECK.queryConfigMap, CHECK.namespace, CHECK.podDecision, CHECK.podInjected, CHECK.objstoreSecret, CHECK.externalLabels, CHECK.podRegistered,
-    CHECK.sidecarUploads,
+    CHECK.queryConfigMap, CHECK.namespace, CHECK.labelsDistinct, CHECK.podDecision, CHECK.podInjected, CHECK.podContainers, CHECK.objstoreSecret,
+    CHECK.externalLabels, CHECK.podRegistered, CHECK.sidecarUploads,
   ]);
   for (const row of rows) t.equal(row.status, 'ok', `${row.name}: ${row.detail}`);
   t.equal(exitCodeOf(rows), 0);
@@ -231,6 +134,7 @@ void t.test('nothing installed: the first row fails and says how to install; the
   t.same(statuses(rows), {
     [CHECK.webhookConfiguration]: 'fail', [CHECK.webhooks]: 'skip', [CHECK.injectorReachable]: 'skip', [CHECK.caBundle]: 'skip',
     [CHECK.certificateExpiry]: 'skip', [CHECK.injectorConfig]: 'warn', [CHECK.queryConfigMap]: 'skip', [CHECK.namespace]: 'ok',
+    [CHECK.labelsDistinct]: 'skip',
   });
   t.match(rows[0]?.detail, /install the chart/);
 });

@@ -113,3 +113,33 @@ void t.test('a config file that cannot be followed is skipped, never guessed', (
   t.match(prometheusConfigSource(relative), { path: '/etc/prometheus/prometheus.yml' }, 'relative to workingDir');
   t.end();
 });
+
+void t.test("with the pod: the labels its Prometheus uses, and the pitfalls between the file and them", (t) => {
+  const pod = examplePod();
+  const source = prometheusConfigSource(pod);
+  const withLabels = (labels: string): V1ConfigMap => ({ ...exampleConfigMap, data: { 'prometheus.yml': `global:\n  external_labels:\n${labels}` } });
+  const check = (labels: string, target = pod) => checkExternalLabels('monitoring', source, objects(['ConfigMap/prometheus-cm', withLabels(labels)]), target);
+
+  t.same(check('    cluster: prometheus-k8s\n'), checkExternalLabels('monitoring', source, objects(['ConfigMap/prometheus-cm', withLabels('    cluster: prometheus-k8s\n')])), 'nothing to expand: as without the pod');
+
+  // The example's Prometheus is 2.54.1: without the feature flag, ${VAR} stays as written.
+  const unexpanded = check('    cluster: prometheus-k8s\n    replica: ${POD_NAME}\n');
+  t.equal(unexpanded.status, 'warn');
+  t.match(unexpanded.detail, 'label replica: ${POD_NAME} stays literally ${POD_NAME}: this Prometheus 2.x expands variables only with --enable-feature=expand-external-labels (2.27+)');
+
+  const expanding = examplePod();
+  expanding.spec!.containers[0]!.args!.push('--enable-feature=expand-external-labels');
+  const missing = check('    cluster: prometheus-k8s\n    replica: ${POD_NAME}\n', expanding);
+  t.equal(missing.status, 'warn');
+  t.match(missing.detail, 'label replica: ${POD_NAME} is empty for this pod, so Prometheus drops it: container prometheus has no POD_NAME');
+
+  expanding.spec!.containers[0]!.env = [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }];
+  t.same(check('    cluster: prometheus-k8s\n    replica: ${POD_NAME}\n', expanding), {
+    name: 'prometheus external_labels', status: 'ok',
+    detail: 'ConfigMap monitoring/prometheus-cm key prometheus.yml (--config.file=/etc/prometheus/prometheus.yml): cluster=prometheus-k8s, replica=${POD_NAME} (for pod prometheus-deploy-abc: cluster=prometheus-k8s, replica=prometheus-deploy-abc)',
+  });
+  t.match(check('    replica: $(POD_NAME)\n', expanding), {
+    status: 'warn', detail: "replica=$(POD_NAME); label replica: $(POD_NAME) is prometheus-operator's $(VAR) form, which Prometheus itself keeps literally: write replica: ${POD_NAME}",
+  });
+  t.end();
+});

@@ -251,6 +251,35 @@ const cases: AlertCase[] = [
     [`thanos_injector_uninjected_prometheus_pods{job="other",instance="10.0.0.9:8080"}`, '3x40'],
   ] },
 
+  // watch: ThanosSidecarNoExternalLabels: max(sidecar problems{problem="no-external-labels"}) > 0, for 5m.
+  { alert: 'ThanosSidecarNoExternalLabels', mode: 'watch', behaviour: 'fires after 5 minutes of sidecars exiting for want of external labels, with their count in the summary', at: '10m',
+    fires: { labels: { severity: 'warning' }, expansions: { '{{ $value }}': '1' } }, series: [
+      [`thanos_injector_sidecar_problems{job="${registerJob}",instance="10.0.0.3:8080",problem="no-external-labels"}`, '1x30'],
+      [`thanos_injector_sidecar_problems{job="${registerJob}",instance="10.0.0.3:8080",problem="shared-external-labels"}`, '0x30'],
+    ] },
+  { alert: 'ThanosSidecarNoExternalLabels', mode: 'watch', behaviour: 'is only pending before 5 minutes', at: '4m', series: [
+    [`thanos_injector_sidecar_problems{job="${registerJob}",instance="10.0.0.3:8080",problem="no-external-labels"}`, '1x30'],
+  ] },
+  { alert: 'ThanosSidecarNoExternalLabels', mode: 'watch', behaviour: 'stays quiet when only shared labels are counted, or another job counts', at: '20m', series: [
+    [`thanos_injector_sidecar_problems{job="${registerJob}",instance="10.0.0.3:8080",problem="no-external-labels"}`, '0x30'],
+    [`thanos_injector_sidecar_problems{job="${registerJob}",instance="10.0.0.3:8080",problem="shared-external-labels"}`, '2x30'],
+    [`thanos_injector_sidecar_problems{job="other",instance="10.0.0.9:8080",problem="no-external-labels"}`, '3x30'],
+  ] },
+
+  // watch: ThanosSidecarSharedExternalLabels: max(sidecar problems{problem="shared-external-labels"}) > 0, for 10m.
+  { alert: 'ThanosSidecarSharedExternalLabels', mode: 'watch', behaviour: 'fires after 10 minutes of pods sharing one label set, with their count in the summary', at: '15m',
+    fires: { labels: { severity: 'warning' }, expansions: { '{{ $value }}': '2' } }, series: [
+      [`thanos_injector_sidecar_problems{job="${registerJob}",instance="10.0.0.3:8080",problem="shared-external-labels"}`, '2x30'],
+      [`thanos_injector_sidecar_problems{job="${registerJob}",instance="10.0.0.3:8080",problem="no-external-labels"}`, '0x30'],
+    ] },
+  { alert: 'ThanosSidecarSharedExternalLabels', mode: 'watch', behaviour: 'is only pending before 10 minutes (a rollout\'s brief overlap)', at: '9m', series: [
+    [`thanos_injector_sidecar_problems{job="${registerJob}",instance="10.0.0.3:8080",problem="shared-external-labels"}`, '2x30'],
+  ] },
+  { alert: 'ThanosSidecarSharedExternalLabels', mode: 'watch', behaviour: 'stays quiet when every pod has labels of its own, even while others lack labels', at: '20m', series: [
+    [`thanos_injector_sidecar_problems{job="${registerJob}",instance="10.0.0.3:8080",problem="shared-external-labels"}`, '0x30'],
+    [`thanos_injector_sidecar_problems{job="${registerJob}",instance="10.0.0.3:8080",problem="no-external-labels"}`, '1x30'],
+  ] },
+
   // watch: ThanosInjectorRegistrationFailing: time() - max(last success) > 900 or absent(up == 1), for 10m.
   { alert: 'ThanosInjectorRegistrationFailing', mode: 'watch', behaviour: 'fires when the last successful reconcile is over 25 minutes old', at: '30m',
     fires: warning, series: [
@@ -331,7 +360,7 @@ for (const mode of ['cronJob', 'watch'] as const) {
       t.equal(result.code, 0, 'promtool exits 0', output(result));
       t.match(result.stdout, `SUCCESS: ${rules.length} rules found`, 'SUCCESS, counting every rule');
       const expected = ['ThanosInjectorAdmissionErrors', 'ThanosInjectorSlowAdmissions', 'ThanosInjectorDown', 'ThanosInjectorCertificateExpiring',
-        'ThanosSidecarUploadsFailing', 'ThanosSidecarPrometheusUnreachable', ...(mode === 'watch' ? ['ThanosSidecarMissing'] : []), 'ThanosInjectorRegistrationFailing'];
+        'ThanosSidecarUploadsFailing', 'ThanosSidecarPrometheusUnreachable', ...(mode === 'watch' ? ['ThanosSidecarMissing', 'ThanosSidecarNoExternalLabels', 'ThanosSidecarSharedExternalLabels'] : []), 'ThanosInjectorRegistrationFailing'];
       t.same(rules.map((r) => r.alert), expected, 'the alerts of this mode, in order');
     });
 

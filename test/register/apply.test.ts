@@ -41,7 +41,7 @@ const injected = (namespace: string, name: string) => ({
   metadata: { namespace, name, uid: `uid-${name}`, labels: { 'thanos-injector/injected': 'true' } },
   spec: { containers: [{ name: 'prometheus' }, { name: 'thanos-sidecar' }] },
 });
-const state = (partial: Partial<ClusterState>): ClusterState => ({ injectedPods: [], services: [], labelledNamespaces: [], selectablePods: [], configMap: undefined, ...partial });
+const state = (partial: Partial<ClusterState>): ClusterState => ({ injectedPods: [], services: [], labelledNamespaces: [], selectablePods: [], configMap: undefined, prometheusConfigMaps: [], unreadable: [], ...partial });
 
 void t.test('Services, then the ConfigMap, then events; a failed Service does not stop the rest', async (t) => {
   const p = plan(state({ injectedPods: [injected('a', 'pa'), injected('b', 'pb')] }), settings);
@@ -95,4 +95,36 @@ void t.test('missing sidecar: the warning is created, or refreshed when it exist
   t.same(result.restarted, [{ namespace: 'apps', name: 'prom-x', uid: 'u1' }]);
   const gone = fakeKube({ 'delete pod apps/prom-x': status(404, 'not found') });
   t.same((await applyPlan(gone.kube, p, options())).failures, [], 'a pod already gone is no failure');
+});
+
+void t.test('sidecar problems: a Warning event once per pod; an existing one is no failure, and the watch remembers it', async (t) => {
+  const exited = {
+    ...injected('a', 'pa'),
+    status: {
+      phase: 'Running',
+      initContainerStatuses: [{
+        name: 'thanos-sidecar', image: '', imageID: '', restartCount: 2, ready: false,
+        state: { waiting: { reason: 'CrashLoopBackOff' } },
+        lastState: { terminated: { exitCode: 1, message: 'err="no external labels configured on Prometheus server, uniquely identifying external labels must be configured"' } },
+      }],
+    },
+  };
+  const p = plan(state({ injectedPods: [exited] }), settings);
+  t.equal(p.problems.length, 1, 'the plan has the problem');
+  const name = eventName({ namespace: 'a', name: 'pa', uid: 'uid-pa' }, 'ThanosSidecarNoExternalLabels');
+  const { kube, calls } = fakeKube();
+  const memory = options();
+  t.same((await applyPlan(kube, p, memory)).failures, []);
+  t.ok(calls.includes(`create event a/${name}`), 'the warning is created');
+  t.notOk(calls.includes(`patch event a/${name}`), 'and not refreshed: it is recorded once');
+  calls.length = 0;
+  await applyPlan(kube, p, memory);
+  t.notOk(calls.some((c) => c.includes(name)), 'no request the next time');
+  t.ok(memory.recorded.has(name), 'kept while the problem lasts');
+
+  const again = fakeKube({ [`create event a/${name}`]: status(409, 'already exists') });
+  t.same((await applyPlan(again.kube, p, options())).failures, [], 'recorded by an earlier run: no failure');
+  const fixed = plan(state({ injectedPods: [injected('a', 'pa')] }), settings);
+  await applyPlan(kube, fixed, memory);
+  t.notOk(memory.recorded.has(name), 'forgotten once the problem is gone');
 });

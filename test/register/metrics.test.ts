@@ -23,6 +23,8 @@ const state = (injectedPods: ClusterState['injectedPods'], selectablePods: Clust
   labelledNamespaces: [{ metadata: { name: 'apps', labels: { 'thanos-injection': 'enabled' } } }],
   selectablePods,
   configMap: undefined,
+  prometheusConfigMaps: [],
+  unreadable: [],
 });
 
 /** The value of one sample in the exposition text (undefined when absent). */

@@ -32,6 +32,8 @@ void t.test('the summary: namespaces, ConfigMap, registrations, then missing-sid
     labelledNamespaces: [{ metadata: { name: 'apps', labels: { 'thanos-injection': 'enabled' } } }],
     selectablePods: [bare, owned],
     configMap: undefined,
+    prometheusConfigMaps: [],
+    unreadable: [],
   }, settings);
   const result = applyResult();
   result.newlyRegistered.push({ namespace: 'monitoring', name: 'prometheus-0', uid: 'monitoring/prometheus-0' });
@@ -57,7 +59,7 @@ void t.test('the summary: namespaces, ConfigMap, registrations, then missing-sid
 });
 
 void t.test('nothing to do: says so, and is not eventful', (t) => {
-  const nothing = { injectedPods: [], services: [], labelledNamespaces: [], selectablePods: [] };
+  const nothing = { injectedPods: [], services: [], labelledNamespaces: [], selectablePods: [], prometheusConfigMaps: [], unreadable: [] };
   const written = plan({ ...nothing, configMap: undefined }, settings).configMap.configMap;
   const p = plan({ ...nothing, configMap: written }, settings);
   const text = summarize(p, applyResult(), settings);

@@ -1,0 +1,149 @@
+// What keeps injected sidecars from uploading usable blocks, as registration sees it in the
+// cluster: a sidecar that exits for want of external labels (its termination message says so), and
+// pods that upload under one identical label set (their labels computed from the ConfigMap behind
+// each pod's --config.file, as its Prometheus expands them). Pure.
+import type { V1ConfigMap, V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import { SIDECAR_NAME } from '../inject/names.ts';
+import { configText, externalLabels, prometheusConfigSource, type ConfigObjectRef } from '../inject/prometheus-config.ts';
+import { labelsReferTo } from '../inject/labels-advice.ts';
+import type { PodRef } from './plan.ts';
+
+export const NO_EXTERNAL_LABELS_REASON = 'ThanosSidecarNoExternalLabels';
+export const SHARED_EXTERNAL_LABELS_REASON = 'ThanosSidecarSharedExternalLabels';
+
+export type SidecarProblem =
+  | {
+    problem: 'no-external-labels';
+    pod: PodRef;
+    /** Where --config.file comes from (`ConfigMap ns/name key k`), when the pod says. */
+    config: string | undefined;
+  }
+  | {
+    problem: 'shared-external-labels';
+    pod: PodRef;
+    labels: Record<string, string>;
+    /** The other pods with exactly these labels. */
+    others: PodRef[];
+    config: string;
+  };
+
+export type ProblemKind = SidecarProblem['problem'];
+export const PROBLEM_KINDS: readonly ProblemKind[] = ['no-external-labels', 'shared-external-labels'];
+
+export const PROBLEM_REASONS: Record<ProblemKind, string> = {
+  'no-external-labels': NO_EXTERNAL_LABELS_REASON,
+  'shared-external-labels': SHARED_EXTERNAL_LABELS_REASON,
+};
+
+/** The start of the line the Thanos sidecar exits with (cmd/thanos/sidecar.go). */
+export const NO_EXTERNAL_LABELS_EXIT = 'no external labels configured';
+
+/** A pod registration looks at: not finished, not being deleted. */
+export interface RunningPod {
+  ref: PodRef;
+  pod: V1Pod;
+  /** Its Ready condition. */
+  ready: boolean;
+}
+
+function sidecarStatus(pod: V1Pod): V1ContainerStatus | undefined {
+  return [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])].find((status) => status.name === SIDECAR_NAME);
+}
+
+/**
+ * The sidecar exited for want of external labels and has not come up since (its status keeps the
+ * last exit's message after the labels are fixed, until it is ready again).
+ */
+export function sidecarLacksLabels(pod: V1Pod): boolean {
+  const status = sidecarStatus(pod);
+  if (status === undefined || status.ready) return false;
+  const messages = [status.state?.terminated?.message, status.lastState?.terminated?.message];
+  return messages.some((message) => message?.includes(NO_EXTERNAL_LABELS_EXIT) ?? false);
+}
+
+const describeRef = (namespace: string, ref: ConfigObjectRef) => `${ref.kind} ${namespace}/${ref.name} key ${ref.key}`;
+
+/**
+ * The variables of the Prometheus container whose value registration cannot know (other fields,
+ * Secrets, ConfigMap keys): externalLabels puts a placeholder there, equal for every pod.
+ */
+function unknownVariables(pod: V1Pod, container: string): string[] {
+  const known = new Set(['metadata.name', 'metadata.namespace']);
+  const env = pod.spec?.containers.find((c) => c.name === container)?.env ?? [];
+  return env.filter((v) => v.valueFrom !== undefined && !known.has(v.valueFrom.fieldRef?.fieldPath ?? '')).map((v) => v.name);
+}
+
+/** The labels a running pod's Prometheus uploads under, from its ConfigMap; undefined when they cannot be known for certain. */
+function podLabels(pod: V1Pod, configMaps: ReadonlyMap<string, V1ConfigMap>): { labels: Record<string, string>; config: string } | undefined {
+  const source = prometheusConfigSource(pod);
+  if (source.kind !== 'objects') return undefined;
+  const namespace = pod.metadata?.namespace ?? '';
+  for (const ref of source.candidates) {
+    const configMap = ref.kind === 'ConfigMap' ? configMaps.get(`${namespace}/${ref.name}`) : undefined;
+    const content = configMap === undefined ? undefined : configText(ref, configMap);
+    if (content === undefined || !('text' in content)) continue;
+    const found = externalLabels(pod, content.text, pod.metadata?.name ?? '');
+    // Labels from the pod's own name differ by construction; placeholders would make different values look equal.
+    if (found.kind !== 'labels' || found.perPod || (found.expands && labelsReferTo(found.written, unknownVariables(pod, source.container)))) return undefined;
+    return { labels: found.labels, config: describeRef(namespace, ref) };
+  }
+  return undefined;
+}
+
+/** Where a pod's --config.file comes from, without reading it. */
+function configOf(pod: V1Pod): string | undefined {
+  const source = prometheusConfigSource(pod);
+  const ref = source.kind === 'objects' ? source.candidates[0] : undefined;
+  return ref === undefined ? undefined : describeRef(pod.metadata?.namespace ?? '', ref);
+}
+
+/** Pods (ready ones only: a rollout's new pod is not ready while the old one still runs) grouped by identical labels; groups of two or more. */
+function sharedLabelSets(pods: readonly RunningPod[], configMaps: readonly V1ConfigMap[]): SidecarProblem[] {
+  const byName = new Map(configMaps.map((c) => [`${c.metadata?.namespace ?? ''}/${c.metadata?.name ?? ''}`, c]));
+  const groups = new Map<string, { ref: PodRef; labels: Record<string, string>; config: string }[]>();
+  for (const { ref, pod, ready } of pods) {
+    const found = ready ? podLabels(pod, byName) : undefined;
+    // Thanos keys a block stream by its labels, where an empty value is no label.
+    const stream = Object.entries(found?.labels ?? {}).filter(([, value]) => value !== '').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    if (found === undefined || stream.length === 0) continue;
+    const key = JSON.stringify(stream);
+    groups.set(key, [...(groups.get(key) ?? []), { ref, ...found }]);
+  }
+  return [...groups.values()].filter((group) => group.length > 1).flatMap((group) =>
+    group.map(({ ref, labels, config }): SidecarProblem => ({
+      problem: 'shared-external-labels',
+      pod: ref,
+      labels,
+      others: group.filter((other) => other.ref.uid !== ref.uid).map((other) => other.ref),
+      config,
+    })));
+}
+
+const order = (a: PodRef, b: PodRef) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`);
+
+/** The problems of the running injected pods, by pod. `configMaps`: those behind their --config.file (as read). */
+export function sidecarProblems(pods: readonly RunningPod[], configMaps: readonly V1ConfigMap[]): SidecarProblem[] {
+  const exited = pods
+    .filter(({ pod }) => sidecarLacksLabels(pod))
+    .map(({ ref, pod }): SidecarProblem => ({ problem: 'no-external-labels', pod: ref, config: configOf(pod) }));
+  return [...exited, ...sharedLabelSets(pods, configMaps)].sort((a, b) => order(a.pod, b.pod) || a.problem.localeCompare(b.problem));
+}
+
+/** The ConfigMaps behind these pods' --config.file, as `{namespace, name}` (Secrets are never read). */
+export function configMapsToRead(pods: readonly V1Pod[]): { namespace: string; name: string }[] {
+  const wanted = new Map<string, { namespace: string; name: string }>();
+  for (const pod of pods) {
+    const source = prometheusConfigSource(pod);
+    if (source.kind !== 'objects') continue;
+    const namespace = pod.metadata?.namespace ?? '';
+    for (const ref of source.candidates) if (ref.kind === 'ConfigMap') wanted.set(`${namespace}/${ref.name}`, { namespace, name: ref.name });
+  }
+  return [...wanted.values()];
+}
+
+/** How many pods have each problem. */
+export function problemCounts(problems: readonly SidecarProblem[]): Record<ProblemKind, number> {
+  const counts: Record<ProblemKind, number> = { 'no-external-labels': 0, 'shared-external-labels': 0 };
+  for (const kind of PROBLEM_KINDS) counts[kind] = new Set(problems.filter((p) => p.problem === kind).map((p) => p.pod.uid)).size;
+  return counts;
+}
