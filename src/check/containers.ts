@@ -8,6 +8,7 @@ import { existingSidecar, runsThanosSidecar } from '../inject/decide.ts';
 import { PREFIX, SIDECAR_NAME } from '../inject/names.ts';
 import { allContainers } from '../inject/pod.ts';
 import { lastError, lastLine } from './logs.ts';
+import { isDeleting } from '../kube/pods.ts';
 import { recreateCommand } from './owner.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 
@@ -212,7 +213,7 @@ export function checkContainers(pod: V1Pod, previousLogs: ReadonlyMap<string, Pr
   const name = CHECK.podContainers;
   const podName = `pod ${pod.metadata?.name ?? ''}`;
   const phase = pod.status?.phase;
-  if (pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null) return skip(name, `${podName} is being deleted`);
+  if (isDeleting(pod)) return skip(name, `${podName} is being deleted`);
   if (phase === 'Succeeded' || phase === 'Failed') {
     const why = [pod.status?.reason, pod.status?.message].filter(Boolean).join(': ');
     return warn(name, `${podName} is ${phase}${why ? ` (${why})` : ''}: it runs no container any more; its controller replaces it`);

@@ -19,7 +19,7 @@ import { existingSidecar } from '../inject/decide.ts';
 import { prometheusConfigSource, type ConfigObjectRef, type ConfigSource } from '../inject/prometheus-config.ts';
 import { checkContainers, containersToExplain, type PreviousLog } from './containers.ts';
 import { checkOwnSidecar } from './own-sidecar.ts';
-import { isGone } from './owner.ts';
+import { isDeleting, isTerminal } from '../kube/pods.ts';
 import { checkLabelsDistinct } from './replicas.ts';
 import { checkPodRegistered, checkQueryConfigMap, DEFAULT_QUERY_CONFIGMAP, type ConfigMapRef } from './registration.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
@@ -195,7 +195,7 @@ async function namespaceRows(context: PodContext, podName: string | undefined): 
   const namespace = context.namespace.metadata?.name ?? '';
   const pods = (await context.reader.pods(namespace)).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
   const withSidecar = pods.filter(hasThanosSidecar);
-  const identities = await Promise.all(withSidecar.filter((pod) => !isGone(pod)).map(async (pod) => {
+  const identities = await Promise.all(withSidecar.filter((pod) => !isDeleting(pod) && !isTerminal(pod)).map(async (pod) => {
     const source = prometheusConfigSource(pod);
     return { pod, ...podExternalLabels(namespace, pod, source, await context.configObjects(source)) };
   }));

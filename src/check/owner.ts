@@ -42,8 +42,3 @@ export function recreateCommand(pod: V1Pod): string {
   return workload === undefined ? `${deleteIt} and create it again from its manifest (a bare pod)` : `${deleteIt} (its ${workload.kind} ${workload.name} creates it again)`;
 }
 
-/** A pod on its way out: being deleted, or finished. */
-export function isGone(pod: V1Pod): boolean {
-  return (pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null) ||
-    pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
-}

@@ -3,7 +3,9 @@
 // label) upload overlapping blocks that a Compactor halts on and Query cannot deduplicate; a label
 // taken from a Deployment pod's name starts a new stream on every rollout. Pure.
 import type { V1Pod } from '@kubernetes/client-node';
+import { REPLICA_LABEL_FIX, SHARED_LABELS_CONSEQUENCE, sharedLabelGroups } from '../inject/labels-advice.ts';
 import { describeLabels, type ExternalLabels } from '../inject/prometheus-config.ts';
+import { isReady } from '../kube/pods.ts';
 import { hasChangingName, workloadOf } from './owner.ts';
 import type { PodLabels } from './prometheus-config.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
@@ -13,40 +15,22 @@ export interface PodIdentity extends PodLabels {
 }
 
 const podName = (pod: V1Pod) => pod.metadata?.name ?? '';
-const isReady = (pod: V1Pod) => pod.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True') ?? false;
 
 function names(list: readonly string[]): string {
   return list.length <= 1 ? (list[0] ?? '') : `${list.slice(0, -1).join(', ')} and ${list[list.length - 1] ?? ''}`;
 }
 
-/** The label set as Thanos keys a block stream: a label with an empty value is no label. */
-function streamLabels(labels: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(labels).filter(([, value]) => value !== '').sort(([a], [b]) => a.localeCompare(b)));
-}
-
-const REPLICA_FIX = 'give each pod its own replica label: replica: ${POD_NAME} under global.external_labels (the injector gives Prometheus POD_NAME)';
-/** The mistake next to that fix, named unless a pitfall of these pods already names it. */
+/** The mistake next to the fix, named unless a pitfall of these pods already names it. */
 const OPERATOR_FORM = "; $(POD_NAME) is prometheus-operator's form and stays literal for plain Prometheus";
 
 type Labelled = PodIdentity & { labels: Extract<ExternalLabels, { kind: 'labels' }> };
 
 function identicalSets(labelled: readonly Labelled[]): string[] {
-  const byLabels = new Map<string, Labelled[]>();
-  for (const entry of labelled) {
-    const key = describeLabels(streamLabels(entry.labels.labels));
-    byLabels.set(key, [...(byLabels.get(key) ?? []), entry]);
-  }
-  const problems: string[] = [];
-  for (const [labels, group] of byLabels) {
-    if (group.length < 2) continue;
+  return sharedLabelGroups(labelled, (entry) => entry.labels.labels).map(({ labels, items: group }) => {
     const pitfalls = [...new Set(group.flatMap((entry) => entry.pitfalls))];
-    problems.push(
-      `pods ${names(group.map((entry) => podName(entry.pod)))} have the same external labels (${labels || 'none once empty values are dropped'}): ${group.length === 2 ? 'both' : 'all'} upload blocks with these labels, ` +
-        'so their blocks overlap; a Compactor halts on them ("overlaps found while gathering blocks"), and Query cannot deduplicate them and stitches both into one series' +
-        `${pitfalls.length > 0 ? `; ${pitfalls.join('; ')}` : ''}; ${REPLICA_FIX}${pitfalls.length > 0 ? '' : OPERATOR_FORM}, and run Query with --query.replica-label=replica`,
-    );
-  }
-  return problems;
+    return `pods ${names(group.map((entry) => podName(entry.pod)))} have the same external labels (${describeLabels(labels)}): ${group.length === 2 ? 'both' : 'all'} upload blocks with these labels, ` +
+      `so ${SHARED_LABELS_CONSEQUENCE} (it stitches both into one series)${pitfalls.length > 0 ? `; ${pitfalls.join('; ')}` : ''}; ${REPLICA_LABEL_FIX}${pitfalls.length > 0 ? '' : OPERATOR_FORM}`;
+  });
 }
 
 /** Labels that come from the pod's name, in pods whose names change on every rollout. */

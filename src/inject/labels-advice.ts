@@ -40,6 +40,24 @@ export function workloadReplicas(kind: string, spec: { replicas?: unknown } | un
 
 const several = (replicas: Replicas) => replicas === 'per-node' || replicas > 1;
 
+/**
+ * Items whose label sets are the same block stream for Thanos (a label with an empty value is no
+ * label, order does not matter), in groups of two or more: pods that would upload overlapping
+ * blocks under one identity. `labelsOf` returns undefined for an item whose labels are not known.
+ */
+export function sharedLabelGroups<T>(items: readonly T[], labelsOf: (item: T) => Record<string, string> | undefined): { labels: Record<string, string>; items: T[] }[] {
+  const groups = new Map<string, { labels: Record<string, string>; items: T[] }>();
+  for (const item of items) {
+    const stream = Object.entries(labelsOf(item) ?? {}).filter(([, value]) => value !== '').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    if (stream.length === 0) continue;
+    const key = JSON.stringify(stream);
+    const group = groups.get(key) ?? { labels: Object.fromEntries(stream), items: [] };
+    group.items.push(item);
+    groups.set(key, group);
+  }
+  return [...groups.values()].filter((group) => group.items.length > 1);
+}
+
 export const SHARED_LABELS_CONSEQUENCE =
   'their sidecars upload overlapping blocks under one label set, so the Thanos Compactor halts ("overlaps found") and Thanos Query cannot deduplicate them';
 

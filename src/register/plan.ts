@@ -9,6 +9,7 @@ import { decide } from '../inject/decide.ts';
 import { ENDPOINTS_KEY, INJECTED_LABEL, MANAGED_BY_LABEL, MANAGER, optedIn, SERVICE_NAME, SIDECAR_NAME, TARGETS_KEY } from '../inject/names.ts';
 import { allContainers } from '../inject/pod.ts';
 import { sidecarProblems, type SidecarProblem } from './problems.ts';
+import { isDeleting, isReady, isTerminal } from '../kube/pods.ts';
 
 export const GRPC_PORT = 10901;
 export const HTTP_PORT = 10902;
@@ -114,18 +115,6 @@ export function podRef(pod: V1Pod): PodRef {
 }
 
 /** Succeeded and Failed pods never run again; they register nothing and miss nothing. */
-function isTerminal(pod: V1Pod): boolean {
-  return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
-}
-
-function isDeleting(pod: V1Pod): boolean {
-  return pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null;
-}
-
-function isReady(pod: V1Pod): boolean {
-  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-}
-
 export function desiredService(namespace: string): V1Service {
   return {
     apiVersion: 'v1',

@@ -5,7 +5,7 @@
 import type { V1ConfigMap, V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { SIDECAR_NAME } from '../inject/names.ts';
 import { configText, externalLabels, prometheusConfigSource, type ConfigObjectRef } from '../inject/prometheus-config.ts';
-import { labelsReferTo } from '../inject/labels-advice.ts';
+import { labelsReferTo, sharedLabelGroups } from '../inject/labels-advice.ts';
 import type { PodRef } from './plan.ts';
 
 export const NO_EXTERNAL_LABELS_REASON = 'ThanosSidecarNoExternalLabels';
@@ -97,24 +97,19 @@ function configOf(pod: V1Pod): string | undefined {
   return ref === undefined ? undefined : describeRef(pod.metadata?.namespace ?? '', ref);
 }
 
-/** Pods (ready ones only: a rollout's new pod is not ready while the old one still runs) grouped by identical labels; groups of two or more. */
+/** Pods (ready ones only: a rollout's new pod is not ready while the old one still runs) that share one label set. */
 function sharedLabelSets(pods: readonly RunningPod[], configMaps: readonly V1ConfigMap[]): SidecarProblem[] {
   const byName = new Map(configMaps.map((c) => [`${c.metadata?.namespace ?? ''}/${c.metadata?.name ?? ''}`, c]));
-  const groups = new Map<string, { ref: PodRef; labels: Record<string, string>; config: string }[]>();
-  for (const { ref, pod, ready } of pods) {
+  const known = pods.flatMap(({ ref, pod, ready }) => {
     const found = ready ? podLabels(pod, byName) : undefined;
-    // Thanos keys a block stream by its labels, where an empty value is no label.
-    const stream = Object.entries(found?.labels ?? {}).filter(([, value]) => value !== '').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    if (found === undefined || stream.length === 0) continue;
-    const key = JSON.stringify(stream);
-    groups.set(key, [...(groups.get(key) ?? []), { ref, ...found }]);
-  }
-  return [...groups.values()].filter((group) => group.length > 1).flatMap((group) =>
-    group.map(({ ref, labels, config }): SidecarProblem => ({
+    return found === undefined ? [] : [{ ref, ...found }];
+  });
+  return sharedLabelGroups(known, (entry) => entry.labels).flatMap((group) =>
+    group.items.map(({ ref, labels, config }): SidecarProblem => ({
       problem: 'shared-external-labels',
       pod: ref,
       labels,
-      others: group.filter((other) => other.ref.uid !== ref.uid).map((other) => other.ref),
+      others: group.items.filter((other) => other.ref.uid !== ref.uid).map((other) => other.ref),
       config,
     })));
 }

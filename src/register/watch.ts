@@ -8,6 +8,8 @@ import type { Kube } from '../kube/client.ts';
 import { describeApiError } from '../kube/errors.ts';
 import type { Scope } from './state.ts';
 import { messageOf } from '../errors.ts';
+import { isDeleting, isReady } from '../kube/pods.ts';
+import { sidecarLacksLabels } from './problems.ts';
 
 export interface WatchOptions {
   kube: Kube;
@@ -26,8 +28,9 @@ export interface WatchOptions {
 
 /** What about a pod changes registration: anything else (a new annotation, say) is no reason to reconcile. */
 function registrationKey(pod: V1Pod): string {
-  const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-  return JSON.stringify([pod.status?.phase, pod.status?.podIP, ready, pod.metadata?.deletionTimestamp !== undefined, pod.metadata?.labels?.[INJECTED_LABEL]]);
+  // A sidecar that exits for want of external labels leaves the pod not ready, as it was: only its
+  // termination message tells, and it is a reason to reconcile (the event and the metric).
+  return JSON.stringify([pod.status?.phase, pod.status?.podIP, isReady(pod), isDeleting(pod), pod.metadata?.labels?.[INJECTED_LABEL], sidecarLacksLabels(pod)]);
 }
 
 /**

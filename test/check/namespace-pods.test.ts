@@ -192,7 +192,7 @@ void t.test('an HA pair with identical labels: fail naming both pods, what happe
   const distinct = only(rows, CHECK.labelsDistinct);
   t.equal(distinct.status, 'fail');
   t.match(distinct.detail, /^pods prometheus-server-0 and prometheus-server-1 have the same external labels \(cluster=prod\)/);
-  t.match(distinct.detail, 'a Compactor halts on them ("overlaps found while gathering blocks"), and Query cannot deduplicate them and stitches both into one series');
+  t.match(distinct.detail, 'the Thanos Compactor halts ("overlaps found") and Thanos Query cannot deduplicate them (it stitches both into one series)');
   t.match(distinct.detail, 'replica: ${POD_NAME} under global.external_labels');
   t.match(distinct.detail, '--query.replica-label=replica');
   t.match(distinct.detail, "$(POD_NAME) is prometheus-operator's form and stays literal for plain Prometheus");

@@ -24,7 +24,8 @@ void t.test('a replica label that expands to nothing leaves the pods alike: a fa
   ]);
   t.equal(row.status, 'fail');
   t.match(row.detail, /^pods prometheus-0 and prometheus-1 have the same external labels \(cluster=prod\): both upload blocks/);
-  t.match(row.detail, `; ${pitfall}; give each pod its own replica label`, 'the pitfall once, not per pod');
+  t.match(row.detail, `; ${pitfall}; give each pod a label of its own`, 'the pitfall once, not per pod');
+  t.equal(row.detail.split(pitfall).length, 2, 'named once');
   t.notMatch(row.detail, "prometheus-operator's form", 'the operator remark only where no pitfall explains the labels');
   t.end();
 });
