@@ -24,6 +24,7 @@ import { checkLabelsDistinct } from './replicas.ts';
 import { checkPodRegistered, checkQueryConfigMap, DEFAULT_QUERY_CONFIGMAP, type ConfigMapRef } from './registration.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import { checkSidecarUploads, sidecarHttpPort, sidecarRuns, type SidecarState } from './uploads.ts';
+import { checkMatchConditions } from './match-conditions.ts';
 import { checkWebhooks, chooseConfiguration, installLocation, WEBHOOK_SUFFIX, type InstallLocation, type WebhookTarget } from './webhook.ts';
 
 /** The key of the chart's injector ConfigMap (templates/configmap.yaml). */
@@ -229,11 +230,11 @@ export async function diagnose(reader: ClusterReader, options: CheckOptions): Pr
   const { configuration } = choice;
   let target: WebhookTarget | undefined;
   if (configuration === undefined) {
-    rows.push(skip(CHECK.webhooks, 'no webhook configuration'));
+    rows.push(skip(CHECK.webhooks, 'no webhook configuration'), skip(CHECK.matchConditions, 'no webhook configuration'));
   } else {
     const webhooks = checkWebhooks(configuration);
     target = webhooks.target;
-    rows.push(webhooks.row);
+    rows.push(webhooks.row, checkMatchConditions(configuration));
   }
   const failurePolicy = configuration?.webhooks?.find((w) => w.name.endsWith(WEBHOOK_SUFFIX))?.failurePolicy ?? 'Fail';
   rows.push(...(await checkInjector(reader, target, failurePolicy, options)));

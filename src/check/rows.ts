@@ -24,6 +24,7 @@ export function exitCodeOf(rows: readonly CheckRow[]): number {
 export const CHECK = {
   webhookConfiguration: 'webhook configuration',
   webhooks: 'webhooks',
+  matchConditions: 'webhook matchConditions',
   injectorReachable: 'injector reachable',
   caBundle: 'caBundle',
   certificateExpiry: 'serving certificate expiry',

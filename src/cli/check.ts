@@ -19,6 +19,8 @@ what to do about it:
   webhook configuration    the MutatingWebhookConfiguration exists
   webhooks                 namespace.* and pod.thanos-sidecar-injector.io are there and select pod
                            CREATE; their failurePolicy and timeout
+  webhook matchConditions  the webhooks' CEL conditions are this injector's; a stale or edited set
+                           is evaluated on the Prometheus pod shapes and the ones it drops named
   injector reachable       the Service has ready endpoints, or the webhook.url answers TLS
   caBundle                 the webhook's caBundle verifies the serving certificate (from the
                            injector's Secret, or read over TLS from the url) and that certificate

@@ -65,7 +65,7 @@ const statuses = (rows: CheckRow[]) => Object.fromEntries(rows.map((row) => [row
 void t.test('a healthy install, namespace and pod: every check ok, in order', async (t) => {
   const rows = await diagnose(healthyCluster(), options());
   t.same(rows.map((row) => row.name), [
-    CHECK.webhookConfiguration, CHECK.webhooks, CHECK.injectorReachable, CHECK.caBundle, CHECK.certificateExpiry, CHECK.injectorConfig,
+    CHECK.webhookConfiguration, CHECK.webhooks, CHECK.matchConditions, CHECK.injectorReachable, CHECK.caBundle, CHECK.certificateExpiry, CHECK.injectorConfig,
     CHECK.queryConfigMap, CHECK.namespace, CHECK.labelsDistinct, CHECK.podDecision, CHECK.podInjected, CHECK.podContainers, CHECK.objstoreSecret,
     CHECK.externalLabels, CHECK.podRegistered, CHECK.sidecarUploads,
   ]);
@@ -78,7 +78,7 @@ void t.test('a healthy install, namespace and pod: every check ok, in order', as
 
 void t.test('without -n only the install is checked', async (t) => {
   const rows = await diagnose(healthyCluster(), options({ namespace: undefined, pod: undefined }));
-  t.equal(rows.length, 7);
+  t.equal(rows.length, 8);
   t.equal(exitCodeOf(rows), 0);
 });
 
@@ -132,7 +132,7 @@ void t.test('nothing installed: the first row fails and says how to install; the
   cluster.put('namespace', '', 'monitoring', { metadata: { name: 'monitoring', labels: { 'thanos-injection': 'enabled' } } });
   const rows = await diagnose(cluster, options({ pod: undefined }));
   t.same(statuses(rows), {
-    [CHECK.webhookConfiguration]: 'fail', [CHECK.webhooks]: 'skip', [CHECK.injectorReachable]: 'skip', [CHECK.caBundle]: 'skip',
+    [CHECK.webhookConfiguration]: 'fail', [CHECK.webhooks]: 'skip', [CHECK.matchConditions]: 'skip', [CHECK.injectorReachable]: 'skip', [CHECK.caBundle]: 'skip',
     [CHECK.certificateExpiry]: 'skip', [CHECK.injectorConfig]: 'warn', [CHECK.queryConfigMap]: 'skip', [CHECK.namespace]: 'ok',
     [CHECK.labelsDistinct]: 'skip',
   });

@@ -20,6 +20,7 @@ import type { ClusterReader, LogRequest } from '../../src/check/cluster.ts';
 import type { Handshake } from '../../src/check/injector.ts';
 import { buildConfig } from '../../src/config/load.ts';
 import { desiredService, dnssrvAddress, endpointsFile, targetsFile } from '../../src/register/plan.ts';
+import { matchConditions } from '../../src/inject/match-conditions.ts';
 
 export const NS = 'thanos-injector';
 export const NAME = 'tsi-thanos-sidecar-injector';
@@ -87,6 +88,8 @@ export function webhookConfiguration(clientConfig: { service?: { name: string; n
       sideEffects: 'None',
       failurePolicy: 'Ignore',
       timeoutSeconds: 5,
+      matchPolicy: 'Equivalent',
+      matchConditions: matchConditions(),
       clientConfig: { ...clientConfig, caBundle },
       rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
       namespaceSelector: {

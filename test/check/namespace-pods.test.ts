@@ -278,7 +278,7 @@ void t.test('only pods with a Thanos sidecar are listed; --pod narrows the pod r
 void t.test('namespace mode keeps the order: install, namespace, the comparison, then each pod; JSON holds every row', async (t) => {
   const rows = await diagnose(chartCluster(withLabels('    cluster: prod\n    replica: ${POD_NAME}\n')), options());
   t.same(rows.map((row) => row.name), [
-    CHECK.webhookConfiguration, CHECK.webhooks, CHECK.injectorReachable, CHECK.caBundle, CHECK.certificateExpiry, CHECK.injectorConfig, CHECK.queryConfigMap,
+    CHECK.webhookConfiguration, CHECK.webhooks, CHECK.matchConditions, CHECK.injectorReachable, CHECK.caBundle, CHECK.certificateExpiry, CHECK.injectorConfig, CHECK.queryConfigMap,
     CHECK.namespace, CHECK.labelsDistinct, CHECK.podContainers, CHECK.externalLabels, CHECK.podContainers, CHECK.externalLabels,
   ]);
   const json = JSON.parse(formatJson(rows)) as { checks: CheckRow[]; summary: Record<string, number> };

@@ -110,7 +110,7 @@ void t.test('a healthy install, namespace and injected pod: every check ok (but 
   t.equal(code, 0, 'exit 0');
   expectStatuses(t, rows, {});
   t.same(Object.keys(rows), [
-    'webhook configuration', 'webhooks', 'injector reachable', 'caBundle', 'serving certificate expiry', 'injector configuration',
+    'webhook configuration', 'webhooks', 'webhook matchConditions', 'injector reachable', 'caBundle', 'serving certificate expiry', 'injector configuration',
     'query registration configmap', 'namespace injection', 'external labels distinct', 'pod would be injected', 'pod injected',
     'pod containers', 'objstore secret', 'prometheus external_labels', 'pod registered with query', 'sidecar uploads',
   ]);
@@ -125,11 +125,11 @@ void t.test('a healthy install, namespace and injected pod: every check ok (but 
   t.equal(table.code, 0, table.stderr);
   t.match(table.stdout, /^CHECK +STATUS +DETAIL\n/, 'a table by default');
   t.match(table.stdout, `webhook configuration         ok      MutatingWebhookConfiguration ${FULLNAME}\n`);
-  t.match(table.stdout, /\npassed with warnings: 13 ok, 1 warn, 0 fail, 2 skip\n$/, 'only the Pending pod\'s containers warn');
+  t.match(table.stdout, /\npassed with warnings: 14 ok, 1 warn, 0 fail, 2 skip\n$/, 'only the Pending pod\'s containers warn');
 
   const install = await check([]);
   t.equal(install.code, 0, 'the install alone');
-  t.equal(Object.keys(install.rows).length, 7);
+  t.equal(Object.keys(install.rows).length, 8);
 });
 
 void t.test('the namespace label removed: the namespace warns, the pod fails (it would come back without the sidecar)', async (t) => {
