@@ -5,6 +5,8 @@
 // 2. The seed's Deployment without the hand-added sidecar, in a labelled namespace: the injected
 //    pod runs Ready and its blocks land in the bucket (thanos_shipper_uploads_total >= 1), with no
 //    "operation not permitted" anywhere.
+// 2c. The same Deployment with sidecarMode classic (annotation sidecar-mode: container): the sidecar
+//    is a regular container, and it uploads too (both shapes proven on each Kubernetes release).
 // 6. In the same labelled namespace, a pod that is not Prometheus and a Prometheus pod opted out run
 //    exactly as written.
 // 7. `thanos-injector check --pod` on the pods of 1 and 2 says what the test saw: the broken sidecar
@@ -175,6 +177,15 @@ await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('monitoring', (pod) 
   pod.metadata.annotations = { 'thanos-injector/block-duration': '1m' };
 }));
 
+// Scenario 2c's set-up: the classic sidecar, a regular container.
+await cluster.kubectlOk(['create', 'namespace', 'seed-classic']);
+await cluster.kubectlOk(['label', 'namespace', 'seed-classic', 'thanos-injection=enabled']);
+await minio.createBucket('seed-classic');
+await cluster.kubectlOk(['-n', 'seed-classic', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('seed-classic')}`]);
+await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('seed-classic', (pod) => {
+  pod.metadata.annotations = { 'thanos-injector/block-duration': '1m', 'thanos-injector/sidecar-mode': 'container' };
+}));
+
 // Scenario 3.3's set-up: the post's step 3.3 Deployment in a labelled namespace.
 await cluster.kubectlOk(['create', 'namespace', 'seed-own-sidecar']);
 await cluster.kubectlOk(['label', 'namespace', 'seed-own-sidecar', 'thanos-injection=enabled']);
@@ -212,7 +223,7 @@ void t.test('1. the seed\'s manual set-up: the sidecar cannot hard-link the bloc
   t.same(await minio.keys('seed-manual'), [], 'the bucket stays empty');
 });
 
-void t.test('2. the seed\'s Deployment injected: both containers Ready, blocks uploaded to MinIO', async (t) => {
+void t.test(`2. the seed's Deployment injected on ${cluster.serverVersion}: both containers Ready, blocks uploaded to MinIO`, async (t) => {
   const pod = await readyPod('monitoring', 'app=prometheus', 'the injected pod');
   t.ok([...pod.spec.containers, ...(pod.spec.initContainers ?? [])].some((c) => c.name === 'thanos-sidecar'), 'the pod has the injected sidecar');
   t.match(pod.spec.securityContext, { runAsUser: 65534, fsGroup: 65534 }, 'one user for both containers');
@@ -230,6 +241,19 @@ void t.test('2. the seed\'s Deployment injected: both containers Ready, blocks u
   const logs = (await containerLog(cluster, 'monitoring', pod.metadata.name, 'thanos-sidecar')) + (await containerLog(cluster, 'monitoring', pod.metadata.name, 'prometheus'));
   t.notMatch(logs, /operation not permitted/, 'no "operation not permitted" in either log');
   t.ok(statuses.every((s) => s.restartCount === 0), 'no restarts');
+});
+
+void t.test(`2c. the classic sidecar (sidecar-mode: container) on ${cluster.serverVersion}: a regular container, Ready, blocks uploaded`, async (t) => {
+  const pod = await readyPod('seed-classic', 'app=prometheus', 'the pod with a classic sidecar');
+  t.same(pod.spec.containers.map((c) => c.name), ['prometheus', 'thanos-sidecar'], 'the sidecar is a regular container, after Prometheus');
+  t.equal(pod.spec.initContainers, undefined, 'no init container');
+  const statuses = pod.status.containerStatuses ?? [];
+  t.ok(statuses.every((s) => s.ready), `every container Ready: ${statuses.map((s) => `${s.name}=${s.ready}`).join(', ')}`);
+  const blocks = await waitFor('a block in bucket seed-classic', async () => {
+    const metas = (await minio.keys('seed-classic')).filter((k) => /^[0-9A-Z]{26}\/meta\.json$/.test(k));
+    return metas.length > 0 ? metas : undefined;
+  }, UPLOAD_DEADLINE_MS, 5000);
+  t.pass(`uploaded: ${blocks.join(', ')}`);
 });
 
 void t.test('6. a pod that is not Prometheus and a Prometheus pod opted out run in the labelled namespace exactly as written', async (t) => {
