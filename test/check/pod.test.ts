@@ -183,3 +183,13 @@ void t.test('the objstore Secret exists, has the key, and holds an objstore conf
   t.match(checkObjstoreSecret('monitoring', { kind: 'none', reason: 'off' }, undefined), { status: 'skip', detail: 'off' });
   t.end();
 });
+
+void t.test('a pod with its own Thanos sidecar is not injected by choice: a warning, not a failure to fix', (t) => {
+  const pod = plainPod();
+  pod.spec!.containers.push({ name: 'thanos', image: 'thanosio/thanos:v0.36.1', args: ['sidecar', '--tsdb.path=/prometheus'] });
+  const decision = checkPodDecision(pod, enabled, config, webhookConfiguration);
+  t.equal(decision.injectable, false);
+  t.match(decision.row, { status: 'warn', detail: /^no: container thanos already runs a Thanos sidecar.*\(existing-sidecar\)$/ });
+  t.notMatch(decision.row.detail, 'name the Prometheus container', 'no advice meant for pods without Prometheus');
+  t.end();
+});
