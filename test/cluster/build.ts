@@ -53,6 +53,8 @@ export interface ToolPaths {
 export interface EnsureToolsOptions {
   /** Rebuild even when cached binaries are present and up to date. */
   force?: boolean;
+  /** Which Kubernetes release (default: THANOS_INJECTOR_KUBERNETES, else newest). */
+  kubernetes?: KubernetesRelease;
   /** Progress messages (default: console.error). */
   log?: (msg: string) => void;
 }
@@ -110,6 +112,28 @@ const NODE: Group = {
   moduleDir: path.join(HERE, 'node'),
   packages: ['k8s.io/kubernetes/cmd/kubelet', 'k8s.io/kubernetes/cmd/kube-scheduler', 'k8s.io/kubernetes/cmd/kube-proxy'],
 };
+
+/**
+ * The Kubernetes releases the tests run: `newest` (./k8s, ./node: the newest release the Go module
+ * proxy serves), the default; `oldest` (./k8s-oldest, ./node-oldest: the oldest release users still
+ * run on the big clouds' extended support), chosen with THANOS_INJECTOR_KUBERNETES=oldest.
+ */
+export type KubernetesRelease = 'newest' | 'oldest';
+export const KUBERNETES_RELEASES: readonly KubernetesRelease[] = ['newest', 'oldest'];
+
+export function kubernetesRelease(env: NodeJS.ProcessEnv = process.env): KubernetesRelease {
+  const value = env.THANOS_INJECTOR_KUBERNETES ?? 'newest';
+  if (!(KUBERNETES_RELEASES as readonly string[]).includes(value)) {
+    throw new Error(`THANOS_INJECTOR_KUBERNETES: "${value}" is not valid; expected ${KUBERNETES_RELEASES.join(' or ')}`);
+  }
+  return value as KubernetesRelease;
+}
+
+/** The control plane's and the node's module groups of a release. */
+function kubernetesGroups(release: KubernetesRelease): { control: Group; node: Group } {
+  const suffix = release === 'oldest' ? '-oldest' : '';
+  return { control: { ...K8S, moduleDir: path.join(HERE, `k8s${suffix}`) }, node: { ...NODE, moduleDir: path.join(HERE, `node${suffix}`) } };
+}
 
 const ETCD: Group = {
   name: 'etcd',
@@ -227,8 +251,9 @@ function checkStagingReplaces(goModPath: string, k8sVersion: string): void {
   const want = k8sVersion.replace(/^v1\./, 'v0.');
   const text = fs.readFileSync(goModPath, 'utf8');
   const bad: string[] = [];
-  for (const m of text.matchAll(/^\s*(k8s\.io\/\S+)\s+=>\s+(\S+)\s+(v\S+)\s*$/gm)) {
-    if (m[3] !== want) bad.push(`${m[1]} => ${m[2]} ${m[3]}`);
+  for (const m of text.matchAll(/^\s*(k8s\.io\/\S+)\s+=>\s+(\S+)\s+(v\S+)\s*(\/\/.*)?$/gm)) {
+    // An earlier patch release where the proxy does not serve this one (setKubernetesVersion says so).
+    if (m[3] !== want && !(m[4] ?? '').includes(`${want} is not served`)) bad.push(`${m[1]} => ${m[2]} ${m[3]}`);
   }
   if (bad.length > 0) {
     throw new Error(
@@ -399,7 +424,7 @@ async function ensureGroup(group: Group, root: string, force: boolean, log: (m: 
 export async function ensureTools(opts: EnsureToolsOptions = {}): Promise<ToolPaths> {
   const log = opts.log ?? ((m: string) => console.error(`[test/cluster/build] ${m}`));
   const root = toolsDir();
-  const [k8s, etcd, helm, prometheus] = [K8S, ETCD, HELM, PROMETHEUS];
+  const [k8s, etcd, helm, prometheus] = [kubernetesGroups(opts.kubernetes ?? kubernetesRelease()).control, ETCD, HELM, PROMETHEUS];
   const need = (paths: Record<string, string>, name: string): string => {
     const p = paths[name];
     if (!p) throw new Error(`internal: no path for ${name}`);
@@ -457,13 +482,14 @@ export async function ensureNodeTools(opts: EnsureToolsOptions = {}): Promise<No
     if (!p) throw new Error(`internal: no path for ${name}`);
     return p;
   };
+  const node = kubernetesGroups(opts.kubernetes ?? kubernetesRelease()).node;
   const pause = await built(PAUSE, 'pause');
   const minio = await built(MINIO, 'minio');
   const coredns = await built(COREDNS, 'coredns');
   const thanos = await built(THANOS, 'thanos');
-  const kubelet = await built(NODE, 'kubelet');
-  const kubeScheduler = await built(NODE, 'kube-scheduler');
-  const kubeProxy = await built(NODE, 'kube-proxy');
+  const kubelet = await built(node, 'kubelet');
+  const kubeScheduler = await built(node, 'kube-scheduler');
+  const kubeProxy = await built(node, 'kube-proxy');
   const prometheus = await built(PROMETHEUS_SERVER, 'prometheus');
   return {
     pause,
@@ -475,7 +501,7 @@ export async function ensureNodeTools(opts: EnsureToolsOptions = {}): Promise<No
     thanos,
     minio,
     versions: {
-      kubernetes: requiredVersion(path.join(NODE.moduleDir, 'go.mod'), NODE.versionModule),
+      kubernetes: requiredVersion(path.join(node.moduleDir, 'go.mod'), node.versionModule),
       prometheus: prometheusRelease(requiredVersion(path.join(PROMETHEUS_SERVER.moduleDir, 'go.mod'), PROMETHEUS_SERVER.versionModule)),
       thanos: requiredVersion(path.join(THANOS.moduleDir, 'go.mod'), THANOS.versionModule).replace(/^v/, ''),
       minio: MINIO.installVersion ?? '',
@@ -483,16 +509,34 @@ export async function ensureNodeTools(opts: EnsureToolsOptions = {}): Promise<No
   };
 }
 
+/** `version` of a staging module if the Go module proxy serves it, else the nearest earlier patch it serves (the sample-* ones may be served at none: unused). */
+async function servedPatch(module: string, version: string, cwd: string): Promise<string> {
+  const [major, minor, patch] = version.slice(1).split('.').map(Number) as [number, number, number];
+  for (let p = patch; p >= 0 && p >= patch - 5; p--) {
+    const candidate = `v${major}.${minor}.${p}`;
+    const ok = await new Promise<boolean>((resolve) => {
+      const child = spawn('go', ['mod', 'download', '-json', `${module}@${candidate}`], { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('error', () => resolve(false));
+      child.on('exit', (code) => resolve(code === 0 && !out.includes('"Error"')));
+    });
+    if (ok) return candidate;
+  }
+  return version;
+}
+
 /**
- * Points ./k8s/go.mod at another k8s.io/kubernetes release: rewrites the `require` and the
- * `replace` block (one line per staging module listed in that release's own go.mod, at
- * v0.Y.Z), then runs `go mod tidy`. The next ensureTools() builds the new binaries.
+ * Points a release's two modules (./k8s and ./node, or ./k8s-oldest and ./node-oldest) at another
+ * k8s.io/kubernetes release: rewrites each `require` and `replace` block (one line per staging
+ * module listed in that release's own go.mod, at v0.Y.Z), then runs `go mod tidy`. The next
+ * ensureTools() and ensureNodeTools() build the new binaries.
  */
-export async function setKubernetesVersion(version: string, log: (m: string) => void = console.error): Promise<void> {
+export async function setKubernetesVersion(version: string, release: KubernetesRelease, log: (m: string) => void = console.error): Promise<void> {
   if (!/^v1\.\d+\.\d+$/.test(version)) throw new Error(`want a release like v1.34.4, got ${version}`);
-  const moduleDir = path.join(HERE, 'k8s');
+  const { control, node } = kubernetesGroups(release);
   const info = await new Promise<string>((resolve, reject) => {
-    const child = spawn('go', ['mod', 'download', '-json', `k8s.io/kubernetes@${version}`], { cwd: moduleDir, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('go', ['mod', 'download', '-json', `k8s.io/kubernetes@${version}`], { cwd: control.moduleDir, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
@@ -503,24 +547,30 @@ export async function setKubernetesVersion(version: string, log: (m: string) => 
   if (!block?.[1]) throw new Error(`k8s.io/kubernetes@${version} go.mod has no replace block`);
   const staging = [...block[1].matchAll(/^\s*(k8s\.io\/\S+)\s+=>\s+\.\/staging\//gm)].map((m) => m[1] ?? '');
   const v0 = version.replace(/^v1\./, 'v0.');
-  const goModPath = path.join(moduleDir, 'go.mod');
-  let text = fs.readFileSync(goModPath, 'utf8');
-  text = text.replace(/^(\s*(?:require\s+)?k8s\.io\/kubernetes\s+)v\S+/m, `$1${version}`);
-  const replaces = `replace (\n${staging.map((m) => `\t${m} => ${m} ${v0}\n`).join('')})`;
-  if (!/^replace \(\n[\s\S]*?^\)/m.test(text)) throw new Error(`${goModPath}: no replace block to rewrite`);
-  text = text.replace(/^replace \(\n[\s\S]*?^\)/m, replaces);
+  const lines = await Promise.all(staging.map(async (m) => {
+    const served = await servedPatch(m, v0, control.moduleDir);
+    return served === v0 ? `\t${m} => ${m} ${v0}\n` : `\t${m} => ${m} ${served} // ${v0} is not served by the Go module proxy\n`;
+  }));
+  const replaces = `replace (\n${lines.join('')})`;
   // Same GODEBUG defaults as upstream's own builds.
   const godebug = /^godebug .*$/m.exec(upstream);
-  if (godebug) text = /^godebug .*$/m.test(text) ? text.replace(/^godebug .*$/m, godebug[0]) : text;
-  fs.writeFileSync(goModPath, text);
-  log(`${goModPath}: k8s.io/kubernetes ${version}, ${staging.length} staging modules at ${v0}; running go mod tidy`);
-  await run('go', ['mod', 'tidy'], moduleDir, process.env);
+  for (const moduleDir of [control.moduleDir, node.moduleDir]) {
+    const goModPath = path.join(moduleDir, 'go.mod');
+    let text = fs.readFileSync(goModPath, 'utf8');
+    text = text.replace(/^(\s*(?:require\s+)?k8s\.io\/kubernetes\s+)v\S+/m, `$1${version}`);
+    if (!/^replace \(\n[\s\S]*?^\)/m.test(text)) throw new Error(`${goModPath}: no replace block to rewrite`);
+    text = text.replace(/^replace \(\n[\s\S]*?^\)/m, replaces);
+    if (godebug) text = /^godebug .*$/m.test(text) ? text.replace(/^godebug .*$/m, godebug[0]) : text;
+    fs.writeFileSync(goModPath, text);
+    log(`${goModPath}: k8s.io/kubernetes ${version}, ${staging.length} staging modules at ${v0}; running go mod tidy`);
+    await run('go', ['mod', 'tidy'], moduleDir, process.env);
+  }
 }
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === '--set-kubernetes') {
-    if (!argv[1]) throw new Error('usage: node test/cluster/build.ts --set-kubernetes v1.X.Y');
-    await setKubernetesVersion(argv[1]);
+    if (!argv[1]) throw new Error('usage: [THANOS_INJECTOR_KUBERNETES=oldest] node test/cluster/build.ts --set-kubernetes v1.X.Y');
+    await setKubernetesVersion(argv[1], kubernetesRelease());
     argv = argv.slice(2);
   }
   const known = new Set(['--force', '--json', '--help', '-h']);
