@@ -9,9 +9,9 @@
 // 6. In the same labelled namespace, a pod that is not Prometheus and a Prometheus pod opted out run
 //    exactly as written.
 // 7. `thanos-injector check --pod` on the injected pod: every row ok, and the uploads it saw.
-// Blocks are cut every minute (the per-pod block-duration annotation), the first ~100 s after start.
+// Blocks are cut every 20 s (SHORT_BLOCKS), the first uploaded within about a minute.
 import t from 'tap';
-import { containerLog, startInjector, startNodeStack, waitFor } from '../support/node.ts';
+import { containerLog, SHORT_BLOCKS, startInjector, startNodeStack, waitFor } from '../support/node.ts';
 import { seedHelpers, UPLOAD_DEADLINE_MS } from '../support/seed.ts';
 
 t.setTimeout(900_000);
@@ -27,7 +27,7 @@ await cluster.kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=e
 await minio.createBucket('seed-injected');
 await cluster.kubectlOk(['-n', 'monitoring', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('seed-injected')}`]);
 await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('monitoring', (pod) => {
-  pod.metadata.annotations = { 'thanos-injector/block-duration': '1m' };
+  pod.spec.containers[0]?.args?.push(...SHORT_BLOCKS);
 }));
 
 // Scenario 2c's set-up: the classic sidecar, a regular container.
@@ -36,7 +36,8 @@ await cluster.kubectlOk(['label', 'namespace', 'seed-classic', 'thanos-injection
 await minio.createBucket('seed-classic');
 await cluster.kubectlOk(['-n', 'seed-classic', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('seed-classic')}`]);
 await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('seed-classic', (pod) => {
-  pod.metadata.annotations = { 'thanos-injector/block-duration': '1m', 'thanos-injector/sidecar-mode': 'container' };
+  pod.metadata.annotations = { 'thanos-injector/sidecar-mode': 'container' };
+  pod.spec.containers[0]?.args?.push(...SHORT_BLOCKS);
 }));
 
 // Scenario 6's set-up: in the labelled namespace, a pod that is not Prometheus and a Prometheus pod opted out.

@@ -11,14 +11,14 @@
 // - the traps, so the diagnoses are proven right: the same pair without a replica label (`check`
 //   names both pods, the one-shot Compactor exits 1 on "overlaps found"), and a Prometheus without
 //   external labels (`inject -f` warns before, the sidecar exits, `check` and `register` name it).
-// Blocks are cut every minute (the block-duration annotation), the first ~100 s after start.
+// Blocks are cut every 20 s (SHORT_BLOCKS), the first uploaded within about a minute.
 import t, { type Test } from 'tap';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { thanosInjector } from '../support/e2e.ts';
 import { exec } from '../cluster/cluster.ts';
 import { NODE_IP } from '../cluster/node.ts';
-import { startInjector, startNodeStack, startProcess, waitFor, type BlockMeta } from '../support/node.ts';
+import { SHORT_BLOCKS, startInjector, startNodeStack, startProcess, waitFor, type BlockMeta } from '../support/node.ts';
 
 t.setTimeout(1_500_000);
 
@@ -73,14 +73,14 @@ function chartStatefulSet(namespace: string, externalLabels: string): string {
       replicas: 2,
       selector: { matchLabels: labels },
       template: {
-        metadata: { labels, annotations: { 'thanos-injector/block-duration': '1m' } },
+        metadata: { labels },
         spec: {
           serviceAccountName: 'default',
           containers: [{
             name: 'prometheus-server',
             image: images.prometheus3,
             imagePullPolicy: 'IfNotPresent',
-            args: ['--storage.tsdb.retention.time=15d', '--config.file=/etc/config/prometheus.yml', '--storage.tsdb.path=/data', '--web.enable-lifecycle'],
+            args: ['--storage.tsdb.retention.time=15d', '--config.file=/etc/config/prometheus.yml', '--storage.tsdb.path=/data', '--web.enable-lifecycle', ...SHORT_BLOCKS],
             ports: [{ containerPort: 9090 }],
             readinessProbe: { httpGet: { path: '/-/ready', port: 9090, scheme: 'HTTP' }, periodSeconds: 5 },
             resources: { requests: { cpu: '100m', memory: '128Mi' } },

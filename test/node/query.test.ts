@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { thanosInjector } from '../support/e2e.ts';
-import { MINIO_PASSWORD, MINIO_USER, root, startInjector, startNodeStack, waitFor } from '../support/node.ts';
+import { MINIO_PASSWORD, MINIO_USER, root, SHORT_BLOCKS, startInjector, startNodeStack, waitFor } from '../support/node.ts';
 
 t.setTimeout(900_000);
 
@@ -46,7 +46,7 @@ interface Manifest {
   kind: string;
   metadata: { namespace?: string };
   data?: Record<string, string>;
-  spec?: { template: { metadata: { annotations?: Record<string, string> }; spec: { containers: { image?: string; imagePullPolicy?: string; resources?: unknown }[] } } };
+  spec?: { template: { metadata: { annotations?: Record<string, string> }; spec: { containers: { image?: string; imagePullPolicy?: string; resources?: unknown; args?: string[] }[] } } };
 }
 async function applySeed(namespace: string, cluster_: string): Promise<void> {
   const seed = parseAllDocuments(readFileSync(join(root, 'test/fixtures/inject/seed-deployment.yaml'), 'utf8')).map((d) => d.toJS() as Manifest);
@@ -58,8 +58,8 @@ async function applySeed(namespace: string, cluster_: string): Promise<void> {
     prometheus.image = images.prometheus3;
     prometheus.imagePullPolicy = 'IfNotPresent';
     prometheus.resources = { requests: { cpu: '100m', memory: '128Mi' } };
-    // Short blocks, so the first upload comes within minutes.
-    doc.spec!.template.metadata.annotations = { 'thanos-injector/block-duration': '1m' };
+    // Short blocks, so the first upload comes within a minute.
+    prometheus.args?.push(...SHORT_BLOCKS);
   }
   await cluster.kubectlOk(['apply', '-f', '-'], seed.map((d) => JSON.stringify(d)).join('\n'));
 }

@@ -16,13 +16,13 @@
 //    with exactly one sidecar, its own, and runs (before: a second sidecar that crash-looped on
 //    "address already in use"). Annotated thanos-injector/existing-sidecar: share-user, the pod
 //    gets only the pod-level user (the seed's step 8), and its own container uploads.
-// Blocks are cut every minute (the same flags by hand in scenarios 1 and 3.3, the per-pod
-// block-duration annotation in 2b), so the first one is due ~100 s after Prometheus starts.
+// Blocks are cut every 20 s (SHORT_BLOCKS, by hand as the post does), the first uploaded within
+// about a minute.
 import t from 'tap';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NODE_NAME } from '../cluster/node.ts';
-import { containerLog, startInjector, startNodeStack, waitFor } from '../support/node.ts';
+import { containerLog, SHORT_BLOCKS, startInjector, startNodeStack, waitFor } from '../support/node.ts';
 import { ready, seedHelpers, UPLOAD_DEADLINE_MS, type ContainerSpec, type PodJson, type PodTemplate } from '../support/seed.ts';
 
 t.setTimeout(1_200_000);
@@ -76,7 +76,7 @@ await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('seed-manual', (pod)
 
 /** The sidecar added by hand as the post does (step 3.3 names it `thanos`), its bucket configuration from a ConfigMap. */
 function handMadeSidecar(pod: PodTemplate, name: string, configMap: string): void {
-  (pod.spec.containers[0] as ContainerSpec).args?.push('--storage.tsdb.min-block-duration=1m', '--storage.tsdb.max-block-duration=1m');
+  (pod.spec.containers[0] as ContainerSpec).args?.push(...SHORT_BLOCKS);
   pod.spec.containers.push({
     name,
     image: images.thanos,
@@ -138,7 +138,7 @@ void t.test('2b. the volume of 1 reused by the injected pod: fsGroup hands the o
   await cluster.kubectlOk(['label', 'namespace', 'seed-manual', 'thanos-injection=enabled']);
   await cluster.kubectlOk(['-n', 'seed-manual', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('seed-manual')}`]);
   await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('seed-manual', (pod) => {
-    pod.metadata.annotations = { 'thanos-injector/block-duration': '1m' };
+    (pod.spec.containers[0] as ContainerSpec).args?.push(...SHORT_BLOCKS);
     onClaim(pod, 'prometheus-data');
   }));
 

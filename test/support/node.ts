@@ -16,6 +16,12 @@ import { startServe, type StartedServe } from './serve.ts';
 import { freePort, waitFor } from './net.ts';
 
 export const root = new URL('../..', import.meta.url).pathname;
+/**
+ * Prometheus flags for the tests' pods: equal 20 s blocks, so the first block is cut, and uploaded at
+ * the sidecar's next 30 s sync, within about a minute of the start (the injector keeps equal block
+ * flags it finds, and Prometheus 3.x's own shortest block with delayed compaction).
+ */
+export const SHORT_BLOCKS = ['--storage.tsdb.min-block-duration=20s', '--storage.tsdb.max-block-duration=20s'];
 export const MINIO_USER = 'thanos-injector-test';
 export const MINIO_PASSWORD = 'not-a-secret-test-only';
 const MINIO_PORT = 9000;
