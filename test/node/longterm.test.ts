@@ -1,6 +1,7 @@
 // What was uploaded is read back, on a real node with the real binaries, as users run Thanos:
 // - an HA pair shaped like the prometheus-community chart's StatefulSet (replicas 2), one line of
-//   config for its identity (`replica: ${POD_NAME}`): two label sets in the bucket; the chart's Query
+//   config for its identity (`replica: ${POD_NAME}`), on Prometheus 3.16 and 2.42 (where the injector
+//   turns on expand-external-labels): two label sets in each bucket; the chart's Query
 //   (its default replica labels) answers one series per metric, two without deduplication, and keeps
 //   answering while a replica is deleted;
 // - a real Store Gateway (`thanos store`) over the bucket, listed by the chart's Query
@@ -52,7 +53,7 @@ async function bucketFile(bucket: string): Promise<string> {
  * Changed for this node: emptyDir instead of the volumeClaimTemplates (no provisioner here), no
  * config-reloader container (its image is not built here), small requests, Parallel start.
  */
-function chartStatefulSet(namespace: string, externalLabels: string): string {
+function chartStatefulSet(namespace: string, externalLabels: string, image = images.prometheus3): string {
   const labels = { 'app.kubernetes.io/component': 'server', 'app.kubernetes.io/name': 'prometheus', 'app.kubernetes.io/instance': 'prometheus' };
   const configMap = {
     apiVersion: 'v1',
@@ -78,7 +79,7 @@ function chartStatefulSet(namespace: string, externalLabels: string): string {
           serviceAccountName: 'default',
           containers: [{
             name: 'prometheus-server',
-            image: images.prometheus3,
+            image,
             imagePullPolicy: 'IfNotPresent',
             args: ['--storage.tsdb.retention.time=15d', '--config.file=/etc/config/prometheus.yml', '--storage.tsdb.path=/data', '--web.enable-lifecycle', ...SHORT_BLOCKS],
             ports: [{ containerPort: 9090 }],
@@ -139,6 +140,8 @@ await cluster.kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=e
 await cluster.kubectlOk(['-n', 'monitoring', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('longterm')}`]);
 await cluster.kubectlOk(['apply', '-f', '-'], chartStatefulSet('monitoring', '  external_labels:\n    cluster: eu1\n    replica: ${POD_NAME}\n'));
 await bucketNamespace('ha-trap', 'ha-trap');
+await bucketNamespace('ha-2x', 'ha-2x');
+await cluster.kubectlOk(['apply', '-f', '-'], chartStatefulSet('ha-2x', '  external_labels:\n    cluster: eu2\n    replica: ${POD_NAME}\n', images.prometheus2));
 await cluster.kubectlOk(['apply', '-f', '-'], chartStatefulSet('ha-trap', '  external_labels:\n    cluster: trap\n'));
 
 /** GET a path of the Query pod's HTTP port through the apiserver's pod proxy, parsed. */
@@ -203,6 +206,16 @@ void t.test('an HA pair with replica: ${POD_NAME}: two label sets in the bucket,
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
   t.same(answers, answers.map(() => 1), `one series every time while prometheus-server-0 is deleted and re-created: ${answers.join(' ')}`);
+});
+
+void t.test('the same pair on Prometheus 2.42: the injector turns on expand-external-labels, each replica uploads under its own name', async (t) => {
+  const pair = await readyPods('ha-2x', 2);
+  for (const pod of pair) {
+    const args = JSON.parse(await cluster.kubectlOk(['-n', 'ha-2x', 'get', 'pod', pod.metadata.name, '-o', 'jsonpath={.spec.containers[0].args}'])) as string[];
+    t.ok(args.includes('--enable-feature=expand-external-labels'), `${pod.metadata.name}: --enable-feature=expand-external-labels added`);
+  }
+  const blocks = await blocksWhen('ha-2x', 'blocks of both 2.42 replicas in bucket ha-2x', (list) => new Set(list.map((b) => b.thanos.labels.replica)).size === 2);
+  t.same([...new Set(blocks.map((b) => JSON.stringify(b.thanos.labels)))].sort(), [JSON.stringify({ cluster: 'eu2', replica: 'prometheus-server-0' }), JSON.stringify({ cluster: 'eu2', replica: 'prometheus-server-1' })], 'one label set per replica: ${POD_NAME} expanded by Prometheus 2.42');
 });
 
 void t.test('the Store Gateway answers for the uploaded window once the Prometheus pods and their volumes are gone', async (t) => {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { thanosInjector } from '../support/e2e.ts';
-import { root, startInjector, startNodeStack, waitFor } from '../support/node.ts';
+import { root, SHORT_BLOCKS, startInjector, startNodeStack, waitFor } from '../support/node.ts';
 
 t.setTimeout(900_000);
 
@@ -36,13 +36,13 @@ void t.test('5. a Prometheus pod started while the injector was down is reported
   interface Manifest {
     kind: string;
     metadata: { annotations?: Record<string, string> };
-    spec?: { template: { metadata: { annotations?: Record<string, string> }; spec: { containers: { image?: string; imagePullPolicy?: string; resources?: unknown }[] } } };
+    spec?: { template: { metadata: { annotations?: Record<string, string> }; spec: { containers: { image?: string; imagePullPolicy?: string; resources?: unknown; args?: string[] }[] } } };
   }
   const seed = parseAllDocuments(readFileSync(join(root, 'test/fixtures/inject/seed-deployment.yaml'), 'utf8')).map((d) => d.toJS() as Manifest);
   for (const doc of seed) {
     if (!doc.spec) continue;
-    doc.spec.template.metadata.annotations = { 'thanos-injector/block-duration': '1m' };
     const prometheus = doc.spec.template.spec.containers[0]!;
+    prometheus.args?.push(...SHORT_BLOCKS);
     prometheus.image = images.prometheus3;
     prometheus.imagePullPolicy = 'IfNotPresent';
     prometheus.resources = { requests: { cpu: '100m', memory: '128Mi' } };
