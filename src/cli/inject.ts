@@ -16,7 +16,7 @@ import { labelsAdvice, workloadReplicas, type ConfigFile } from '../inject/label
 import { SIDECAR_NAME } from '../inject/names.ts';
 import { applyPatchInPlace, type PatchOperation } from '../inject/patch.ts';
 import { allContainers, type PodLike } from '../inject/pod.ts';
-import { configText, prometheusConfigSource } from '../inject/prometheus-config.ts';
+import { prometheusConfigSource, readConfigText } from '../inject/prometheus-config.ts';
 import { parseFlags } from './args.ts';
 import { CommandError, UsageError } from '../errors.ts';
 import { podPointer, resolvePointer } from './workloads.ts';
@@ -138,13 +138,9 @@ function hasThanosSidecar(spec: V1PodSpec | undefined): boolean {
 /** The Prometheus configuration file of a pod template, when the ConfigMap or Secret that holds it is in the input. */
 function configFileOf(template: PodLike, namespace: string, objects: readonly Manifest[], run: InjectRun): ConfigFile | undefined {
   const source = prometheusConfigSource(template);
-  if (source.kind !== 'objects') return undefined;
-  for (const ref of source.candidates) {
-    const holder = objects.find((o) => o.kind === ref.kind && o.metadata?.name === ref.name && namespaceOf(o, run) === namespace);
-    const content = holder === undefined ? undefined : configText(ref, holder as V1ConfigMap | V1Secret);
-    if (content !== undefined && 'text' in content) return { ref, path: source.path, container: source.container, text: content.text };
-  }
-  return undefined;
+  const found = readConfigText(source, (ref) =>
+    objects.find((o) => o.kind === ref.kind && o.metadata?.name === ref.name && namespaceOf(o, run) === namespace) as V1ConfigMap | V1Secret | undefined);
+  return found === undefined || source.kind !== 'objects' ? undefined : { ...found, path: source.path, container: source.container };
 }
 
 /**

@@ -5,7 +5,7 @@ import type { V1PodSpec } from '@kubernetes/client-node';
 import type { Config } from '../config/schema.ts';
 import { INJECTION_LABEL, MIRROR_ANNOTATION, PREFIX, SIDECAR_NAME } from './names.ts';
 import { allContainers, type Container, type PodLike } from './pod.ts';
-import { findPrometheus, runsAsAgent } from './prometheus.ts';
+import { findPrometheus, requestedPrometheus, runsAsAgent } from './prometheus.ts';
 
 export type SkipReason =
   | 'namespace-excluded'
@@ -52,7 +52,7 @@ export function decide(pod: PodLike, namespace: string, config: Config): Verdict
         `to have the injector manage the sidecar, remove that container; to let it upload as it is, annotate the pod ${PREFIX}existing-sidecar: share-user (one user for both containers)`,
     };
   }
-  const requested = annotations[`${PREFIX}prometheus-container`]?.trim();
+  const requested = requestedPrometheus(annotations);
   const index = findPrometheus(spec, requested);
   if (index === undefined && requested !== undefined) {
     const names = spec.containers.map((c) => c.name).join(', ');
@@ -84,7 +84,10 @@ export function isThanosImage(image: string | undefined): boolean {
  * whose own entrypoint is thanos. Global flags may come before the subcommand.
  */
 export function runsThanosSidecar(container: Container): boolean {
-  const words = [...(container.command ?? []), ...(container.args ?? [])]
+  const argv = [...(container.command ?? []), ...(container.args ?? [])];
+  // Every admission asks this of every container: most never mention thanos.
+  if (!isThanosImage(container.image) && !argv.some((arg) => arg.includes('thanos'))) return false;
+  const words = argv
     .flatMap((arg) => arg.split(/[\s;&|]+/))
     .map((word) => word.replace(/['"]/g, ''))
     .filter(Boolean);

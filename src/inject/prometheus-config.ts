@@ -8,9 +8,8 @@ import { gunzipSync } from 'node:zlib';
 import type { V1ConfigMap, V1Secret, V1Volume } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { messageOf } from '../errors.ts';
-import { PREFIX } from './names.ts';
 import { mountHolding, type Container, type PodLike } from './pod.ts';
-import { enabledFeatures, findPrometheus, imageVersion, readPrometheus } from './prometheus.ts';
+import { enabledFeatures, imageVersion, prometheusIndex, readPrometheus } from './prometheus.ts';
 
 /** The image's working directory, against which a relative --config.file is resolved. */
 const IMAGE_WORKING_DIR = '/prometheus';
@@ -63,17 +62,15 @@ function candidatesOf(volume: V1Volume, relative: string): ConfigObjectRef[] | s
 
 /** The Prometheus container of a pod or pod template, as the injector finds it. */
 function prometheusOf(pod: PodLike): Container | undefined {
-  const spec = pod.spec;
-  if (spec === undefined) return undefined;
-  const index = findPrometheus(spec, pod.metadata?.annotations?.[`${PREFIX}prometheus-container`]?.trim());
-  return index === undefined ? undefined : spec.containers[index];
+  const index = prometheusIndex(pod);
+  return index === undefined ? undefined : pod.spec?.containers[index];
 }
 
 /** Follows --config.file to the object that holds it. */
 export function prometheusConfigSource(pod: PodLike): ConfigSource {
   const spec = pod.spec;
   if (spec === undefined) return { kind: 'unknown', reason: 'the pod has no spec' };
-  const index = findPrometheus(spec, pod.metadata?.annotations?.[`${PREFIX}prometheus-container`]?.trim());
+  const index = prometheusIndex(pod);
   if (index === undefined) return { kind: 'unknown', reason: 'the pod has no Prometheus container' };
   const view = readPrometheus(spec, index);
   const container: Container = view.container;
@@ -109,6 +106,20 @@ export function configText(ref: ConfigObjectRef, object: V1ConfigMap | V1Secret)
     }
   }
   return { text: content.toString('utf8') };
+}
+
+/**
+ * The first readable text of a source's candidates, with the object it came from; `find` returns the
+ * object of a candidate as the caller has it (the input's manifests, the ConfigMaps read), or undefined.
+ */
+export function readConfigText(source: ConfigSource, find: (ref: ConfigObjectRef) => V1ConfigMap | V1Secret | undefined): { ref: ConfigObjectRef; text: string } | undefined {
+  if (source.kind !== 'objects') return undefined;
+  for (const ref of source.candidates) {
+    const object = find(ref);
+    const content = object === undefined ? undefined : configText(ref, object);
+    if (content !== undefined && 'text' in content) return { ref, text: content.text };
+  }
+  return undefined;
 }
 
 /** What a pod's Prometheus makes of global.external_labels. */

@@ -2,6 +2,7 @@
 // where the TSDB lives, where the web server listens and how blocks are cut.
 import { posix } from 'node:path';
 import type { V1PodSpec } from '@kubernetes/client-node';
+import { PREFIX } from './names.ts';
 import type { Container } from './pod.ts';
 
 /** The official 3.x image's CMD, used when a container sets neither `command` nor `args`. */
@@ -102,6 +103,19 @@ export function findPrometheus(spec: V1PodSpec, requestedName: string | undefine
   if (byName >= 0) return byName;
   const byImage = containers.findIndex((c) => isPrometheusImage(c.image));
   return byImage >= 0 ? byImage : undefined;
+}
+
+/** The annotation that names the Prometheus container (the escape hatch for any other container). */
+export const PROMETHEUS_CONTAINER_ANNOTATION = `${PREFIX}prometheus-container`;
+
+/** The name the prometheus-container annotation gives, trimmed; undefined without it. */
+export function requestedPrometheus(annotations: Record<string, string> | undefined): string | undefined {
+  return annotations?.[PROMETHEUS_CONTAINER_ANNOTATION]?.trim();
+}
+
+/** The index of a pod's (or template's) Prometheus container, as the injector finds it. */
+export function prometheusIndex(pod: { metadata?: { annotations?: Record<string, string> }; spec?: V1PodSpec }): number | undefined {
+  return pod.spec === undefined ? undefined : findPrometheus(pod.spec, requestedPrometheus(pod.metadata?.annotations));
 }
 
 interface Token {

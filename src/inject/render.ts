@@ -3,13 +3,13 @@
 import { posix } from 'node:path';
 import type { V1Container, V1EnvVar, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { VERSION } from '../version.ts';
-import { INJECTED_LABEL, PREFIX, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
+import { INJECTED_LABEL, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
 import type { Settings, SidecarMode } from './overrides.ts';
 import { allContainers, mountHolding, type PodLike } from './pod.ts';
 import { cleanPath } from '../files.ts';
 import { sidecarSecretMounts, type SecretMount } from '../config/schema.ts';
 import { chooseCompaction, SHIPPER_META_FILE, type CompactionMode } from './compaction.ts';
-import { DELAY_COMPACT_FLAG, enabledFeatures, findPrometheus, imageDefaultArgs, imageVersion, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, OVERLAPPING_COMPACTION_FLAG, prometheusMajor, type Flag, type PrometheusView } from './prometheus.ts';
+import { DELAY_COMPACT_FLAG, enabledFeatures, imageDefaultArgs, imageVersion, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, OVERLAPPING_COMPACTION_FLAG, prometheusIndex, prometheusMajor, type Flag, type PrometheusView } from './prometheus.ts';
 import { parseDuration } from '../units.ts';
 
 /** Replace one element of the Prometheus container's command or args. */
@@ -506,7 +506,7 @@ export function shareUserPlan(pod: PodLike, sidecarName: string, settings: Setti
   const warnings: string[] = [];
   const { podSecurityContext, podUser: user } = podUser(spec, settings, warnings);
   const sidecar = allContainers(spec).find((c) => c.name === sidecarName);
-  const index = findPrometheus(spec, pod.metadata?.annotations?.[`${PREFIX}prometheus-container`]?.trim());
+  const index = prometheusIndex(pod);
   const prometheus = index === undefined ? undefined : spec.containers[index];
   const users = [sidecar, prometheus].map((c) => c?.securityContext?.runAsUser ?? user);
   if (prometheus !== undefined && users[0] !== users[1]) {

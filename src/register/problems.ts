@@ -4,7 +4,7 @@
 // each pod's --config.file, as its Prometheus expands them). Pure.
 import type { V1ConfigMap, V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { SIDECAR_NAME } from '../inject/names.ts';
-import { configText, externalLabels, prometheusConfigSource, type ConfigObjectRef } from '../inject/prometheus-config.ts';
+import { externalLabels, prometheusConfigSource, readConfigText, type ConfigObjectRef } from '../inject/prometheus-config.ts';
 import { labelsReferTo, sharedLabelGroups } from '../inject/labels-advice.ts';
 import type { PodRef } from './plan.ts';
 
@@ -76,18 +76,13 @@ function unknownVariables(pod: V1Pod, container: string): string[] {
 /** The labels a running pod's Prometheus uploads under, from its ConfigMap; undefined when they cannot be known for certain. */
 function podLabels(pod: V1Pod, configMaps: ReadonlyMap<string, V1ConfigMap>): { labels: Record<string, string>; config: string } | undefined {
   const source = prometheusConfigSource(pod);
-  if (source.kind !== 'objects') return undefined;
   const namespace = pod.metadata?.namespace ?? '';
-  for (const ref of source.candidates) {
-    const configMap = ref.kind === 'ConfigMap' ? configMaps.get(`${namespace}/${ref.name}`) : undefined;
-    const content = configMap === undefined ? undefined : configText(ref, configMap);
-    if (content === undefined || !('text' in content)) continue;
-    const found = externalLabels(pod, content.text, pod.metadata?.name ?? '');
-    // Labels from the pod's own name differ by construction; placeholders would make different values look equal.
-    if (found.kind !== 'labels' || found.perPod || (found.expands && labelsReferTo(found.written, unknownVariables(pod, source.container)))) return undefined;
-    return { labels: found.labels, config: describeRef(namespace, ref) };
-  }
-  return undefined;
+  const file = readConfigText(source, (ref) => (ref.kind === 'ConfigMap' ? configMaps.get(`${namespace}/${ref.name}`) : undefined));
+  if (file === undefined || source.kind !== 'objects') return undefined;
+  const found = externalLabels(pod, file.text, pod.metadata?.name ?? '');
+  // Labels from the pod's own name differ by construction; placeholders would make different values look equal.
+  if (found.kind !== 'labels' || found.perPod || (found.expands && labelsReferTo(found.written, unknownVariables(pod, source.container)))) return undefined;
+  return { labels: found.labels, config: describeRef(namespace, file.ref) };
 }
 
 /** Where a pod's --config.file comes from, without reading it. */
