@@ -203,7 +203,7 @@ export const ConfigSchema = Type.Object(
     existingSidecar: Type.Object(
       {
         shareUser: Type.Boolean({ default: false, description: 'true or false' }),
-        namespaces: Type.Array(Type.String({ pattern: DNS_LABEL, maxLength: 63 }), { default: [], description: 'a list of namespace names' }),
+        namespaces: Type.Array(Type.String({ pattern: DNS_LABEL, maxLength: 63, description: 'a namespace name (lowercase letters, digits and -, at most 63)' }), { default: [], description: 'a list of namespace names' }),
       },
       { additionalProperties: false, default: {} },
     ),
