@@ -19,6 +19,7 @@ import { allContainers, type PodLike } from '../inject/pod.ts';
 import { prometheusConfigSource, readConfigText } from '../inject/prometheus-config.ts';
 import { parseFlags } from './args.ts';
 import { CommandError, UsageError } from '../errors.ts';
+import { SpliceError, spliceDocument } from './splice.ts';
 import { podPointer, resolvePointer } from './workloads.ts';
 
 export const help = `Usage: thanos-injector inject -f FILE|- [flags]
@@ -57,7 +58,7 @@ function leadingComment(document: Document): string | null {
 }
 
 /** The YAML documents of `-f FILE` (or stdin), each with its object (empty documents dropped). */
-async function readManifests(filename: string): Promise<{ source: string; parsed: { document: Document; object: unknown }[] }> {
+async function readManifests(filename: string): Promise<{ source: string; input: string; parsed: { document: Document; object: unknown }[] }> {
   const source = filename === '-' ? 'stdin' : filename;
   let input: string;
   try {
@@ -65,15 +66,17 @@ async function readManifests(filename: string): Promise<{ source: string; parsed
   } catch (error) {
     throw new CommandError(`cannot read ${source}: ${readFailure(error)}`);
   }
-  const documents = parseAllDocuments(input);
+  // Merge keys (<<) as kubectl reads them.
+  const documents = parseAllDocuments(input, { merge: true });
   if (!Array.isArray(documents)) throw new CommandError(`${source}: empty YAML stream`);
   const parsed: { document: Document; object: unknown }[] = [];
   for (const document of documents) {
     if (document.errors.length > 0) throw new CommandError(`${source}: not valid YAML: ${document.errors[0]?.message.split('\n')[0]}`);
-    const object: unknown = document.toJS();
+    // A copy through JSON: an alias's value is its own object, as kubectl reads it, not one shared and injected twice.
+    const object = JSON.parse(JSON.stringify(document.toJS()) ?? 'null') as unknown;
     if (object !== null && object !== undefined) parsed.push({ document, object });
   }
-  return { source, parsed };
+  return { source, input, parsed };
 }
 
 interface InjectRun {
@@ -92,33 +95,36 @@ function namespaceOf(object: Manifest, run: Pick<InjectRun, 'namespace'>): strin
   return run.namespace ?? (typeof object.metadata?.namespace === 'string' ? object.metadata.namespace : 'default');
 }
 
-/** Injects a Pod, a workload's pod template or each item of a List, in place; true when it changed. */
-function injectObject(object: Manifest, run: InjectRun): boolean {
-  if (object === null || typeof object !== 'object' || typeof object.kind !== 'string') return false;
+/**
+ * Injects a Pod, a workload's pod template or each item of a List, in place; returns the operations
+ * against the object (`at`: its place in the document).
+ */
+function injectObject(object: Manifest, run: InjectRun, at = ''): PatchOperation[] {
+  if (object === null || typeof object !== 'object' || typeof object.kind !== 'string') return [];
   if (object.kind === 'List' && Array.isArray(object.items)) {
-    return object.items.map((item) => injectObject(item as Manifest, run)).includes(true);
+    return object.items.flatMap((item, i) => injectObject(item as Manifest, run, `${at}/items/${i}`));
   }
   const pointer = podPointer(object.kind);
-  if (pointer === undefined) return false;
+  if (pointer === undefined) return [];
   const where = describe(object);
   const template = resolvePointer(object, pointer);
   const problems = checkPodTemplate(`${where} ${pointer === '' ? '' : pointer.slice(1).replaceAll('/', '.')}`.trim())(template);
   if (problems.length > 0) {
     run.denials.push(`${where}: ${problems.join('; ')}`);
-    return false;
+    return [];
   }
   const namespace = namespaceOf(object, run);
   const result: Injection = injectPod(template as PodLike, { config: run.config, namespace, kubernetesVersion: run.kubernetesVersion });
   if (result.outcome === 'denied') {
     run.denials.push(`${where}: ${result.message}`);
-    return false;
+    return [];
   }
   for (const warning of result.warnings) process.stderr.write(`${where}: warning: ${warning}\n`);
   const patch = result.patch ?? [];
   if (patch.length > 0) applyPatchInPlace(template as object, patch);
   run.patches.push(patch);
   process.stderr.write(result.outcome === 'skipped' ? `${where}: skipped (${result.reason}): ${result.message}\n` : `${where}: injected\n`);
-  return patch.length > 0;
+  return patch.map((operation) => ({ ...operation, path: `${at}${pointer}${operation.path}` }));
 }
 
 /** The objects of the input, each List replaced by its items. */
@@ -162,18 +168,33 @@ function adviseOnLabels(objects: readonly Manifest[], run: InjectRun): void {
   }
 }
 
-/**
- * The manifests again: untouched documents as written (comments, flow style), injected ones anew,
- * keeping their leading comment.
- */
-function printManifests(parsed: { document: Document; object: unknown }[], changed: boolean[]): void {
-  const texts = parsed.map(({ document, object }, i) => {
-    if (!changed[i]) return document.toString().replace(/^---\n/, '');
-    const output = new Document(object, { aliasDuplicateObjects: false });
-    output.commentBefore = leadingComment(document);
-    return output.toString({ lineWidth: 0 });
-  });
-  process.stdout.write(texts.join('---\n'));
+/** A document written anew from its object (its leading comment kept): for shapes not edited in place. */
+function rewritten(text: string, document: Document, object: unknown): string {
+  const output = new Document(object, { aliasDuplicateObjects: false });
+  output.commentBefore = leadingComment(document);
+  return `${text.startsWith('---') ? '---\n' : ''}${output.toString({ lineWidth: 0 })}`;
+}
+
+/** The input again, byte for byte but for the injected parts (splice.ts). */
+function printManifests(input: string, parsed: readonly { document: Document; object: unknown }[], operations: readonly PatchOperation[][]): void {
+  let output = '';
+  let cursor = 0;
+  for (const [i, { document, object }] of parsed.entries()) {
+    if (operations[i]?.length) {
+      const [from, , to] = document.range as [number, number, number];
+      let text: string;
+      try {
+        text = spliceDocument(input, document, operations[i], object);
+      } catch (error) {
+        if (!(error instanceof SpliceError)) throw error;
+        process.stderr.write(`${describe(object as Manifest)}: note: written anew, its comments and layout not kept (${error.message})\n`);
+        text = rewritten(input.slice(from, to), document, object);
+      }
+      output += input.slice(cursor, from) + text;
+      cursor = to;
+    }
+  }
+  process.stdout.write(output + input.slice(cursor));
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -194,14 +215,14 @@ export async function run(argv: string[]): Promise<number> {
   const kubernetesVersion = values['kube-version'] ?? config.kubernetesVersion;
   if (!/^v?[0-9]+\.[0-9]+/.test(kubernetesVersion)) throw new UsageError(`--kube-version: "${kubernetesVersion}" is not valid; expected a version such as 1.33`);
 
-  const { source, parsed } = await readManifests(values.filename);
+  const { source, input, parsed } = await readManifests(values.filename);
   const objects = parsed.map((p) => p.object);
   const injection: InjectRun = { config, kubernetesVersion, namespace: values.namespace, denials: [], patches: [] };
-  const changed = objects.map((object) => injectObject(object as Manifest, injection));
+  const operations = objects.map((object) => injectObject(object as Manifest, injection));
   if (injection.denials.length > 0) throw new CommandError(injection.denials.join('\n'));
   adviseOnLabels(flatten(objects), injection);
   if (values.output === 'yaml') {
-    printManifests(parsed, changed);
+    printManifests(input, parsed, operations);
     return 0;
   }
   const pods = objects.filter((o) => (o as Manifest).kind === 'Pod');
