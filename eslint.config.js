@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', '.tap/', '.cluster/', '.tools/', 'test/cluster/**/*.go'] },
+  { ignores: ['dist/', 'release/', 'node_modules/', 'coverage/', '.tap/', '.cluster/', '.tools/', 'test/cluster/**/*.go'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

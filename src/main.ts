@@ -17,11 +17,15 @@ Adds a Thanos sidecar to labelled Prometheus pods, as a Kubernetes admission web
 Commands:
 ${Object.entries(COMMANDS).map(([name, { summary }]) => `  ${name.padEnd(10)} ${summary}`).join('\n')}
 
-Run 'thanos-injector COMMAND --help' for a command's flags.
+Run 'thanos-injector COMMAND --help' for a command's flags, 'thanos-injector --version' for the version.
 `;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === 'version') {
+    process.stdout.write(`thanos-injector ${(await import('./version.ts')).VERSION}\n`);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage);
     return name === undefined ? 2 : 0;

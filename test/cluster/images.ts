@@ -316,8 +316,14 @@ export async function ensureNodeImages(tools: NodeToolPaths, log: (m: string) =>
   const tars: Record<string, string> = {};
   for (const spec of specs) tars[spec.ref] = await buildImage(spec, log);
   const [pause, prometheus3, prometheus2, thanos] = specs.map((s) => s.ref) as [string, string, string, string];
+  const injector = await ensureInjectorImage(log);
+  tars[injector.ref] = injector.tar;
+  return { pause, prometheus3, prometheus2, thanos, injector: injector.ref, tars };
+}
+
+/** The injector's image from the repository's Dockerfile (its docker-archive tar), built when missing; also the release's image (scripts/release.ts). */
+export async function ensureInjectorImage(log: (m: string) => void = console.error): Promise<{ ref: string; tar: string }> {
   const base = nodeBaseImageSpec(toolsDir());
   const injector = injectorImageSpec(root, base, await buildImage(base, log));
-  tars[injector.ref] = await buildImage(injector, log);
-  return { pause, prometheus3, prometheus2, thanos, injector: injector.ref, tars };
+  return { ref: injector.ref, tar: await buildImage(injector, log) };
 }

@@ -1,0 +1,133 @@
+// `npm run release`: every artifact of a release, in release/, with SHA256SUMS. One version for all
+// of them, package.json's:
+//   thanos-sidecar-injector-V.tgz                 the npm package (`npm pack`: dist, README, LICENSE)
+//   thanos-injector-V-linux-x64.tar.gz            the one-file CLI (a Node single executable
+//                                                 application), beside it as kubectl-thanos_injector
+//                                                 so that `kubectl thanos-injector ...` runs it
+//   thanos-sidecar-injector-V.chart.tgz           the chart (`helm package`, version and appVersion V)
+//   thanos-sidecar-injector-V.oci.tar             the image (the Dockerfile) as an OCI archive
+//   SHA256SUMS
+// Flags: --skip-image leaves the image out (it needs buildah and the image build of test/cluster).
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { build } from 'esbuild';
+
+const root = path.resolve(import.meta.dirname, '..');
+const out = path.join(root, 'release');
+const { version } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
+/** The fuse Node's single executable applications look for (Node's documentation). */
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+function run(command: string, args: string[], options: SpawnSyncOptions = {}): string {
+  const result = spawnSync(command, args, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26, ...options });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.error?.message ?? `exit ${result.status}`}):\n${String(result.stderr).slice(-3000)}`);
+  return String(result.stdout);
+}
+
+function step<T>(what: string, make: () => T): T {
+  const started = Date.now();
+  const made = make();
+  console.error(`release: ${what} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  return made;
+}
+
+/** The npm package, built by its prepack script. */
+function npmPackage(): string {
+  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', out])) as { filename: string }[];
+  return packed[0]!.filename;
+}
+
+/**
+ * One CommonJS file holding the CLI and its dependencies (a single executable application runs
+ * one script); the version is written in, since there is no package.json beside it.
+ */
+async function bundle(dir: string): Promise<string> {
+  const file = path.join(dir, 'thanos-injector.cjs');
+  await build({
+    entryPoints: [path.join(root, 'src/main.ts')],
+    outfile: file,
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'cjs',
+    minify: true,
+    logLevel: 'warning',
+    plugins: [{
+      name: 'version',
+      setup(builder) {
+        builder.onLoad({ filter: /[\\/]src[\\/]version\.ts$/ }, () => ({ contents: `export const VERSION = ${JSON.stringify(version)};`, loader: 'ts' }));
+      },
+    }],
+  });
+  return file;
+}
+
+/** The Node binary running this script with the bundle injected (the release .nvmrc pins). */
+function singleExecutable(dir: string, script: string): string {
+  const blob = path.join(dir, 'sea.blob');
+  const config = path.join(dir, 'sea-config.json');
+  fs.writeFileSync(config, JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
+  run(process.execPath, ['--experimental-sea-config', config]);
+  const binary = path.join(dir, 'thanos-injector');
+  fs.copyFileSync(process.execPath, binary);
+  fs.chmodSync(binary, 0o755);
+  run(path.join(root, 'node_modules/.bin/postject'), [binary, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE]);
+  fs.symlinkSync('thanos-injector', path.join(dir, 'kubectl-thanos_injector'));
+  for (const file of ['LICENSE', 'README.md']) fs.copyFileSync(path.join(root, file), path.join(dir, file));
+  const archive = `thanos-injector-${version}-linux-x64.tar.gz`;
+  run('tar', ['-czf', path.join(out, archive), '-C', dir, 'thanos-injector', 'kubectl-thanos_injector', 'LICENSE', 'README.md']);
+  return archive;
+}
+
+/** helm on the PATH, else the one the tests build (test/cluster/build.ts). */
+async function helm(): Promise<string> {
+  if (spawnSync('helm', ['version', '--short'], { stdio: 'ignore' }).status === 0) return 'helm';
+  const { ensureTools } = await import('../test/cluster/build.ts');
+  return (await ensureTools()).helm;
+}
+
+async function chart(dir: string): Promise<string> {
+  run(await helm(), ['package', path.join(root, 'charts/thanos-sidecar-injector'), '--version', version, '--app-version', version, '--destination', dir]);
+  const archive = `thanos-sidecar-injector-${version}.chart.tgz`;
+  fs.renameSync(path.join(dir, `thanos-sidecar-injector-${version}.tgz`), path.join(out, archive));
+  return archive;
+}
+
+/** The image the node tests build from the Dockerfile (test/cluster/images.ts), as an OCI archive. */
+async function image(dir: string): Promise<string> {
+  const { ensureInjectorImage } = await import('../test/cluster/images.ts');
+  const { ref, tar } = await ensureInjectorImage();
+  const archive = `thanos-sidecar-injector-${version}.oci.tar`;
+  const storage = ['--storage-driver', 'vfs', '--root', path.join(dir, 'storage'), '--runroot', path.join(dir, 'run')];
+  run('buildah', [...storage, 'pull', '--quiet', `docker-archive:${tar}`]);
+  run('buildah', [...storage, 'push', '--quiet', ref, `oci-archive:${path.join(out, archive)}:thanos-sidecar-injector:${version}`]);
+  run('buildah', [...storage, 'rmi', '--all']);
+  return archive;
+}
+
+const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+async function main(): Promise<void> {
+  const withImage = !process.argv.includes('--skip-image');
+  fs.rmSync(out, { recursive: true, force: true });
+  fs.mkdirSync(out);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'thanos-injector-release-'));
+  try {
+    const artifacts = [step('npm package', npmPackage)];
+    const sea = path.join(work, 'sea');
+    fs.mkdirSync(sea);
+    const script = await bundle(sea);
+    artifacts.push(step('single executable', () => singleExecutable(sea, script)));
+    artifacts.push(await chart(work));
+    if (withImage) artifacts.push(await image(work));
+    fs.writeFileSync(path.join(out, 'SHA256SUMS'), artifacts.map((name) => `${sha256(path.join(out, name))}  ${name}\n`).join(''));
+    for (const name of [...artifacts, 'SHA256SUMS']) console.log(`${path.relative(root, path.join(out, name))}\t${(fs.statSync(path.join(out, name)).size / 1e6).toFixed(1)} MB`);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();

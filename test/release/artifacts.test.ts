@@ -1,0 +1,154 @@
+// The release as users get it (`npm run release` writes release/ first: `npm run test:release`):
+// the npm tarball installed into an empty folder and run through npx; the one-file CLI run for
+// every command, `serve` answering a review over HTTPS and `check` and `register` against a real
+// apiserver, also as `kubectl thanos-injector`; the chart package and the image archive carrying
+// the same version; SHA256SUMS verified by sha256sum.
+import t from 'tap';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { parse } from 'yaml';
+import { admissionReview, prometheusPod } from '../support/admission.ts';
+import { startE2e } from '../support/e2e.ts';
+import { httpsCall } from '../support/http.ts';
+import { freePort, waitFor } from '../support/net.ts';
+
+const root = new URL('../..', import.meta.url).pathname;
+const release = join(root, 'release');
+const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string };
+const VERSION_LINE = `thanos-injector ${version}\n`;
+const work = await mkdtemp(join(tmpdir(), 'thanos-injector-release-'));
+t.teardown(() => rm(work, { recursive: true, force: true }));
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
+  return promisify(execFile)(command, args, { cwd: options.cwd ?? work, env: options.env ?? process.env, maxBuffer: 1 << 26, timeout: 300_000 }).then(
+    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+}
+
+const fixture = join(root, 'test/fixtures/inject/seed-deployment.yaml');
+const golden = await readFile(`${fixture}.injected`, 'utf8');
+const files = await readdir(release);
+const named = (pattern: RegExp) => {
+  const file = files.find((f) => pattern.test(f));
+  if (file === undefined) throw new Error(`release/ has no file matching ${pattern} (run npm run release): ${files.join(', ')}`);
+  return join(release, file);
+};
+
+void t.test('SHA256SUMS lists every artifact and sha256sum verifies it', async (t) => {
+  const sums = await readFile(join(release, 'SHA256SUMS'), 'utf8');
+  t.same(sums.trim().split('\n').map((line) => line.split(/\s+/)[1]).sort(), files.filter((f) => f !== 'SHA256SUMS').sort());
+  const checked = await run('sha256sum', ['--check', '--strict', 'SHA256SUMS'], { cwd: release });
+  t.equal(checked.code, 0, checked.stdout + checked.stderr);
+});
+
+void t.test('the npm package: only what runs, installed into an empty folder, run with npx', async (t) => {
+  const tarball = named(new RegExp(`^thanos-sidecar-injector-${version.replaceAll('.', '\\.')}\\.tgz$`));
+  const listed = (await run('tar', ['-tzf', tarball])).stdout.trim().split('\n');
+  t.ok(listed.includes('package/dist/main.js') && listed.includes('package/LICENSE') && listed.includes('package/README.md'), 'dist, LICENSE and README');
+  t.same(listed.filter((f) => /\.map$|\/src\/|\/test\//.test(f)), [], 'no source maps, sources or tests');
+  const folder = join(work, 'npm');
+  const installed = await run('npm', ['install', '--prefix', folder, '--no-audit', '--no-fund', tarball]);
+  t.equal(installed.code, 0, `npm install of the tarball: ${installed.stderr.slice(-2000)}`);
+  const npx = (args: string[]) => run('npx', ['--no-install', 'thanos-sidecar-injector', ...args], { cwd: folder });
+  t.equal((await npx(['--version'])).stdout, VERSION_LINE);
+  const injected = await npx(['inject', '-f', fixture, '--kube-version', '1.33']);
+  t.equal(injected.stdout, golden, 'inject prints the golden output');
+  // `check` loads the Kubernetes client and the CEL evaluator: both must be installed with the package.
+  const check = await npx(['check', '--kubeconfig', join(work, 'none')]);
+  t.match(check.stderr, /kubeconfig/i, `check reaches its kubeconfig: ${check.stderr}`);
+  t.notMatch(check.stderr, /Cannot find (module|package)|ERR_MODULE_NOT_FOUND/);
+});
+
+const binaryDir = join(work, 'bin');
+
+void t.test('the one-file CLI: inject, certs and serve on their own, as thanos-injector and as a kubectl plugin', async (t) => {
+  const archive = named(new RegExp(`^thanos-injector-${version.replaceAll('.', '\\.')}-linux-x64\\.tar\\.gz$`));
+  await run('mkdir', ['-p', binaryDir]);
+  t.equal((await run('tar', ['-xzf', archive, '-C', binaryDir])).code, 0);
+  const binary = join(binaryDir, 'thanos-injector');
+  t.equal((await run(binary, ['--version'])).stdout, VERSION_LINE);
+  t.equal((await run(binary, ['inject', '-f', fixture, '--kube-version', '1.33'])).stdout, golden, 'inject prints the golden output');
+  t.equal((await run(join(binaryDir, 'kubectl-thanos_injector'), ['--version'])).stdout, VERSION_LINE, 'kubectl-thanos_injector is the same program');
+
+  const certs = join(work, 'certs');
+  t.equal((await run(binary, ['certs', '--out', certs])).code, 0);
+  const verified = await run('openssl', ['verify', '-CAfile', join(certs, 'ca.crt'), join(certs, 'tls.crt')]);
+  t.equal(verified.code, 0, `openssl verify: ${verified.stdout}${verified.stderr}`);
+
+  const [port, healthPort] = [await freePort(), await freePort()];
+  const serve = spawn(binary, ['serve', '--address', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--cert-dir', certs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  serve.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  serve.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => serve.on('exit', resolve));
+  t.teardown(() => void serve.kill('SIGKILL'));
+  const ca = await readFile(join(certs, 'ca.crt'), 'utf8');
+  const body = JSON.stringify(admissionReview(prometheusPod()));
+  const answer = await waitFor('the binary\'s webhook to answer', () => httpsCall({ port, ca, method: 'POST', path: '/mutate', headers: { 'content-type': 'application/json' }, body }).catch(() => undefined), 30_000, 200);
+  const response = (answer.json as { response?: { allowed?: boolean; patch?: string } }).response;
+  if (response?.allowed !== true) t.comment(log);
+  t.equal(response?.allowed, true, 'the review is allowed');
+  t.match(Buffer.from(response?.patch ?? '', 'base64').toString(), /thanos-sidecar/, 'the answer adds the sidecar');
+  serve.kill('SIGTERM');
+  t.equal(await exited, 0, 'SIGTERM: a clean exit');
+});
+
+void t.test('the one-file CLI against a real apiserver: kubectl thanos-injector check and register', async (t) => {
+  const { cluster } = await startE2e(t, 'thanos-injector-release-');
+  const kubectlDir = dirname(cluster.bin.kubectl);
+  const env = { ...process.env, KUBECONFIG: cluster.kubeconfig, PATH: `${binaryDir}:${kubectlDir}:${process.env.PATH ?? ''}` };
+  t.equal((await run('kubectl', ['thanos-injector', '--version'], { env })).stdout, VERSION_LINE, 'kubectl finds the plugin');
+  const check = await run('kubectl', ['thanos-injector', 'check'], { env });
+  t.equal(check.code, 1, 'check fails: nothing is installed');
+  if (!/no configuration named thanos-sidecar-injector/.test(check.stdout)) t.comment(check.stdout + check.stderr);
+  t.match(check.stdout, /webhook configuration +fail +no configuration named thanos-sidecar-injector/, 'check asked the apiserver and says what is missing');
+  const register = await run('kubectl', ['thanos-injector', 'register', '--query-namespace', 'default'], { env });
+  if (register.code !== 0) t.comment(register.stderr);
+  t.equal(register.code, 0, 'register ran against the apiserver');
+  const configMap = JSON.parse(await cluster.kubectlOk(['-n', 'default', 'get', 'configmap', 'thanos-query-endpoints', '-o', 'json'])) as { data?: Record<string, string> };
+  t.ok(configMap.data && 'endpoints.yaml' in configMap.data, 'and wrote the ConfigMap Thanos Query reads');
+});
+
+void t.test('the chart package: version and appVersion are the release\'s', async (t) => {
+  const chart = named(new RegExp(`^thanos-sidecar-injector-${version.replaceAll('.', '\\.')}\\.chart\\.tgz$`));
+  const meta = parse((await run('tar', ['-xzOf', chart, 'thanos-sidecar-injector/Chart.yaml'])).stdout) as { version: string; appVersion: string };
+  t.same([meta.version, meta.appVersion], [version, version]);
+});
+
+void t.test('the image archive: an OCI image whose injector is the release\'s version', async (t) => {
+  const archive = named(new RegExp(`^thanos-sidecar-injector-${version.replaceAll('.', '\\.')}\\.oci\\.tar$`));
+  const dir = join(work, 'oci');
+  await run('mkdir', ['-p', dir]);
+  t.equal((await run('tar', ['-xf', archive, '-C', dir])).code, 0);
+  const blob = (digest: string) => join(dir, 'blobs', ...digest.split(':'));
+  const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+  t.equal(index.manifests[0]?.annotations?.['org.opencontainers.image.ref.name'], `thanos-sidecar-injector:${version}`, 'tagged with the version');
+  const manifest = JSON.parse(await readFile(blob(index.manifests[0]!.digest), 'utf8')) as { config: { digest: string }; layers: { digest: string }[] };
+  const config = JSON.parse(await readFile(blob(manifest.config.digest), 'utf8')) as { config: { Entrypoint: string[]; User: string } };
+  t.match(config.config.Entrypoint, ['node', /.*/], 'the Dockerfile\'s entrypoint');
+  let packageJson: string | undefined;
+  for (const layer of manifest.layers.toReversed()) {
+    const read = await run('tar', ['-xzOf', blob(layer.digest), 'app/package.json']);
+    if (read.code === 0) {
+      packageJson = read.stdout;
+      break;
+    }
+  }
+  t.equal((JSON.parse(packageJson ?? '{}') as { version?: string }).version, version, 'its /app/package.json (what --version prints) is the release\'s');
+  // As the README tells users to load it before pushing it to their registry.
+  const storage = ['--storage-driver', 'vfs', '--root', join(work, 'buildah'), '--runroot', join(work, 'buildah-run')];
+  t.equal((await run('buildah', [...storage, 'pull', '--quiet', `oci-archive:${archive}`])).code, 0, 'buildah pull oci-archive:');
+  const images = await run('buildah', [...storage, 'images', '--format', '{{.Name}}:{{.Tag}}']);
+  t.match(images.stdout, `localhost/thanos-sidecar-injector:${version}`, 'named as the README says');
+  await run('buildah', [...storage, 'rmi', '--all']);
+});
