@@ -1,16 +1,20 @@
-// 4. The injector in the cluster, as users install it (the README's "Install in a cluster"): the
-//    image built from our Dockerfile (buildah, on a local Node 24 base: test/cluster/images.ts)
-//    pushed with buildah, and the chart packaged and pushed with helm, to a real OCI registry
-//    (go-containerregistry's, built from its Go module like the other tools: test/cluster/registry/,
-//    ~20 s cold) on 127.0.0.1 in the test's network namespace, plain HTTP, for this file only;
-//    `helm install` from that registry with the chart's defaults (2 replicas, certs.mode=auto, no
-//    webhook.url) in a namespace that enforces Pod Security "restricted". The node's containerd
-//    (same namespace, so the same loopback; its hosts.toml says plain HTTP) pulls the image from
-//    the registry: it is not imported for this file. The apiserver calls the webhook through its
-//    Service; the user's existing Prometheus is restarted and comes back injected; the registration
-//    CronJob (same image) records it; `check` sees the whole chain. Then admissions keep flowing
-//    while an injector pod is deleted and while `helm upgrade` rolls the Deployment: not one pod
-//    is admitted without the sidecar, not one request fails.
+// 4. The injector in the cluster, as users install it (the README's "Install in a cluster"), from a
+//    real OCI registry: the image built from our Dockerfile (buildah, on a local Node 24 base:
+//    test/cluster/images.ts) pushed with `buildah push`, the chart packaged and pushed with
+//    `helm push`, to go-containerregistry's registry (built from its Go module like the other tools:
+//    test/cluster/registry/, 16 s cold) on 127.0.0.1 in the test's network namespace, plain HTTP,
+//    for this file only; `helm install` (and later `helm upgrade`) from that registry with the
+//    chart's defaults (2 replicas, certs.mode=auto, no webhook.url) in a namespace that enforces Pod
+//    Security "restricted". The node's containerd, started by this process in the same network
+//    namespace (so on the same loopback), pulls the image over plain HTTP (a hosts.toml under the
+//    node's registry config_path says so, as for any plain-HTTP registry; containerd 1.6 also
+//    defaults a loopback host to plain HTTP without it): the image is not imported for this file,
+//    containerd holds none of it before the install, and the registry's log shows containerd
+//    fetching its config and every layer during the install. The apiserver calls the webhook through
+//    its Service; the user's existing Prometheus is restarted and comes back injected; the
+//    registration CronJob (same image) records it; `check` sees the whole chain. Then admissions
+//    keep flowing while an injector pod is deleted and while `helm upgrade` rolls the Deployment:
+//    not one pod is admitted without the sidecar, not one request fails.
 import t from 'tap';
 import { mkdirSync, readFileSync } from 'node:fs';
 import * as https from 'node:https';
