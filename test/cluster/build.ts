@@ -8,6 +8,7 @@
  *   - ./etcd/go.mod : `require go.etcd.io/etcd/server/v3 vA.B.C`
  *   - ./helm/go.mod : `require helm.sh/helm/v3 vA.B.C`
  *   - ./prometheus/go.mod : `require github.com/prometheus/prometheus v0.3XX.Y` (= Prometheus 3.XX.Y)
+ *   - ./registry/go.mod : `require github.com/google/go-containerregistry vA.B.C` (the node's OCI registry, ensureRegistry())
  *
  * Binaries are cached per version in
  *   $THANOS_INJECTOR_TOOLS_DIR                     (if set), else
@@ -63,7 +64,7 @@ const HERE = import.meta.dirname;
 
 interface Group {
   /** Short name, also the cache folder prefix. */
-  name: 'k8s' | 'etcd' | 'helm' | 'helm-docs' | 'prometheus' | 'node' | 'prometheus-server' | 'thanos' | 'minio' | 'pause' | 'coredns';
+  name: 'k8s' | 'etcd' | 'helm' | 'helm-docs' | 'prometheus' | 'node' | 'prometheus-server' | 'thanos' | 'minio' | 'pause' | 'coredns' | 'registry';
   /** Go module folder. */
   moduleDir: string;
   /** Module whose `require` version keys the cache. */
@@ -213,6 +214,19 @@ function goInstalled(name: Group['name'], module: string, version: string): Grou
 /** The node's cluster DNS (`*.svc.cluster.local`, SRV records for dnssrv+ endpoints): CoreDNS, its own go.mod untouched. */
 const COREDNS = goInstalled('coredns', 'github.com/coredns/coredns', 'v1.14.7');
 
+/**
+ * The OCI registry of the node's install scenario (test/node/install.test.ts), which pushes the
+ * injector's image and chart to it and installs from it: go-containerregistry's `registry` command
+ * (in-memory, plain HTTP, on localhost), pinned in ./registry/go.mod.
+ */
+const REGISTRY: Group = {
+  name: 'registry',
+  moduleDir: path.join(HERE, 'registry'),
+  versionModule: 'github.com/google/go-containerregistry',
+  packages: ['github.com/google/go-containerregistry/cmd/registry'],
+  ldflags: () => [],
+};
+
 /** The node's sandbox program (./pause/main.go), PID 1 of every pod. */
 const PAUSE: Group = {
   name: 'pause',
@@ -350,7 +364,11 @@ function goVersion(env: Record<string, string> = {}): Promise<string> {
   });
 }
 
-async function ensureGroup(group: Group, root: string, force: boolean, log: (m: string) => void): Promise<Record<string, string>> {
+/**
+ * The binaries of `group`, built when missing or out of date; with `offline` set (a reason), an
+ * Error saying it instead of a build.
+ */
+async function ensureGroup(group: Group, root: string, force: boolean, log: (m: string) => void, offline?: string): Promise<Record<string, string>> {
   const goMod = path.join(group.moduleDir, 'go.mod');
   const version = group.installVersion ?? (group.versionModule === '' ? 'local' : requiredVersion(goMod, group.versionModule));
   if (group.name === 'k8s' || group.name === 'node') checkStagingReplaces(goMod, version);
@@ -371,6 +389,7 @@ async function ensureGroup(group: Group, root: string, force: boolean, log: (m: 
     }
   };
   if (upToDate()) return paths;
+  if (offline) throw new Error(`${Object.keys(paths).join(', ')} (${group.versionModule} ${version}) is not built for its current inputs, and ${offline}`);
 
   fs.mkdirSync(root, { recursive: true });
   await withLock(`${outDir}.lock`, log, async () => {
@@ -507,6 +526,28 @@ export async function ensureNodeTools(opts: EnsureToolsOptions = {}): Promise<No
       minio: MINIO.installVersion ?? '',
     },
   };
+}
+
+export interface RegistryToolPaths {
+  registry: string;
+  /** The go-containerregistry module version (./registry/go.mod). */
+  version: string;
+}
+
+/**
+ * The OCI registry of the install scenario, built when missing or out of date (~20 s cold). Inside
+ * the node's namespaces (no route out, so no Go module proxy) it is not built but an Error says to
+ * run prepare-node.ts first, which builds it for the newest Kubernetes release (the release the
+ * install scenario runs on: `test:node:oldest` runs core.test.ts only).
+ */
+export async function ensureRegistry(opts: EnsureToolsOptions = {}): Promise<RegistryToolPaths> {
+  const log = opts.log ?? ((m: string) => console.error(`[test/cluster/build] ${m}`));
+  const offline = process.env.THANOS_INJECTOR_NETNS === '1'
+    ? "the node's namespaces have no route out: run node test/cluster/prepare-node.ts first (npm run test:node does)"
+    : undefined;
+  const paths = await ensureGroup(REGISTRY, toolsDir(), opts.force ?? false, log, offline);
+  if (!paths.registry) throw new Error('internal: no path for registry');
+  return { registry: paths.registry, version: requiredVersion(path.join(REGISTRY.moduleDir, 'go.mod'), REGISTRY.versionModule) };
 }
 
 /** `version` of a staging module if the Go module proxy serves it, else the nearest earlier patch it serves (the sample-* ones may be served at none: unused). */

@@ -42,6 +42,13 @@ export interface TestNode {
   containerdSocket: string;
   /** `ctr -n k8s.io --address <socket> ARGS`. */
   ctr(args: string[]): Promise<ExecResult>;
+  /**
+   * Lets containerd pull from `host` (`127.0.0.1:PORT`, as image references name it) over plain
+   * HTTP: writes `<host>/hosts.toml` with `server = "http://<host>"` in the folder of the node's
+   * registry `config_path`, which containerd reads at each pull (so it may come after the start).
+   * Returns the file's path.
+   */
+  plainHttpRegistry(host: string): string;
   /** The last lines of a component's log (containerd, kubelet, kube-scheduler, kube-proxy). */
   logTail(component: string, lines?: number): string;
   /** Deletes every pod through the kubelet, then stops kube-proxy, kube-scheduler, kubelet, containerd. */
@@ -120,7 +127,7 @@ function kubeconfig(server: string, user: string, ca: string, cert: string, key:
   ].join('\n');
 }
 
-function containerdConfig(root: string, state: string, socket: string, cniConf: string, pauseImage: string): string {
+function containerdConfig(root: string, state: string, socket: string, cniConf: string, pauseImage: string, registryHosts: string): string {
   return `version = 2
 root = "${root}"
 state = "${state}"
@@ -141,6 +148,9 @@ state = "${state}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "${cniConf}"
+  # Per registry host, a folder with a hosts.toml (TestNode.plainHttpRegistry); none by default.
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "${registryHosts}"
 `;
 }
 
@@ -239,7 +249,8 @@ export async function startNode(cluster: Cluster, o: StartNodeOptions): Promise<
   const timeout = o.readyTimeoutMs ?? 90_000;
   const dir = path.join(cluster.dir, 'node');
   const logDir = path.join(dir, 'logs');
-  for (const sub of ['containerd-root', 'containerd-state', 'cni', 'kubelet', 'logs', 'certs']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  for (const sub of ['containerd-root', 'containerd-state', 'cni', 'kubelet', 'logs', 'certs', 'registry-hosts']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  const registryHosts = path.join(dir, 'registry-hosts');
   const logOf = (component: string) => path.join(logDir, `${component}.log`);
   const procs: Proc[] = [];
   const socket = path.join(dir, 'containerd-state', 'containerd.sock');
@@ -279,7 +290,7 @@ export async function startNode(cluster: Cluster, o: StartNodeOptions): Promise<
     const cniConf = path.join(dir, 'cni');
     fs.writeFileSync(path.join(cniConf, '10-tsi-pods.conflist'), cniConfig());
     const containerdToml = path.join(dir, 'containerd.toml');
-    fs.writeFileSync(containerdToml, containerdConfig(path.join(dir, 'containerd-root'), path.join(dir, 'containerd-state'), socket, cniConf, o.pauseImage));
+    fs.writeFileSync(containerdToml, containerdConfig(path.join(dir, 'containerd-root'), path.join(dir, 'containerd-state'), socket, cniConf, o.pauseImage, registryHosts));
     const containerd = startProc('containerd', 'containerd', ['--config', containerdToml], logOf('containerd'));
     procs.push(containerd);
     await waitFor('containerd to answer on its socket', timeout, procs, containerd, async () => (await ctr(['version'])).code === 0);
@@ -347,6 +358,13 @@ export async function startNode(cluster: Cluster, o: StartNodeOptions): Promise<
       ip: NODE_IP,
       containerdSocket: socket,
       ctr,
+      plainHttpRegistry: (host) => {
+        if (!/^[\w.-]+:\d+$/.test(host)) throw new Error(`plainHttpRegistry: want host:port, got ${host}`);
+        const file = path.join(registryHosts, host, 'hosts.toml');
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, `# ${host} serves plain HTTP (no TLS).\nserver = "http://${host}"\n`);
+        return file;
+      },
       logTail: (component, lines = 40) => tail(logOf(component), lines),
       stop,
     };

@@ -1,12 +1,14 @@
 /**
  * Everything the node tests need that comes from outside, done before they enter their network
  * namespace (which has no route out): the Debian packages (containerd, runc, CNI plugins, buildah,
- * busybox-static, iptables), the control plane and node binaries (build.ts), and the images
- * (images.ts). Each step is cached and redone only when its inputs change.
+ * busybox-static, iptables), the control plane and node binaries (build.ts), the OCI registry the
+ * install scenario pulls from (build.ts ensureRegistry(); for the newest Kubernetes release only,
+ * the one that scenario runs on), and the images (images.ts). Each step is cached and redone only
+ * when its inputs change.
  *
  *   node test/cluster/prepare-node.ts [--json]
  */
-import { ensureNodeTools, ensureTools } from './build.ts';
+import { ensureNodeTools, ensureRegistry, ensureTools, kubernetesRelease } from './build.ts';
 import { ensureNodeImages, ensureNodePackages } from './images.ts';
 
 const log = (message: string) => console.error(`[test/cluster/prepare-node] ${message}`);
@@ -22,9 +24,10 @@ export async function prepareNode() {
   await step('Debian packages', () => ensureNodePackages(log));
   const tools = await step('control plane binaries', () => ensureTools({ log }));
   const nodeTools = await step('node binaries', () => ensureNodeTools({ log }));
+  const registry = kubernetesRelease() === 'newest' ? await step('OCI registry', () => ensureRegistry({ log })) : undefined;
   const images = await step('images', () => ensureNodeImages(nodeTools, log));
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return { tools, nodeTools, images };
+  return { tools, nodeTools, registry, images };
 }
 
 if (import.meta.main) {

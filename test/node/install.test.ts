@@ -1,35 +1,70 @@
-// 4. The injector in the cluster, as users install it (the README's "Install in a cluster"): the
-//    image built from our Dockerfile (buildah, on a local Node 24 base: test/cluster/images.ts),
-//    `helm install` with the chart's defaults (2 replicas, certs.mode=auto, no webhook.url) in a
-//    namespace that enforces Pod Security "restricted". The apiserver calls the webhook through its
-//    Service; the user's existing Prometheus is restarted and comes back injected; the registration
-//    CronJob (same image) records it; `check` sees the whole chain. Then admissions keep flowing
-//    while an injector pod is deleted and while `helm upgrade` rolls the Deployment: not one pod
-//    is admitted without the sidecar, not one request fails.
+// 4. The injector in the cluster, as users install it (the README's "Install in a cluster"), from a
+//    real OCI registry: the image built from our Dockerfile (buildah, on a local Node 24 base:
+//    test/cluster/images.ts) pushed with `buildah push`, the chart packaged and pushed with
+//    `helm push`, to go-containerregistry's registry (built from its Go module like the other tools:
+//    test/cluster/registry/, 16 s cold) on 127.0.0.1 in the test's network namespace, plain HTTP,
+//    for this file only; `helm install` (and later `helm upgrade`) from that registry with the
+//    chart's defaults (2 replicas, certs.mode=auto, no webhook.url) in a namespace that enforces Pod
+//    Security "restricted". The node's containerd, started by this process in the same network
+//    namespace (so on the same loopback), pulls the image over plain HTTP (a hosts.toml under the
+//    node's registry config_path says so, as for any plain-HTTP registry; containerd 1.6 also
+//    defaults a loopback host to plain HTTP without it): the image is not imported for this file,
+//    containerd holds none of it before the install, and the registry's log shows containerd
+//    fetching its config and every layer during the install. The apiserver calls the webhook through
+//    its Service; the user's existing Prometheus is restarted and comes back injected; the
+//    registration CronJob (same image) records it; `check` sees the whole chain. Then admissions
+//    keep flowing while an injector pod is deleted and while `helm upgrade` rolls the Deployment:
+//    not one pod is admitted without the sidecar, not one request fails.
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import * as https from 'node:https';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { INJECTOR_REPOSITORY } from '../cluster/images.ts';
+import { ensureRegistry } from '../cluster/build.ts';
 import { thanosInjector } from '../support/e2e.ts';
 import { root, startNodeStack, waitFor } from '../support/node.ts';
+import { OciRegistry, pushImage } from '../support/registry.ts';
 
 t.setTimeout(900_000);
 
-const stack = await startNodeStack(t, 'thanos-injector-node-install-');
-const { cluster, minio, images } = stack;
+// The injector's image is left out of containerd: it comes from the registry below.
+const stack = await startNodeStack(t, 'thanos-injector-node-install-', { importInjector: false });
+const { cluster, minio, images, node, work } = stack;
 const RELEASE = 'thanos-injector';
 const NAMESPACE = 'thanos-injector';
 const FULLNAME = `${RELEASE}-thanos-sidecar-injector`;
-const CHART = join(root, 'charts/thanos-sidecar-injector');
+/** The version users install: package.json's, as the chart's version and appVersion (the image's tag). */
+const VERSION = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+
+// The registry, for this file: the image and the chart pushed to it as a user pushes them.
+const registry = await OciRegistry.start(t, (await ensureRegistry()).registry);
+const IMAGE_REPOSITORY = `${registry.host}/thanos-sidecar-injector`;
+const IMAGE = `${IMAGE_REPOSITORY}:${VERSION}`;
+const CHART = `oci://${registry.host}/charts/thanos-sidecar-injector`;
+/** helm's OCI flags for CHART. */
+const FROM_REGISTRY = ['--version', VERSION, '--plain-http'];
+/** helm's cache, config and registry config in the test's folder, not the home directory. */
+const HELM_HOMES = { HELM_CACHE_HOME: join(work, 'helm', 'cache'), HELM_CONFIG_HOME: join(work, 'helm', 'config'), HELM_DATA_HOME: join(work, 'helm', 'data') };
+const injectorTar = images.tars[images.injector];
+if (!injectorTar) throw new Error(`no image tar for ${images.injector}`);
+{
+  const pushStarted = Date.now();
+  await pushImage(injectorTar, IMAGE, work);
+  const packaged = join(work, 'chart');
+  mkdirSync(packaged);
+  await cluster.helmOk(['package', join(root, 'charts/thanos-sidecar-injector'), '--version', VERSION, '--app-version', VERSION, '--destination', packaged], undefined, { env: HELM_HOMES });
+  await cluster.helmOk(['push', join(packaged, `thanos-sidecar-injector-${VERSION}.tgz`), `oci://${registry.host}/charts`, '--plain-http'], undefined, { env: HELM_HOMES });
+  t.comment(`registry on ${registry.host}: image ${IMAGE} (buildah push) and chart ${CHART}:${VERSION} (helm push) in ${((Date.now() - pushStarted) / 1000).toFixed(1)} s`);
+}
+// containerd pulls from it over plain HTTP (the node's registry config_path).
+t.comment(`containerd: ${node.plainHttpRegistry(registry.host)}`);
 /** Injector pods deleted one after the other under load (a lost call is a race: give it chances). */
 const DELETIONS = 3;
 
 interface PodJson {
   metadata: { name: string; annotations?: Record<string, string>; deletionTimestamp?: string };
   spec: { containers: { name: string }[]; initContainers?: { name: string }[] };
-  status: { conditions?: { type: string; status: string }[] };
+  status: { conditions?: { type: string; status: string }[]; containerStatuses?: { name: string; image: string; imageID: string }[] };
 }
 /** The names of the pod's containers, init containers (the native sidecar is one) included. */
 const containers = (pod: PodJson) => [...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c) => c.name).sort();
@@ -68,16 +103,38 @@ await cluster.kubectlOk(['create', 'namespace', 'monitoring']);
 }
 await minio.createBucket('install');
 
-void t.test('4. helm install of the image built from our Dockerfile: the webhook runs in the cluster and injects through its Service', async (t) => {
+/** The images containerd holds whose reference names the injector's repository. */
+async function injectorImagesInContainerd(): Promise<string[]> {
+  const listed = await node.ctr(['images', 'ls', '-q']);
+  if (listed.code !== 0) throw new Error(`ctr images ls failed: ${listed.stderr}`);
+  return listed.stdout.split('\n').filter((ref) => ref.includes('thanos-sidecar-injector')).sort();
+}
+
+void t.test('4. helm install from an OCI registry of the image built from our Dockerfile: the webhook runs in the cluster and injects through its Service', async (t) => {
+  t.same((await registry.catalog()).sort(), ['charts/thanos-sidecar-injector', 'thanos-sidecar-injector'], 'the registry holds the pushed image and chart (/v2/_catalog)');
+  const manifest = await registry.manifest('thanos-sidecar-injector', VERSION);
+  const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
+  t.ok(manifest.layers.length > 0, `${IMAGE} resolves to ${manifest.digest} (${manifest.mediaType}, ${manifest.layers.length} layers)`);
+  t.same(await injectorImagesInContainerd(), [], 'before the install containerd holds no image of the injector (not imported)');
+
   await cluster.kubectlOk(['create', 'namespace', NAMESPACE]);
   await cluster.kubectlOk(['label', 'namespace', NAMESPACE, 'pod-security.kubernetes.io/enforce=restricted']);
-  // The README's command, with the image this test built.
-  await cluster.helmOk(['install', RELEASE, CHART, '-n', NAMESPACE, '--create-namespace', '--set', `image.repository=${INJECTOR_REPOSITORY}`]);
+  // The README's command, from the registry the image and chart were pushed to.
+  const logFrom = registry.log().length;
+  await cluster.helmOk(['install', RELEASE, CHART, ...FROM_REGISTRY, '-n', NAMESPACE, '--create-namespace', '--set', `image.repository=${IMAGE_REPOSITORY}`], undefined, { env: HELM_HOMES });
 
   const injectors = await injectorPods(2);
   t.pass(`2 injector pods Ready (${injectors.map((p) => p.metadata.name).join(', ')}) under Pod Security "restricted"`);
   const image = await cluster.kubectlOk(['-n', NAMESPACE, 'get', 'deployment', FULLNAME, '-o', 'jsonpath={.spec.template.spec.containers[0].image}']);
-  t.equal(image, images.injector, 'the Deployment runs the image built from the Dockerfile, at the chart\'s appVersion tag');
+  t.equal(image, IMAGE, 'the Deployment runs the image pushed to the registry, at the chart\'s appVersion tag');
+  for (const pod of injectors) {
+    const status = pod.status.containerStatuses?.find((c) => c.name === 'injector');
+    t.equal(status?.imageID, `${IMAGE_REPOSITORY}@${manifest.digest}`, `${pod.metadata.name} runs the registry's manifest (imageID)`);
+  }
+  t.same(await injectorImagesInContainerd(), [`${IMAGE_REPOSITORY}@${manifest.digest}`, IMAGE].sort(), 'containerd now holds the image under the registry\'s references (ctr images ls)');
+  const requests = registry.requestsSince(logFrom);
+  t.ok(requests.some((r) => /^GET \/v2\/charts\/thanos-sidecar-injector\/(manifests|blobs)\//.test(r)), 'helm fetched the chart from the registry');
+  t.same(blobs.filter((digest) => !requests.includes(`GET /v2/thanos-sidecar-injector/blobs/${digest}`)), [], `containerd fetched the image's config and ${manifest.layers.length} layers from the registry during the install`);
   const inside = await cluster.kubectlOk(['-n', NAMESPACE, 'exec', injectors[0]!.metadata.name, '-c', 'injector', '--', 'node', '-e',
     `const fs = require('fs'); let root; try { fs.writeFileSync('/app/probe', 'x'); root = 'writable'; } catch (e) { root = e.code; }
      fs.writeFileSync('/tmp/probe', 'x'); console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), root, node: process.version }));`]);
@@ -135,7 +192,7 @@ void t.test('4. no failed admission while an injector pod is deleted and while h
 
   const before = new Set((await injectorPods(2)).map((p) => p.metadata.name));
   const rolled = await admissions.during(async () => {
-    await cluster.helmOk(['upgrade', RELEASE, CHART, '-n', NAMESPACE, '--reuse-values', '--set', 'logLevel=debug']);
+    await cluster.helmOk(['upgrade', RELEASE, CHART, ...FROM_REGISTRY, '-n', NAMESPACE, '--reuse-values', '--set', 'logLevel=debug'], undefined, { env: HELM_HOMES });
     await cluster.kubectlOk(['-n', NAMESPACE, 'rollout', 'status', 'deployment', FULLNAME, '--timeout=240s'], undefined, { timeoutMs: 250_000 });
     const after = await injectorPods(2);
     if (after.some((p) => before.has(p.metadata.name))) throw new Error('helm upgrade did not replace the injector pods');

@@ -111,11 +111,19 @@ export class Minio {
   }
 }
 
+export interface NodeStackOptions {
+  /**
+   * Import the injector's image into containerd (default true). The install scenario sets false:
+   * there containerd pulls it from an OCI registry, as in users' clusters.
+   */
+  importInjector?: boolean;
+}
+
 /**
  * The control plane, a Ready node with the images imported, and MinIO, for one test file; all
  * stopped at the end of `t` (pods through the kubelet first). Refuses to run outside netns.ts.
  */
-export async function startNodeStack(t: Test, workPrefix: string): Promise<NodeStack> {
+export async function startNodeStack(t: Test, workPrefix: string, options: NodeStackOptions = {}): Promise<NodeStack> {
   const log = (message: string) => t.comment(message);
   const { tools, nodeTools, images } = await prepareNode();
   const work = await mkdtemp(join(tmpdir(), workPrefix));
@@ -128,7 +136,8 @@ export async function startNodeStack(t: Test, workPrefix: string): Promise<NodeS
     await rm(work, { recursive: true, force: true });
   });
   const bringUp = Date.now();
-  const node = (parts.node = await startNode(cluster, { bin: nodeTools, images: Object.values(images.tars), pauseImage: images.pause, log }));
+  const imported = Object.entries(images.tars).filter(([ref]) => options.importInjector !== false || ref !== images.injector).map(([, tar]) => tar);
+  const node = (parts.node = await startNode(cluster, { bin: nodeTools, images: imported, pauseImage: images.pause, log }));
   const minio = (parts.minio = new Minio(nodeTools.minio, join(work, 'minio')));
   await minio.ready();
   t.comment(`node ${node.name} Ready and MinIO up in ${((Date.now() - bringUp) / 1000).toFixed(1)} s`);

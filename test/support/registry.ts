@@ -1,0 +1,112 @@
+// The OCI registry of the node's install scenario (not a test file): go-containerregistry's
+// `registry` command (built by test/cluster/build.ts ensureRegistry(), pinned in
+// test/cluster/registry/go.mod) on 127.0.0.1 at a port it picks, plain HTTP, content in memory;
+// it logs every request ("GET /v2/<name>/blobs/<digest>"), which the tests read to see who
+// pulled what. Started for one test file and stopped at its end. Images are pushed to it with
+// buildah, charts with `helm push`, as users push theirs.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import { exec } from '../cluster/cluster.ts';
+import { waitFor } from './net.ts';
+
+/** The media types of an image manifest, for the registry's content negotiation. */
+const MANIFEST_TYPES = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
+
+export interface Manifest {
+  /** The manifest's digest (`Docker-Content-Digest`), what a pull by tag resolves to. */
+  digest: string;
+  mediaType: string;
+  config: { digest: string; mediaType: string };
+  layers: { digest: string; mediaType: string; size: number }[];
+}
+
+export class OciRegistry {
+  /** `127.0.0.1:PORT`, as image and chart references name the registry. */
+  host = '';
+  private output = '';
+  private readonly child;
+
+  private constructor(binary: string) {
+    // `-port 0`: the kernel picks a free port, which the registry logs ("serving on port N").
+    this.child = spawn(binary, ['-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-2_000_000));
+    this.child.stdout.on('data', keep);
+    this.child.stderr.on('data', keep);
+  }
+
+  /** Starts the registry, waits until /v2/ answers on 127.0.0.1, and stops it at the end of `t`. */
+  static async start(t: Test, binary: string): Promise<OciRegistry> {
+    const registry = new OciRegistry(binary);
+    t.teardown(() => registry.stop());
+    const exited = new Promise<never>((_, reject) => registry.child.once('exit', (code, signal) => reject(new Error(`the registry exited (${signal ?? code}): ${registry.output.slice(-1000)}`))));
+    exited.catch(() => undefined);
+    const port = await Promise.race([exited, waitFor('the registry\'s port', () => Promise.resolve(/serving on port (\d+)/.exec(registry.output)?.[1]), 30_000, 50)]);
+    registry.host = `127.0.0.1:${port}`;
+    await Promise.race([exited, waitFor(`the registry answering on http://${registry.host}/v2/`, async () => {
+      const response = await fetch(`http://${registry.host}/v2/`, { signal: AbortSignal.timeout(2000) });
+      return response.status === 200 ? true : undefined;
+    }, 30_000, 100)]);
+    return registry;
+  }
+
+  /** The registry's log: one line per request, `METHOD /path`. */
+  log(): string {
+    return this.output;
+  }
+
+  /** The requests logged since `from` (a length of log()), as `METHOD /path` strings. */
+  requestsSince(from: number): string[] {
+    return [...this.output.slice(from).matchAll(/^\S+ \S+ ((?:GET|HEAD|PUT|POST|PATCH|DELETE) \S+)/gm)].map((m) => m[1] as string);
+  }
+
+  /** The repositories the registry holds (`/v2/_catalog`). */
+  async catalog(): Promise<string[]> {
+    const response = await fetch(`http://${this.host}/v2/_catalog`, { signal: AbortSignal.timeout(10_000) });
+    if (!response.ok) throw new Error(`GET /v2/_catalog: HTTP ${response.status}`);
+    return ((await response.json()) as { repositories: string[] | null }).repositories ?? [];
+  }
+
+  /** The manifest `repository:reference` resolves to, with its digest. */
+  async manifest(repository: string, reference: string): Promise<Manifest> {
+    const response = await fetch(`http://${this.host}/v2/${repository}/manifests/${reference}`, { headers: { accept: MANIFEST_TYPES }, signal: AbortSignal.timeout(10_000) });
+    if (!response.ok) throw new Error(`GET /v2/${repository}/manifests/${reference}: HTTP ${response.status} ${await response.text()}`);
+    const digest = response.headers.get('docker-content-digest');
+    if (!digest) throw new Error(`GET /v2/${repository}/manifests/${reference}: no Docker-Content-Digest`);
+    return { ...((await response.json()) as Omit<Manifest, 'digest'>), digest };
+  }
+
+  stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGTERM');
+    return exited;
+  }
+}
+
+/**
+ * Pushes the image of a docker-archive tar (images.ts) to `destination` (`HOST/NAME:TAG`) with
+ * buildah, over plain HTTP: the tar is loaded into a buildah storage of its own under `work`
+ * (vfs), pushed, and the storage removed.
+ */
+export async function pushImage(tar: string, destination: string, work: string): Promise<void> {
+  const dir = await mkdtemp(join(work, 'buildah-'));
+  const storage = ['--storage-driver', 'vfs', '--root', join(dir, 'root'), '--runroot', join(dir, 'run')];
+  try {
+    const pulled = await exec('buildah', [...storage, 'pull', '--quiet', `docker-archive:${tar}`], undefined, { timeoutMs: 600_000 });
+    if (pulled.code !== 0) throw new Error(`buildah pull docker-archive:${tar} failed: ${pulled.stderr.slice(-2000)}`);
+    const id = pulled.stdout.trim().split('\n').pop() ?? '';
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new Error(`buildah pull docker-archive:${tar}: no image ID in ${JSON.stringify(pulled.stdout)}`);
+    const pushed = await exec('buildah', [...storage, 'push', '--quiet', '--tls-verify=false', id, `docker://${destination}`], undefined, { timeoutMs: 600_000 });
+    if (pushed.code !== 0) throw new Error(`buildah push ${destination} failed: ${pushed.stderr.slice(-2000)}`);
+  } finally {
+    await exec('buildah', [...storage, 'rmi', '--all', '--force']);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
