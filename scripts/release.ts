@@ -90,7 +90,9 @@ async function helm(): Promise<string> {
 }
 
 async function chart(dir: string): Promise<string> {
-  run(await helm(), ['package', path.join(root, 'charts/thanos-sidecar-injector'), '--version', version, '--app-version', version, '--destination', dir]);
+  // helm's cache and config folders in the work folder, not the home directory.
+  const env = { ...process.env, HELM_CACHE_HOME: path.join(dir, 'helm'), HELM_CONFIG_HOME: path.join(dir, 'helm'), HELM_DATA_HOME: path.join(dir, 'helm') };
+  run(await helm(), ['package', path.join(root, 'charts/thanos-sidecar-injector'), '--version', version, '--app-version', version, '--destination', dir], { env });
   const archive = `thanos-sidecar-injector-${version}.chart.tgz`;
   fs.renameSync(path.join(dir, `thanos-sidecar-injector-${version}.tgz`), path.join(out, archive));
   return archive;

@@ -140,6 +140,8 @@ void t.test('4. helm install from an OCI registry of the image built from our Do
      fs.writeFileSync('/tmp/probe', 'x'); console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), root, node: process.version }));`]);
   const facts = JSON.parse(inside) as { uid: number; gid: number; root: string; node: string };
   t.same({ uid: facts.uid, gid: facts.gid, root: facts.root }, { uid: 65532, gid: 65532, root: 'EROFS' }, `runs as 65532:65532 on a read-only root filesystem, /tmp writable (${facts.node})`);
+  const running = await cluster.kubectlOk(['-n', NAMESPACE, 'exec', injectors[0]!.metadata.name, '-c', 'injector', '--', 'node', '/app/dist/main.js', '--version']);
+  t.equal(running, `thanos-injector ${VERSION}\n`, 'the pulled image says the release\'s version (--version)');
 
   const webhooks = await waitFor('the webhooks\' caBundle set by the injector (certs.mode=auto)', async () => {
     const config = await cluster.getJson<{ webhooks: { name: string; clientConfig: { caBundle?: string; url?: string; service?: { name: string; namespace: string } } }[] }>(['get', 'mutatingwebhookconfiguration', FULLNAME]);
