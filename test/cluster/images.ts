@@ -254,7 +254,11 @@ export const INJECTOR_REPOSITORY = 'localhost/thanos-sidecar-injector';
 
 let tempDir: string | undefined;
 function writeTemp(name: string, content: string): string {
-  tempDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'thanos-injector-images-'));
+  if (tempDir === undefined) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'thanos-injector-images-'));
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    tempDir = dir;
+  }
   const file = path.join(tempDir, name);
   fs.writeFileSync(file, content);
   return file;
