@@ -5,7 +5,7 @@ import { Compile } from 'typebox/compile';
 import type { TSchema } from 'typebox';
 
 /** A JSON Pointer segment decoded (RFC 6901: `~1` -> `/`, then `~0` -> `~`). */
-const decodeSegment = (segment: string) => segment.replaceAll('~1', '/').replaceAll('~0', '~');
+export const decodeSegment = (segment: string) => segment.replaceAll('~1', '/').replaceAll('~0', '~');
 
 /** The schema node a JSON-schema path like `#/properties/a/items` points at. */
 function schemaAt(root: TSchema, schemaPath: string): Record<string, unknown> | undefined {
@@ -17,7 +17,8 @@ function schemaAt(root: TSchema, schemaPath: string): Record<string, unknown> | 
   return node !== null && typeof node === 'object' ? (node as Record<string, unknown>) : undefined;
 }
 
-function valueAt(root: unknown, pointer: string): unknown {
+/** The value at a JSON Pointer (undefined where the path leaves the objects). */
+export function resolvePointer(root: unknown, pointer: string): unknown {
   let node = root;
   for (const part of pointer.split('/').slice(1)) {
     if (node === null || typeof node !== 'object') return undefined;
@@ -83,7 +84,7 @@ function sentences(schema: TSchema, value: unknown, errors: SchemaError[], prefi
     } else {
       const node = schemaAt(schema, error.schemaPath);
       const form = typeof node?.description === 'string' ? node.description : plainForm(error.message);
-      sentence = `${field}: ${shown(valueAt(value, error.instancePath))} is not valid; expected ${form}`;
+      sentence = `${field}: ${shown(resolvePointer(value, error.instancePath))} is not valid; expected ${form}`;
     }
     if (!sentences.includes(sentence)) sentences.push(sentence);
     if (sentences.length >= limit) break;

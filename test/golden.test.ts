@@ -9,7 +9,8 @@ import { promisify } from 'node:util';
 import { parse, parseAllDocuments, type Document } from 'yaml';
 import { admitWithReinvocation } from './harness/apiserver.ts';
 import { applyPodDefaults } from './harness/pod-defaults.ts';
-import { podPointer, resolvePointer } from '../src/cli/workloads.ts';
+import { podPointer } from '../src/cli/workloads.ts';
+import { resolvePointer } from '../src/validation.ts';
 import { startTestWebhook, type TestWebhook } from './support/webhook.ts';
 
 const run = promisify(execFile);

@@ -20,7 +20,8 @@ import { prometheusConfigSource, readConfigText } from '../inject/prometheus-con
 import { parseFlags } from './args.ts';
 import { CommandError, UsageError } from '../errors.ts';
 import { SpliceError, spliceDocument } from './splice.ts';
-import { podPointer, resolvePointer } from './workloads.ts';
+import { resolvePointer } from '../validation.ts';
+import { podPointer } from './workloads.ts';
 
 export const help = `Usage: thanos-injector inject -f FILE|- [flags]
 

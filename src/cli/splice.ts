@@ -9,7 +9,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Document, isAlias, isCollection, isMap, isPair, isScalar, isSeq, parseAllDocuments, stringify, Scalar, type Node, type Pair, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { PatchOperation } from '../inject/patch.ts';
-import { resolvePointer } from './workloads.ts';
+import { decodeSegment, resolvePointer } from '../validation.ts';
 
 export class SpliceError extends Error {}
 
@@ -34,12 +34,10 @@ function column(source: string, offset: number): number {
   return offset - (source.lastIndexOf('\n', offset - 1) + 1);
 }
 
-const unescape = (token: string) => token.replaceAll('~1', '/').replaceAll('~0', '~');
-
 /** The YAML node at a JSON Pointer (undefined where the path ends or leaves the document's collections). */
 function nodeAt(document: Document, pointer: string): Node | null | undefined {
   let node: unknown = document.contents;
-  for (const token of pointer.split('/').slice(1).map(unescape)) {
+  for (const token of pointer.split('/').slice(1).map(decodeSegment)) {
     if (isAlias(node)) throw new SpliceError('the path goes through an alias');
     if (isMap(node)) node = pairOf(node, token)?.value;
     else if (isSeq(node)) node = node.items[Number(token)];
@@ -130,7 +128,7 @@ function setValue(map: Collection, pair: Pair<unknown, unknown>, value: unknown,
 function editsOf(document: Document, operation: PatchOperation, injected: unknown, style: Style, replaced: Set<Node>): Edit[] {
   const slash = operation.path.lastIndexOf('/');
   const parentPath = operation.path.slice(0, slash);
-  const last = unescape(operation.path.slice(slash + 1));
+  const last = decodeSegment(operation.path.slice(slash + 1));
   const parent = nodeAt(document, parentPath);
   if (!isCollection(parent)) throw new SpliceError(`no map or sequence at ${parentPath || '/'}`);
   const { source } = style;

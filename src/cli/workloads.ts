@@ -20,12 +20,3 @@ export function podPointer(kind: string): string | undefined {
       return undefined;
   }
 }
-
-export function resolvePointer(document: unknown, pointer: string): unknown {
-  let node = document;
-  for (const part of pointer.split('/').slice(1)) {
-    if (node === null || typeof node !== 'object') return undefined;
-    node = (node as Record<string, unknown>)[part];
-  }
-  return node;
-}

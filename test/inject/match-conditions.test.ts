@@ -16,7 +16,8 @@ import { injectPod, type Injection } from '../../src/inject/inject.ts';
 import { matchConditions } from '../../src/inject/match-conditions.ts';
 import { callsWebhook } from '../../src/check/match-conditions.ts';
 import type { PodLike } from '../../src/inject/pod.ts';
-import { podPointer, resolvePointer } from '../../src/cli/workloads.ts';
+import { podPointer } from '../../src/cli/workloads.ts';
+import { resolvePointer } from '../../src/validation.ts';
 
 const config = buildConfig({});
 const conditions = matchConditions();
