@@ -27,9 +27,9 @@ function run(command: string, args: string[], options: SpawnSyncOptions = {}): s
   return String(result.stdout);
 }
 
-function step<T>(what: string, make: () => T): T {
+async function step<T>(what: string, make: () => T | Promise<T>): Promise<T> {
   const started = Date.now();
-  const made = make();
+  const made = await make();
   console.error(`release: ${what} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   return made;
 }
@@ -100,31 +100,33 @@ async function chart(dir: string): Promise<string> {
 
 /** The image the node tests build from the Dockerfile (test/cluster/images.ts), as an OCI archive. */
 async function image(dir: string): Promise<string> {
-  const { ensureInjectorImage } = await import('../test/cluster/images.ts');
-  const { ref, tar } = await ensureInjectorImage();
+  const { copyImage, ensureInjectorImage } = await import('../test/cluster/images.ts');
   const archive = `thanos-sidecar-injector-${version}.oci.tar`;
-  const storage = ['--storage-driver', 'vfs', '--root', path.join(dir, 'storage'), '--runroot', path.join(dir, 'run')];
-  run('buildah', [...storage, 'pull', '--quiet', `docker-archive:${tar}`]);
-  run('buildah', [...storage, 'push', '--quiet', ref, `oci-archive:${path.join(out, archive)}:thanos-sidecar-injector:${version}`]);
-  run('buildah', [...storage, 'rmi', '--all']);
+  await copyImage((await ensureInjectorImage()).tar, `oci-archive:${path.join(out, archive)}:thanos-sidecar-injector:${version}`, dir);
   return archive;
 }
 
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
 async function main(): Promise<void> {
-  const withImage = !process.argv.includes('--skip-image');
+  const flags = process.argv.slice(2);
+  const unknown = flags.find((flag) => flag !== '--skip-image');
+  if (unknown !== undefined) {
+    console.error(`release: unknown flag "${unknown}"; expected --skip-image or none`);
+    process.exitCode = 2;
+    return;
+  }
+  const withImage = !flags.includes('--skip-image');
   fs.rmSync(out, { recursive: true, force: true });
   fs.mkdirSync(out);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'thanos-injector-release-'));
   try {
-    const artifacts = [step('npm package', npmPackage)];
+    const artifacts = [await step('npm package', npmPackage)];
     const sea = path.join(work, 'sea');
     fs.mkdirSync(sea);
-    const script = await bundle(sea);
-    artifacts.push(step('single executable', () => singleExecutable(sea, script)));
-    artifacts.push(await chart(work));
-    if (withImage) artifacts.push(await image(work));
+    artifacts.push(await step('single executable', async () => singleExecutable(sea, await bundle(sea))));
+    artifacts.push(await step('chart', () => chart(work)));
+    if (withImage) artifacts.push(await step('image', () => image(work)));
     fs.writeFileSync(path.join(out, 'SHA256SUMS'), artifacts.map((name) => `${sha256(path.join(out, name))}  ${name}\n`).join(''));
     for (const name of [...artifacts, 'SHA256SUMS']) console.log(`${path.relative(root, path.join(out, name))}\t${(fs.statSync(path.join(out, name)).size / 1e6).toFixed(1)} MB`);
   } finally {

@@ -87,8 +87,6 @@ interface InjectRun {
   namespace: string | undefined;
   /** Refusals, one line each; the run fails when there is any. */
   denials: string[];
-  /** The patch of each Pod or pod template met, in order ([] when skipped). */
-  patches: PatchOperation[][];
 }
 
 /** --namespace, else the object's own, else default. */
@@ -123,7 +121,6 @@ function injectObject(object: Manifest, run: InjectRun, at = ''): PatchOperation
   for (const warning of result.warnings) process.stderr.write(`${where}: warning: ${warning}\n`);
   const patch = result.patch ?? [];
   if (patch.length > 0) applyPatchInPlace(template as object, patch);
-  run.patches.push(patch);
   process.stderr.write(result.outcome === 'skipped' ? `${where}: skipped (${result.reason}): ${result.message}\n` : `${where}: injected\n`);
   return patch.map((operation) => ({ ...operation, path: `${at}${pointer}${operation.path}` }));
 }
@@ -218,7 +215,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const { source, input, parsed } = await readManifests(values.filename);
   const objects = parsed.map((p) => p.object);
-  const injection: InjectRun = { config, kubernetesVersion, namespace: values.namespace, denials: [], patches: [] };
+  const injection: InjectRun = { config, kubernetesVersion, namespace: values.namespace, denials: [] };
   const operations = objects.map((object) => injectObject(object as Manifest, injection));
   if (injection.denials.length > 0) throw new CommandError(injection.denials.join('\n'));
   adviseOnLabels(flatten(objects), injection);
@@ -230,6 +227,7 @@ export async function run(argv: string[]): Promise<number> {
   if (objects.length !== 1 || pods.length !== 1) {
     throw new UsageError(`-o patch needs exactly one Pod in the input; ${source} has ${objects.length} object(s), ${pods.length} Pod(s)`);
   }
-  process.stdout.write(`${JSON.stringify(injection.patches[0] ?? [], null, 2)}\n`);
+  // One Pod: its operations are the webhook's patch (paths from the Pod's root).
+  process.stdout.write(`${JSON.stringify(operations[0], null, 2)}\n`);
   return 0;
 }

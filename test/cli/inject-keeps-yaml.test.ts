@@ -5,6 +5,7 @@
 // final newline, `{}` placeholders, anchors).
 import t from 'tap';
 import { execFile, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,8 +26,8 @@ async function inject(input: string, name = 'in.yaml'): Promise<{ stdout: string
 /** `diff` of input and output: the lines it removes and adds. */
 function lineDiff(before: string, after: string): { removed: string[]; added: string[]; text: string } {
   const a = join(dir, 'a'), b = join(dir, 'b');
-  spawnSync('sh', ['-c', 'cat > "$0"', a], { input: before });
-  spawnSync('sh', ['-c', 'cat > "$0"', b], { input: after });
+  writeFileSync(a, before);
+  writeFileSync(b, after);
   const text = spawnSync('diff', ['-u', a, b], { encoding: 'utf8' }).stdout.split('\n').slice(2).join('\n');
   const lines = text.split('\n').filter((l) => !l.startsWith('@@'));
   return { removed: lines.filter((l) => l.startsWith('-')).map((l) => l.slice(1)), added: lines.filter((l) => l.startsWith('+')).map((l) => l.slice(1)), text };

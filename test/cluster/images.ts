@@ -314,6 +314,27 @@ export async function buildImage(spec: ImageSpec, log: (m: string) => void = con
   }
 }
 
+/**
+ * Copies the image of a docker-archive tar to `destination`, a buildah transport
+ * (`docker://HOST/NAME:TAG`, `oci-archive:FILE:NAME:TAG`), through a buildah storage of its own
+ * under `work` (vfs), removed after. `pushArgs`: more flags for `buildah push`.
+ */
+export async function copyImage(tar: string, destination: string, work: string, pushArgs: string[] = []): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(work, 'buildah-'));
+  const storage = ['--storage-driver', 'vfs', '--root', path.join(dir, 'root'), '--runroot', path.join(dir, 'run')];
+  try {
+    const pulled = await exec('buildah', [...storage, 'pull', '--quiet', `docker-archive:${tar}`], undefined, { timeoutMs: 600_000 });
+    if (pulled.code !== 0) throw new Error(`buildah pull docker-archive:${tar} failed: ${pulled.stderr.slice(-2000)}`);
+    const id = pulled.stdout.trim().split('\n').pop() ?? '';
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new Error(`buildah pull docker-archive:${tar}: no image ID in ${JSON.stringify(pulled.stdout)}`);
+    const pushed = await exec('buildah', [...storage, 'push', '--quiet', ...pushArgs, id, destination], undefined, { timeoutMs: 600_000 });
+    if (pushed.code !== 0) throw new Error(`buildah push ${destination} failed: ${pushed.stderr.slice(-2000)}`);
+  } finally {
+    await exec('buildah', [...storage, 'rmi', '--all', '--force']);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Every image of the node tests, built when missing. */
 export async function ensureNodeImages(tools: NodeToolPaths, log: (m: string) => void = console.error): Promise<NodeImages> {
   const specs = nodeImageSpecs(tools);

@@ -5,10 +5,7 @@
 // pulled what. Started for one test file and stopped at its end. Images are pushed to it with
 // buildah, charts with `helm push`, as users push theirs.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Test } from 'tap';
-import { exec } from '../cluster/cluster.ts';
 import { waitFor } from './net.ts';
 
 /** The media types of an image manifest, for the registry's content negotiation. */
@@ -87,26 +84,5 @@ export class OciRegistry {
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     this.child.kill('SIGTERM');
     return exited;
-  }
-}
-
-/**
- * Pushes the image of a docker-archive tar (images.ts) to `destination` (`HOST/NAME:TAG`) with
- * buildah, over plain HTTP: the tar is loaded into a buildah storage of its own under `work`
- * (vfs), pushed, and the storage removed.
- */
-export async function pushImage(tar: string, destination: string, work: string): Promise<void> {
-  const dir = await mkdtemp(join(work, 'buildah-'));
-  const storage = ['--storage-driver', 'vfs', '--root', join(dir, 'root'), '--runroot', join(dir, 'run')];
-  try {
-    const pulled = await exec('buildah', [...storage, 'pull', '--quiet', `docker-archive:${tar}`], undefined, { timeoutMs: 600_000 });
-    if (pulled.code !== 0) throw new Error(`buildah pull docker-archive:${tar} failed: ${pulled.stderr.slice(-2000)}`);
-    const id = pulled.stdout.trim().split('\n').pop() ?? '';
-    if (!/^[0-9a-f]{64}$/.test(id)) throw new Error(`buildah pull docker-archive:${tar}: no image ID in ${JSON.stringify(pulled.stdout)}`);
-    const pushed = await exec('buildah', [...storage, 'push', '--quiet', '--tls-verify=false', id, `docker://${destination}`], undefined, { timeoutMs: 600_000 });
-    if (pushed.code !== 0) throw new Error(`buildah push ${destination} failed: ${pushed.stderr.slice(-2000)}`);
-  } finally {
-    await exec('buildah', [...storage, 'rmi', '--all', '--force']);
-    await rm(dir, { recursive: true, force: true });
   }
 }
