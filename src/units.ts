@@ -54,3 +54,16 @@ export function parseQuantity(text: string): number | undefined {
   if (suffix.startsWith('e')) return amount * 10 ** Number(suffix.slice(1));
   return amount * (QUANTITY_SUFFIX[suffix] ?? 1);
 }
+
+/** A span of milliseconds as people read it, at most two units: `3h`, `1h30m`, `45s`, `2d4h` (under a second: `0s`). */
+export function formatDuration(ms: number): string {
+  let seconds = Math.max(0, Math.round(ms / 1000));
+  const parts: string[] = [];
+  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+    if (seconds < size && !(unit === 's' && parts.length === 0)) continue;
+    parts.push(`${Math.floor(seconds / size)}${unit}`);
+    seconds %= size;
+    if (parts.length === 2 || seconds === 0) break;
+  }
+  return parts.join('');
+}

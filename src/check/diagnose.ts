@@ -21,9 +21,10 @@ import { checkContainers, containersToExplain, type PreviousLog } from './contai
 import { checkOwnSidecar } from './own-sidecar.ts';
 import { isDeleting, isTerminal } from '../kube/pods.ts';
 import { checkLabelsDistinct } from './replicas.ts';
+import { checkTsdbVolume } from './tsdb.ts';
 import { checkPodRegistered, checkQueryConfigMap, DEFAULT_QUERY_CONFIGMAP, type ConfigMapRef } from './registration.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
-import { checkSidecarUploads, sidecarHttpPort, sidecarRuns, type SidecarState } from './uploads.ts';
+import { checkSidecarUploads, readUploadEvidence, sidecarRuns, type UploadEvidence } from './uploads.ts';
 import { checkMatchConditions } from './match-conditions.ts';
 import { checkWebhooks, chooseConfiguration, installLocation, WEBHOOK_SUFFIX, type InstallLocation, type WebhookTarget } from './webhook.ts';
 
@@ -153,6 +154,7 @@ async function podHealthRows(context: PodContext, pod: V1Pod): Promise<CheckRow[
   const own = checkOwnSidecar(pod, context.config);
   return [
     await containersRow(context, pod),
+    aboutPod(pod, checkTsdbVolume(pod)),
     ...(own === undefined ? [] : [own]),
     aboutPod(pod, checkExternalLabels(namespace, source, await context.configObjects(source), pod)),
   ];
@@ -180,11 +182,12 @@ async function podRows(context: PodContext, podName: string, pod: V1Pod | undefi
     decision.row,
     checkPodInjected(pod, decision.injectable),
     containers,
+    checkTsdbVolume(pod),
     ...(own === undefined ? [] : [own]),
     checkObjstoreSecret(namespaceName, objstore, secret),
     checkExternalLabels(namespaceName, source, objects, pod),
     checkPodRegistered(pod, injected, context.queryRef, context.queryConfigMap, sidecarService),
-    checkSidecarUploads(pod, sidecarRuns(pod) ? await sidecarState(reader, namespaceName, podName, sidecarHttpPort(pod)) : undefined),
+    checkSidecarUploads(pod, sidecarRuns(pod) ? await uploadEvidence(reader, pod) : undefined, context.now.getTime()),
   ];
 }
 
@@ -208,15 +211,11 @@ async function namespaceRows(context: PodContext, podName: string | undefined): 
   return [labelsRow, ...perPod.flat()];
 }
 
-/** What the sidecar says about its uploads: its metrics and recent log lines, through the API. */
-async function sidecarState(reader: ClusterReader, namespace: string, pod: string, port: number | undefined): Promise<SidecarState> {
-  const [metrics, log] = await Promise.all([
-    port === undefined
-      ? { error: 'its HTTP server listens on 127.0.0.1 only (listenLocal.http), out of the pod proxy\'s reach' }
-      : reader.podProxy(namespace, pod, port, '/metrics').then((text) => ({ text }), (error: Error) => ({ error: error.message })),
-    reader.podLog(namespace, pod, SIDECAR_NAME, { lines: 400 }).catch(() => ''),
-  ]);
-  return { metrics, log };
+/** What the sidecar and its Prometheus say about uploads (metrics, blocks, retention, the sidecar's recent log lines), through the API. */
+function uploadEvidence(reader: ClusterReader, pod: V1Pod): Promise<UploadEvidence> {
+  const namespace = pod.metadata?.namespace ?? '';
+  const name = pod.metadata?.name ?? '';
+  return readUploadEvidence(pod, (port, path) => reader.podProxy(namespace, name, port, path), reader.podLog(namespace, name, SIDECAR_NAME, { lines: 400 }));
 }
 
 export async function diagnose(reader: ClusterReader, options: CheckOptions): Promise<CheckRow[]> {

@@ -34,7 +34,7 @@ export interface PodDecision {
 }
 
 // Skips that are the user's choice or the pod's nature, not a misconfiguration (a pod with its own sidecar has a row of its own).
-const INTENTIONAL = new Set(['pod-opted-out', 'namespace-excluded', 'injector-namespace', 'mirror-pod', 'agent-mode', 'existing-sidecar']);
+const INTENTIONAL = new Set(['pod-opted-out', 'namespace-excluded', 'injector-namespace', 'mirror-pod', 'agent-mode', 'existing-sidecar', 'ephemeral-tsdb']);
 
 /**
  * Would a CREATE of this pod (as stored, annotations included, minus an existing sidecar) be

@@ -36,6 +36,7 @@ export const CHECK = {
   podDecision: 'pod would be injected',
   podInjected: 'pod injected',
   podContainers: 'pod containers',
+  tsdbVolume: 'tsdb volume',
   ownSidecar: 'own thanos sidecar',
   objstoreSecret: 'objstore secret',
   externalLabels: 'prometheus external_labels',

@@ -5,6 +5,7 @@
 // JavaScript and Go's RE2 (helm's schema check) accept: no lookaround.
 import Type from 'typebox';
 import { DURATION_PATTERN, QUANTITY_PATTERN } from '../units.ts';
+import { EPHEMERAL_TSDB_ACTIONS } from '../inject/tsdb-volume.ts';
 
 /** One number and unit: valid as a Go and as a Prometheus duration. */
 const SIMPLE_DURATION = '^[0-9]+(ms|s|m|h)$';
@@ -204,6 +205,23 @@ export const ConfigSchema = Type.Object(
       {
         shareUser: Type.Boolean({ default: false, description: 'true or false' }),
         namespaces: Type.Array(Type.String({ pattern: DNS_LABEL, maxLength: 63, description: 'a namespace name (lowercase letters, digits and -, at most 63)' }), { default: [], description: 'a list of namespace names' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /**
+     * A pod whose TSDB volume is deleted with it (emptyDir, a generic ephemeral or inline CSI volume)
+     * loses its head and every block not yet uploaded at each rollout: allow (inject, say nothing
+     * but the status annotation), warn (inject with a warning), skip (admit it without the sidecar),
+     * deny (refuse the pod). Per namespace in namespaces; per pod: annotation ephemeral-tsdb.
+     */
+    ephemeralTsdb: Type.Object(
+      {
+        action: Type.Enum([...EPHEMERAL_TSDB_ACTIONS], { default: 'warn', description: 'one of allow, warn, skip, deny' }),
+        namespaces: Type.Record(
+          Type.String({ pattern: DNS_LABEL, maxLength: 63 }),
+          Type.Enum([...EPHEMERAL_TSDB_ACTIONS], { description: 'one of allow, warn, skip, deny' }),
+          { default: {}, description: 'a mapping of namespace names to one of allow, warn, skip, deny' },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -15,7 +15,9 @@ export type SkipReason =
   | 'already-injected'
   | 'existing-sidecar'
   | 'no-prometheus'
-  | 'agent-mode';
+  | 'agent-mode'
+  /** The TSDB volume is deleted with the pod and the ephemeralTsdb policy says skip. */
+  | 'ephemeral-tsdb';
 
 export type Verdict =
   | { verdict: 'inject'; prometheusIndex: number }

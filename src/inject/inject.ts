@@ -8,6 +8,7 @@ import { PREFIX } from './names.ts';
 import type { PodLike } from './pod.ts';
 import { readPrometheus } from './prometheus.ts';
 import { render, shareUserPlan } from './render.ts';
+import { EPHEMERAL_TSDB_FIX, ephemeralTsdbAction } from './tsdb-volume.ts';
 
 export interface InjectionContext {
   config: Config;
@@ -21,7 +22,7 @@ export type Injection =
   | { outcome: 'injected'; reason: 'injected'; patch: PatchOperation[]; warnings: string[] }
   /** `patch`: a pod with its own sidecar and share-user on gets the pod-level user, nothing else. */
   | { outcome: 'skipped'; reason: SkipReason; message: string; warnings: string[]; patch?: PatchOperation[] }
-  | { outcome: 'denied'; reason: 'invalid-annotation' | 'unsupported-pod'; message: string };
+  | { outcome: 'denied'; reason: 'invalid-annotation' | 'unsupported-pod' | 'ephemeral-tsdb'; message: string };
 
 /** Decide, resolve the settings, render and patch one pod (or pod template). */
 export function injectPod(pod: PodLike, context: InjectionContext): Injection {
@@ -36,9 +37,16 @@ export function injectPod(pod: PodLike, context: InjectionContext): Injection {
   if (problems.length > 0) return { outcome: 'denied', reason: 'invalid-annotation', message: problems.join('; ') };
 
   const prometheus = readPrometheus(pod.spec!, verdict.prometheusIndex);
-  const rendered = render(pod, prometheus, settings, overrides.warnings);
+  const policy = ephemeralTsdbAction(context.config, context.namespace, overrides.values['ephemeral-tsdb']);
+  const rendered = render(pod, prometheus, settings, overrides.warnings, policy.action);
   if ('error' in rendered) return { outcome: 'denied', reason: 'unsupported-pod', message: rendered.error };
-  return { outcome: 'injected', reason: 'injected', patch: buildPatch(pod, rendered.plan), warnings: rendered.plan.warnings };
+  const { plan } = rendered;
+  const cost = plan.ephemeralCost;
+  if (cost !== undefined && (policy.action === 'skip' || policy.action === 'deny')) {
+    if (policy.action === 'deny') return { outcome: 'denied', reason: 'ephemeral-tsdb', message: `${cost}; pods with such a TSDB are refused here (${policy.from}: deny): ${EPHEMERAL_TSDB_FIX}` };
+    return { outcome: 'skipped', reason: 'ephemeral-tsdb', message: `${cost}; such pods are admitted without the sidecar here (${policy.from}: skip): ${EPHEMERAL_TSDB_FIX}`, warnings: [] };
+  }
+  return { outcome: 'injected', reason: 'injected', patch: buildPatch(pod, plan), warnings: plan.warnings };
 }
 
 /**

@@ -48,5 +48,6 @@ export const OVERRIDE_KEYS = [
   'prometheus-scheme',
   'prometheus-http-client-secret',
   'existing-sidecar',
+  'ephemeral-tsdb',
 ] as const;
 export type OverrideKey = (typeof OVERRIDE_KEYS)[number];

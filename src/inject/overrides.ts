@@ -6,6 +6,7 @@ import { ABSOLUTE_PATH_PATTERN, LOG_LEVELS, MIN_TIME_FORM, MIN_TIME_PATTERN, OBJ
 import type { CompactionSetting } from './compaction.ts';
 import { OVERRIDE_KEYS, PREFIX, STATUS_ANNOTATION, type OverrideKey } from './names.ts';
 import { isBlockDuration, parseQuantity, QUANTITY_PATTERN } from '../units.ts';
+import { EPHEMERAL_TSDB_ACTIONS } from './tsdb-volume.ts';
 
 export type SidecarMode = 'native' | 'container';
 
@@ -93,6 +94,10 @@ const RULES: Record<OverrideKey, Rule> = {
   'cpu-limit': { valid: (v) => QUANTITY_PATTERN.test(v), form: 'a CPU quantity such as 500m or 1' },
   'min-time': { valid: (v) => MIN_TIME.test(v), form: MIN_TIME_FORM },
   'existing-sidecar': { valid: (v) => v === 'share-user' || v === 'leave', form: 'share-user (set the pod-level user so that the pod\'s own sidecar can upload) or leave' },
+  'ephemeral-tsdb': {
+    valid: (v) => (EPHEMERAL_TSDB_ACTIONS as readonly string[]).includes(v),
+    form: 'allow, warn, skip (admit the pod without the sidecar) or deny (refuse the pod): what to do when its TSDB volume is deleted with the pod',
+  },
 };
 
 export interface ParsedOverrides {

@@ -3,7 +3,8 @@
 import { posix } from 'node:path';
 import type { V1Container, V1EnvVar, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { VERSION } from '../version.ts';
-import { INJECTED_LABEL, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
+import { INJECTED_LABEL, PREFIX, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
+import { EPHEMERAL_TSDB_FIX, ephemeralTsdbCost, tsdbVolume, type EphemeralTsdbAction, type TsdbVolume } from './tsdb-volume.ts';
 import type { Settings, SidecarMode } from './overrides.ts';
 import { allContainers, mountHolding, type PodLike } from './pod.ts';
 import { cleanPath } from '../files.ts';
@@ -37,6 +38,10 @@ export interface InjectionPlan {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   warnings: string[];
+  /** Where Prometheus' TSDB lives, and whether it outlives the pod. */
+  tsdb: TsdbVolume;
+  /** While uploading from a TSDB deleted with the pod: what that costs (the ephemeralTsdb policy's message). */
+  ephemeralCost?: string;
 }
 
 export type RenderResult = { plan: InjectionPlan } | { error: string };
@@ -71,7 +76,7 @@ function addSidecarMount(into: SidecarVolumes, mount: V1VolumeMount, holds: stri
  * The sidecar reads and hard-links the TSDB: it mounts the volume that holds Prometheus' TSDB path
  * at the same path (and subPath); with none, an emptyDir for both. Returns Prometheus' new mounts.
  */
-function mountTsdb(into: SidecarVolumes, prometheus: PrometheusView, warnings: string[]): V1VolumeMount[] {
+function mountTsdb(into: SidecarVolumes, spec: V1PodSpec, prometheus: PrometheusView, warnings: string[]): { mounts: V1VolumeMount[]; tsdb: TsdbVolume } {
   const { tsdbPath } = prometheus;
   const tsdbMount = mountHolding(prometheus.container.volumeMounts, tsdbPath)?.mount;
   if (tsdbMount !== undefined) {
@@ -81,14 +86,14 @@ function mountTsdb(into: SidecarVolumes, prometheus: PrometheusView, warnings: s
       ...(tsdbMount.subPath !== undefined ? { subPath: tsdbMount.subPath } : {}),
       ...(tsdbMount.subPathExpr !== undefined ? { subPathExpr: tsdbMount.subPathExpr } : {}),
     }, "Prometheus' TSDB");
-    return [];
+    return { mounts: [], tsdb: tsdbVolume(spec, tsdbMount.name) };
   }
   const name = uniqueName('thanos-tsdb', into.taken);
   into.taken.add(name);
   into.volumes.push({ name, emptyDir: {} });
   addSidecarMount(into, { name, mountPath: tsdbPath }, "Prometheus' TSDB");
-  warnings.push(`no volume held Prometheus' TSDB path ${tsdbPath}; added emptyDir volume ${name} (lost when the pod goes)`);
-  return [{ name, mountPath: tsdbPath }];
+  warnings.push(`no volume held Prometheus' TSDB path ${tsdbPath}; added emptyDir volume ${name} for Prometheus and the sidecar`);
+  return { mounts: [{ name, mountPath: tsdbPath }], tsdb: { volume: name, kind: 'emptyDir', lifetime: 'pod' } };
 }
 
 /** Mounts the sidecar's Secrets read-only, each as a new volume named after its base name. */
@@ -263,7 +268,7 @@ function sidecarProbes(settings: Settings): Pick<V1Container, 'readinessProbe' |
  * The bucket: the objstore config file (a Secret mounted, or a file the pod provides) and the
  * Prometheus flags that keep a block from being compacted before it is uploaded.
  */
-function uploadFlags(prometheus: PrometheusView, settings: Settings, args: string[], warnings: string[]): { blocks: BlockFlagResult; compaction: CompactionMode } | { error: string } {
+function uploadFlags(prometheus: PrometheusView, settings: Settings, args: string[], warnings: string[]): { blocks: BlockFlagResult; compaction: CompactionMode; minBlock: string } | { error: string } {
   const { configFile, mountPath, secretKey } = settings.objstore;
   args.push(`--objstore.config-file=${configFile ?? posix.join(mountPath, secretKey)}`);
   // Thanos uploads only level-1 blocks: Prometheus must not compact one before it is uploaded.
@@ -293,7 +298,7 @@ function uploadFlags(prometheus: PrometheusView, settings: Settings, args: strin
   if (retention !== undefined && retention < 3 * (parseDuration(minBlock) ?? 0)) {
     warnings.push(`retention ${prometheus.retention ?? '15d'} is under 3x the block duration; keep at least 3 blocks locally`);
   }
-  return { blocks, compaction };
+  return { blocks, compaction, minBlock };
 }
 
 /** The variable a replica external label names (`replica: ${POD_NAME}`), from the downward API. */
@@ -430,7 +435,7 @@ function baseArgs(prometheus: PrometheusView, settings: Settings): string[] {
 function statusAnnotation(
   settings: Settings,
   prometheus: PrometheusView,
-  done: { compaction: CompactionMode | undefined; volumes: V1Volume[]; flags: string[]; env: string[]; podSecurityContext: V1PodSecurityContext; warnings: string[] },
+  done: { compaction: CompactionMode | undefined; tsdb: TsdbVolume; volumes: V1Volume[]; flags: string[]; env: string[]; podSecurityContext: V1PodSecurityContext; warnings: string[] },
 ): string {
   return JSON.stringify({
     version: VERSION,
@@ -438,6 +443,7 @@ function statusAnnotation(
     mode: settings.mode,
     ...(done.compaction !== undefined ? { compaction: done.compaction } : {}),
     prometheus: prometheus.container.name,
+    tsdb: done.tsdb,
     volumes: done.volumes.map((v) => v.name),
     flags: done.flags,
     ...(done.env.length > 0 ? { env: done.env } : {}),
@@ -446,20 +452,26 @@ function statusAnnotation(
   });
 }
 
-export function render(pod: PodLike, prometheus: PrometheusView, settings: Settings, notes: string[]): RenderResult {
+/**
+ * `ephemeralTsdb`: what this pod's policy says about a TSDB deleted with the pod; rendering warns for
+ * `warn` (the caller turns skip and deny into its answer, from plan.tsdb).
+ */
+export function render(pod: PodLike, prometheus: PrometheusView, settings: Settings, notes: string[], ephemeralTsdb: EphemeralTsdbAction = 'warn'): RenderResult {
   const spec = pod.spec as V1PodSpec;
   const clash = portClash(spec, settings);
   if (clash !== undefined) return { error: clash };
   const warnings = [...notes];
   const podVolumes = volumeNames(spec);
   const into: SidecarVolumes = { taken: new Set(podVolumes), volumes: [], sidecarMounts: [], holds: new Map() };
-  const prometheusMounts = mountTsdb(into, prometheus, warnings);
+  const { mounts: prometheusMounts, tsdb } = mountTsdb(into, spec, prometheus, warnings);
   const error = mountSecrets(into, sidecarSecretMounts(settings)) ?? addConfiguredVolumes(into, settings, podVolumes);
   if (error !== undefined) return { error };
 
   const args = baseArgs(prometheus, settings);
   const upload = settings.objstore.enabled ? uploadFlags(prometheus, settings, args, warnings) : undefined;
   if (upload !== undefined && 'error' in upload) return { error: upload.error };
+  const ephemeralCost = upload !== undefined && tsdb.lifetime === 'pod' ? ephemeralTsdbCost(tsdb, upload.minBlock) : undefined;
+  if (ephemeralCost !== undefined && ephemeralTsdb === 'warn') warnings.push(`${ephemeralCost}; ${EPHEMERAL_TSDB_FIX}, or annotate the pod ${PREFIX}ephemeral-tsdb: allow to accept the loss`);
   const blocks = upload?.blocks ?? { replace: [], append: [], changed: [] };
   const identity = replicaIdentity(prometheus);
   if (identity.warning !== undefined && upload !== undefined) warnings.push(identity.warning);
@@ -476,7 +488,7 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
 
   const sidecar = sidecarContainer(settings, args, into.sidecarMounts, sidecarSecurityContext(prometheus.container.securityContext, prometheusUser === 0));
   const appendArgs = prometheusAppendArgs(prometheus, blocks.append, warnings);
-  const status = statusAnnotation(settings, prometheus, { compaction: upload?.compaction, volumes: into.volumes, flags: blocks.changed, env: identity.env.map((e) => e.name), podSecurityContext, warnings });
+  const status = statusAnnotation(settings, prometheus, { compaction: upload?.compaction, tsdb, volumes: into.volumes, flags: blocks.changed, env: identity.env.map((e) => e.name), podSecurityContext, warnings });
   return {
     plan: {
       mode: settings.mode,
@@ -491,6 +503,8 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
       labels: { [INJECTED_LABEL]: 'true' },
       annotations: { [STATUS_ANNOTATION]: status },
       warnings,
+      tsdb,
+      ...(ephemeralCost !== undefined ? { ephemeralCost } : {}),
     },
   };
 }

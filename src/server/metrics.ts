@@ -16,6 +16,7 @@ const WATCHED_ADMISSIONS = [
   { outcome: 'injected', reason: 'injected' },
   { outcome: 'denied', reason: 'invalid-annotation' },
   { outcome: 'denied', reason: 'unsupported-pod' },
+  { outcome: 'denied', reason: 'ephemeral-tsdb' },
   { outcome: 'error', reason: 'internal-error' },
 ] as const;
 

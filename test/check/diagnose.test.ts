@@ -22,8 +22,10 @@ const prometheusConfigMap = example.find((doc) => doc.kind === 'ConfigMap') as V
 const prometheusDeployment = example.find((doc) => doc.kind === 'Deployment') as V1Deployment;
 const POD = 'prometheus-deploy-5c8f7b6d4-x2x9k';
 
+/** The example injected, its TSDB on a claim (the example's emptyDir is a warning of its own, below). */
 function injectedPod(): V1Pod {
   const template = structuredClone(prometheusDeployment.spec!.template);
+  template.spec!.volumes = template.spec!.volumes!.map((v) => (v.name === 'prometheus-data' ? { name: v.name, persistentVolumeClaim: { claimName: 'prometheus-data' } } : v));
   const pod: V1Pod = {
     metadata: { name: POD, namespace: 'monitoring', labels: { ...template.metadata?.labels, 'pod-template-hash': '5c8f7b6d4' } },
     spec: template.spec,
@@ -66,7 +68,7 @@ void t.test('a healthy install, namespace and pod: every check ok, in order', as
   const rows = await diagnose(healthyCluster(), options());
   t.same(rows.map((row) => row.name), [
     CHECK.webhookConfiguration, CHECK.webhooks, CHECK.matchConditions, CHECK.injectorReachable, CHECK.caBundle, CHECK.certificateExpiry, CHECK.injectorConfig,
-    CHECK.queryConfigMap, CHECK.namespace, CHECK.labelsDistinct, CHECK.podDecision, CHECK.podInjected, CHECK.podContainers, CHECK.objstoreSecret,
+    CHECK.queryConfigMap, CHECK.namespace, CHECK.labelsDistinct, CHECK.podDecision, CHECK.podInjected, CHECK.podContainers, CHECK.tsdbVolume, CHECK.objstoreSecret,
     CHECK.externalLabels, CHECK.podRegistered, CHECK.sidecarUploads,
   ]);
   for (const row of rows) t.equal(row.status, 'ok', `${row.name}: ${row.detail}`);

@@ -26,6 +26,7 @@ const FORMS: Record<OverrideKey, string> = {
   'prometheus-scheme': 'http or https',
   'prometheus-http-client-secret': 'a Secret name, optionally with its key: NAME or NAME/KEY',
   'existing-sidecar': "share-user (set the pod-level user so that the pod's own sidecar can upload) or leave",
+  'ephemeral-tsdb': 'allow, warn, skip (admit the pod without the sidecar) or deny (refuse the pod): what to do when its TSDB volume is deleted with the pod',
 };
 
 const CASES: Record<OverrideKey, { valid: string[]; invalid: string[] }> = {
@@ -67,6 +68,7 @@ const CASES: Record<OverrideKey, { valid: string[]; invalid: string[] }> = {
     invalid: ['2h ago', '', 'yesterday', '2026-01-01', '-2H', '2026-01-01T00:00:00'],
   },
   'existing-sidecar': { valid: ['share-user', 'leave'], invalid: ['share', 'Share-User', '', 'true', 'replace'] },
+  'ephemeral-tsdb': { valid: ['allow', 'warn', 'skip', 'deny'], invalid: ['Deny', 'refuse', '', 'true', 'warn,deny'] },
 };
 
 void t.test('parseOverrides: every key, valid values', (t) => {
