@@ -153,6 +153,8 @@ export interface PendingBlock {
 
 /** What the evidence says about a sidecar's uploads, at `now`. */
 export interface Backlog {
+  /** When it was judged (ms). */
+  at: number;
   /** The bucket's name, from the sidecar's metrics. */
   bucket?: string;
   uploads: number;
@@ -216,6 +218,7 @@ export function uploadBacklog(evidence: UploadEvidence, now: number): Backlog | 
   const oldest = pending[0];
   const quietSince = lastUpload ?? startedAt ?? 0;
   return {
+    at: now,
     bucket: last.label('bucket') ?? sample(text, 'thanos_objstore_bucket_operations_total').label('bucket'),
     uploads,
     failures: (sample(text, 'thanos_shipper_upload_failures_total').value ?? 0) + (sample(text, 'thanos_shipper_dir_sync_failures_total').value ?? 0),

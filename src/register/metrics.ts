@@ -1,7 +1,8 @@
 // Metrics of `register --watch` (prom-client): what the last reconcile found, so an alert can fire
 // when labelled Prometheus pods run without the sidecar (created while the webhook was down under
-// failurePolicy Ignore) or injected sidecars cannot upload usable blocks (no or shared external
-// labels), and so a stalled registration shows.
+// failurePolicy Ignore), injected sidecars cannot upload usable blocks (no or shared external
+// labels) or their uploads are stalled (with when retention deletes the oldest block waiting), and
+// so a stalled registration shows.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { registeredPodCount } from './plan.ts';
 import { PROBLEM_KINDS, problemCounts } from './problems.ts';
@@ -27,6 +28,18 @@ export function createRegisterMetrics(): RegisterMetrics {
     name: 'thanos_injector_sidecar_problems',
     help: 'Injected pods whose Thanos sidecar cannot upload usable blocks, by problem (no-external-labels: the sidecar exits for want of them; shared-external-labels: pods upload under one identical label set), at the last reconcile.',
     labelNames: ['problem'],
+    registers: [registry],
+  });
+  const waiting = new Gauge({
+    name: 'thanos_injector_sidecar_unuploaded_blocks',
+    help: 'Blocks Prometheus cut that the sidecar has not uploaded, for pods whose uploads are stalled (blocks wait over three syncs while no upload finishes), at the last reconcile. A lower bound where Prometheus (before 3.6) does not list its blocks.',
+    labelNames: ['namespace', 'pod'],
+    registers: [registry],
+  });
+  const deletion = new Gauge({
+    name: 'thanos_injector_sidecar_unuploaded_block_deletion_timestamp_seconds',
+    help: "For pods whose uploads are stalled: the earliest time Prometheus' time-based retention deletes the oldest block not uploaded (Unix time), at the last reconcile.",
+    labelNames: ['namespace', 'pod'],
     registers: [registry],
   });
   const registeredPods = new Gauge({
@@ -59,6 +72,15 @@ export function createRegisterMetrics(): RegisterMetrics {
     reconciled({ plan, result }, at) {
       uninjected.set(plan.missing.length);
       for (const [problem, count] of Object.entries(problemCounts(plan.problems))) problems.set({ problem }, count);
+      // Only the pods stalled now: a pod that recovered (or went) leaves the series.
+      waiting.reset();
+      deletion.reset();
+      for (const problem of plan.problems) {
+        if (problem.problem !== 'uploads-stalled') continue;
+        const labels = { namespace: problem.pod.namespace, pod: problem.pod.name };
+        waiting.set(labels, problem.backlog.pending.length);
+        if (problem.backlog.deletionAt !== undefined) deletion.set(labels, problem.backlog.deletionAt / 1000);
+      }
       registeredPods.set(registeredPodCount(plan));
       endpoints.set(plan.configMap.addresses.length);
       if (result.failures.length > 0) {

@@ -10,6 +10,7 @@ import { ENDPOINTS_KEY, INJECTED_LABEL, MANAGED_BY_LABEL, MANAGER, optedIn, SERV
 import { allContainers } from '../inject/pod.ts';
 import { sidecarProblems, type SidecarProblem } from './problems.ts';
 import { isDeleting, isReady, isTerminal } from '../kube/pods.ts';
+import type { UploadEvidence } from '../check/uploads.ts';
 
 export const GRPC_PORT = 10901;
 export const HTTP_PORT = 10902;
@@ -45,6 +46,10 @@ export interface ClusterState {
   prometheusConfigMaps: V1ConfigMap[];
   /** Reads that failed without stopping registration (of those ConfigMaps): one line each. */
   unreadable: string[];
+  /** What each running injected pod's sidecar and Prometheus said about uploads, by pod uid (pods that could not be asked are absent). */
+  uploads: ReadonlyMap<string, UploadEvidence>;
+  /** When that was read (ms): the backlog's clock. */
+  readAt: number;
 }
 
 export interface PodRef {
@@ -310,6 +315,8 @@ export function plan(state: ClusterState, settings: RegisterSettings): Plan {
     problems: sidecarProblems(
       live.filter((pod) => !isDeleting(pod)).map((pod) => ({ ref: podRef(pod), pod, ready: isReady(pod) })),
       state.prometheusConfigMaps,
+      state.uploads,
+      state.readAt,
     ),
   };
 }

@@ -1,15 +1,18 @@
 // What keeps injected sidecars from uploading usable blocks, as registration sees it in the
-// cluster: a sidecar that exits for want of external labels (its termination message says so), and
+// cluster: a sidecar that exits for want of external labels (its termination message says so),
 // pods that upload under one identical label set (their labels computed from the ConfigMap behind
-// each pod's --config.file, as its Prometheus expands them). Pure.
+// each pod's --config.file, as its Prometheus expands them), and blocks that wait while no upload
+// finishes (check's backlog judgement, on what each sidecar and Prometheus said). Pure.
 import type { V1ConfigMap, V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { SIDECAR_NAME } from '../inject/names.ts';
 import { externalLabels, prometheusConfigSource, readConfigText, type ConfigObjectRef } from '../inject/prometheus-config.ts';
 import { labelsReferTo, sharedLabelGroups } from '../inject/labels-advice.ts';
 import type { PodRef } from './plan.ts';
+import { stallCause, uploadBacklog, type Backlog, type UploadEvidence } from '../check/uploads.ts';
 
 export const NO_EXTERNAL_LABELS_REASON = 'ThanosSidecarNoExternalLabels';
 export const SHARED_EXTERNAL_LABELS_REASON = 'ThanosSidecarSharedExternalLabels';
+export const UPLOADS_STALLED_REASON = 'ThanosSidecarUploadsStalled';
 
 export type SidecarProblem =
   | {
@@ -25,14 +28,22 @@ export type SidecarProblem =
     /** The other pods with exactly these labels. */
     others: PodRef[];
     config: string;
+  }
+  | {
+    problem: 'uploads-stalled';
+    pod: PodRef;
+    /** What waits, since when, and when retention deletes it (check's judgement). */
+    backlog: Backlog;
+    cause: string;
   };
 
 export type ProblemKind = SidecarProblem['problem'];
-export const PROBLEM_KINDS: readonly ProblemKind[] = ['no-external-labels', 'shared-external-labels'];
+export const PROBLEM_KINDS: readonly ProblemKind[] = ['no-external-labels', 'shared-external-labels', 'uploads-stalled'];
 
 export const PROBLEM_REASONS: Record<ProblemKind, string> = {
   'no-external-labels': NO_EXTERNAL_LABELS_REASON,
   'shared-external-labels': SHARED_EXTERNAL_LABELS_REASON,
+  'uploads-stalled': UPLOADS_STALLED_REASON,
 };
 
 /** The start of the line the Thanos sidecar exits with (cmd/thanos/sidecar.go). */
@@ -111,12 +122,25 @@ function sharedLabelSets(pods: readonly RunningPod[], configMaps: readonly V1Con
 
 const order = (a: PodRef, b: PodRef) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`);
 
-/** The problems of the running injected pods, by pod. `configMaps`: those behind their --config.file (as read). */
-export function sidecarProblems(pods: readonly RunningPod[], configMaps: readonly V1ConfigMap[]): SidecarProblem[] {
+/** Pods whose blocks wait while no upload finishes, judged from what their sidecar and Prometheus said at `now`. */
+function stalledUploads(pods: readonly RunningPod[], uploads: ReadonlyMap<string, UploadEvidence>, now: number): SidecarProblem[] {
+  return pods.flatMap(({ ref }) => {
+    const evidence = uploads.get(ref.uid);
+    const backlog = evidence === undefined ? undefined : uploadBacklog(evidence, now);
+    if (evidence === undefined || backlog === undefined || !backlog.stalled) return [];
+    return [{ problem: 'uploads-stalled', pod: ref, backlog, cause: stallCause(backlog, evidence.sidecar.log) }];
+  });
+}
+
+/**
+ * The problems of the running injected pods, by pod. `configMaps`: those behind their --config.file
+ * (as read); `uploads`: what each pod's sidecar and Prometheus said, by uid, read at `now`.
+ */
+export function sidecarProblems(pods: readonly RunningPod[], configMaps: readonly V1ConfigMap[], uploads: ReadonlyMap<string, UploadEvidence>, now: number): SidecarProblem[] {
   const exited = pods
     .filter(({ pod }) => sidecarLacksLabels(pod))
     .map(({ ref, pod }): SidecarProblem => ({ problem: 'no-external-labels', pod: ref, config: configOf(pod) }));
-  return [...exited, ...sharedLabelSets(pods, configMaps)].sort((a, b) => order(a.pod, b.pod) || a.problem.localeCompare(b.problem));
+  return [...exited, ...sharedLabelSets(pods, configMaps), ...stalledUploads(pods, uploads, now)].sort((a, b) => order(a.pod, b.pod) || a.problem.localeCompare(b.problem));
 }
 
 /** The ConfigMaps behind these pods' --config.file, as `{namespace, name}` (Secrets are never read). */
@@ -133,7 +157,7 @@ export function configMapsToRead(pods: readonly V1Pod[]): { namespace: string; n
 
 /** How many pods have each problem. */
 export function problemCounts(problems: readonly SidecarProblem[]): Record<ProblemKind, number> {
-  const counts: Record<ProblemKind, number> = { 'no-external-labels': 0, 'shared-external-labels': 0 };
+  const counts: Record<ProblemKind, number> = { 'no-external-labels': 0, 'shared-external-labels': 0, 'uploads-stalled': 0 };
   for (const kind of PROBLEM_KINDS) counts[kind] = new Set(problems.filter((p) => p.problem === kind).map((p) => p.pod.uid)).size;
   return counts;
 }

@@ -1,6 +1,7 @@
 // Reads what registration plans from: injected pods, thanos-sidecar Services, opted-in namespaces,
-// the pods the webhook may select, the endpoints ConfigMap, and the ConfigMaps behind the injected
-// pods' --config.file. Lists are paged; any failure is an ApiError naming the read, except for
+// the pods the webhook may select, the endpoints ConfigMap, the ConfigMaps behind the injected
+// pods' --config.file, and what each running injected pod's sidecar and Prometheus say about
+// uploads (at the pod's IP, as Prometheus scrapes them). Lists are paged; any failure is an ApiError naming the read, except for
 // those ConfigMaps: they only serve the external-labels check, so a failed read is one line in
 // `unreadable` and registration goes on.
 import type { V1ConfigMap, V1ListMeta, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
@@ -11,6 +12,8 @@ import { SERVICE_NAME } from '../inject/names.ts';
 import { messageOf } from '../errors.ts';
 import type { ClusterState } from './plan.ts';
 import { configMapsToRead } from './problems.ts';
+import { readUploadEvidence, sidecarRuns, type PodGet, type UploadEvidence } from '../check/uploads.ts';
+import { isDeleting } from '../kube/pods.ts';
 
 /** `undefined`: every namespace; otherwise only these (from repeated --namespace). */
 export type Scope = readonly string[] | undefined;
@@ -91,9 +94,10 @@ export async function readState(kube: Kube, scope: Scope, configMap: { namespace
   ]);
   // Every pod of an opted-in namespace may be selected (unless labelled disabled, which the planner checks).
   const enabled = labelledNamespaces.filter((ns) => ns.metadata?.labels?.[INJECTION_LABEL] === 'enabled').map((ns) => ns.metadata?.name ?? '');
-  const [namespacePods, prometheusConfigs] = await Promise.all([
+  const [namespacePods, prometheusConfigs, uploads] = await Promise.all([
     Promise.all(enabled.map((namespace) => listPods(kube, namespace, undefined))).then((lists) => lists.flat()),
     readPrometheusConfigMaps(kube, injectedPods),
+    readUploads(injectedPods),
   ]);
   return {
     injectedPods,
@@ -103,5 +107,43 @@ export async function readState(kube: Kube, scope: Scope, configMap: { namespace
     configMap: existing,
     prometheusConfigMaps: prometheusConfigs.configMaps,
     unreadable: prometheusConfigs.unreadable,
+    uploads,
+    readAt: Date.now(),
   };
+}
+
+/** How long one pod may take to answer a GET (its sidecar's metrics, its Prometheus' status). */
+const POD_READ_TIMEOUT_MS = 5_000;
+/** Pods asked at once. */
+const POD_READS = 8;
+
+/** GET a port of a pod at its IP, as Prometheus scrapes it (no API permission, and NetworkPolicies apply). */
+function podGet(ip: string): PodGet {
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  return async (port, path) => {
+    const response = await fetch(`http://${host}:${port}${path}`, { signal: AbortSignal.timeout(POD_READ_TIMEOUT_MS) });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`HTTP ${response.status} from ${host}:${port}${path}`);
+    return text;
+  };
+}
+
+/**
+ * What the sidecar and Prometheus of each running injected pod say about uploads, read at the
+ * pod's IP; a pod that cannot be asked (not running, no IP, unreachable) is left out: it is
+ * judged stalled only on what it said.
+ */
+async function readUploads(pods: V1Pod[]): Promise<Map<string, UploadEvidence>> {
+  const asked = pods.filter((pod) => sidecarRuns(pod) && !isDeleting(pod) && pod.status?.podIP);
+  const read = new Map<string, UploadEvidence>();
+  let next = 0;
+  const worker = async () => {
+    while (next < asked.length) {
+      const pod = asked[next++] as V1Pod;
+      const evidence = await readUploadEvidence(pod, podGet(pod.status?.podIP ?? ''), Promise.resolve(''));
+      if (!('error' in evidence.sidecar.metrics)) read.set(pod.metadata?.uid ?? '', evidence);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(POD_READS, asked.length) }, worker));
+  return read;
 }

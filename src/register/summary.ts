@@ -6,6 +6,7 @@ import { podList } from './events.ts';
 import { describeLabels } from '../inject/prometheus-config.ts';
 import { registeredPodCount, type Plan, type RegisterSettings, type ServiceAction } from './plan.ts';
 import type { SidecarProblem } from './problems.ts';
+import { describeBacklog } from '../check/uploads.ts';
 
 const DONE: Record<ServiceAction['action'], string> = {
   create: 'created',
@@ -65,7 +66,9 @@ function problemsSection(problems: readonly SidecarProblem[]): string {
     p.problem,
     p.problem === 'no-external-labels'
       ? `the sidecar exits: no global.external_labels${p.config === undefined ? '' : ` in ${p.config}`}`
-      : `${describeLabels(p.labels)}, as ${podList(p.others, p.pod.namespace)}`,
+      : p.problem === 'uploads-stalled'
+        ? `${describeBacklog(p.backlog, p.backlog.at)}: ${p.cause}`
+        : `${describeLabels(p.labels)}, as ${podList(p.others, p.pod.namespace)}`,
   ]);
   return `\nSidecar problems: ${plural(pods, 'injected pod')} (the fix is in each pod's Warning event: kubectl describe pod)\n` +
     table(['NAMESPACE', 'POD', 'PROBLEM', 'DETAIL'], rows);

@@ -5,7 +5,8 @@
 // block that waits one sync does not.
 import t from 'tap';
 import type { V1Pod } from '@kubernetes/client-node';
-import { checkSidecarUploads, prometheusAddress, readUploadEvidence, sidecarHttpPort, sidecarRuns, ulidTime, uploadBacklog, type LocalBlock, type PrometheusState, type UploadEvidence } from '../../src/check/uploads.ts';
+import { checkSidecarUploads, prometheusAddress, readUploadEvidence, sidecarHttpPort, sidecarRuns, ulidTime, uploadBacklog, type LocalBlock } from '../../src/check/uploads.ts';
+import { block, evidence, sidecarMetrics, ulid } from '../support/uploads.ts';
 
 const pod: V1Pod = {
   metadata: { name: 'prometheus-0', namespace: 'monitoring' },
@@ -15,31 +16,7 @@ const pod: V1Pod = {
 const NOW = Date.parse('2026-12-02T08:00:00Z');
 const at = (iso: string) => Date.parse(iso);
 
-/** The sidecar's metrics as Thanos 0.42 exposes them. */
-function metrics(uploads: number, options: { uploadFailures?: number; syncFailures?: number; syncs?: number; lastUpload?: number; started?: number; requestFailures?: number } = {}) {
-  const { uploadFailures = 0, syncFailures = 0, syncs = 10, lastUpload = 0, started = at('2026-12-02T06:00:00Z'), requestFailures = 0 } = options;
-  return {
-    text: [
-      '# TYPE thanos_shipper_uploads_total counter', `thanos_shipper_uploads_total ${uploads}`,
-      `thanos_shipper_upload_failures_total ${uploadFailures}`, `thanos_shipper_dir_sync_failures_total ${syncFailures}`, `thanos_shipper_dir_syncs_total ${syncs}`,
-      `thanos_objstore_bucket_last_successful_upload_time{bucket="metrics-eu1"} ${lastUpload / 1000}`,
-      `thanos_objstore_bucket_operation_failures_total{bucket="metrics-eu1",operation="exists"} ${requestFailures}`,
-      `thanos_objstore_bucket_operation_failures_total{bucket="metrics-eu1",operation="upload"} 0`,
-      `process_start_time_seconds ${started / 1000}`,
-    ].join('\n'),
-  };
-}
-
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-/** A ULID written at `time` (the first ten characters; the rest arbitrary). */
-function ulid(time: number): string {
-  let prefix = '';
-  for (let rest = time, i = 0; i < 10; i++, rest = Math.floor(rest / 32)) prefix = CROCKFORD[rest % 32]! + prefix;
-  return `${prefix}${'ABCDEFGHJKMNPQRS'}`;
-}
-/** A level-1 block cut at `cut`, holding the 20 s before it (as the tests' short blocks). */
-const block = (cut: number, samples = 100): LocalBlock => ({ ulid: ulid(cut), minTime: cut - 30_000, maxTime: cut - 10_000, stats: { numSamples: samples }, compaction: { level: 1 } });
-const evidence = (sidecar: { text: string } | { error: string }, log = '', prometheus?: PrometheusState): UploadEvidence => ({ sidecar: { metrics: sidecar, log }, prometheus });
+const metrics = sidecarMetrics;
 
 const HARD_LINK = 'ts=2026-12-02T06:44:14.6Z caller=sidecar.go:465 level=warn err="sync: upload 01M8TR4TV8HGABM5ES9SK7GZMP: hard link block: hard link file chunks/000001: link /prometheus/01M8TR4TV8HGABM5ES9SK7GZMP/chunks/000001 /prometheus/thanos/upload/01M8TR4TV8HGABM5ES9SK7GZMP/chunks/000001: operation not permitted" uploaded=0';
 const UPLOAD_DIR = 'ts=2026-12-02T07:01:00Z caller=sidecar.go:465 level=warn err="sync: upload 01M8TS: create upload dir: mkdirat thanos/upload/01M8TS: permission denied" uploaded=0';

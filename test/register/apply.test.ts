@@ -41,7 +41,7 @@ const injected = (namespace: string, name: string) => ({
   metadata: { namespace, name, uid: `uid-${name}`, labels: { 'thanos-injector/injected': 'true' } },
   spec: { containers: [{ name: 'prometheus' }, { name: 'thanos-sidecar' }] },
 });
-const state = (partial: Partial<ClusterState>): ClusterState => ({ injectedPods: [], services: [], labelledNamespaces: [], selectablePods: [], configMap: undefined, prometheusConfigMaps: [], unreadable: [], ...partial });
+const state = (partial: Partial<ClusterState>): ClusterState => ({ injectedPods: [], services: [], labelledNamespaces: [], selectablePods: [], configMap: undefined, prometheusConfigMaps: [], unreadable: [], uploads: new Map(), readAt: 0, ...partial });
 
 void t.test('Services, then the ConfigMap, then events; a failed Service does not stop the rest', async (t) => {
   const p = plan(state({ injectedPods: [injected('a', 'pa'), injected('b', 'pb')] }), settings);

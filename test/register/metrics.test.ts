@@ -25,6 +25,8 @@ const state = (injectedPods: ClusterState['injectedPods'], selectablePods: Clust
   configMap: undefined,
   prometheusConfigMaps: [],
   unreadable: [],
+  uploads: new Map(),
+  readAt: 0,
 });
 
 /** The value of one sample in the exposition text (undefined when absent). */

@@ -68,7 +68,7 @@ const foreign = (namespace: string): V1Service => ({
 const namespace = (name: string, label: string): V1Namespace => ({ metadata: { name, labels: { 'thanos-injection': label } } });
 
 function state(partial: Partial<ClusterState>): ClusterState {
-  return { injectedPods: [], services: [], labelledNamespaces: [], selectablePods: [], configMap: undefined, prometheusConfigMaps: [], unreadable: [], ...partial };
+  return { injectedPods: [], services: [], labelledNamespaces: [], selectablePods: [], configMap: undefined, prometheusConfigMaps: [], unreadable: [], uploads: new Map(), readAt: 0, ...partial };
 }
 
 void t.test('a namespace with injected pods and no Service gets our headless Service', (t) => {

@@ -10,6 +10,7 @@ import { plan, type ClusterState } from '../../src/register/plan.ts';
 import { configMapsToRead, sidecarLacksLabels, type SidecarProblem } from '../../src/register/problems.ts';
 import { eventful, summarize } from '../../src/register/summary.ts';
 import { applyResult, registerSettings } from '../support/register.ts';
+import { block, evidence, sidecarMetrics } from '../support/uploads.ts';
 
 const settings = registerSettings();
 /** The sidecar's exit line (cmd/thanos/sidecar.go), as its termination message holds it after the log prefix. */
@@ -80,12 +81,14 @@ const state = (injectedPods: V1Pod[], prometheusConfigMaps: V1ConfigMap[] = []):
   configMap: undefined,
   prometheusConfigMaps,
   unreadable: [],
+  uploads: new Map(),
+  readAt: 0,
 });
 
 const shapes = (problems: SidecarProblem[]) => problems.map((p) => ({
   problem: p.problem,
   pod: p.pod.name,
-  ...(p.problem === 'shared-external-labels' ? { labels: p.labels, others: p.others.map((o) => `${o.namespace}/${o.name}`) } : { config: p.config }),
+  ...(p.problem === 'shared-external-labels' ? { labels: p.labels, others: p.others.map((o) => `${o.namespace}/${o.name}`) } : p.problem === 'no-external-labels' ? { config: p.config } : { cause: p.cause }),
 }));
 
 void t.test('the sidecar\'s termination message says "no external labels configured": until it is ready again', (t) => {
@@ -241,4 +244,33 @@ void t.test('metric thanos_injector_sidecar_problems: pods per problem at the la
   metrics.reconciled({ plan: plan(state(pods.slice(0, 1), [prometheusConfig('monitoring', { cluster: 'eu1' })]), settings), result: applyResult() }, at);
   t.equal(await sample('shared-external-labels'), 0, 'back to 0 once fixed');
   t.equal(await sample('no-external-labels'), 0);
+});
+
+void t.test('stalled uploads: judged on what each pod\'s sidecar and Prometheus said, recorded as a Warning, listed, counted, with when retention deletes the oldest block', async (t) => {
+  const now = Date.parse('2026-12-02T08:00:00Z');
+  const stalled = injectedPod('monitoring', 'prometheus-server-0');
+  const healthy = injectedPod('monitoring', 'prometheus-server-1');
+  const unasked = injectedPod('monitoring', 'prometheus-server-2');
+  const uploads = new Map([
+    [stalled.metadata!.uid!, evidence(sidecarMetrics(3, { lastUpload: now - 600_000 }), '', { blocks: [block(now - 400_000), block(now - 200_000)], retention: '1h' })],
+    [healthy.metadata!.uid!, evidence(sidecarMetrics(3, { lastUpload: now - 10_000 }), '', { blocks: [block(now - 400_000)], retention: '1h' })],
+  ]);
+  const p = plan({ ...state([stalled, healthy, unasked], [prometheusConfig('monitoring', { cluster: 'eu1', replica: '${POD_NAME}' })]), uploads, readAt: now }, settings);
+  t.same(shapes(p.problems), [{ problem: 'uploads-stalled', pod: 'prometheus-server-0', cause: 'no request to bucket metrics-eu1 has failed either: they hang (object storage frozen, or its traffic dropped on the way)' }],
+    'only the pod whose blocks wait with no upload finishing; a pod not asked is not judged');
+  const problem = p.problems[0]!;
+  const event = problemEvent(problem, new Date(now), 'register-0');
+  t.match(event, { reason: 'ThanosSidecarUploadsStalled', type: 'Warning', involvedObject: { name: 'prometheus-server-0' } });
+  t.match(event.message, /^Uploads to object storage are stalled: 2 block\(s\) cut by Prometheus not uploaded, the oldest \w{26} cut 2026-12-02T07:53:20Z, 6m40s ago .*retention \(1h\) deletes it, uploaded or not, at the earliest at 2026-12-02T08:53:10Z \(in 53m10s\); no upload has finished since 2026-12-02T07:50:00\.000Z: no request to bucket metrics-eu1 has failed either/);
+  t.match(event.message, /A block deleted before it is uploaded is lost; thanos-injector check -n monitoring --pod prometheus-server-0 quotes the sidecar's own error$/);
+  t.match(summarize(p, applyResult(), settings), /monitoring\s+prometheus-server-0\s+uploads-stalled\s+2 block\(s\) cut by Prometheus not uploaded/);
+
+  const metrics = createRegisterMetrics();
+  metrics.reconciled({ plan: p, result: applyResult() }, new Date(now));
+  const text = await metrics.registry.metrics();
+  t.match(text, 'thanos_injector_sidecar_problems{problem="uploads-stalled"} 1');
+  t.match(text, 'thanos_injector_sidecar_unuploaded_blocks{namespace="monitoring",pod="prometheus-server-0"} 2');
+  t.match(text, `thanos_injector_sidecar_unuploaded_block_deletion_timestamp_seconds{namespace="monitoring",pod="prometheus-server-0"} ${(now - 400_000 - 10_000 + 3600_000) / 1000}`);
+  metrics.reconciled({ plan: plan(state([healthy]), settings), result: applyResult() }, new Date(now));
+  t.notMatch(await metrics.registry.metrics(), 'prometheus-server-0', 'a pod no longer stalled leaves the per-pod series');
 });

@@ -34,6 +34,8 @@ void t.test('the summary: namespaces, ConfigMap, registrations, then missing-sid
     configMap: undefined,
     prometheusConfigMaps: [],
     unreadable: [],
+    uploads: new Map(),
+    readAt: 0,
   }, settings);
   const result = applyResult();
   result.newlyRegistered.push({ namespace: 'monitoring', name: 'prometheus-0', uid: 'monitoring/prometheus-0' });
@@ -59,7 +61,7 @@ void t.test('the summary: namespaces, ConfigMap, registrations, then missing-sid
 });
 
 void t.test('nothing to do: says so, and is not eventful', (t) => {
-  const nothing = { injectedPods: [], services: [], labelledNamespaces: [], selectablePods: [], prometheusConfigMaps: [], unreadable: [] };
+  const nothing = { injectedPods: [], services: [], labelledNamespaces: [], selectablePods: [], prometheusConfigMaps: [], unreadable: [], uploads: new Map(), readAt: 0 };
   const written = plan({ ...nothing, configMap: undefined }, settings).configMap.configMap;
   const p = plan({ ...nothing, configMap: written }, settings);
   const text = summarize(p, applyResult(), settings);
