@@ -204,6 +204,22 @@ const cases: AlertCase[] = [
     [`thanos_shipper_dir_sync_failures_total{container="thanos-store",namespace="monitoring",pod="store-0"}`, '0+2x50'],
   ] },
 
+  // ThanosSidecarUploadsStalled: no sync finished within 10m and none failed either, by pod, for 5m.
+  { alert: 'ThanosSidecarUploadsStalled', behaviour: 'fires when a sidecar finished no sync for 15 minutes without a failure (a hang), naming its pod', at: '27m',
+    fires: { labels: { severity: 'warning', namespace: 'monitoring', pod: 'prometheus-0' }, expansions: sidecarPod }, series: [
+      [`thanos_shipper_dir_syncs_total{${sidecar},namespace="monitoring",pod="prometheus-0"}`, '0+2x10 20x30'],
+      [`thanos_shipper_dir_sync_failures_total{${sidecar},namespace="monitoring",pod="prometheus-0"}`, '0x40'],
+      [`thanos_shipper_dir_syncs_total{${sidecar},namespace="monitoring",pod="prometheus-1"}`, '0+2x40'],
+    ] },
+  { alert: 'ThanosSidecarUploadsStalled', behaviour: 'is only pending before 15 minutes of no sync', at: '22m', series: [
+    [`thanos_shipper_dir_syncs_total{${sidecar},namespace="monitoring",pod="prometheus-0"}`, '0+2x10 20x30'],
+  ] },
+  { alert: 'ThanosSidecarUploadsStalled', behaviour: 'stays quiet while syncs finish, and leaves failing syncs to ThanosSidecarUploadsFailing', at: '30m', series: [
+    [`thanos_shipper_dir_syncs_total{${sidecar},namespace="monitoring",pod="prometheus-0"}`, '0+2x40'],
+    [`thanos_shipper_dir_syncs_total{${sidecar},namespace="monitoring",pod="prometheus-1"}`, '5x40'],
+    [`thanos_shipper_dir_sync_failures_total{${sidecar},namespace="monitoring",pod="prometheus-1"}`, '0+1x40'],
+  ] },
+
   // ThanosSidecarPrometheusUnreachable: max by (namespace, pod) (thanos_sidecar_prometheus_up) == 0, for 5m.
   { alert: 'ThanosSidecarPrometheusUnreachable', behaviour: 'fires when a sidecar has not reached its Prometheus for 5 minutes', at: '10m',
     fires: { labels: { severity: 'warning', namespace: 'monitoring', pod: 'prometheus-0' }, expansions: sidecarPod }, series: [
@@ -279,6 +295,21 @@ const cases: AlertCase[] = [
     [`thanos_injector_sidecar_problems{job="${registerJob}",instance="10.0.0.3:8080",problem="shared-external-labels"}`, '0x30'],
     [`thanos_injector_sidecar_problems{job="${registerJob}",instance="10.0.0.3:8080",problem="no-external-labels"}`, '1x30'],
   ] },
+
+  // watch: ThanosSidecarUnuploadedBlocksAtRisk: min by (namespace, pod) (deletion time of the oldest
+  // block not uploaded) - time() < 6h, for 2m; the summary says how long is left.
+  { alert: 'ThanosSidecarUnuploadedBlocksAtRisk', mode: 'watch', behaviour: 'fires when retention deletes a block not uploaded within 3 hours, naming the pod and the time left', at: '5m',
+    fires: { labels: { severity: 'critical', namespace: 'monitoring', pod: 'prometheus-0' }, expansions: { ...sidecarPod, '{{ $value | humanizeDuration }}': '2h 55m 0s' } }, series: [
+      [`thanos_injector_sidecar_unuploaded_block_deletion_timestamp_seconds{job="${registerJob}",instance="10.0.0.3:8080",namespace="monitoring",pod="prometheus-0"}`, `${3 * 3600}x20`],
+    ] },
+  { alert: 'ThanosSidecarUnuploadedBlocksAtRisk', mode: 'watch', behaviour: 'stays quiet while the deletion is over 6 hours away', at: '55m', series: [
+    [`thanos_injector_sidecar_unuploaded_block_deletion_timestamp_seconds{job="${registerJob}",instance="10.0.0.3:8080",namespace="monitoring",pod="prometheus-0"}`, `${7 * 3600}x80`],
+    [`thanos_injector_sidecar_unuploaded_block_deletion_timestamp_seconds{job="other",instance="10.0.0.9:8080",namespace="monitoring",pod="prometheus-1"}`, `${3600}x80`],
+  ] },
+  { alert: 'ThanosSidecarUnuploadedBlocksAtRisk', mode: 'watch', behaviour: 'fires once the same block comes within 6 hours of its deletion', at: '70m',
+    fires: { labels: { severity: 'critical', namespace: 'monitoring', pod: 'prometheus-0' }, expansions: { ...sidecarPod, '{{ $value | humanizeDuration }}': '5h 50m 0s' } }, series: [
+      [`thanos_injector_sidecar_unuploaded_block_deletion_timestamp_seconds{job="${registerJob}",instance="10.0.0.3:8080",namespace="monitoring",pod="prometheus-0"}`, `${7 * 3600}x80`],
+    ] },
 
   // watch: ThanosInjectorRegistrationFailing: time() - max(last success) > 900 or absent(up == 1), for 10m.
   { alert: 'ThanosInjectorRegistrationFailing', mode: 'watch', behaviour: 'fires when the last successful reconcile is over 25 minutes old', at: '30m',
@@ -360,7 +391,7 @@ for (const mode of ['cronJob', 'watch'] as const) {
       t.equal(result.code, 0, 'promtool exits 0', output(result));
       t.match(result.stdout, `SUCCESS: ${rules.length} rules found`, 'SUCCESS, counting every rule');
       const expected = ['ThanosInjectorAdmissionErrors', 'ThanosInjectorSlowAdmissions', 'ThanosInjectorDown', 'ThanosInjectorCertificateExpiring',
-        'ThanosSidecarUploadsFailing', 'ThanosSidecarPrometheusUnreachable', ...(mode === 'watch' ? ['ThanosSidecarMissing', 'ThanosSidecarNoExternalLabels', 'ThanosSidecarSharedExternalLabels'] : []), 'ThanosInjectorRegistrationFailing'];
+        'ThanosSidecarUploadsFailing', 'ThanosSidecarUploadsStalled', 'ThanosSidecarPrometheusUnreachable', ...(mode === 'watch' ? ['ThanosSidecarMissing', 'ThanosSidecarNoExternalLabels', 'ThanosSidecarSharedExternalLabels', 'ThanosSidecarUnuploadedBlocksAtRisk'] : []), 'ThanosInjectorRegistrationFailing'];
       t.same(rules.map((r) => r.alert), expected, 'the alerts of this mode, in order');
     });
 
