@@ -209,6 +209,12 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     /**
+     * The sidecar's preStop hook waits, within the pod's grace period, for an upload in flight (a
+     * SIGTERM would cancel it) and, when the TSDB is deleted with the pod, for the blocks cut and not
+     * uploaded yet. Needs /bin/sh in the sidecar image (the official Thanos image has busybox).
+     */
+    waitForUploadsOnStop: Type.Boolean({ default: true, description: 'true or false' }),
+    /**
      * A pod whose TSDB volume is deleted with it (emptyDir, a generic ephemeral or inline CSI volume)
      * loses its head and every block not yet uploaded at each rollout: allow (inject, say nothing
      * but the status annotation), warn (inject with a warning), skip (admit it without the sidecar),

@@ -45,6 +45,8 @@ export interface Settings {
   getConfigInterval?: string;
   getConfigTimeout?: string;
   extraArgs: string[];
+  /** The sidecar's preStop hook waits for uploads (config waitForUploadsOnStop). */
+  waitForUploadsOnStop: boolean;
 }
 
 const SECRET_NAME = new RegExp(OBJECT_NAME_PATTERN);
@@ -237,6 +239,7 @@ function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVe
     getConfigInterval: config.getConfigInterval,
     getConfigTimeout: config.getConfigTimeout,
     extraArgs: config.extraArgs,
+    waitForUploadsOnStop: config.waitForUploadsOnStop,
   };
   return { settings, errors };
 }

@@ -1,7 +1,8 @@
 // What the injection adds to one pod: the sidecar, volumes, Prometheus flag edits, the pod-level
 // securityContext and the marks. Pure: settings are resolved first, nothing here does I/O.
 import { posix } from 'node:path';
-import type { V1Container, V1EnvVar, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Container, V1EnvVar, V1Lifecycle, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { preStopWait } from './shutdown.ts';
 import { VERSION } from '../version.ts';
 import { INJECTED_LABEL, PREFIX, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
 import { EPHEMERAL_TSDB_FIX, ephemeralTsdbCost, tsdbVolume, type EphemeralTsdbAction, type TsdbVolume } from './tsdb-volume.ts';
@@ -401,7 +402,7 @@ function prometheusAppendArgs(prometheus: PrometheusView, append: string[], warn
   return [...imageDefaultArgs(major), ...append];
 }
 
-function sidecarContainer(settings: Settings, args: string[], volumeMounts: V1VolumeMount[], securityContext: V1SecurityContext): V1Container {
+function sidecarContainer(settings: Settings, args: string[], volumeMounts: V1VolumeMount[], securityContext: V1SecurityContext, lifecycle: V1Lifecycle | undefined): V1Container {
   return {
     name: SIDECAR_NAME,
     image: settings.image,
@@ -411,6 +412,7 @@ function sidecarContainer(settings: Settings, args: string[], volumeMounts: V1Vo
     resources: settings.resources,
     volumeMounts,
     ...sidecarProbes(settings),
+    ...(lifecycle !== undefined ? { lifecycle } : {}),
     securityContext,
     // A sidecar that exits leaves its last log lines in the pod's status (lastState.terminated.message),
     // where `check` and `register` read why without access to logs.
@@ -486,7 +488,8 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     warnings.push(`the sidecar is a regular container here (sidecarMode container), so this ${spec.restartPolicy} pod never completes`);
   }
 
-  const sidecar = sidecarContainer(settings, args, into.sidecarMounts, sidecarSecurityContext(prometheus.container.securityContext, prometheusUser === 0));
+  const lifecycle = upload !== undefined && settings.waitForUploadsOnStop ? preStopWait(prometheus.tsdbPath, tsdb.lifetime, spec.terminationGracePeriodSeconds) : undefined;
+  const sidecar = sidecarContainer(settings, args, into.sidecarMounts, sidecarSecurityContext(prometheus.container.securityContext, prometheusUser === 0), lifecycle);
   const appendArgs = prometheusAppendArgs(prometheus, blocks.append, warnings);
   const status = statusAnnotation(settings, prometheus, { compaction: upload?.compaction, tsdb, volumes: into.volumes, flags: blocks.changed, env: identity.env.map((e) => e.name), podSecurityContext, warnings });
   return {

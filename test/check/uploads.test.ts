@@ -14,7 +14,6 @@ const pod: V1Pod = {
   status: { phase: 'Running' },
 };
 const NOW = Date.parse('2026-12-02T08:00:00Z');
-const at = (iso: string) => Date.parse(iso);
 
 const metrics = sidecarMetrics;
 

@@ -102,7 +102,7 @@ function deployment(replicas: number | undefined, options: ServerOptions = {}) {
 
 function daemonSet(options: ServerOptions = {}) {
   const template = podTemplate(options);
-  template.spec.volumes.push({ name: 'storage-volume', emptyDir: {} });
+  template.spec.volumes.push({ name: 'storage-volume', hostPath: { path: '/var/lib/prometheus', type: 'DirectoryOrCreate' } });
   return { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'prometheus-server', namespace, labels }, spec: { selector: { matchLabels: labels }, template } };
 }
 
