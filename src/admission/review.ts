@@ -21,16 +21,30 @@ export interface ReviewContext {
   kubernetesVersion: string;
 }
 
-const MAX_WARNINGS = 10;
+/** The apiserver keeps about 4 KiB of warnings in all; Kubernetes asks for lines of at most 120 characters. */
+const MAX_WARNING_LINES = 24;
 const MAX_WARNING_LENGTH = 120;
+const PREFIX = 'thanos-injector: ';
+const CONTINUED = '  ';
 
-/** Warnings the apiserver will keep: one line, at most 120 characters, a handful. */
+/** One message as lines of at most 120 characters, broken at spaces, the later ones indented (kubectl prints each as a Warning). */
+function wrap(message: string): string[] {
+  const lines: string[] = [];
+  let rest = `${PREFIX}${message}`;
+  while (rest.length > MAX_WARNING_LENGTH) {
+    const space = rest.lastIndexOf(' ', MAX_WARNING_LENGTH);
+    const cut = space > CONTINUED.length + PREFIX.length ? space : MAX_WARNING_LENGTH;
+    lines.push(rest.slice(0, cut));
+    rest = `${CONTINUED}${rest.slice(cut).trimStart()}`;
+  }
+  return [...lines, rest];
+}
+
+/** Warnings the apiserver will keep: lines without control characters, at most 120 characters each, a few dozen. */
 export function toWarnings(messages: string[]): string[] {
-  return messages.slice(0, MAX_WARNINGS).map((message) => {
-    // eslint-disable-next-line no-control-regex
-    const line = `thanos-injector: ${message}`.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
-    return line.length > MAX_WARNING_LENGTH ? `${line.slice(0, MAX_WARNING_LENGTH - 3)}...` : line;
-  });
+  // eslint-disable-next-line no-control-regex
+  const lines = messages.flatMap((message) => wrap(message.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')));
+  return lines.length <= MAX_WARNING_LINES ? lines : [...lines.slice(0, MAX_WARNING_LINES - 1), `${PREFIX}${lines.length - MAX_WARNING_LINES + 1} more lines: thanos-injector inject -f shows every warning`];
 }
 
 function envelope(response: AdmissionResponse): AdmissionAnswer {

@@ -235,6 +235,9 @@ void t.test('warnings: each at most 120 characters and free of control character
     t.equal(response.allowed, true);
     check(t, response.warnings);
     t.ok(response.warnings?.some((w) => w.includes('emptyDir')), 'the emptyDir warning is there');
+    const joined = (response.warnings ?? []).map((line) => line.replace(/^ {2}/, ' ')).join('');
+    t.match(joined, /deleted with the pod: every rollout, eviction or node drain loses .* keep the TSDB on a PersistentVolumeClaim .*ephemeral-tsdb: allow to accept the loss/,
+      'a long warning is broken into lines, not cut: the fix is in the last ones');
   });
 
   await t.test('an unknown annotation thanos-injector/imgae whose value has a newline, and keys with C0 controls', async (t) => {
