@@ -42,6 +42,8 @@ export interface NodeStack {
   minio: Minio;
   work: string;
   thanosBinary: string;
+  /** The Prometheus 3.x server binary (for a Prometheus of the test itself). */
+  prometheusBinary: string;
 }
 
 export class Minio {
@@ -141,7 +143,7 @@ export async function startNodeStack(t: Test, workPrefix: string, options: NodeS
   const minio = (parts.minio = new Minio(nodeTools.minio, join(work, 'minio')));
   await minio.ready();
   t.comment(`node ${node.name} Ready and MinIO up in ${((Date.now() - bringUp) / 1000).toFixed(1)} s`);
-  return { cluster, node, images, minio, work, thanosBinary: nodeTools.thanos };
+  return { cluster, node, images, minio, work, thanosBinary: nodeTools.thanos, prometheusBinary: nodeTools.prometheus };
 }
 
 /**
@@ -245,9 +247,9 @@ export async function injectOffline(pod: object, config: string, work: string): 
 }
 
 /** A process of the test (Prometheus, a sidecar), its output kept; killed at the end of `t`. */
-export function startProcess(t: Test, binary: string, args: string[], cwd: string): { child: ChildProcess; log: () => string } {
+export function startProcess(t: Test, binary: string, args: string[], cwd: string, env: Record<string, string> = {}): { child: ChildProcess; log: () => string } {
   let log = '';
-  const child = spawn(binary, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const keep = (chunk: Buffer) => (log = (log + chunk.toString()).slice(-20_000));
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
