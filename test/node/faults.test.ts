@@ -20,6 +20,7 @@
 // period (compacted blocks count by their compaction.sources), `thanos tools bucket verify` logs no
 // issue, and a one-shot `thanos compact --consistency-delay=0s` exits 0.
 // Blocks are cut every 20 s (SHORT_BLOCKS); the sidecar syncs every 30 s.
+import { ulidTime as blockTime } from '../../src/check/uploads.ts';
 import t, { type Test } from 'tap';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -34,6 +35,9 @@ import { root, SHORT_BLOCKS, startInjector, startNodeStack, startProcess, waitFo
 import { seedHelpers, type Row } from '../support/seed.ts';
 
 t.setTimeout(1_500_000);
+
+/** When a block was written (its name, a ULID, begins with the time). */
+const ulidTime = (ulid: string) => blockTime(ulid) ?? 0;
 
 const stack = await startNodeStack(t, 'thanos-injector-node-faults-');
 const { cluster, minio, images, node, work } = stack;
@@ -60,8 +64,6 @@ interface PodJson {
   };
 }
 
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-const ulidTime = (ulid: string) => [...ulid.slice(0, 10)].reduce((time, char) => time * 32 + CROCKFORD.indexOf(char), 0);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const isReady = (pod: PodJson) => pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
 

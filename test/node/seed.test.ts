@@ -18,14 +18,19 @@
 //    gets only the pod-level user (the seed's step 8), and its own container uploads.
 // Blocks are cut every 20 s (SHORT_BLOCKS, by hand as the post does), the first uploaded within
 // about a minute.
+import { ulidTime as blockTime } from '../../src/check/uploads.ts';
 import t from 'tap';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NODE_NAME } from '../cluster/node.ts';
-import { containerLog, SHORT_BLOCKS, startInjector, startNodeStack, waitFor } from '../support/node.ts';
+import { admissions, containerLog, SHORT_BLOCKS, startInjector, startNodeStack, waitFor } from '../support/node.ts';
 import { ready, seedHelpers, UPLOAD_DEADLINE_MS, type ContainerSpec, type PodJson, type PodTemplate } from '../support/seed.ts';
 
 t.setTimeout(1_200_000);
+
+/** When a block was written (its name, a ULID, begins with the time). */
+const ulidTime = (ulid: string) => blockTime(ulid) ?? 0;
+
 
 const stack = await startNodeStack(t, 'thanos-injector-node-seed-');
 const { cluster, minio, images } = stack;
@@ -90,8 +95,8 @@ function handMadeSidecar(pod: PodTemplate, name: string, configMap: string): voi
   pod.spec.volumes.push({ name: 'bucket-config', configMap: { defaultMode: 420, name: configMap } });
 }
 
-// The injector, for 2b and 3.3.
-await startInjector(t, stack, ['--set', `injection.image=${images.thanos}`]);
+// The injector, for 2b and 3.3 (in force once started: startInjector waits for the webhook to inject).
+const injector = await startInjector(t, stack, ['--set', `injection.image=${images.thanos}`]);
 
 // Scenario 3.3's set-up: the post's step 3.3 Deployment in a labelled namespace.
 await cluster.kubectlOk(['create', 'namespace', 'seed-own-sidecar']);
@@ -161,12 +166,18 @@ void t.test("3.3 the post's hand-made sidecar in a labelled namespace: created w
   t.equal(pod.spec.initContainers, undefined, 'no native sidecar added either');
   t.equal(pod.spec.securityContext?.runAsUser, undefined, 'nothing set without share-user');
   const statuses = pod.status.containerStatuses ?? [];
+  t.equal(statuses.length, 2, 'both containers report a status');
   t.ok(statuses.every((s) => s.ready && s.restartCount === 0), `every container Ready, none restarted: ${statuses.map((s) => `${s.name} ready=${s.ready} restarts=${s.restartCount}`).join(', ')}`);
+  const seen = await admissions(injector, 'skipped', 'existing-sidecar');
+  t.ok(seen >= 1, `the webhook saw the pod and left it as written (${seen} admission(s) skipped for existing-sidecar)`);
   const checked = await check('seed-own-sidecar', pod.metadata.name);
   t.comment(Object.values(checked.rows).map((r) => `${r.status} ${r.name}: ${r.detail}`).join('\n'));
   t.match(checked.rows['own thanos sidecar'], { status: 'warn', detail: /container thanos runs its own Thanos sidecar.*share-user/ }, 'check names the hand-made sidecar and the share-user choice');
   t.match(checked.rows['pod would be injected'], { status: 'warn', detail: /\(existing-sidecar\)$/ }, 'not injected by choice: a warning');
 
+  // The hand-made sidecar could not upload until now (different users): the bucket is empty, so what lands there next is the share-user pod's.
+  t.same((await minio.keys('seed-own-sidecar')).filter((k) => k.endsWith('/meta.json')), [], 'nothing in the bucket before share-user');
+  const patched = Date.now();
   await cluster.kubectlOk(['-n', 'seed-own-sidecar', 'patch', 'deployment', 'prometheus-deploy', '--type', 'merge', '-p',
     JSON.stringify({ spec: { template: { metadata: { annotations: { 'thanos-injector/existing-sidecar': 'share-user' } } } } })]);
   const shared = await waitFor('the re-created pod with share-user Ready', async () => {
@@ -180,7 +191,9 @@ void t.test("3.3 the post's hand-made sidecar in a labelled namespace: created w
     const metas = (await minio.keys('seed-own-sidecar')).filter((k) => /^[0-9A-Z]{26}\/meta\.json$/.test(k));
     return metas.length > 0 ? metas : undefined;
   }, UPLOAD_DEADLINE_MS, 5000);
-  t.pass(`its own container uploads: ${blocks.join(', ')}`);
+  // A block's name holds the time it was written: these are the share-user pod's (its emptyDir started empty).
+  t.ok(blocks.every((key) => ulidTime(key.slice(0, 26)) > patched), `its own container uploads, blocks written after the patch: ${blocks.join(', ')}`);
+  t.ok(await admissions(injector, 'skipped', 'existing-sidecar') > seen, 'the webhook saw the re-created pod too');
   const log = await containerLog(cluster, 'seed-own-sidecar', shared.metadata.name, 'thanos');
   t.notMatch(log, /operation not permitted/, 'no hard-link failure in its log');
 });

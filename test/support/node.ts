@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
-import { thanosInjector } from './e2e.ts';
+import { dryRunInjected, thanosInjector } from './e2e.ts';
 import { exec, startCluster, type Cluster, type ExecResult } from '../cluster/cluster.ts';
 import { NODE_IP, startNode, type TestNode } from '../cluster/node.ts';
 import { prepareNode } from '../cluster/prepare-node.ts';
@@ -188,13 +188,39 @@ export async function startInjector(t: Test, stack: NodeStack, setValues: string
       injector.served = await serve();
     },
   };
+  await webhookInForce(cluster);
   return injector;
 }
 
-/** The pod's (first) container logs, or '' while there are none. */
+/**
+ * Waits until the apiserver calls the webhook (it applies a new configuration asynchronously): a
+ * server-side dry run of a Prometheus pod in a labelled namespace of its own comes back injected.
+ */
+async function webhookInForce(cluster: Cluster): Promise<void> {
+  const namespace = 'tsi-webhook-probe';
+  await cluster.kubectlOk(['create', 'namespace', namespace]);
+  await cluster.kubectlOk(['label', 'namespace', namespace, 'thanos-injection=enabled']);
+  const pod = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'probe', namespace }, spec: { containers: [{ name: 'prometheus', image: 'quay.io/prometheus/prometheus:v3.16.0' }] } });
+  await waitFor('the webhook configuration in force', () => dryRunInjected(cluster, pod), 60_000, 500);
+  await cluster.kubectlOk(['delete', 'namespace', namespace, '--wait=false']);
+}
+
+/**
+ * The container's last 400 log lines. Throws when kubectl cannot read them, so that an assertion on
+ * a log never passes on a log it did not see (waitFor takes a throw as "not yet").
+ */
 export async function containerLog(cluster: Cluster, namespace: string, pod: string, container: string): Promise<string> {
   const result = await cluster.kubectl(['-n', namespace, 'logs', pod, '-c', container, '--tail=400']);
-  return result.code === 0 ? result.stdout : '';
+  if (result.code !== 0) throw new Error(`kubectl -n ${namespace} logs ${pod} -c ${container} failed: ${result.stderr.trim()}`);
+  return result.stdout;
+}
+
+/** The injector's counter of admissions with this outcome and reason (0 when absent), from its /metrics. */
+export async function admissions(injector: Injector, outcome: string, reason: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${injector.served.healthPort}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const series = `thanos_injector_admissions_total{outcome="${outcome}",reason="${reason}"} `;
+  const line = text.split('\n').find((l) => l.startsWith(series));
+  return line === undefined ? 0 : Number(line.slice(series.length));
 }
 
 export { waitFor };
