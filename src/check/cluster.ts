@@ -106,9 +106,12 @@ export function kubeReader(kube: Kube, timeoutMs = 10_000): ClusterReader {
     secret: (namespace, name) => optional(`cannot read Secret ${namespace}/${name}`, () => core.readNamespacedSecret({ namespace, name }, options)),
     configMap: (namespace, name) => optional(`cannot read ConfigMap ${namespace}/${name}`, () => core.readNamespacedConfigMap({ namespace, name }, options)),
     handshake: (host, port) => tlsHandshake(host, port, Math.min(timeoutMs, 5_000)),
-    podProxy: (namespace, pod, port, path) =>
-      call(kube, `cannot read ${path} of pod ${namespace}/${pod} port ${port} through the API`, () =>
-        core.connectGetNamespacedPodProxyWithPath({ namespace, name: `${pod}:${port}`, path: path.replace(/^\//, '') }, options)),
+    podProxy: async (namespace, pod, port, path) => {
+      const body: unknown = await call(kube, `cannot read ${path} of pod ${namespace}/${pod} port ${port} through the API`, () =>
+        core.connectGetNamespacedPodProxyWithPath({ namespace, name: `${pod}:${port}`, path: path.replace(/^\//, '') }, options));
+      // The client parses a JSON answer (Prometheus' API); the caller reads text.
+      return typeof body === 'string' ? body : JSON.stringify(body);
+    },
     podLog: async (namespace, pod, container, { lines, previous = false }) =>
       (await optional(`cannot read the ${previous ? 'previous ' : ''}log of ${namespace}/${pod} container ${container}`, () =>
         core.readNamespacedPodLog({ namespace, name: pod, container, tailLines: lines, previous }, options))) ?? '',

@@ -40,6 +40,8 @@ With -n:
                            its cause (termination message, else the previous instance's log) and,
                            for a second sidecar on the same port, missing external labels or the
                            hard-link failure, the fix; a Pending pod is a warning
+  tsdb volume              whether Prometheus' TSDB outlives the pod (a claim) or goes with it (an
+                           emptyDir: a warning with what a rollout loses, and the fix)
   own thanos sidecar       a pod that runs its own Thanos sidecar: the container and the choices
                            (keep it, annotate thanos-injector/existing-sidecar: share-user, or
                            remove it and let the injector manage one)
@@ -52,7 +54,11 @@ With -n and --pod, also:
   pod injected             thanos-sidecar present, status annotation
   objstore secret          the Secret (and key) the sidecar reads its bucket configuration from
   pod registered with query   its namespace's dnssrv address (or its IP) is in the ConfigMap
-  sidecar uploads          the running sidecar's shipper metrics and log lines
+  sidecar uploads          the running sidecar's uploads against the blocks its Prometheus cut: what
+                           waits, the oldest one's age, the last upload that finished, and when
+                           retention deletes the oldest; blocks waiting over three syncs (90 s) while
+                           no upload finishes fail the row with the cause (credentials, no bucket,
+                           unreachable, or requests that hang)
 
 Exit codes: 0 no check failed (warnings allowed), 1 a check failed or an API call failed, 2 bad flags.
 

@@ -33,7 +33,12 @@ Query, and finds labelled Prometheus pods that run without it:
 - a Warning Event ThanosSidecarNoExternalLabels on each injected pod whose sidecar exited with "no
   external labels configured", and ThanosSidecarSharedExternalLabels on each ready injected pod
   whose Prometheus has the same external labels as another's (computed from the ConfigMap behind
-  --config.file): their blocks overlap, the Compactor halts, Query cannot deduplicate them.
+  --config.file): their blocks overlap, the Compactor halts, Query cannot deduplicate them;
+- a Warning Event ThanosSidecarUploadsStalled on each running injected pod whose blocks wait while
+  no upload finishes (read from its sidecar's /metrics and its Prometheus' block list and retention,
+  at the pod's IP): what waits, since when, the cause as the counters tell it, and when retention
+  deletes the oldest block (with --watch, also the metrics thanos_injector_sidecar_unuploaded_blocks
+  and thanos_injector_sidecar_unuploaded_block_deletion_timestamp_seconds, per pod).
 
 Prints a summary table. Exit codes: 0 done, 1 an API call failed, 2 bad flags, 3 labelled
 Prometheus pods run without the sidecar. (Sidecar problems are reported, not an exit code: with

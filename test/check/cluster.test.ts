@@ -71,9 +71,13 @@ void t.test("the previous instance's log and the pod list are what the API is as
   const requests: string[] = [];
   const api = createHttpServer((request, response) => {
     requests.push(request.url ?? '');
-    const path = (request.url ?? '').split('?')[0];
+    const path = decodeURIComponent((request.url ?? '').split('?')[0] ?? '');
     if (path === '/api/v1/namespaces/monitoring/pods/prometheus-0/log') {
       response.writeHead(200, { 'content-type': 'text/plain' }).end('level=error err="no external labels configured on Prometheus server"\n');
+    } else if (path === '/api/v1/namespaces/monitoring/pods/prometheus-0:9090/proxy/api/v1/status/tsdb/blocks') {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'success', data: { blocks: [] } }));
+    } else if (path === '/api/v1/namespaces/monitoring/pods/prometheus-0:10902/proxy/metrics') {
+      response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end('thanos_shipper_uploads_total 3\n');
     } else if (path === '/api/v1/namespaces/monitoring/pods') {
       response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ apiVersion: 'v1', kind: 'PodList', metadata: {}, items: [{ metadata: { name: 'prometheus-0' } }] }));
     } else {
@@ -99,4 +103,7 @@ void t.test("the previous instance's log and the pod list are what the API is as
   await reader.podLog('monitoring', 'prometheus-0', 'thanos-sidecar', { lines: 400 });
   t.equal(new URLSearchParams((requests.at(-1) ?? '').split('?')[1]).get('previous'), 'false', 'the running instance by default');
   t.same((await reader.pods('monitoring')).map((pod) => pod.metadata?.name), ['prometheus-0']);
+  // Through the pod proxy: text as served, and JSON (which the client parses) as text too.
+  t.equal(await reader.podProxy('monitoring', 'prometheus-0', 10902, '/metrics'), 'thanos_shipper_uploads_total 3\n');
+  t.same(JSON.parse(await reader.podProxy('monitoring', 'prometheus-0', 9090, '/api/v1/status/tsdb/blocks')), { status: 'success', data: { blocks: [] } }, "Prometheus' API answers as JSON text");
 });

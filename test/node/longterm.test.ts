@@ -211,6 +211,8 @@ void t.test('an HA pair with replica: ${POD_NAME}: two label sets in the bucket,
 void t.test('the same pair on Prometheus 2.42: the injector turns on expand-external-labels, each replica uploads under its own name', async (t) => {
   const pair = await readyPods('ha-2x', 2);
   for (const pod of pair) {
+    const build = (await (await fetch(`http://${pod.status.podIP}:9090/api/v1/status/buildinfo`, { signal: AbortSignal.timeout(5000) })).json()) as { data: { version: string } };
+    t.match(build.data.version, /^2\.42\./, `${pod.metadata.name} runs Prometheus ${build.data.version} (Debian's package)`);
     const args = JSON.parse(await cluster.kubectlOk(['-n', 'ha-2x', 'get', 'pod', pod.metadata.name, '-o', 'jsonpath={.spec.containers[0].args}'])) as string[];
     t.ok(args.includes('--enable-feature=expand-external-labels'), `${pod.metadata.name}: --enable-feature=expand-external-labels added`);
   }

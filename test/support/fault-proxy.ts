@@ -85,8 +85,11 @@ export class FaultProxy {
     const link = { client, upstream };
     this.links.add(link);
     const end = () => this.close(link);
+    // A hanging link stays open towards the sidecar even when MinIO drops its side (idle keep-alive):
+    // a blackhole tells the client nothing.
+    const upstreamEnd = () => (this.mode === 'hang' ? this.held.push(end) : end());
     client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
+    upstream.on('error', upstreamEnd).on('close', upstreamEnd);
     client.on('data', (chunk: Buffer) => this.forward(chunk, client, upstream, true));
     upstream.on('data', (chunk: Buffer) => this.forward(chunk, upstream, client, false));
   }
