@@ -11,7 +11,7 @@
 // - prometheus killed: SIGKILL, the WAL replayed: every block cut is in the bucket, none overlaps;
 // - statefulset: a pod deleted while a block waits (object storage hanging): its replacement, on the
 //   same PersistentVolume, uploads it;
-// - retention: a 6m retention and object storage hanging: the failing row, the Event, register's
+// - retention: a 5m retention and object storage hanging: the failing row, the Event, register's
 //   metric and the chart's alert ThanosSidecarUnuploadedBlocksAtRisk (a real Prometheus evaluating
 //   the chart's rules) all come before Prometheus deletes the oldest block not uploaded (its log);
 // - emptyDir: the seed's TSDB on an emptyDir is warned about before creation (kubectl shows the
@@ -22,16 +22,16 @@
 // Blocks are cut every 20 s (SHORT_BLOCKS); the sidecar syncs every 30 s.
 import { ulidTime as blockTime } from '../../src/check/uploads.ts';
 import t, { type Test } from 'tap';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { exec } from '../cluster/cluster.ts';
-import { NODE_NAME } from '../cluster/node.ts';
 import { thanosInjector } from '../support/e2e.ts';
 import { FaultProxy } from '../support/fault-proxy.ts';
 import { freePort } from '../support/net.ts';
-import { root, SHORT_BLOCKS, startInjector, startNodeStack, startProcess, waitFor } from '../support/node.ts';
+import { localVolume, root, SHORT_BLOCKS, startInjector, startNodeStack, startProcess, waitFor } from '../support/node.ts';
+import { seedSizeBlock } from '../support/seed-block.ts';
 import { seedHelpers, type Row } from '../support/seed.ts';
 
 t.setTimeout(1_500_000);
@@ -113,24 +113,8 @@ async function deployPrometheus(namespace: string, options: PrometheusOptions = 
       },
     }
     : { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'prometheus', namespace }, spec: { replicas: 1, strategy: { type: 'Recreate' }, selector: { matchLabels: labels }, template: pod } };
-  if (options.statefulSet) await localVolume(namespace, 'data-prometheus-0');
+  if (options.statefulSet) await localVolume(stack, namespace, 'data-prometheus-0');
   await cluster.kubectlOk(['apply', '-f', '-'], `${JSON.stringify(configMap)}\n${JSON.stringify(workload)}`);
-}
-
-/** A local PersistentVolume on the node, bound to claim `claim` of `namespace` ahead of the StatefulSet. */
-async function localVolume(namespace: string, claim: string): Promise<void> {
-  const dir = join(work, `pv-${namespace}`);
-  mkdirSync(dir);
-  chmodSync(dir, 0o777);
-  const pv = {
-    apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `${namespace}-data` },
-    spec: {
-      capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', storageClassName: '', local: { path: dir },
-      nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [NODE_NAME] }] }] } },
-    },
-  };
-  const pvc = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claim, namespace }, spec: { storageClassName: '', volumeName: pv.metadata.name, accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } };
-  await cluster.kubectlOk(['apply', '-f', '-'], `${JSON.stringify(pv)}\n${JSON.stringify(pvc)}`);
 }
 
 /** The namespace's Prometheus pod that runs (not being deleted), once Ready. */
@@ -340,7 +324,7 @@ void t.test('statefulset: a pod deleted while a block waits; its replacement, on
 void t.test('retention against a backlog: the failing row, the Event, the metric and the alert all come before Prometheus deletes a block not uploaded', async (t) => {
   const namespace = 'fault-retention';
   const proxy = await faultNamespace(t, namespace);
-  await deployPrometheus(namespace, { retention: '6m' });
+  await deployPrometheus(namespace, { retention: '5m' });
   const pod = await readyPod(namespace);
 
   // register --watch for this namespace, its metrics scraped by a real Prometheus that evaluates the chart's rules.
@@ -394,7 +378,7 @@ void t.test('retention against a backlog: the failing row, the Event, the metric
   const after = (at: number | undefined) => (at === undefined ? 'never' : `${((at - hung) / 1000).toFixed(0)} s`);
   t.comment(`object storage hung at 0 s; check failed at ${after(seen.row?.at)}, Event at ${after(seen.event)}, metric at ${after(seen.metric)}, alert firing at ${after(seen.alert?.at)}; Prometheus deleted ${deletion.ulid} at ${after(deletion.at)}`);
   t.ok(seen.row !== undefined && seen.row.at < deletion.at, `check --pod failed before the deletion: ${seen.row?.row.detail ?? ''}`);
-  t.match(seen.row?.row.detail, /retention \(6m\) deletes it, uploaded or not, at the earliest at/, 'naming when retention deletes the oldest block');
+  t.match(seen.row?.row.detail, /retention \(5m\) deletes it, uploaded or not, at the earliest at/, 'naming when retention deletes the oldest block');
   t.ok(seen.event !== undefined && seen.event < deletion.at, 'the ThanosSidecarUploadsStalled Event was recorded before it');
   t.ok(seen.metric !== undefined && seen.metric < deletion.at, "register's deletion-time metric was exported before it");
   t.ok(seen.alert !== undefined && seen.alert.at < deletion.at, `the chart's alert ThanosSidecarUnuploadedBlocksAtRisk fired before it: ${seen.alert?.summary ?? ''}`);
@@ -437,7 +421,27 @@ void t.test("emptyDir: the seed's TSDB is warned about before creation, refused 
   const offline = await thanosInjector(['inject', '-f', file], {});
   t.match(offline.stderr, /Deployment\/prometheus-deploy: warning: Prometheus' TSDB is on emptyDir volume prometheus-data, which is deleted with the pod/, 'inject -f says it before anything is applied');
 
-  await waitFor('the warned pod Ready', async () => (isReady(await podJson(warned, 'prometheus')) ? true : undefined), 180_000, 2000);
+  const running = await waitFor('the warned pod Ready', async () => {
+    const pod = await podJson(warned, 'prometheus');
+    return isReady(pod) ? pod : undefined;
+  }, 180_000, 2000);
   const checked = await check(warned, 'prometheus');
   t.match(checked.rows['tsdb volume'], { status: 'warn', detail: /^Prometheus' TSDB is on emptyDir volume prometheus-data, which is deleted with the pod/ }, 'check names it on the running pod');
+
+  // What an upload in flight at shutdown takes: a 2 h block of this Prometheus (its own series every
+  // 5 s, as the seed scrapes), put into its TSDB folder, uploaded by its sidecar.
+  const exposition = await (await fetch(`http://${running.status.podIP}:9090/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const block = await seedSizeBlock(cluster.bin.promtool, exposition, work, Math.floor((Date.now() / 1000 - 3 * 86400) / 7200) * 7200);
+  // Copied beside the TSDB, then renamed into it at once: the shipper must not see half a block.
+  await cluster.kubectlOk(['-n', warned, 'cp', '-c', 'prometheus', block.dir, `prometheus:/prometheus/staging-${block.ulid}`]);
+  await cluster.kubectlOk(['-n', warned, 'exec', 'prometheus', '-c', 'prometheus', '--', 'mv', `/prometheus/staging-${block.ulid}`, `/prometheus/${block.ulid}`]);
+  const uploaded = await waitFor(`${block.ulid} uploaded`, async () => {
+    const objects = (await minio.objects(warned)).filter((o) => o.key.startsWith(`${block.ulid}/`));
+    return objects.some((o) => o.key.endsWith('/meta.json')) ? objects : undefined;
+  }, 120_000, 1000);
+  const bytes = uploaded.reduce((sum, o) => sum + o.size, 0);
+  const sidecar = await (await fetch(`http://${running.status.podIP}:10902/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const seconds = Number(/^thanos_objstore_bucket_operation_duration_seconds_sum\{[^}]*operation="upload"[^}]*\} (\S+)$/m.exec(sidecar)?.[1]);
+  t.ok(seconds > 0 && seconds < 28, `a 2h block of the seed's size (${block.series} series, ${block.samples} samples, ${(bytes / 1e6).toFixed(1)} MB) uploaded in ${seconds.toFixed(2)} s to MinIO here: ` +
+    `within the ${28} s the preStop hook waits under the default 30 s grace period (${(bytes / 1e6 / 28).toFixed(2)} MB/s would do)`);
 });

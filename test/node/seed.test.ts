@@ -20,10 +20,7 @@
 // about a minute.
 import { ulidTime as blockTime } from '../../src/check/uploads.ts';
 import t from 'tap';
-import { chmodSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { NODE_NAME } from '../cluster/node.ts';
-import { admissions, containerLog, SHORT_BLOCKS, startInjector, startNodeStack, waitFor } from '../support/node.ts';
+import { admissions, containerLog, localVolume, SHORT_BLOCKS, startInjector, startNodeStack, waitFor } from '../support/node.ts';
 import { ready, seedHelpers, UPLOAD_DEADLINE_MS, type ContainerSpec, type PodJson, type PodTemplate } from '../support/seed.ts';
 
 t.setTimeout(1_200_000);
@@ -36,33 +33,6 @@ const stack = await startNodeStack(t, 'thanos-injector-node-seed-');
 const { cluster, minio, images } = stack;
 const { seedManifests, podOf, readyPod, check } = seedHelpers(stack);
 
-/** Scenario 1's data volume: a local PersistentVolume on the node (a folder as open as an emptyDir), its claim in `namespace`. */
-async function localVolume(namespace: string, claim: string): Promise<void> {
-  const dir = join(stack.work, `pv-${namespace}`);
-  mkdirSync(dir);
-  chmodSync(dir, 0o777);
-  const pv = {
-    apiVersion: 'v1',
-    kind: 'PersistentVolume',
-    metadata: { name: `${namespace}-data` },
-    spec: {
-      capacity: { storage: '1Gi' },
-      accessModes: ['ReadWriteOnce'],
-      persistentVolumeReclaimPolicy: 'Retain',
-      storageClassName: '',
-      local: { path: dir },
-      nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [NODE_NAME] }] }] } },
-    },
-  };
-  const pvc = {
-    apiVersion: 'v1',
-    kind: 'PersistentVolumeClaim',
-    metadata: { name: claim, namespace },
-    spec: { storageClassName: '', volumeName: pv.metadata.name, accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
-  };
-  await cluster.kubectlOk(['apply', '-f', '-'], `${JSON.stringify(pv)}\n${JSON.stringify(pvc)}`);
-}
-
 /** The pod's prometheus-data volume (an emptyDir in the seed) on the claim. */
 function onClaim(pod: PodTemplate, claim: string): void {
   pod.spec.volumes = pod.spec.volumes.map((v) => ((v as { name: string }).name === 'prometheus-data' ? { name: 'prometheus-data', persistentVolumeClaim: { claimName: claim } } : v));
@@ -71,7 +41,7 @@ function onClaim(pod: PodTemplate, claim: string): void {
 // Scenario 1's set-up: the seed's Deployment with the sidecar added by hand, in a namespace without
 // the label, its data on a PersistentVolume (reused in 2b).
 await cluster.kubectlOk(['create', 'namespace', 'seed-manual']);
-await localVolume('seed-manual', 'prometheus-data');
+await localVolume(stack, 'seed-manual', 'prometheus-data');
 await minio.createBucket('seed-manual');
 await cluster.kubectlOk(['-n', 'seed-manual', 'create', 'configmap', 'thanos-bucket', `--from-literal=bucket.yml=${minio.objstore('seed-manual')}`]);
 await cluster.kubectlOk(['apply', '-f', '-'], seedManifests('seed-manual', (pod) => {

@@ -2,14 +2,14 @@
 // of test/cluster/netns.ts (control plane, node, images), MinIO as the bucket server, and the
 // injector running as a process the apiserver calls (webhook.url on loopback, as in test/e2e).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { dryRunInjected, thanosInjector } from './e2e.ts';
 import { exec, startCluster, type Cluster, type ExecResult } from '../cluster/cluster.ts';
-import { NODE_IP, startNode, type TestNode } from '../cluster/node.ts';
+import { NODE_IP, NODE_NAME, startNode, type TestNode } from '../cluster/node.ts';
 import { prepareNode } from '../cluster/prepare-node.ts';
 import type { NodeImages } from '../cluster/images.ts';
 import { startServe, type StartedServe } from './serve.ts';
@@ -85,12 +85,14 @@ export class Minio {
     return (await this.objects(bucket)).map((o) => o.key);
   }
 
-  /** Every object in the bucket, with the time it was written (ms since the epoch). */
-  async objects(bucket: string): Promise<{ key: string; modified: number }[]> {
+  /** Every object in the bucket, with the time it was written (ms since the epoch) and its size. */
+  async objects(bucket: string): Promise<{ key: string; modified: number; size: number }[]> {
     const result = await this.s3('GET', `/${bucket}?list-type=2&max-keys=1000`);
     if (result.code !== 0) throw new Error(`listing bucket ${bucket} failed: ${result.stdout}${result.stderr}`);
-    return [...result.stdout.matchAll(/<Contents>.*?<Key>([^<]+)<\/Key>.*?<LastModified>([^<]+)<\/LastModified>.*?<\/Contents>/gs)]
-      .map((m) => ({ key: m[1] as string, modified: Date.parse(m[2] as string) }));
+    return [...result.stdout.matchAll(/<Contents>(.*?)<\/Contents>/gs)].map((m) => {
+      const field = (name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(m[1] ?? '')?.[1] ?? '';
+      return { key: field('Key'), modified: Date.parse(field('LastModified')), size: Number(field('Size')) };
+    });
   }
 
   /** The blocks in the bucket: each one's meta.json (Thanos' labels, time range, compaction level). */
@@ -144,6 +146,25 @@ export async function startNodeStack(t: Test, workPrefix: string, options: NodeS
   await minio.ready();
   t.comment(`node ${node.name} Ready and MinIO up in ${((Date.now() - bringUp) / 1000).toFixed(1)} s`);
   return { cluster, node, images, minio, work, thanosBinary: nodeTools.thanos, prometheusBinary: nodeTools.prometheus };
+}
+
+/**
+ * A local PersistentVolume on the node (a folder as open as an emptyDir), bound ahead to claim
+ * `claim` of `namespace` (a pod's claim, or a StatefulSet's `<template>-<pod>`).
+ */
+export async function localVolume(stack: NodeStack, namespace: string, claim: string): Promise<void> {
+  const dir = join(stack.work, `pv-${namespace}`);
+  await mkdir(dir);
+  await chmod(dir, 0o777);
+  const pv = {
+    apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `${namespace}-data` },
+    spec: {
+      capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', storageClassName: '', local: { path: dir },
+      nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [NODE_NAME] }] }] } },
+    },
+  };
+  const pvc = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claim, namespace }, spec: { storageClassName: '', volumeName: pv.metadata.name, accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } };
+  await stack.cluster.kubectlOk(['apply', '-f', '-'], `${JSON.stringify(pv)}\n${JSON.stringify(pvc)}`);
 }
 
 /**
