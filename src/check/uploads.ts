@@ -267,8 +267,8 @@ export function describeBacklog(backlog: Backlog, now: number): string {
   return text;
 }
 
-/** `the last upload at ...` or `no upload since the sidecar started at ...`. */
-function lastUploadText(backlog: Backlog, now: number): string {
+/** `the last upload finished at ...` or `no upload finished since the sidecar started at ...`. */
+export function lastUploadText(backlog: Backlog, now: number): string {
   if (backlog.lastUpload !== undefined) return `the last upload finished at ${ago(backlog.lastUpload, now)}`;
   return backlog.startedAt === undefined ? 'no upload finished since the sidecar started' : `no upload finished since the sidecar started at ${ago(backlog.startedAt, now)}`;
 }

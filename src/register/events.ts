@@ -15,7 +15,7 @@ import { REPLICA_LABEL_FIX, SHARED_LABELS_CONSEQUENCE } from '../inject/labels-a
 import { describeLabels } from '../inject/prometheus-config.ts';
 import { MISSING_REASON, REGISTERED_REASON, type MissingSidecar, type PodRef, type Registration } from './plan.ts';
 import { PROBLEM_REASONS, type SidecarProblem } from './problems.ts';
-import { describeBacklog } from '../check/uploads.ts';
+import { describeBacklog, lastUploadText } from '../check/uploads.ts';
 
 export const EVENT_COMPONENT = 'thanos-injector-register';
 
@@ -78,7 +78,7 @@ export function problemMessage(problem: SidecarProblem): string {
   }
   if (problem.problem === 'uploads-stalled') {
     return `Uploads to object storage are stalled: ${describeBacklog(problem.backlog, problem.backlog.at)}; ` +
-      `${problem.backlog.lastUpload === undefined ? 'no upload has finished since the sidecar started' : `no upload has finished since ${new Date(problem.backlog.lastUpload).toISOString()}`}: ${problem.cause}. ` +
+      `${lastUploadText(problem.backlog, problem.backlog.at)}: ${problem.cause}. ` +
       `A block deleted before it is uploaded is lost; thanos-injector check -n ${problem.pod.namespace} --pod ${problem.pod.name} quotes the sidecar's own error`;
   }
   return `Prometheus uploads under the same external labels (${describeLabels(problem.labels)}; ${problem.config}) as ${podList(problem.others, problem.pod.namespace)}: ` +
