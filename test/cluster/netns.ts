@@ -5,7 +5,8 @@
  * and a PID namespace (when its first process ends, the kernel ends every other one: containerd,
  * shims, kubelet, the pods), with /run and /var/lib of its own (see inside()). Whatever happens to
  * the run, even SIGKILL, the machine's own network, mounts, files and processes are as before. What lives outside namespaces is cleaned after the command
- * ends, and before the next run: the cgroups of the kubelet and containerd (node.ts, cleanNodeLeftovers).
+ * ends, and before the next run: the kubelet's cgroups, under a parent named after this run's
+ * process (node.ts, cleanNodeLeftovers), so that two runs may go at once (node-suite.ts).
  *
  *   node test/cluster/netns.ts CMD [ARGS...]     # exit code of CMD
  *
@@ -15,7 +16,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cleanNodeLeftovers } from './node.ts';
+import { CGROUP_PARENT_ENV, cleanNodeLeftovers } from './node.ts';
 
 const INSIDE = '--inside-namespaces';
 
@@ -48,7 +49,7 @@ export function runInNamespaces(argv: string[]): Promise<number> {
     const child = spawn(
       'unshare',
       ['--net', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', process.execPath, import.meta.filename, INSIDE, scratch, ...argv],
-      { stdio: 'inherit' },
+      { stdio: 'inherit', env: { ...process.env, [CGROUP_PARENT_ENV]: cgroupParent } },
     );
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
     process.on('SIGINT', forward('SIGINT'));
@@ -65,8 +66,11 @@ export function runInNamespaces(argv: string[]): Promise<number> {
   });
 }
 
+/** The cgroup parent of this run's nodes (node.ts): named after this process, which outlives them. */
+const cgroupParent = `tsi-${process.pid}`;
+
 async function removeLeftovers(): Promise<void> {
-  for (let attempt = 0; attempt < 50 && !cleanNodeLeftovers(); attempt++) await new Promise((r) => setTimeout(r, 100));
+  for (let attempt = 0; attempt < 50 && !cleanNodeLeftovers(cgroupParent); attempt++) await new Promise((r) => setTimeout(r, 100));
 }
 
 /**
@@ -98,7 +102,7 @@ async function inside(scratch: string, argv: string[]): Promise<number> {
     });
     child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 : 1)));
   });
-  cleanNodeLeftovers();
+  cleanNodeLeftovers(process.env[CGROUP_PARENT_ENV] ?? '');
   return code;
 }
 

@@ -6,8 +6,8 @@
  *
  * It runs only inside the namespaces of netns.ts (refused elsewhere): the bridge, the pod network,
  * kube-proxy's iptables rules, the overlay and tmpfs mounts and every process live and die with
- * them. What outlives them is cleaned here: the cgroups of the kubelet (`kubepods`) and of
- * containerd (`k8s.io`) (cleanNodeLeftovers, at stop, after the namespaces end and before every start).
+ * them. What outlives them is cleaned here: the kubelet's cgroups, under a parent of the run's own
+ * (cleanNodeLeftovers, at stop, after the namespaces end and before every start).
  *
  * Facts behind each setting: shared/reference/node-facts.md.
  */
@@ -55,43 +55,83 @@ export interface TestNode {
   stop(): Promise<void>;
 }
 
-/** The cgroups the node makes: the kubelet's pods, and containerd's for its k8s.io namespace. */
-const NODE_CGROUPS = ['kubepods', 'k8s.io'];
-
 /**
- * Removes every cgroup the node made, in each hierarchy, deepest first (rmdir removes only empty
- * ones: a live node's stay). True when none is left.
+ * The cgroup a node makes its own under, in every hierarchy (the kubelet's cgroupRoot): named by
+ * netns.ts after its own process (`tsi-<pid>`), so that nodes of two runs at once (the lanes of
+ * node-suite.ts) never take each other's pods for orphans.
  */
-export function cleanNodeLeftovers(): boolean {
-  let hierarchies: string[];
+export const CGROUP_PARENT_ENV = 'THANOS_INJECTOR_CGROUP_PARENT';
+const STALE_PARENT = /^tsi-(\d+)$/;
+
+function cgroupParent(): string {
+  const parent = process.env[CGROUP_PARENT_ENV];
+  if (parent === undefined || !STALE_PARENT.test(parent)) throw new Error(`${CGROUP_PARENT_ENV} is not set: run the node inside test/cluster/netns.ts`);
+  return parent;
+}
+
+function hierarchies(): string[] {
   try {
-    hierarchies = fs.readdirSync(CGROUP_ROOT).map((h) => path.join(CGROUP_ROOT, h));
+    return fs.readdirSync(CGROUP_ROOT).map((h) => path.join(CGROUP_ROOT, h)).filter((h) => fs.statSync(h).isDirectory());
+  } catch {
+    return [];
+  }
+}
+
+/** Removes a cgroup and everything below it, deepest first; false when some still hold processes. */
+function removeCgroup(top: string): boolean {
+  if (!fs.existsSync(top)) return true;
+  const dirs: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(path.join(dir, entry.name));
+    dirs.push(dir);
+  };
+  try {
+    walk(top);
   } catch {
     return true;
   }
-  let clean = true;
-  for (const top of [CGROUP_ROOT, ...hierarchies].flatMap((hierarchy) => NODE_CGROUPS.map((name) => path.join(hierarchy, name)))) {
-    if (!fs.existsSync(top)) continue;
-    const dirs: string[] = [];
-    const walk = (dir: string) => {
-      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(path.join(dir, entry.name));
-      dirs.push(dir);
-    };
+  let removed = true;
+  for (const dir of dirs) {
     try {
-      walk(top);
-    } catch {
-      continue;
+      fs.rmdirSync(dir);
+    } catch (error) {
+      // ENOENT: already gone; EBUSY: still has processes (a live node, or one ending now)
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') removed = false;
     }
-    for (const dir of dirs) {
-      try {
-        fs.rmdirSync(dir);
-      } catch (error) {
-        // ENOENT: already gone; EBUSY: still has processes (a live node, or one ending now)
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') clean = false;
-      }
+  }
+  return removed;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Removes the cgroups of run `parent` in each hierarchy (rmdir removes only empty ones: a live
+ * node's stay); true when they are gone. Outside the namespaces (where the runs' processes are
+ * seen), also those of runs whose process is gone.
+ */
+export function cleanNodeLeftovers(parent: string): boolean {
+  const outside = process.env.THANOS_INJECTOR_NETNS !== '1';
+  let clean = true;
+  for (const hierarchy of hierarchies()) {
+    for (const entry of fs.readdirSync(hierarchy)) {
+      const pid = Number(STALE_PARENT.exec(entry)?.[1]);
+      if (entry === parent) clean = removeCgroup(path.join(hierarchy, entry)) && clean;
+      else if (outside && pid && !alive(pid)) removeCgroup(path.join(hierarchy, entry));
     }
   }
   return clean;
+}
+
+/** The run's parent cgroup in each hierarchy, which the kubelet wants to exist. */
+function makeCgroupParent(parent: string): void {
+  for (const hierarchy of hierarchies()) fs.mkdirSync(path.join(hierarchy, parent), { recursive: true });
 }
 
 /**
@@ -192,7 +232,7 @@ function corefile(kubeconfigPath: string): string {
 `;
 }
 
-function kubeletConfig(o: { ca: string; dnsIp: string; resolvConf: string }): string {
+function kubeletConfig(o: { ca: string; dnsIp: string; resolvConf: string; cgroupParent: string }): string {
   return `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -201,6 +241,7 @@ authentication:
   x509: { clientCAFile: "${o.ca}" }
 authorization: { mode: Webhook }
 cgroupDriver: cgroupfs
+cgroupRoot: /${o.cgroupParent}
 failSwapOn: false
 failCgroupV1: false
 # The kubelet must not touch the machine's iptables (it would add KUBE-FIREWALL chains).
@@ -247,6 +288,7 @@ export async function startNode(cluster: Cluster, o: StartNodeOptions): Promise<
   if (cluster.nodeIp !== NODE_IP) throw new Error(`start the control plane with startCluster({ node: { ip: '${NODE_IP}' } })`);
   const log = o.log ?? (() => undefined);
   const timeout = o.readyTimeoutMs ?? 90_000;
+  const parent = cgroupParent();
   const dir = path.join(cluster.dir, 'node');
   const logDir = path.join(dir, 'logs');
   for (const sub of ['containerd-root', 'containerd-state', 'cni', 'kubelet', 'logs', 'certs', 'registry-hosts']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
@@ -273,13 +315,14 @@ export async function startNode(cluster: Cluster, o: StartNodeOptions): Promise<
     unmountUnder(dir);
     // The next node in these namespaces (the next test file) starts from a clean network.
     spawnSync('ip', ['link', 'del', BRIDGE], { stdio: 'ignore' });
-    cleanNodeLeftovers();
+    cleanNodeLeftovers(parent);
   };
 
   try {
-    // The kubelet's cgroups live outside the namespaces, under one fixed name: a second node on the
-    // machine would take the first one's pods for orphans. One at a time.
-    if (!cleanNodeLeftovers()) throw new Error('another test node runs on this machine (its kubepods cgroups hold processes): run one node suite at a time');
+    // The kubelet's cgroups live outside the namespaces, under the run's own parent: a node left
+    // running by this run would hold them (one node at a time in a run).
+    if (!cleanNodeLeftovers(parent)) throw new Error(`a node of this run still holds cgroups under ${parent}: stop it first`);
+    makeCgroupParent(parent);
     // The pods' bridge, with the node's address on it; forwarding within this namespace only.
     // (A node started before in the same namespaces, by another test file, leaves none: see stop().)
     sh(`ip link add ${BRIDGE} type bridge && ip addr add ${NODE_IP}/16 dev ${BRIDGE} && ip link set ${BRIDGE} up`);
@@ -315,7 +358,7 @@ export async function startNode(cluster: Cluster, o: StartNodeOptions): Promise<
     const resolvConf = path.join(dir, 'resolv.conf');
     fs.writeFileSync(resolvConf, `nameserver ${NODE_IP}\n`);
     const kubeletYaml = path.join(dir, 'kubelet.yaml');
-    fs.writeFileSync(kubeletYaml, kubeletConfig({ ca: cluster.certs.ca, resolvConf, dnsIp: NODE_IP }).replace('containerRuntimeEndpoint: ""', `containerRuntimeEndpoint: "unix://${socket}"`));
+    fs.writeFileSync(kubeletYaml, kubeletConfig({ ca: cluster.certs.ca, resolvConf, dnsIp: NODE_IP, cgroupParent: parent }).replace('containerRuntimeEndpoint: ""', `containerRuntimeEndpoint: "unix://${socket}"`));
     const kubelet = startProc(
       'kubelet',
       o.bin.kubelet,
