@@ -67,7 +67,8 @@ export function sidecarHttpPort(pod: V1Pod): number | undefined {
 
 /** Where the sidecar calls Prometheus (its --prometheus.url): the port and route prefix, when plain HTTP on the pod. */
 export function prometheusAddress(pod: V1Pod): { port: number; prefix: string } | { error: string } {
-  const url = sidecarOf(pod) === undefined ? undefined : flagValue(sidecarOf(pod)!, 'prometheus.url');
+  const sidecar = sidecarOf(pod);
+  const url = sidecar === undefined ? undefined : flagValue(sidecar, 'prometheus.url');
   const match = /^http:\/\/(?:localhost|127\.0\.0\.1|\[::1\]):([0-9]+)(\/.*)?$/.exec(url ?? 'http://localhost:9090');
   if (match === null) return { error: `the sidecar calls Prometheus at ${url ?? '?'}, which is not read here (plain HTTP on the pod only)` };
   return { port: Number(match[1]), prefix: (match[2] ?? '').replace(/\/$/, '') };

@@ -153,6 +153,12 @@ export interface ClusterState {
 
 export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 export const defaultStateRoot = path.join(repoRoot, '.cluster');
+/**
+ * The name of the namespaced run a process is part of (`tsi-<pid>` of netns.ts' outer process):
+ * its clusters keep their state in a folder of that name (a run's processes are not seen from
+ * another's PID namespace, so it must not judge their state stale), its nodes their cgroups.
+ */
+export const RUN_ENV = 'THANOS_INJECTOR_RUN';
 
 const SERVICE_CIDR = '10.96.0.0/16';
 const SERVICE_IP = '10.96.0.1';
@@ -613,9 +619,10 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     fs.mkdirSync(dir, { recursive: true });
     if (fs.readdirSync(dir).length > 0) throw new Error(`state dir ${dir} is not empty`);
   } else {
-    fs.mkdirSync(defaultStateRoot, { recursive: true });
-    cleanStale(defaultStateRoot);
-    dir = fs.mkdtempSync(path.join(defaultStateRoot, 'c-'));
+    const root = path.join(defaultStateRoot, process.env[RUN_ENV] ?? '');
+    fs.mkdirSync(root, { recursive: true });
+    cleanStale(root);
+    dir = fs.mkdtempSync(path.join(root, 'c-'));
   }
   const certDir = path.join(dir, 'certs');
   const logDir = path.join(dir, 'logs');
@@ -777,7 +784,8 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
         const serverVersion = (JSON.parse(version.body) as { gitVersion: string }).gitVersion;
 
         let stopped: Promise<void> | undefined;
-        const kubectl: Cluster['kubectl'] = (args, input, o) => exec(tools.kubectl, [`--kubeconfig=${kubeconfig}`, ...args], input, o);
+        // Discovery cached with the cluster: two runs at once may have an apiserver on the same port.
+        const kubectl: Cluster['kubectl'] = (args, input, o) => exec(tools.kubectl, [`--kubeconfig=${kubeconfig}`, `--cache-dir=${path.join(dir, 'kube-cache')}`, ...args], input, o);
         const helm: Cluster['helm'] = (args, input, o) => exec(tools.helm, args, input, { ...o, env: { KUBECONFIG: kubeconfig, ...o?.env } });
         const cluster: Cluster = {
           dir,

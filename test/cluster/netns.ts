@@ -16,7 +16,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CGROUP_PARENT_ENV, cleanNodeLeftovers } from './node.ts';
+import { defaultStateRoot, RUN_ENV } from './cluster.ts';
+import { cleanNodeLeftovers } from './node.ts';
 
 const INSIDE = '--inside-namespaces';
 
@@ -26,17 +27,21 @@ function need(command: string, hint: string): void {
   }
 }
 
-/** Scratch folders of runs whose namespaces are gone (their name carries the outer process' pid). */
+/** Scratch and cluster state folders of runs whose namespaces are gone (their name carries the outer process' pid). */
 function removeStaleScratch(): void {
-  for (const entry of fs.readdirSync(os.tmpdir())) {
-    const pid = Number(/^thanos-injector-netns-(\d+)-/.exec(entry)?.[1]);
-    if (!pid) continue;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
+  const stale = (pattern: RegExp, dir: string) => {
+    for (const entry of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      const pid = Number(pattern.exec(entry)?.[1]);
+      if (!pid) continue;
+      try {
+        process.kill(pid, 0);
+      } catch {
+        fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
+      }
     }
-  }
+  };
+  stale(/^thanos-injector-netns-(\d+)-/, os.tmpdir());
+  stale(/^tsi-(\d+)$/, defaultStateRoot);
 }
 
 /** Run `argv` in new net, mount and PID namespaces; resolves with its exit code. */
@@ -49,7 +54,7 @@ export function runInNamespaces(argv: string[]): Promise<number> {
     const child = spawn(
       'unshare',
       ['--net', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', process.execPath, import.meta.filename, INSIDE, scratch, ...argv],
-      { stdio: 'inherit', env: { ...process.env, [CGROUP_PARENT_ENV]: cgroupParent } },
+      { stdio: 'inherit', env: { ...process.env, [RUN_ENV]: run } },
     );
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
     process.on('SIGINT', forward('SIGINT'));
@@ -66,11 +71,13 @@ export function runInNamespaces(argv: string[]): Promise<number> {
   });
 }
 
-/** The cgroup parent of this run's nodes (node.ts): named after this process, which outlives them. */
-const cgroupParent = `tsi-${process.pid}`;
+/** This run's name (cluster.ts RUN_ENV): after this process, which outlives everything in the namespaces. */
+const run = `tsi-${process.pid}`;
 
+/** The run's cgroups (node.ts) and its clusters' state folder. */
 async function removeLeftovers(): Promise<void> {
-  for (let attempt = 0; attempt < 50 && !cleanNodeLeftovers(cgroupParent); attempt++) await new Promise((r) => setTimeout(r, 100));
+  for (let attempt = 0; attempt < 50 && !cleanNodeLeftovers(run); attempt++) await new Promise((r) => setTimeout(r, 100));
+  fs.rmSync(path.join(defaultStateRoot, run), { recursive: true, force: true });
 }
 
 /**
@@ -102,7 +109,7 @@ async function inside(scratch: string, argv: string[]): Promise<number> {
     });
     child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 : 1)));
   });
-  cleanNodeLeftovers(process.env[CGROUP_PARENT_ENV] ?? '');
+  cleanNodeLeftovers(process.env[RUN_ENV] ?? '');
   return code;
 }
 

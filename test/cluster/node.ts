@@ -14,7 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { exec, startProc, stopProcs, tail, waitFor, type Cluster, type ExecResult, type Proc } from './cluster.ts';
+import { exec, RUN_ENV, startProc, stopProcs, tail, waitFor, type Cluster, type ExecResult, type Proc } from './cluster.ts';
 
 export const NODE_NAME = 'tsi-node';
 /** The node's address: the pod bridge's own address (the pods' gateway), inside the namespaces. */
@@ -56,16 +56,15 @@ export interface TestNode {
 }
 
 /**
- * The cgroup a node makes its own under, in every hierarchy (the kubelet's cgroupRoot): named by
- * netns.ts after its own process (`tsi-<pid>`), so that nodes of two runs at once (the lanes of
- * node-suite.ts) never take each other's pods for orphans.
+ * The cgroup a node makes its own under, in every hierarchy (the kubelet's cgroupRoot): the name
+ * of its run (RUN_ENV, `tsi-<pid>` of netns.ts' outer process), so that nodes of two runs at once
+ * (the lanes of node-suite.ts) never take each other's pods for orphans.
  */
-export const CGROUP_PARENT_ENV = 'THANOS_INJECTOR_CGROUP_PARENT';
-const STALE_PARENT = /^tsi-(\d+)$/;
+const RUN_NAME = /^tsi-(\d+)$/;
 
 function cgroupParent(): string {
-  const parent = process.env[CGROUP_PARENT_ENV];
-  if (parent === undefined || !STALE_PARENT.test(parent)) throw new Error(`${CGROUP_PARENT_ENV} is not set: run the node inside test/cluster/netns.ts`);
+  const parent = process.env[RUN_ENV];
+  if (parent === undefined || !RUN_NAME.test(parent)) throw new Error(`${RUN_ENV} is not set: run the node inside test/cluster/netns.ts`);
   return parent;
 }
 
@@ -121,7 +120,7 @@ export function cleanNodeLeftovers(parent: string): boolean {
   let clean = true;
   for (const hierarchy of hierarchies()) {
     for (const entry of fs.readdirSync(hierarchy)) {
-      const pid = Number(STALE_PARENT.exec(entry)?.[1]);
+      const pid = Number(RUN_NAME.exec(entry)?.[1]);
       if (entry === parent) clean = removeCgroup(path.join(hierarchy, entry)) && clean;
       else if (outside && pid && !alive(pid)) removeCgroup(path.join(hierarchy, entry));
     }

@@ -9,6 +9,8 @@
 //   Thanos' own listing (the reader every Store Gateway and Compactor uses) does not see the partial
 //   block; the kubelet restarts the sidecar and the block goes up whole;
 // - prometheus killed: SIGKILL, the WAL replayed: every block cut is in the bucket, none overlaps;
+// - shutdown: a pod deleted while its sidecar uploads over a thin link: its preStop hook waits, and
+//   the block is in the bucket whole before the pod is gone;
 // - statefulset: a pod deleted while a block waits (object storage hanging): its replacement, on the
 //   same PersistentVolume, uploads it;
 // - retention: a 5m retention and object storage hanging: the failing row, the Event, register's
@@ -202,7 +204,7 @@ async function failingRow(namespace: string, pod: string, deadlineMs: number): P
   }, deadlineMs, 10_000);
 }
 
-t.jobs = 6;
+t.jobs = 7;
 
 void t.test('outage: object storage refuses connections for six block periods; check and register name it, then every block goes up without a restart', async (t) => {
   const namespace = 'fault-outage';
@@ -267,6 +269,28 @@ void t.test('sidecar killed in the middle of an upload: no partial block is read
   t.pass('the block goes up whole after the restart');
   const up = await allUploaded(namespace, restarted);
   t.same(up.missing, [], `every block cut is in the bucket (${up.cut.length})`);
+  await bucketSound(t, namespace);
+});
+
+void t.test("pod deleted in the middle of an upload: the sidecar's preStop hook lets the upload finish before the pod goes", async (t) => {
+  const namespace = 'fault-shutdown';
+  const proxy = await faultNamespace(t, namespace);
+  await deployPrometheus(namespace);
+  const pod = await readyPod(namespace);
+  const hook = JSON.parse(await cluster.kubectlOk(['-n', namespace, 'get', 'pod', pod.metadata.name, '-o', 'jsonpath={.spec.initContainers[0].lifecycle.preStop.exec.command}'])) as string[];
+  t.match(hook[2], /thanos\/upload.*-lt 13 \]/, 'the injected sidecar waits up to 13 s of the pod\'s 15 s grace period');
+  await firstUpload(namespace);
+  await proxy.set({ slow: 16_384 });
+  const ulid = await waitFor('a block whose upload has begun (an object in, no meta.json yet)', async () => {
+    const keys = (await minio.keys(namespace)).filter((key) => /^[0-9A-Z]{26}\//.test(key));
+    const started = [...new Set(keys.map((key) => key.slice(0, 26)))].find((block) => !keys.includes(`${block}/meta.json`));
+    return started;
+  }, 300_000, 200);
+  const deleting = Date.now();
+  await cluster.kubectlOk(['-n', namespace, 'delete', 'pod', pod.metadata.name, '--wait=true', '--timeout=60s'], undefined, { timeoutMs: 90_000 });
+  const seconds = (Date.now() - deleting) / 1000;
+  t.ok((await minio.keys(namespace)).includes(`${ulid}/meta.json`), `${ulid} went up whole before the pod was gone (${seconds.toFixed(1)} s from the delete to the pod's end)`);
+  await proxy.set('pass');
   await bucketSound(t, namespace);
 });
 
