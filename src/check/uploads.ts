@@ -36,8 +36,6 @@ export interface PrometheusState {
   blocks?: LocalBlock[];
   /** The effective retention (runtimeinfo's storageRetention: `15d`, `10GiB`, `15d or 10GiB`). */
   retention?: string;
-  /** The start of the head, which is the end of the newest block once one is cut (ms). */
-  headMinTime?: number;
   /** --storage.tsdb.min-block-duration. */
   minBlockDuration?: string;
   /** Why a part could not be read (the first such reason). */
@@ -88,22 +86,19 @@ const errorOf = (error: unknown) => (error instanceof Error ? error.message : St
 type Read<T> = { value: T } | { error: string };
 const attempt = <T>(promise: Promise<T>): Promise<Read<T>> => promise.then((value) => ({ value }), (error: unknown) => ({ error: errorOf(error) }));
 
-/** What Prometheus says of its blocks, retention, head and block duration, each part read on its own (Prometheus before 3.6 has no block list). */
+/** What Prometheus says of its blocks, retention and block duration, each part read on its own (Prometheus before 3.6 has no block list). */
 async function readPrometheus(get: PodGet, { port, prefix }: { port: number; prefix: string }): Promise<PrometheusState> {
   const data = async <T>(path: string): Promise<T> => (JSON.parse(await get(port, `${prefix}${path}`)) as { data: T }).data;
-  const [blocks, runtime, tsdb, flags] = await Promise.all([
+  const [blocks, runtime, flags] = await Promise.all([
     attempt(data<{ blocks: LocalBlock[] }>('/api/v1/status/tsdb/blocks')),
     attempt(data<{ storageRetention?: string }>('/api/v1/status/runtimeinfo')),
-    attempt(data<{ headStats?: { minTime?: number } }>('/api/v1/status/tsdb')),
     attempt(data<Record<string, string>>('/api/v1/status/flags')),
   ]);
   const state: PrometheusState = {};
   if ('value' in blocks) state.blocks = blocks.value.blocks;
   if ('value' in runtime && runtime.value.storageRetention !== undefined) state.retention = runtime.value.storageRetention;
-  if ('value' in tsdb && tsdb.value.headStats?.minTime !== undefined) state.headMinTime = tsdb.value.headStats.minTime;
   if ('value' in flags && flags.value['storage.tsdb.min-block-duration'] !== undefined) state.minBlockDuration = flags.value['storage.tsdb.min-block-duration'];
-  const unread = [runtime, tsdb].find((read) => 'error' in read);
-  if (unread !== undefined && 'error' in unread) state.error = `cannot read Prometheus' status (${unread.error})`;
+  if ('error' in runtime) state.error = `cannot read Prometheus' status (${runtime.error})`;
   return state;
 }
 
@@ -209,10 +204,13 @@ export function uploadBacklog(evidence: UploadEvidence, now: number): Backlog | 
       .map((block) => ({ ulid: block.ulid, cutAt: ulidTime(block.ulid) ?? block.maxTime, maxTime: block.maxTime }))
       .filter((block) => block.cutAt > uploadedBefore)
       .sort((a, b) => a.cutAt - b.cutAt);
-  } else if (prometheus?.headMinTime !== undefined && prometheus.headMinTime > 0) {
-    // The newest block ends where the head starts; it was cut once the head spanned 1.5 blocks.
-    const cutAt = Math.min(now, prometheus.headMinTime + minBlock / 2);
-    if (cutAt > uploadedBefore && (startedAt === undefined || prometheus.headMinTime > startedAt - minBlock)) pending = [{ cutAt, maxTime: prometheus.headMinTime }];
+  } else if (prometheus !== undefined && prometheus.error === undefined) {
+    // Before 3.6 Prometheus does not list its blocks, but it cuts one every block duration (the
+    // first once its head spans 1.5 of them): with no upload for longer, at least one waits. When
+    // it was cut is not known; this is the latest it can have been.
+    const since = lastUpload ?? startedAt;
+    const cutBy = since === undefined ? undefined : since + (lastUpload === undefined ? 1.5 : 1) * minBlock;
+    if (cutBy !== undefined && cutBy < now) pending = [{ cutAt: cutBy, maxTime: cutBy - minBlock / 2 }];
   }
   const retention = prometheus?.retention;
   const keep = retentionTime(retention);
@@ -234,7 +232,8 @@ export function uploadBacklog(evidence: UploadEvidence, now: number): Backlog | 
   };
 }
 
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** A time as ISO 8601 (to the second); what a peer said is not trusted to be one. */
+const iso = (ms: number) => (Number.isFinite(ms) && Math.abs(ms) < 8.64e15 ? new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z') : 'an unknown time');
 const ago = (ms: number, now: number) => `${iso(ms)}, ${formatDuration(now - ms)} ago`;
 
 /** Why uploads do not finish, as far as the sidecar's log and counters tell. */

@@ -126,15 +126,17 @@ void t.test('after a restart: blocks from before it count as uploaded once a syn
   t.end();
 });
 
-void t.test('Prometheus before 3.6 does not list its blocks: the newest one is told from its head', (t) => {
-  const headMinTime = NOW - 300_000;
-  const old = evidence(metrics(4, { lastUpload: NOW - 900_000 }), '', { headMinTime, minBlockDuration: '2m', retention: '1h' });
+void t.test('Prometheus before 3.6 does not list its blocks: with no upload for longer than a block duration, at least one waits', (t) => {
+  const old = evidence(metrics(4, { lastUpload: NOW - 300_000 }), '', { minBlockDuration: '2m', retention: '1h' });
   const backlog = uploadBacklog(old, NOW)!;
   t.match(backlog, { exact: false, stalled: true });
-  t.same(backlog.pending, [{ cutAt: headMinTime + 60_000, maxTime: headMinTime }], 'cut once the head spanned 1.5 blocks');
+  t.same(backlog.pending, [{ cutAt: NOW - 180_000, maxTime: NOW - 240_000 }], 'cut two minutes after the last upload at the latest');
   t.match(checkSidecarUploads(pod, old, NOW).detail, /^uploads are stalled: at least 1 block \(Prometheus before 3\.6 does not list its blocks\) cut by Prometheus not uploaded/);
-  const current = evidence(metrics(4, { lastUpload: NOW - 100_000 }), '', { headMinTime, minBlockDuration: '2m' });
-  t.same(uploadBacklog(current, NOW)?.pending, [], 'its newest block was cut before the last upload');
+  t.same(uploadBacklog(evidence(metrics(4, { lastUpload: NOW - 100_000 }), '', { minBlockDuration: '2m' }), NOW)?.pending, [], 'within a block duration of the last upload: nothing known to wait');
+  const fresh = evidence(metrics(0, { started: NOW - 150_000 }), '', { minBlockDuration: '2m' });
+  t.same(uploadBacklog(fresh, NOW)?.pending, [], 'a new sidecar: the first block comes 1.5 block durations after the start');
+  t.match(checkSidecarUploads(pod, fresh, NOW), { status: 'warn', detail: /no block uploaded yet and no failure/ });
+  t.same(uploadBacklog(evidence(metrics(4, { lastUpload: NOW - 300_000 }), '', { error: 'cannot read Prometheus\' status (503)' }), NOW)?.pending, [], 'Prometheus unreadable: nothing is inferred');
   t.end();
 });
 
@@ -154,7 +156,6 @@ void t.test('what is read, and where: the sidecar\'s metrics and log, Prometheus
     '10902/metrics': metrics(1).text,
     '9091/prom/api/v1/status/tsdb/blocks': JSON.stringify({ status: 'success', data: { blocks: [block(NOW - 60_000)] } }),
     '9091/prom/api/v1/status/runtimeinfo': JSON.stringify({ status: 'success', data: { storageRetention: '15d' } }),
-    '9091/prom/api/v1/status/tsdb': JSON.stringify({ status: 'success', data: { headStats: { minTime: NOW - 50_000 } } }),
     '9091/prom/api/v1/status/flags': JSON.stringify({ status: 'success', data: { 'storage.tsdb.min-block-duration': '2h' } }),
   };
   const read = await readUploadEvidence(prefixed, (port, path) => {
@@ -163,7 +164,7 @@ void t.test('what is read, and where: the sidecar\'s metrics and log, Prometheus
     return answer === undefined ? Promise.reject(new Error('404 Not Found')) : Promise.resolve(answer);
   }, Promise.resolve('a log line'));
   t.same(asked.sort(), Object.keys(answers).sort());
-  t.same(read.prometheus, { blocks: [block(NOW - 60_000)], retention: '15d', headMinTime: NOW - 50_000, minBlockDuration: '2h' });
+  t.same(read.prometheus, { blocks: [block(NOW - 60_000)], retention: '15d', minBlockDuration: '2h' });
   t.equal(read.sidecar.log, 'a log line');
   const old = await readUploadEvidence(prefixed, (port, path) =>
     path.endsWith('/tsdb/blocks') ? Promise.reject(new Error('404 page not found')) : Promise.resolve(answers[`${port}${path}`] ?? ''), Promise.reject(new Error('forbidden')));
