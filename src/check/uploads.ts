@@ -1,6 +1,6 @@
 // Are a pod's blocks reaching the bucket, and what is waiting? Read from the sidecar (its shipper's
 // counters, the time of its last successful upload, its recent log lines) and from Prometheus (the
-// blocks it has cut, from /api/v1/status/tsdb/blocks on 3.6 and later; its head and retention),
+// blocks it has cut, from /api/v1/status/tsdb/blocks on 3.6 and later; its block duration and retention),
 // then set against each other: the blocks cut that the sidecar has not uploaded, the oldest one's
 // age, when retention deletes it. A stall counts as much as a failure: a block cut and not uploaded
 // while no upload finishes is named within a few sync periods, whether the bucket refuses the
