@@ -40,8 +40,8 @@ async function check(args: string[]): Promise<{ code: number; rows: Record<strin
  * node, so pods never run: their containers are a warning (Pending), their sidecar's uploads and the
  * comparison of running pods' labels are skipped (test/node asks running ones).
  */
-/** What a control plane without a node makes of rows about running pods: they stay Pending. */
-const NO_NODE: Record<string, Row['status']> = { 'sidecar uploads': 'skip', 'pod containers': 'warn', 'external labels distinct': 'skip' };
+/** What a control plane without a node makes of rows about running pods (they stay Pending), and the seed's emptyDir (a warning). */
+const NO_NODE: Record<string, Row['status']> = { 'sidecar uploads': 'skip', 'pod containers': 'warn', 'external labels distinct': 'skip', 'tsdb volume': 'warn' };
 
 function expectStatuses(t: Test, rows: Record<string, Row>, expected: Record<string, Row['status']>): void {
   for (const row of Object.values(rows)) {
@@ -112,9 +112,10 @@ void t.test('a healthy install, namespace and injected pod: every check ok (but 
   t.same(Object.keys(rows), [
     'webhook configuration', 'webhooks', 'webhook matchConditions', 'injector reachable', 'caBundle', 'serving certificate expiry', 'injector configuration',
     'query registration configmap', 'namespace injection', 'external labels distinct', 'pod would be injected', 'pod injected',
-    'pod containers', 'objstore secret', 'prometheus external_labels', 'pod registered with query', 'sidecar uploads',
+    'pod containers', 'tsdb volume', 'objstore secret', 'prometheus external_labels', 'pod registered with query', 'sidecar uploads',
   ]);
   t.match(rows['sidecar uploads']?.detail, 'the pod is Pending: no upload to look at yet', 'no node here: the sidecar is not asked');
+  t.match(rows['tsdb volume']?.detail, /^Prometheus' TSDB is on emptyDir volume prometheus-data, which is deleted with the pod/, "the seed's emptyDir is a warning");
   t.match(rows['webhook configuration']?.detail, `${FULLNAME} (found by its webhook names)`, 'the default name falls back to the release-prefixed configuration');
   t.match(rows['caBundle']?.detail, `verifies the serving certificate from https://127.0.0.1:${injectorPort}, valid for 127.0.0.1`);
   t.match(rows['injector configuration']?.detail, `ConfigMap ${INJECTOR_NAMESPACE}/${FULLNAME} config.yaml`);
@@ -125,7 +126,7 @@ void t.test('a healthy install, namespace and injected pod: every check ok (but 
   t.equal(table.code, 0, table.stderr);
   t.match(table.stdout, /^CHECK +STATUS +DETAIL\n/, 'a table by default');
   t.match(table.stdout, `webhook configuration         ok      MutatingWebhookConfiguration ${FULLNAME}\n`);
-  t.match(table.stdout, /\npassed with warnings: 14 ok, 1 warn, 0 fail, 2 skip\n$/, 'only the Pending pod\'s containers warn');
+  t.match(table.stdout, /\npassed with warnings: 14 ok, 2 warn, 0 fail, 2 skip\n$/, 'only the Pending pod\'s containers and the seed\'s emptyDir warn');
 
   const install = await check([]);
   t.equal(install.code, 0, 'the install alone');
