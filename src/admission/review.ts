@@ -27,24 +27,49 @@ const MAX_WARNING_LENGTH = 120;
 const PREFIX = 'thanos-injector: ';
 const CONTINUED = '  ';
 
-/** One message as lines of at most 120 characters, broken at spaces, the later ones indented (kubectl prints each as a Warning). */
-function wrap(message: string): string[] {
+/**
+ * One message as lines of at most 120 characters, broken at spaces, the later ones indented (kubectl
+ * prints each as a Warning); at most `room` lines, and `complete` says whether they hold all of it.
+ * Each line costs its own width: a message of megabytes (a fuzzed annotation) is not copied around.
+ */
+function wrap(message: string, room: number): { lines: string[]; complete: boolean } {
+  const text = `${PREFIX}${message}`;
   const lines: string[] = [];
-  let rest = `${PREFIX}${message}`;
-  while (rest.length > MAX_WARNING_LENGTH) {
-    const space = rest.lastIndexOf(' ', MAX_WARNING_LENGTH);
-    const cut = space > CONTINUED.length + PREFIX.length ? space : MAX_WARNING_LENGTH;
-    lines.push(rest.slice(0, cut));
-    rest = `${CONTINUED}${rest.slice(cut).trimStart()}`;
+  let at = 0;
+  while (lines.length < room) {
+    const indent = lines.length === 0 ? '' : CONTINUED;
+    const width = MAX_WARNING_LENGTH - indent.length;
+    if (text.length - at <= width) {
+      lines.push(indent + text.slice(at));
+      return { lines, complete: true };
+    }
+    const window = text.slice(at, at + width + 1);
+    const space = window.lastIndexOf(' ');
+    const end = at + (space > (lines.length === 0 ? PREFIX.length : 0) ? space : width);
+    lines.push(indent + text.slice(at, end).trimEnd());
+    at = end;
+    while (text[at] === ' ') at++;
   }
-  return [...lines, rest];
+  return { lines, complete: false };
 }
 
 /** Warnings the apiserver will keep: lines without control characters, at most 120 characters each, a few dozen. */
 export function toWarnings(messages: string[]): string[] {
-  // eslint-disable-next-line no-control-regex
-  const lines = messages.flatMap((message) => wrap(message.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')));
-  return lines.length <= MAX_WARNING_LINES ? lines : [...lines.slice(0, MAX_WARNING_LINES - 1), `${PREFIX}${lines.length - MAX_WARNING_LINES + 1} more lines: thanos-injector inject -f shows every warning`];
+  const lines: string[] = [];
+  let complete = true;
+  for (const message of messages) {
+    if (lines.length === MAX_WARNING_LINES) {
+      complete = false;
+      break;
+    }
+    // eslint-disable-next-line no-control-regex
+    const wrapped = wrap(message.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' '), MAX_WARNING_LINES - lines.length);
+    lines.push(...wrapped.lines);
+    complete = wrapped.complete;
+    if (!complete) break;
+  }
+  if (!complete) lines.splice(MAX_WARNING_LINES - 1, lines.length, `${PREFIX}the rest is cut here: thanos-injector inject -f shows every warning whole`);
+  return lines;
 }
 
 function envelope(response: AdmissionResponse): AdmissionAnswer {
