@@ -180,6 +180,23 @@ async function firstUpload(namespace: string): Promise<void> {
   await waitFor(`the first block of ${namespace} uploaded`, async () => ((await bucketBlocks(namespace)).size > 0 ? true : undefined), 240_000, 3000);
 }
 
+/** A scenario's start: its namespace, bucket and fault proxy, its Prometheus Ready and its first block uploaded. */
+async function scenario(t: Test, namespace: string, options: PrometheusOptions = {}): Promise<{ proxy: FaultProxy; pod: PodJson }> {
+  const proxy = await faultNamespace(t, namespace);
+  await deployPrometheus(namespace, options);
+  const pod = await readyPod(namespace);
+  await firstUpload(namespace);
+  return { proxy, pod };
+}
+
+/** A block whose upload has begun: some of its objects in the bucket, no meta.json yet (Thanos uploads it last). */
+async function uploadBegun(namespace: string): Promise<{ ulid: string; files: string[] } | undefined> {
+  const byBlock = new Map<string, string[]>();
+  for (const key of (await minio.keys(namespace)).filter((k) => /^[0-9A-Z]{26}\//.test(k))) byBlock.set(key.slice(0, 26), [...(byBlock.get(key.slice(0, 26)) ?? []), key.slice(27)]);
+  const found = [...byBlock].find(([, files]) => !files.includes('meta.json'));
+  return found === undefined ? undefined : { ulid: found[0], files: found[1] };
+}
+
 /** The containerd task of a container of the pod, killed with SIGKILL (as the OOM killer or a node's crash would). */
 async function kill(pod: PodJson, container: string): Promise<void> {
   const status = [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])].find((s) => s.name === container);
@@ -208,10 +225,7 @@ t.jobs = 7;
 
 void t.test('outage: object storage refuses connections for six block periods; check and register name it, then every block goes up without a restart', async (t) => {
   const namespace = 'fault-outage';
-  const proxy = await faultNamespace(t, namespace);
-  await deployPrometheus(namespace);
-  const pod = await readyPod(namespace);
-  await firstUpload(namespace);
+  const { proxy, pod } = await scenario(t, namespace);
   await proxy.set('refuse');
   const down = Date.now();
   const { row } = await failingRow(namespace, pod.metadata.name, 300_000);
@@ -235,20 +249,13 @@ void t.test('outage: object storage refuses connections for six block periods; c
 
 void t.test('sidecar killed in the middle of an upload: no partial block is readable, and the block goes up afterwards', async (t) => {
   const namespace = 'fault-kill';
-  const proxy = await faultNamespace(t, namespace);
-  await deployPrometheus(namespace);
-  const pod = await readyPod(namespace);
-  await firstUpload(namespace);
+  const { proxy, pod } = await scenario(t, namespace);
   // A thin link, so an upload takes seconds: once a block's first objects are in, nothing more moves.
   await proxy.set({ slow: 4096 });
   const partial = await waitFor('a block with some objects in the bucket and no meta.json yet', async () => {
-    const objects = (await minio.keys(namespace)).filter((key) => /^[0-9A-Z]{26}\//.test(key));
-    const byBlock = new Map<string, string[]>();
-    for (const key of objects) byBlock.set(key.slice(0, 26), [...(byBlock.get(key.slice(0, 26)) ?? []), key.slice(27)]);
-    const found = [...byBlock].find(([, files]) => !files.includes('meta.json'));
-    if (found === undefined) return undefined;
-    await proxy.set('hang');
-    return { ulid: found[0], files: found[1] };
+    const begun = await uploadBegun(namespace);
+    if (begun !== undefined) await proxy.set('hang');
+    return begun;
   }, 300_000, 200);
   const inFlight = await cluster.kubectlOk(['-n', namespace, 'exec', pod.metadata.name, '-c', 'prometheus', '--', 'ls', '/prometheus/thanos/upload']);
   t.equal(inFlight.trim(), partial.ulid, `the sidecar is uploading ${partial.ulid}: ${partial.files.join(', ')} in the bucket, meta.json not`);
@@ -274,18 +281,11 @@ void t.test('sidecar killed in the middle of an upload: no partial block is read
 
 void t.test("pod deleted in the middle of an upload: the sidecar's preStop hook lets the upload finish before the pod goes", async (t) => {
   const namespace = 'fault-shutdown';
-  const proxy = await faultNamespace(t, namespace);
-  await deployPrometheus(namespace);
-  const pod = await readyPod(namespace);
+  const { proxy, pod } = await scenario(t, namespace);
   const hook = JSON.parse(await cluster.kubectlOk(['-n', namespace, 'get', 'pod', pod.metadata.name, '-o', 'jsonpath={.spec.initContainers[0].lifecycle.preStop.exec.command}'])) as string[];
   t.match(hook[2], /thanos\/upload.*-lt 13 \]/, 'the injected sidecar waits up to 13 s of the pod\'s 15 s grace period');
-  await firstUpload(namespace);
   await proxy.set({ slow: 16_384 });
-  const ulid = await waitFor('a block whose upload has begun (an object in, no meta.json yet)', async () => {
-    const keys = (await minio.keys(namespace)).filter((key) => /^[0-9A-Z]{26}\//.test(key));
-    const started = [...new Set(keys.map((key) => key.slice(0, 26)))].find((block) => !keys.includes(`${block}/meta.json`));
-    return started;
-  }, 300_000, 200);
+  const { ulid } = await waitFor('a block whose upload has begun (an object in, no meta.json yet)', () => uploadBegun(namespace), 300_000, 200);
   const deleting = Date.now();
   await cluster.kubectlOk(['-n', namespace, 'delete', 'pod', pod.metadata.name, '--wait=true', '--timeout=60s'], undefined, { timeoutMs: 90_000 });
   const seconds = (Date.now() - deleting) / 1000;
@@ -296,10 +296,7 @@ void t.test("pod deleted in the middle of an upload: the sidecar's preStop hook 
 
 void t.test('prometheus killed: the WAL replayed, nothing missing in the bucket, no overlap', async (t) => {
   const namespace = 'fault-prometheus';
-  await faultNamespace(t, namespace);
-  await deployPrometheus(namespace);
-  const pod = await readyPod(namespace);
-  await firstUpload(namespace);
+  const { pod } = await scenario(t, namespace);
   await sleep(30_000);
   await kill(await podJson(namespace, pod.metadata.name), 'prometheus');
   const replayed = await waitFor('Prometheus restarted and Ready again', async () => {
@@ -319,10 +316,7 @@ void t.test('prometheus killed: the WAL replayed, nothing missing in the bucket,
 
 void t.test('statefulset: a pod deleted while a block waits; its replacement, on the same volume, uploads it', async (t) => {
   const namespace = 'fault-statefulset';
-  const proxy = await faultNamespace(t, namespace);
-  await deployPrometheus(namespace, { statefulSet: true });
-  const pod = await readyPod(namespace);
-  await firstUpload(namespace);
+  const { proxy, pod } = await scenario(t, namespace, { statefulSet: true });
   await proxy.set('hang');
   const hung = Date.now();
   const waiting = await waitFor('a block cut while object storage hangs', async () => {
@@ -347,9 +341,7 @@ void t.test('statefulset: a pod deleted while a block waits; its replacement, on
 
 void t.test('retention against a backlog: the failing row, the Event, the metric and the alert all come before Prometheus deletes a block not uploaded', async (t) => {
   const namespace = 'fault-retention';
-  const proxy = await faultNamespace(t, namespace);
-  await deployPrometheus(namespace, { retention: '5m' });
-  const pod = await readyPod(namespace);
+  const { proxy, pod } = await scenario(t, namespace, { retention: '5m' });
 
   // register --watch for this namespace, its metrics scraped by a real Prometheus that evaluates the chart's rules.
   const metricsPort = await freePort();
@@ -375,7 +367,6 @@ void t.test('retention against a backlog: the failing row, the Event, the metric
     return body?.data.alerts.find((a) => a.labels.alertname === 'ThanosSidecarUnuploadedBlocksAtRisk' && a.labels.pod === pod.metadata.name && a.state === 'firing');
   };
 
-  await firstUpload(namespace);
   await proxy.set('hang');
   const hung = Date.now();
   // What each part said, and when; Prometheus' deletion of the oldest block cut since the hang is the deadline.
