@@ -5,6 +5,7 @@ import { CommandError, messageOf } from './errors.ts';
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (argv: string[]) => Promise<number> }> }> = {
   serve: { summary: 'run the admission webhook (HTTPS)', load: () => import('./cli/serve.ts') },
   inject: { summary: 'inject manifests offline and print the result', load: () => import('./cli/inject.ts') },
+  uninject: { summary: 'take the injection out of manifests offline and print the result', load: () => import('./cli/uninject.ts') },
   certs: { summary: 'generate a CA and a serving certificate', load: () => import('./cli/certs.ts') },
   register: { summary: 'register injected sidecars with Thanos Query', load: () => import('./cli/register.ts') },
   check: { summary: 'diagnose an install, a namespace or a pod', load: () => import('./cli/check.ts') },

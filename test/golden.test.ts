@@ -1,6 +1,6 @@
 // Golden pairs: test/fixtures/inject/X.yaml -> X.yaml.injected (or X.yaml.error), each run through
 // BOTH the offline CLI and the webhook (over HTTPS, patch applied with the apiserver's semantics,
-// defaulted, validated, and reviewed again). `UPDATE_GOLDEN=1 npm test` rewrites the expected files.
+// defaulted, validated, and reviewed again), and the stored pod uninjected again. `UPDATE_GOLDEN=1 npm test` rewrites the expected files.
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,9 @@ import { parse, parseAllDocuments, type Document } from 'yaml';
 import { admitWithReinvocation } from './harness/apiserver.ts';
 import { applyPodDefaults } from './harness/pod-defaults.ts';
 import { podPointer } from '../src/cli/workloads.ts';
+import type { PodLike } from '../src/inject/pod.ts';
+import { STATUS_ANNOTATION } from '../src/inject/names.ts';
+import { uninjectPod } from '../src/inject/uninject.ts';
 import { resolvePointer } from '../src/validation.ts';
 import { startTestWebhook, type TestWebhook } from './support/webhook.ts';
 
@@ -123,6 +126,12 @@ void t.test('golden pairs through the webhook, as the apiserver calls it', async
         t.same(first.object, applyPodDefaults(expected[i]!.pod), `${input.where}: the apiserver stores what the CLI prints`);
         t.same(second.ops, [], `${input.where}: a second review (reinvocation) changes nothing`);
         t.equal(second.changed, false);
+        // What the apiserver stored, uninjected, is the pod as it was created (drift is judged on it).
+        const stored = first.object as PodLike;
+        if (stored.metadata?.annotations?.[STATUS_ANNOTATION] === undefined) continue;
+        const back = uninjectPod(stored);
+        if ('error' in back) t.fail(`${input.where}: uninject: ${back.error}`);
+        else t.same(applyPodDefaults(back.pod as Record<string, unknown>), applyPodDefaults(input.pod), `${input.where}: uninjecting the stored pod gives back the pod created`);
       }
     });
   }

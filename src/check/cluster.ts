@@ -14,7 +14,7 @@ import type {
   V1Secret,
   V1Service,
 } from '@kubernetes/client-node';
-import { AppsV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, DiscoveryV1Api, VersionApi } from '@kubernetes/client-node';
 import { ApiError, call, type Kube } from '../kube/client.ts';
 import { describeApiError, statusOf } from '../kube/errors.ts';
 import { deadline } from '../kube/deadline.ts';
@@ -45,6 +45,8 @@ export interface ClusterReader {
    * instance before the running one, where a crash-looping container said why it exited.
    */
   podLog(namespace: string, pod: string, container: string, log: LogRequest): Promise<string>;
+  /** The cluster's Kubernetes version (gitVersion), for sidecarMode auto. */
+  version(): Promise<string>;
 }
 
 /** The certificates the server sent, leaf first (Node links them through issuerCertificate). */
@@ -79,6 +81,7 @@ export function tlsHandshake(host: string, port: number, timeoutMs: number): Pro
 export function kubeReader(kube: Kube, timeoutMs = 10_000): ClusterReader {
   const apps = kube.kubeConfig.makeApiClient(AppsV1Api);
   const discovery = kube.kubeConfig.makeApiClient(DiscoveryV1Api);
+  const versionApi = kube.kubeConfig.makeApiClient(VersionApi);
   const { core, admission } = kube;
   const options = deadline(timeoutMs);
   const optional = async <T>(operation: string, request: () => Promise<T>): Promise<T | undefined> => {
@@ -115,5 +118,6 @@ export function kubeReader(kube: Kube, timeoutMs = 10_000): ClusterReader {
     podLog: async (namespace, pod, container, { lines, previous = false }) =>
       (await optional(`cannot read the ${previous ? 'previous ' : ''}log of ${namespace}/${pod} container ${container}`, () =>
         core.readNamespacedPodLog({ namespace, name: pod, container, tailLines: lines, previous }, options))) ?? '',
+    version: async () => (await call(kube, 'cannot read the Kubernetes version', () => versionApi.getCode(options))).gitVersion,
   };
 }

@@ -22,6 +22,7 @@ import { checkOwnSidecar } from './own-sidecar.ts';
 import { isDeleting, isTerminal } from '../kube/pods.ts';
 import { checkLabelsDistinct } from './replicas.ts';
 import { checkTsdbVolume } from './tsdb.ts';
+import { checkSidecarCurrent, sidecarDrift } from './drift.ts';
 import { checkPodRegistered, checkQueryConfigMap, DEFAULT_QUERY_CONFIGMAP, type ConfigMapRef } from './registration.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import { checkSidecarUploads, readUploadEvidence, sidecarRuns, type UploadEvidence } from './uploads.ts';
@@ -103,6 +104,8 @@ interface PodContext {
   queryRef: ConfigMapRef | undefined;
   queryConfigMap: V1ConfigMap | undefined;
   now: Date;
+  /** The cluster's version (sidecarMode auto), for what the configuration injects now. */
+  kubernetesVersion: string;
   /** The objects behind a pod's --config.file, each read once per namespace. */
   configObjects: (source: ConfigSource) => Promise<ConfigObjects>;
 }
@@ -147,6 +150,11 @@ function aboutPod(pod: V1Pod, row: CheckRow): CheckRow {
   return { ...row, detail: `pod ${pod.metadata?.name ?? ''}: ${row.detail}` };
 }
 
+function currentRow(context: PodContext, pod: V1Pod): CheckRow {
+  const namespace = context.namespace.metadata?.name ?? '';
+  return checkSidecarCurrent(pod, sidecarDrift(pod, { config: context.config, namespace, kubernetesVersion: context.kubernetesVersion }));
+}
+
 /** `check -n NS`: how one pod with a sidecar runs, and the labels its blocks get. */
 async function podHealthRows(context: PodContext, pod: V1Pod): Promise<CheckRow[]> {
   const namespace = context.namespace.metadata?.name ?? '';
@@ -155,6 +163,7 @@ async function podHealthRows(context: PodContext, pod: V1Pod): Promise<CheckRow[
   return [
     await containersRow(context, pod),
     aboutPod(pod, checkTsdbVolume(pod)),
+    aboutPod(pod, currentRow(context, pod)),
     ...(own === undefined ? [] : [own]),
     aboutPod(pod, checkExternalLabels(namespace, source, await context.configObjects(source), pod)),
   ];
@@ -183,6 +192,7 @@ async function podRows(context: PodContext, podName: string, pod: V1Pod | undefi
     checkPodInjected(pod, decision.injectable),
     containers,
     checkTsdbVolume(pod),
+    currentRow(context, pod),
     ...(own === undefined ? [] : [own]),
     checkObjstoreSecret(namespaceName, objstore, secret),
     checkExternalLabels(namespaceName, source, objects, pod),
@@ -252,6 +262,7 @@ export async function diagnose(reader: ClusterReader, options: CheckOptions): Pr
     if (namespace !== undefined) {
       const context: PodContext = {
         reader, namespace, config, configuration, queryRef, queryConfigMap, now: options.now, configObjects: configObjectReader(reader, options.namespace),
+        kubernetesVersion: await reader.version(),
       };
       rows.push(...(await namespaceRows(context, options.pod)));
     }

@@ -8,6 +8,7 @@ import { INJECTED_LABEL, INJECTION_LABEL, optedIn, PREFIX, SIDECAR_NAME, STATUS_
 import { parseOverrides, resolveSettings } from '../inject/overrides.ts';
 import { allContainers, flagValue, mountHolding, type Container } from '../inject/pod.ts';
 import { describeNamespaceLabel } from './namespace.ts';
+import { readStatus } from '../inject/status.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import { selectingWebhooks } from './webhook.ts';
 import { messageOf } from '../errors.ts';
@@ -71,12 +72,6 @@ export function checkPodDecision(pod: V1Pod, namespace: V1Namespace, config: Con
   return { injectable: true, row: ok(name, `yes${via}: pod ${podName} is a Prometheus pod the injector accepts${warnings}`) };
 }
 
-interface StatusAnnotation {
-  version?: string;
-  mode?: string;
-  prometheus?: string;
-}
-
 /** Is the sidecar there, and did this injector put it there (status annotation, injected label)? */
 export function checkPodInjected(pod: V1Pod, injectable: boolean): CheckRow {
   const name = CHECK.podInjected;
@@ -89,14 +84,8 @@ export function checkPodInjected(pod: V1Pod, injectable: boolean): CheckRow {
   }
   const native = pod.spec?.initContainers?.some((c) => c.name === SIDECAR_NAME && c.restartPolicy === 'Always') ?? false;
   const shape = native ? 'a native sidecar (init container, restartPolicy Always)' : 'a container';
-  const annotation = pod.metadata?.annotations?.[STATUS_ANNOTATION];
-  let status: StatusAnnotation | undefined;
-  try {
-    status = annotation === undefined ? undefined : (JSON.parse(annotation) as StatusAnnotation);
-  } catch {
-    status = undefined;
-  }
-  if (status === undefined || typeof status !== 'object' || status === null) {
+  const status = readStatus(pod);
+  if (status === undefined || 'error' in status) {
     return warn(name, `${SIDECAR_NAME} present as ${shape}, but without a readable ${STATUS_ANNOTATION} annotation: added by hand or another tool, and the injector leaves it as it is`);
   }
   if (pod.metadata?.labels?.[INJECTED_LABEL] !== 'true') {

@@ -37,6 +37,7 @@ export const CHECK = {
   podInjected: 'pod injected',
   podContainers: 'pod containers',
   tsdbVolume: 'tsdb volume',
+  sidecarCurrent: 'sidecar up to date',
   ownSidecar: 'own thanos sidecar',
   objstoreSecret: 'objstore secret',
   externalLabels: 'prometheus external_labels',

@@ -2,13 +2,9 @@
 // Reads Pods, workloads, Lists and multi-document YAML; prints the injected YAML (or, for one Pod,
 // the JSON patch the webhook would return). Notes and warnings go to stderr, among them what is
 // wrong with the external labels of a Prometheus whose ConfigMap is in the input (labels-advice.ts).
-import { readFile } from 'node:fs/promises';
-import { text } from 'node:stream/consumers';
 import type { V1ConfigMap, V1PodSpec, V1Secret } from '@kubernetes/client-node';
-import { Document, isMap, isNode, isScalar, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { readFailure } from '../files.ts';
 import { checkPodTemplate } from '../admission/schema.ts';
 import { existingSidecar } from '../inject/decide.ts';
 import { injectPod, type Injection } from '../inject/inject.ts';
@@ -19,7 +15,7 @@ import { allContainers, type PodLike } from '../inject/pod.ts';
 import { prometheusConfigSource, readConfigText } from '../inject/prometheus-config.ts';
 import { parseFlags } from './args.ts';
 import { CommandError, UsageError } from '../errors.ts';
-import { SpliceError, spliceDocument } from './splice.ts';
+import { describe, printManifests, readManifests, type Manifest } from './manifests.ts';
 import { resolvePointer } from '../validation.ts';
 import { podPointer } from './workloads.ts';
 
@@ -38,47 +34,6 @@ Flags:
       --kube-version V    Kubernetes version for sidecarMode auto (default: config kubernetesVersion)
   -h, --help              show this help
 `;
-
-interface Manifest {
-  kind?: unknown;
-  metadata?: { name?: unknown; namespace?: unknown };
-  spec?: { replicas?: unknown };
-  items?: unknown;
-}
-
-function describe(object: Manifest): string {
-  const name = typeof object.metadata?.name === 'string' ? object.metadata.name : '(unnamed)';
-  return `${typeof object.kind === 'string' ? object.kind : 'object'}/${name}`;
-}
-
-/** The comment above a document, wherever the parser attached it (document, root, first key). */
-function leadingComment(document: Document): string | null {
-  const root = document.contents;
-  const firstKey = isMap(root) ? root.items[0]?.key : undefined;
-  return document.commentBefore ?? (isNode(root) ? root.commentBefore : undefined) ?? (isScalar(firstKey) ? firstKey.commentBefore : undefined) ?? null;
-}
-
-/** The YAML documents of `-f FILE` (or stdin), each with its object (empty documents dropped). */
-async function readManifests(filename: string): Promise<{ source: string; input: string; parsed: { document: Document; object: unknown }[] }> {
-  const source = filename === '-' ? 'stdin' : filename;
-  let input: string;
-  try {
-    input = filename === '-' ? await text(process.stdin) : await readFile(filename, 'utf8');
-  } catch (error) {
-    throw new CommandError(`cannot read ${source}: ${readFailure(error)}`);
-  }
-  // Merge keys (<<) as kubectl reads them.
-  const documents = parseAllDocuments(input, { merge: true });
-  if (!Array.isArray(documents)) throw new CommandError(`${source}: empty YAML stream`);
-  const parsed: { document: Document; object: unknown }[] = [];
-  for (const document of documents) {
-    if (document.errors.length > 0) throw new CommandError(`${source}: not valid YAML: ${document.errors[0]?.message.split('\n')[0]}`);
-    // A copy through JSON: an alias's value is its own object, as kubectl reads it, not one shared and injected twice.
-    const object = JSON.parse(JSON.stringify(document.toJS()) ?? 'null') as unknown;
-    if (object !== null && object !== undefined) parsed.push({ document, object });
-  }
-  return { source, input, parsed };
-}
 
 interface InjectRun {
   config: Config;
@@ -164,35 +119,6 @@ function adviseOnLabels(objects: readonly Manifest[], run: InjectRun): void {
       process.stderr.write(`${describe(object)}: warning: ${warning}\n`);
     }
   }
-}
-
-/** A document written anew from its object (its leading comment kept): for shapes not edited in place. */
-function rewritten(text: string, document: Document, object: unknown): string {
-  const output = new Document(object, { aliasDuplicateObjects: false });
-  output.commentBefore = leadingComment(document);
-  return `${text.startsWith('---') ? '---\n' : ''}${output.toString({ lineWidth: 0 })}`;
-}
-
-/** The input again, byte for byte but for the injected parts (splice.ts). */
-function printManifests(input: string, parsed: readonly { document: Document; object: unknown }[], operations: readonly PatchOperation[][]): void {
-  let output = '';
-  let cursor = 0;
-  for (const [i, { document, object }] of parsed.entries()) {
-    if (operations[i]?.length) {
-      const [from, , to] = document.range as [number, number, number];
-      let text: string;
-      try {
-        text = spliceDocument(input, document, operations[i], object);
-      } catch (error) {
-        if (!(error instanceof SpliceError)) throw error;
-        process.stderr.write(`${describe(object as Manifest)}: note: written anew, its comments and layout not kept (${error.message})\n`);
-        text = rewritten(input.slice(from, to), document, object);
-      }
-      output += input.slice(cursor, from) + text;
-      cursor = to;
-    }
-  }
-  process.stdout.write(output + input.slice(cursor));
 }
 
 export async function run(argv: string[]): Promise<number> {

@@ -9,6 +9,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Document, isAlias, isCollection, isMap, isPair, isScalar, isSeq, parseAllDocuments, stringify, Scalar, type Node, type Pair, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { PatchOperation } from '../inject/patch.ts';
+import type { UndoOperation } from '../inject/uninject.ts';
 import { decodeSegment, resolvePointer } from '../validation.ts';
 
 export class SpliceError extends Error {}
@@ -124,14 +125,63 @@ function setValue(map: Collection, pair: Pair<unknown, unknown>, value: unknown,
   return { start: colon + 1, end, text: blockValue(value, column(style.source, rangeOf(pair.key)[0]), style) };
 }
 
+type Operation = PatchOperation | UndoOperation;
+
+const lineStart = (source: string, offset: number) => source.lastIndexOf('\n', offset - 1) + 1;
+
+/** The span of a map pair or sequence item: from its key (or item) to the end of its value. */
+function spanOf(entry: unknown): [number, number] {
+  if (isPair(entry)) return [rangeOf(entry.key)[0], rangeOf(entry.value ?? entry.key)[1]];
+  const [start, end] = rangeOf(entry);
+  return [start, end];
+}
+
+/**
+ * The edit that takes item `index` out of `parent`: its lines in block style, the item and the
+ * comma before it (after it, for the first) in flow style. A collection left empty is written as
+ * `{}` or `[]` (its key kept), as the injection found it.
+ */
+function removeEdit(document: Document, parentPath: string, parent: Collection, index: number, emptied: boolean, style: Style): Edit {
+  const { source } = style;
+  if (emptied) {
+    const owner = nodeAt(document, parentPath.slice(0, parentPath.lastIndexOf('/')));
+    const pair = isMap(owner) ? owner.items.find((p) => p.value === parent) : undefined;
+    const empty = isMap(parent) ? '{}' : '[]';
+    if (owner === undefined || !isMap(owner) || pair === undefined) throw new SpliceError(`${parentPath} would be left empty outside a map`);
+    if (parent.flow) {
+      const [start, end] = rangeOf(parent);
+      return { start, end, text: empty };
+    }
+    const colon = source.indexOf(':', rangeOf(pair.key)[1]);
+    const end = afterLine(source, rangeOf(parent)[1]);
+    return { start: colon + 1, end: end.at, text: ` ${empty}${end.breakFirst ? '' : '\n'}` };
+  }
+  const items = parent.items as unknown[];
+  const [start, end] = spanOf(items[index]);
+  if (parent.flow) {
+    if (index > 0) return { start: spanOf(items[index - 1])[1], end, text: '' };
+    return { start, end: spanOf(items[1])[0], text: '' };
+  }
+  return { start: lineStart(source, start), end: afterLine(source, end).at, text: '' };
+}
+
 /** The edits of one operation, whose parent (map or sequence) is in the source. */
-function editsOf(document: Document, operation: PatchOperation, injected: unknown, style: Style, replaced: Set<Node>): Edit[] {
+function editsOf(document: Document, operation: Operation, injected: unknown, style: Style, replaced: Set<Node>, removals: Map<string, number>): Edit[] {
   const slash = operation.path.lastIndexOf('/');
   const parentPath = operation.path.slice(0, slash);
   const last = decodeSegment(operation.path.slice(slash + 1));
   const parent = nodeAt(document, parentPath);
   if (!isCollection(parent)) throw new SpliceError(`no map or sequence at ${parentPath || '/'}`);
   const { source } = style;
+
+  if (operation.op === 'remove') {
+    const index = isMap(parent) ? parent.items.findIndex((p) => isScalar(p.key) && String(p.key.value) === last) : Number(last);
+    if (index < 0 || index >= parent.items.length) throw new SpliceError(`nothing to remove at ${operation.path}`);
+    const emptied = removals.get(parentPath) === parent.items.length;
+    if (emptied && replaced.has(parent)) return [];
+    if (emptied) replaced.add(parent);
+    return [removeEdit(document, parentPath, parent, index, emptied, style)];
+  }
 
   // An empty `{}` or `[]` is written whole with what it holds now (in block style under a block key).
   if (parent.items.length === 0) {
@@ -196,18 +246,26 @@ function styleOf(source: string, document: Document): Style {
  * The document's text with `operations` (JSON Patch, against its object) written in place; checked
  * by parsing it back into `injected`. Throws SpliceError when the document's shape is not edited in place.
  */
-export function spliceDocument(source: string, document: Document, operations: readonly PatchOperation[], injected: unknown): string {
+export function spliceDocument(source: string, document: Document, operations: readonly Operation[], injected: unknown): string {
   const style = styleOf(source, document);
   const replaced = new Set<Node>();
+  // How many items each collection loses: one that loses them all is written empty.
+  const removals = new Map<string, number>();
+  for (const operation of operations) {
+    if (operation.op === 'remove') removals.set(operation.path.slice(0, operation.path.lastIndexOf('/')), (removals.get(operation.path.slice(0, operation.path.lastIndexOf('/'))) ?? 0) + 1);
+  }
   const edits = operations.flatMap((operation, order) =>
-    editsOf(document, operation, injected, style, replaced).map((edit) => ({ ...edit, order, depth: operation.path.split('/').length })));
+    editsOf(document, operation, injected, style, replaced, removals).map((edit) => ({ ...edit, order, depth: operation.path.split('/').length })));
   // Applied from the end, so offsets stay true. Insertions at one place (where several collections
   // end together) go innermost first, then in the operations' order: a container's new key before
   // the next container, both before the pod spec's next key.
   edits.sort((a, b) => b.start - a.start || a.depth - b.depth || b.order - a.order);
   const [from, , to] = rangeOf(document);
   let text = source.slice(from, to);
+  const bareEnd = !text.endsWith('\n');
   for (const edit of edits) text = text.slice(0, edit.start - from) + edit.text.replaceAll('\n', style.eol) + text.slice(edit.end - from);
+  // A text without a final newline keeps none, when its last lines are taken out.
+  if (bareEnd && text.endsWith(style.eol)) text = text.slice(0, -style.eol.length);
   const back = parseAllDocuments(text, { merge: true });
   const objects = (Array.isArray(back) ? back : []).map((d) => (d.errors.length > 0 ? undefined : d.toJS() as unknown)).filter((o) => o !== null);
   if (objects.length !== 1 || !isDeepStrictEqual(objects[0], injected)) throw new SpliceError('the edited text does not read back as the injected object');

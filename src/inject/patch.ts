@@ -33,22 +33,48 @@ function setKeys(ops: PatchOperation[], exists: boolean, path: string, entries: 
   for (const [key, value] of Object.entries(entries)) ops.push({ op: 'add', path: `${path}/${escapePointer(key)}`, value });
 }
 
+/**
+ * The lists and maps the patch adds whole, because the pod has none (JSON Pointers): the status
+ * annotation records them, so that `uninject` removes them again instead of leaving them empty.
+ * Not the pod's securityContext: the apiserver stores `{}` for none, so an empty one is no field.
+ */
+export function createdCollections(pod: PodLike, plan: Omit<InjectionPlan, 'annotations'>): string[] {
+  const spec = pod.spec as V1PodSpec;
+  const prometheus = spec.containers[plan.prometheusIndex];
+  const prometheusPath = `/spec/containers/${plan.prometheusIndex}`;
+  const wanted: [boolean, string][] = [
+    [plan.appendArgs.length > 0 && !Array.isArray(prometheus?.args), `${prometheusPath}/args`],
+    [plan.prometheusMounts.length > 0 && !Array.isArray(prometheus?.volumeMounts), `${prometheusPath}/volumeMounts`],
+    [plan.prometheusEnv.length > 0 && !Array.isArray(prometheus?.env), `${prometheusPath}/env`],
+    [plan.volumes.length > 0 && !Array.isArray(spec.volumes), '/spec/volumes'],
+    [plan.mode === 'native' && !Array.isArray(spec.initContainers), '/spec/initContainers'],
+  ];
+  return [...wanted.filter(([created]) => created).map(([, path]) => path), ...createdMarkCollections(pod, Object.keys(plan.labels).length > 0)];
+}
+
+/** The maps the pod's marks (the status annotation, and `labels` when there are any) are added in whole. */
+export function createdMarkCollections(pod: PodLike, labels: boolean): string[] {
+  const metadata = pod.metadata;
+  if (!isMap(metadata)) return ['/metadata'];
+  return [...(labels && !isMap(metadata.labels) ? ['/metadata/labels'] : []), ...(isMap(metadata.annotations) ? [] : ['/metadata/annotations'])];
+}
+
 /** The operations that turn the pod (a Pod, or a workload's pod template, patched on its own) into the planned one. */
 export function buildPatch(pod: PodLike, plan: InjectionPlan): PatchOperation[] {
   const ops: PatchOperation[] = [];
-  const spec = pod.spec as V1PodSpec;
   const specPath = '/spec';
-  const prometheus = spec.containers[plan.prometheusIndex];
   const prometheusPath = `${specPath}/containers/${plan.prometheusIndex}`;
+  const created = new Set(createdCollections(pod, plan));
+  const exists = (path: string) => !created.has(path);
 
   for (const edit of plan.replaceFlags) {
     ops.push({ op: 'replace', path: `${prometheusPath}/${edit.list}/${edit.index}`, value: edit.value });
   }
-  append(ops, Array.isArray(prometheus?.args), `${prometheusPath}/args`, plan.appendArgs);
-  append(ops, Array.isArray(prometheus?.volumeMounts), `${prometheusPath}/volumeMounts`, plan.prometheusMounts);
-  append(ops, Array.isArray(prometheus?.env), `${prometheusPath}/env`, plan.prometheusEnv);
-  append(ops, Array.isArray(spec.volumes), `${specPath}/volumes`, plan.volumes);
-  if (plan.mode === 'native') append(ops, Array.isArray(spec.initContainers), `${specPath}/initContainers`, [plan.sidecar]);
+  append(ops, exists(`${prometheusPath}/args`), `${prometheusPath}/args`, plan.appendArgs);
+  append(ops, exists(`${prometheusPath}/volumeMounts`), `${prometheusPath}/volumeMounts`, plan.prometheusMounts);
+  append(ops, exists(`${prometheusPath}/env`), `${prometheusPath}/env`, plan.prometheusEnv);
+  append(ops, exists(`${specPath}/volumes`), `${specPath}/volumes`, plan.volumes);
+  if (plan.mode === 'native') append(ops, exists(`${specPath}/initContainers`), `${specPath}/initContainers`, [plan.sidecar]);
   else append(ops, true, `${specPath}/containers`, [plan.sidecar]);
   markPod(ops, pod, plan);
   return ops;

@@ -3,6 +3,8 @@
 import { posix } from 'node:path';
 import type { V1Container, V1EnvVar, V1Lifecycle, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { preStopWait } from './shutdown.ts';
+import { renderedRecord, type InjectionStatus } from './status.ts';
+import { createdCollections, createdMarkCollections } from './patch.ts';
 import { VERSION } from '../version.ts';
 import { INJECTED_LABEL, PREFIX, SIDECAR_NAME, STATUS_ANNOTATION } from './names.ts';
 import { EPHEMERAL_TSDB_FIX, ephemeralTsdbCost, tsdbVolume, type EphemeralTsdbAction, type TsdbVolume } from './tsdb-volume.ts';
@@ -433,25 +435,34 @@ function baseArgs(prometheus: PrometheusView, settings: Settings): string[] {
   ];
 }
 
-/** The status annotation's JSON: what the injection did to this pod, for `kubectl describe` and `check`. */
+/** The status annotation's JSON: what the injection did to this pod, for `kubectl describe`, `check` and `uninject`. */
 function statusAnnotation(
   settings: Settings,
   prometheus: PrometheusView,
-  done: { compaction: CompactionMode | undefined; tsdb: TsdbVolume; volumes: V1Volume[]; flags: string[]; env: string[]; podSecurityContext: V1PodSecurityContext; warnings: string[] },
+  done: { compaction: CompactionMode | undefined; tsdb: TsdbVolume; flags: string[]; warnings: string[] },
+  plan: Omit<InjectionPlan, 'annotations'>,
+  created: string[],
 ): string {
-  return JSON.stringify({
+  const status: InjectionStatus = {
     version: VERSION,
     container: SIDECAR_NAME,
     mode: settings.mode,
     ...(done.compaction !== undefined ? { compaction: done.compaction } : {}),
     prometheus: prometheus.container.name,
     tsdb: done.tsdb,
-    volumes: done.volumes.map((v) => v.name),
+    volumes: plan.volumes.map((v) => v.name),
     flags: done.flags,
-    ...(done.env.length > 0 ? { env: done.env } : {}),
-    securityContext: Object.keys(done.podSecurityContext),
+    ...(plan.prometheusEnv.length > 0 ? { env: plan.prometheusEnv.map((e) => e.name) } : {}),
+    securityContext: Object.keys(plan.podSecurityContext),
     ...(done.warnings.length > 0 ? { warnings: done.warnings } : {}),
-  });
+    rendered: renderedRecord(plan),
+    undo: {
+      created,
+      replaced: plan.replaceFlags.map(({ list, index }) => ({ list, index, was: prometheus.container[list]?.[index] ?? '' })),
+      appended: plan.appendArgs.length,
+    },
+  };
+  return JSON.stringify(status);
 }
 
 /**
@@ -491,25 +502,23 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
   const lifecycle = upload !== undefined && settings.waitForUploadsOnStop ? preStopWait(prometheus.tsdbPath, tsdb.lifetime, spec.terminationGracePeriodSeconds) : undefined;
   const sidecar = sidecarContainer(settings, args, into.sidecarMounts, sidecarSecurityContext(prometheus.container.securityContext, prometheusUser === 0), lifecycle);
   const appendArgs = prometheusAppendArgs(prometheus, blocks.append, warnings);
-  const status = statusAnnotation(settings, prometheus, { compaction: upload?.compaction, tsdb, volumes: into.volumes, flags: blocks.changed, env: identity.env.map((e) => e.name), podSecurityContext, warnings });
-  return {
-    plan: {
-      mode: settings.mode,
-      prometheusIndex: prometheus.index,
-      sidecar,
-      volumes: into.volumes,
-      prometheusMounts,
-      prometheusEnv: identity.env,
-      replaceFlags: blocks.replace,
-      appendArgs,
-      podSecurityContext,
-      labels: { [INJECTED_LABEL]: 'true' },
-      annotations: { [STATUS_ANNOTATION]: status },
-      warnings,
-      tsdb,
-      ...(ephemeralCost !== undefined ? { ephemeralCost } : {}),
-    },
+  const plan = {
+    mode: settings.mode,
+    prometheusIndex: prometheus.index,
+    sidecar,
+    volumes: into.volumes,
+    prometheusMounts,
+    prometheusEnv: identity.env,
+    replaceFlags: blocks.replace,
+    appendArgs,
+    podSecurityContext,
+    labels: { [INJECTED_LABEL]: 'true' },
+    warnings,
+    tsdb,
+    ...(ephemeralCost !== undefined ? { ephemeralCost } : {}),
   };
+  const status = statusAnnotation(settings, prometheus, { compaction: upload?.compaction, tsdb, flags: blocks.changed, warnings }, plan, createdCollections(pod, plan));
+  return { plan: { ...plan, annotations: { [STATUS_ANNOTATION]: status } } };
 }
 
 /**
@@ -529,6 +538,12 @@ export function shareUserPlan(pod: PodLike, sidecarName: string, settings: Setti
   if (prometheus !== undefined && users[0] !== users[1]) {
     warnings.push(`containers ${sidecarName} and ${prometheus.name} still run as users ${users[0]} and ${users[1]} (set in their own securityContext): give both the same runAsUser, or ${sidecarName} cannot hard-link Prometheus' blocks`);
   }
-  const status = JSON.stringify({ version: VERSION, existingSidecar: sidecarName, securityContext: Object.keys(podSecurityContext), ...(warnings.length > 0 ? { warnings } : {}) });
-  return { podSecurityContext, annotations: { [STATUS_ANNOTATION]: status }, warnings };
+  const status: InjectionStatus = {
+    version: VERSION,
+    existingSidecar: sidecarName,
+    securityContext: Object.keys(podSecurityContext),
+    ...(warnings.length > 0 ? { warnings } : {}),
+    undo: { created: createdMarkCollections(pod, false), replaced: [], appended: 0 },
+  };
+  return { podSecurityContext, annotations: { [STATUS_ANNOTATION]: JSON.stringify(status) }, warnings };
 }

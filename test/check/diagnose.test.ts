@@ -68,7 +68,7 @@ void t.test('a healthy install, namespace and pod: every check ok, in order', as
   const rows = await diagnose(healthyCluster(), options());
   t.same(rows.map((row) => row.name), [
     CHECK.webhookConfiguration, CHECK.webhooks, CHECK.matchConditions, CHECK.injectorReachable, CHECK.caBundle, CHECK.certificateExpiry, CHECK.injectorConfig,
-    CHECK.queryConfigMap, CHECK.namespace, CHECK.labelsDistinct, CHECK.podDecision, CHECK.podInjected, CHECK.podContainers, CHECK.tsdbVolume, CHECK.objstoreSecret,
+    CHECK.queryConfigMap, CHECK.namespace, CHECK.labelsDistinct, CHECK.podDecision, CHECK.podInjected, CHECK.podContainers, CHECK.tsdbVolume, CHECK.sidecarCurrent, CHECK.objstoreSecret,
     CHECK.externalLabels, CHECK.podRegistered, CHECK.sidecarUploads,
   ]);
   for (const row of rows) t.equal(row.status, 'ok', `${row.name}: ${row.detail}`);

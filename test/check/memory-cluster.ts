@@ -63,6 +63,8 @@ export class MemoryCluster implements ClusterReader {
     const text = this.proxied.get(`${namespace}/${pod}:${port}${path}`);
     return text === undefined ? Promise.reject(new Error(`cannot read ${path} of pod ${namespace}/${pod} port ${port} through the API: 503 error trying to reach service`)) : Promise.resolve(text);
   };
+  kubernetesVersion = 'v1.37.2';
+  version = () => Promise.resolve(this.kubernetesVersion);
   podLog = (namespace: string, pod: string, container: string, { previous = false }: LogRequest) => {
     const key = `${namespace}/${pod}/${container}${previous ? '/previous' : ''}`;
     this.logReads.push(key);

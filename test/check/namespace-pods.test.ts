@@ -270,7 +270,7 @@ void t.test('only pods with a Thanos sidecar are listed; --pod narrows the pod r
   t.match(only(one, CHECK.labelsDistinct), { status: 'fail', detail: /^pods prometheus-server-0 and prometheus-server-1 have the same external labels/ });
   t.match(only(one, CHECK.podContainers).detail, /^pod prometheus-server-1: /);
   t.same(one.slice(one.findIndex((row) => row.name === CHECK.namespace)).map((row) => row.name), [
-    CHECK.namespace, CHECK.labelsDistinct, CHECK.podDecision, CHECK.podInjected, CHECK.podContainers, CHECK.tsdbVolume, CHECK.objstoreSecret, CHECK.externalLabels,
+    CHECK.namespace, CHECK.labelsDistinct, CHECK.podDecision, CHECK.podInjected, CHECK.podContainers, CHECK.tsdbVolume, CHECK.sidecarCurrent, CHECK.objstoreSecret, CHECK.externalLabels,
     CHECK.podRegistered, CHECK.sidecarUploads,
   ], 'namespace rows first, then the pod in full');
 });
@@ -279,7 +279,7 @@ void t.test('namespace mode keeps the order: install, namespace, the comparison,
   const rows = await diagnose(chartCluster(withLabels('    cluster: prod\n    replica: ${POD_NAME}\n')), options());
   t.same(rows.map((row) => row.name), [
     CHECK.webhookConfiguration, CHECK.webhooks, CHECK.matchConditions, CHECK.injectorReachable, CHECK.caBundle, CHECK.certificateExpiry, CHECK.injectorConfig, CHECK.queryConfigMap,
-    CHECK.namespace, CHECK.labelsDistinct, CHECK.podContainers, CHECK.tsdbVolume, CHECK.externalLabels, CHECK.podContainers, CHECK.tsdbVolume, CHECK.externalLabels,
+    CHECK.namespace, CHECK.labelsDistinct, CHECK.podContainers, CHECK.tsdbVolume, CHECK.sidecarCurrent, CHECK.externalLabels, CHECK.podContainers, CHECK.tsdbVolume, CHECK.sidecarCurrent, CHECK.externalLabels,
   ]);
   const json = JSON.parse(formatJson(rows)) as { checks: CheckRow[]; summary: Record<string, number> };
   t.same(json.checks, rows);
