@@ -42,6 +42,10 @@ With -n:
                            hard-link failure, the fix; a Pending pod is a warning
   tsdb volume              whether Prometheus' TSDB outlives the pod (a claim) or goes with it (an
                            emptyDir: a warning with what a rollout loses, and the fix)
+  sidecar up to date       the sidecar is what the current configuration injects (the pod
+                           uninjected by its status annotation and injected again); outdated warns
+                           with what differs (image, flags, resources, mode...) and the command that
+                           rolls it; a pod of release 0.1.0 cannot be told; finished pods are skipped
   own thanos sidecar       a pod that runs its own Thanos sidecar: the container and the choices
                            (keep it, annotate thanos-injector/existing-sidecar: share-user, or
                            remove it and let the injector manage one)

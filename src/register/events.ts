@@ -76,6 +76,10 @@ export function problemMessage(problem: SidecarProblem): string {
       `add global.external_labels${problem.config === undefined ? '' : ` to ${problem.config}`}, e.g. cluster: <name> ` +
       '(and replica: ${POD_NAME} when Prometheus runs as several replicas of a StatefulSet; prometheus-community chart: --set server.global.external_labels.cluster=<name>)';
   }
+  if (problem.problem === 'outdated-sidecar') {
+    return `The thanos-sidecar differs from what the injector's current configuration injects (${problem.differences.join('; ')}): ` +
+      `it keeps running as it is until the pod is re-created; roll it: ${problem.command}, or thanos-injector rollout -n ${problem.pod.namespace}`;
+  }
   if (problem.problem === 'uploads-stalled') {
     return `Uploads to object storage are stalled: ${describeBacklog(problem.backlog, problem.backlog.at)}; ` +
       `${lastUploadText(problem.backlog, problem.backlog.at)}: ${problem.cause}. ` +

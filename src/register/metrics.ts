@@ -26,7 +26,7 @@ export function createRegisterMetrics(): RegisterMetrics {
   });
   const problems = new Gauge({
     name: 'thanos_injector_sidecar_problems',
-    help: 'Injected pods whose Thanos sidecar cannot upload usable blocks, by problem (no-external-labels: the sidecar exits for want of them; shared-external-labels: pods upload under one identical label set), at the last reconcile.',
+    help: 'Injected pods whose Thanos sidecar cannot upload usable blocks or needs a rollout, by problem (no-external-labels: the sidecar exits for want of them; shared-external-labels: pods upload under one identical label set; uploads-stalled: blocks wait while no upload finishes; outdated-sidecar: not what the current configuration injects), at the last reconcile.',
     labelNames: ['problem'],
     registers: [registry],
   });
@@ -40,6 +40,12 @@ export function createRegisterMetrics(): RegisterMetrics {
     name: 'thanos_injector_sidecar_unuploaded_block_deletion_timestamp_seconds',
     help: "For pods whose uploads are stalled: the earliest time Prometheus' time-based retention deletes the oldest block not uploaded (Unix time), at the last reconcile.",
     labelNames: ['namespace', 'pod'],
+    registers: [registry],
+  });
+  const outdated = new Gauge({
+    name: 'thanos_injector_outdated_sidecar_pods',
+    help: "Running injected pods whose thanos-sidecar differs from what the injector's current configuration injects (image, flags, resources, mode...), by namespace, at the last reconcile. Pods injected by release 0.1.0 cannot be told and are not counted.",
+    labelNames: ['namespace'],
     registers: [registry],
   });
   const registeredPods = new Gauge({
@@ -72,9 +78,12 @@ export function createRegisterMetrics(): RegisterMetrics {
     reconciled({ plan, result }, at) {
       uninjected.set(plan.missing.length);
       for (const [problem, count] of Object.entries(problemCounts(plan.problems))) problems.set({ problem }, count);
-      // Only the pods stalled now: a pod that recovered (or went) leaves the series.
+      // Only the pods stalled (or namespaces outdated) now: a pod that recovered (or went) leaves the series.
       waiting.reset();
       deletion.reset();
+      outdated.reset();
+      for (const namespace of plan.namespaces) outdated.set({ namespace: namespace.namespace }, 0);
+      for (const problem of plan.problems) if (problem.problem === 'outdated-sidecar') outdated.inc({ namespace: problem.pod.namespace });
       for (const problem of plan.problems) {
         if (problem.problem !== 'uploads-stalled') continue;
         const labels = { namespace: problem.pod.namespace, pod: problem.pod.name };

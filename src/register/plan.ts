@@ -9,6 +9,7 @@ import { decide } from '../inject/decide.ts';
 import { ENDPOINTS_KEY, INJECTED_LABEL, MANAGED_BY_LABEL, MANAGER, optedIn, SERVICE_NAME, SIDECAR_NAME, TARGETS_KEY } from '../inject/names.ts';
 import { allContainers } from '../inject/pod.ts';
 import { sidecarProblems, type SidecarProblem } from './problems.ts';
+import { sidecarDrift } from '../check/drift.ts';
 import { isDeleting, isReady, isTerminal } from '../kube/pods.ts';
 import type { UploadEvidence } from '../check/uploads.ts';
 
@@ -50,6 +51,8 @@ export interface ClusterState {
   uploads: ReadonlyMap<string, UploadEvidence>;
   /** When that was read (ms): the backlog's clock. */
   readAt: number;
+  /** The cluster's Kubernetes version (sidecarMode auto), when it answered. */
+  kubernetesVersion?: string;
 }
 
 export interface PodRef {
@@ -317,6 +320,11 @@ export function plan(state: ClusterState, settings: RegisterSettings): Plan {
       state.prometheusConfigMaps,
       state.uploads,
       state.readAt,
+      (pod) => sidecarDrift(pod, {
+        config: settings.injection,
+        namespace: pod.metadata?.namespace ?? '',
+        kubernetesVersion: state.kubernetesVersion ?? settings.injection.kubernetesVersion,
+      }),
     ),
   };
 }

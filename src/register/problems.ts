@@ -9,10 +9,13 @@ import { externalLabels, prometheusConfigSource, readConfigText, type ConfigObje
 import { labelsReferTo, sharedLabelGroups } from '../inject/labels-advice.ts';
 import type { PodRef } from './plan.ts';
 import { stallCause, uploadBacklog, type Backlog, type UploadEvidence } from '../check/uploads.ts';
+import type { Drift } from '../check/drift.ts';
+import { recreateCommand } from '../check/owner.ts';
 
 export const NO_EXTERNAL_LABELS_REASON = 'ThanosSidecarNoExternalLabels';
 export const SHARED_EXTERNAL_LABELS_REASON = 'ThanosSidecarSharedExternalLabels';
 export const UPLOADS_STALLED_REASON = 'ThanosSidecarUploadsStalled';
+export const OUTDATED_REASON = 'ThanosSidecarOutdated';
 
 export type SidecarProblem =
   | {
@@ -30,6 +33,14 @@ export type SidecarProblem =
     config: string;
   }
   | {
+    problem: 'outdated-sidecar';
+    pod: PodRef;
+    /** What differs from what the current configuration injects (check's judgement). */
+    differences: string[];
+    /** The command that re-creates the pod through the webhook. */
+    command: string;
+  }
+  | {
     problem: 'uploads-stalled';
     pod: PodRef;
     /** What waits, since when, and when retention deletes it (check's judgement). */
@@ -38,12 +49,13 @@ export type SidecarProblem =
   };
 
 export type ProblemKind = SidecarProblem['problem'];
-export const PROBLEM_KINDS: readonly ProblemKind[] = ['no-external-labels', 'shared-external-labels', 'uploads-stalled'];
+export const PROBLEM_KINDS: readonly ProblemKind[] = ['no-external-labels', 'shared-external-labels', 'uploads-stalled', 'outdated-sidecar'];
 
 export const PROBLEM_REASONS: Record<ProblemKind, string> = {
   'no-external-labels': NO_EXTERNAL_LABELS_REASON,
   'shared-external-labels': SHARED_EXTERNAL_LABELS_REASON,
   'uploads-stalled': UPLOADS_STALLED_REASON,
+  'outdated-sidecar': OUTDATED_REASON,
 };
 
 /** The start of the line the Thanos sidecar exits with (cmd/thanos/sidecar.go). */
@@ -132,15 +144,24 @@ function stalledUploads(pods: readonly RunningPod[], uploads: ReadonlyMap<string
   });
 }
 
+/** Pods whose sidecar is not what the current configuration injects. */
+function outdatedSidecars(pods: readonly RunningPod[], drift: (pod: V1Pod) => Drift): SidecarProblem[] {
+  return pods.flatMap(({ ref, pod }) => {
+    const judged = drift(pod);
+    return judged.state === 'outdated' ? [{ problem: 'outdated-sidecar', pod: ref, differences: judged.differences, command: recreateCommand(pod) }] : [];
+  });
+}
+
 /**
  * The problems of the running injected pods, by pod. `configMaps`: those behind their --config.file
- * (as read); `uploads`: what each pod's sidecar and Prometheus said, by uid, read at `now`.
+ * (as read); `uploads`: what each pod's sidecar and Prometheus said, by uid, read at `now`; `drift`:
+ * how a pod's sidecar compares with what the current configuration injects.
  */
-export function sidecarProblems(pods: readonly RunningPod[], configMaps: readonly V1ConfigMap[], uploads: ReadonlyMap<string, UploadEvidence>, now: number): SidecarProblem[] {
+export function sidecarProblems(pods: readonly RunningPod[], configMaps: readonly V1ConfigMap[], uploads: ReadonlyMap<string, UploadEvidence>, now: number, drift: (pod: V1Pod) => Drift): SidecarProblem[] {
   const exited = pods
     .filter(({ pod }) => sidecarLacksLabels(pod))
     .map(({ ref, pod }): SidecarProblem => ({ problem: 'no-external-labels', pod: ref, config: configOf(pod) }));
-  return [...exited, ...sharedLabelSets(pods, configMaps), ...stalledUploads(pods, uploads, now)].sort((a, b) => order(a.pod, b.pod) || a.problem.localeCompare(b.problem));
+  return [...exited, ...sharedLabelSets(pods, configMaps), ...stalledUploads(pods, uploads, now), ...outdatedSidecars(pods, drift)].sort((a, b) => order(a.pod, b.pod) || a.problem.localeCompare(b.problem));
 }
 
 /** The ConfigMaps behind these pods' --config.file, as `{namespace, name}` (Secrets are never read). */
@@ -157,7 +178,7 @@ export function configMapsToRead(pods: readonly V1Pod[]): { namespace: string; n
 
 /** How many pods have each problem. */
 export function problemCounts(problems: readonly SidecarProblem[]): Record<ProblemKind, number> {
-  const counts: Record<ProblemKind, number> = { 'no-external-labels': 0, 'shared-external-labels': 0, 'uploads-stalled': 0 };
+  const counts: Record<ProblemKind, number> = { 'no-external-labels': 0, 'shared-external-labels': 0, 'uploads-stalled': 0, 'outdated-sidecar': 0 };
   for (const kind of PROBLEM_KINDS) counts[kind] = new Set(problems.filter((p) => p.problem === kind).map((p) => p.pod.uid)).size;
   return counts;
 }

@@ -4,7 +4,8 @@
 // uploads (at the pod's IP, as Prometheus scrapes them). Lists are paged; any failure is an ApiError naming the read, except for
 // those ConfigMaps: they only serve the external-labels check, so a failed read is one line in
 // `unreadable` and registration goes on.
-import type { V1ConfigMap, V1ListMeta, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+import { VersionApi, type V1ConfigMap, type V1ListMeta, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import { deadline } from '../kube/deadline.ts';
 import { INJECTED_LABEL, INJECTION_LABEL } from '../inject/names.ts';
 import { ApiError, call, type Kube } from '../kube/client.ts';
 import { describeApiError, statusOf } from '../kube/errors.ts';
@@ -83,6 +84,8 @@ async function readPrometheusConfigMaps(kube: Kube, pods: V1Pod[]): Promise<{ co
 
 export async function readState(kube: Kube, scope: Scope, configMap: { namespace: string; name: string }): Promise<ClusterState> {
   const inScope = (namespace: string | undefined) => scope === undefined || (namespace !== undefined && scope.includes(namespace));
+  // For sidecarMode auto in the drift judgement; without an answer the configuration's kubernetesVersion stands.
+  const kubernetesVersion = (async () => (await kube.kubeConfig.makeApiClient(VersionApi).getCode(deadline(VERSION_TIMEOUT_MS))).gitVersion)().catch(() => undefined);
   const [injectedPods, services, labelledNamespaces, labelledPods, existing] = await Promise.all([
     perScope(scope, (namespace) => listPods(kube, namespace, `${INJECTED_LABEL}=true`)),
     perScope(scope, (namespace) => listServices(kube, namespace)),
@@ -109,8 +112,11 @@ export async function readState(kube: Kube, scope: Scope, configMap: { namespace
     unreadable: prometheusConfigs.unreadable,
     uploads,
     readAt: Date.now(),
+    kubernetesVersion: await kubernetesVersion,
   };
 }
+
+const VERSION_TIMEOUT_MS = 10_000;
 
 /** How long one pod may take to answer a GET (its sidecar's metrics, its Prometheus' status). */
 const POD_READ_TIMEOUT_MS = 5_000;

@@ -68,7 +68,9 @@ function problemsSection(problems: readonly SidecarProblem[]): string {
       ? `the sidecar exits: no global.external_labels${p.config === undefined ? '' : ` in ${p.config}`}`
       : p.problem === 'uploads-stalled'
         ? `${describeBacklog(p.backlog, p.backlog.at)}: ${p.cause}`
-        : `${describeLabels(p.labels)}, as ${podList(p.others, p.pod.namespace)}`,
+        : p.problem === 'outdated-sidecar'
+          ? p.differences.join('; ')
+          : `${describeLabels(p.labels)}, as ${podList(p.others, p.pod.namespace)}`,
   ]);
   return `\nSidecar problems: ${plural(pods, 'injected pod')} (the fix is in each pod's Warning event: kubectl describe pod)\n` +
     table(['NAMESPACE', 'POD', 'PROBLEM', 'DETAIL'], rows);

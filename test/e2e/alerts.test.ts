@@ -296,6 +296,20 @@ const cases: AlertCase[] = [
     [`thanos_injector_sidecar_problems{job="${registerJob}",instance="10.0.0.3:8080",problem="no-external-labels"}`, '1x30'],
   ] },
 
+  // watch: ThanosSidecarOutdated: max by (namespace) (outdated sidecar pods) > 0, for 24h.
+  { alert: 'ThanosSidecarOutdated', mode: 'watch', behaviour: 'fires after a day of outdated sidecars, by namespace, with their count', at: '25h',
+    fires: { labels: { severity: 'warning', namespace: 'monitoring' }, expansions: { '{{ $labels.namespace }}': 'monitoring', '{{ $value }}': '2' } }, series: [
+      [`thanos_injector_outdated_sidecar_pods{job="${registerJob}",instance="10.0.0.3:8080",namespace="monitoring"}`, '2x1560'],
+      [`thanos_injector_outdated_sidecar_pods{job="${registerJob}",instance="10.0.0.3:8080",namespace="team-a"}`, '0x1560'],
+    ] },
+  { alert: 'ThanosSidecarOutdated', mode: 'watch', behaviour: 'is only pending within the first day (a rollout under way)', at: '23h', series: [
+    [`thanos_injector_outdated_sidecar_pods{job="${registerJob}",instance="10.0.0.3:8080",namespace="monitoring"}`, '2x1440'],
+  ] },
+  { alert: 'ThanosSidecarOutdated', mode: 'watch', behaviour: 'stays quiet once the pods are rolled, and for another job\'s series', at: '26h', series: [
+    [`thanos_injector_outdated_sidecar_pods{job="${registerJob}",instance="10.0.0.3:8080",namespace="monitoring"}`, '2x720 0x900'],
+    [`thanos_injector_outdated_sidecar_pods{job="other",instance="10.0.0.9:8080",namespace="monitoring"}`, '3x1620'],
+  ] },
+
   // watch: ThanosSidecarUnuploadedBlocksAtRisk: min by (namespace, pod) (deletion time of the oldest
   // block not uploaded) - time() < 6h, for 2m; the summary says how long is left.
   { alert: 'ThanosSidecarUnuploadedBlocksAtRisk', mode: 'watch', behaviour: 'fires when retention deletes a block not uploaded within 3 hours, naming the pod and the time left', at: '5m',
@@ -391,7 +405,7 @@ for (const mode of ['cronJob', 'watch'] as const) {
       t.equal(result.code, 0, 'promtool exits 0', output(result));
       t.match(result.stdout, `SUCCESS: ${rules.length} rules found`, 'SUCCESS, counting every rule');
       const expected = ['ThanosInjectorAdmissionErrors', 'ThanosInjectorSlowAdmissions', 'ThanosInjectorDown', 'ThanosInjectorCertificateExpiring',
-        'ThanosSidecarUploadsFailing', 'ThanosSidecarUploadsStalled', 'ThanosSidecarPrometheusUnreachable', ...(mode === 'watch' ? ['ThanosSidecarMissing', 'ThanosSidecarNoExternalLabels', 'ThanosSidecarSharedExternalLabels', 'ThanosSidecarUnuploadedBlocksAtRisk'] : []), 'ThanosInjectorRegistrationFailing'];
+        'ThanosSidecarUploadsFailing', 'ThanosSidecarUploadsStalled', 'ThanosSidecarPrometheusUnreachable', ...(mode === 'watch' ? ['ThanosSidecarMissing', 'ThanosSidecarNoExternalLabels', 'ThanosSidecarSharedExternalLabels', 'ThanosSidecarUnuploadedBlocksAtRisk', 'ThanosSidecarOutdated'] : []), 'ThanosInjectorRegistrationFailing'];
       t.same(rules.map((r) => r.alert), expected, 'the alerts of this mode, in order');
     });
 

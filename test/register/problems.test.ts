@@ -88,7 +88,7 @@ const state = (injectedPods: V1Pod[], prometheusConfigMaps: V1ConfigMap[] = []):
 const shapes = (problems: SidecarProblem[]) => problems.map((p) => ({
   problem: p.problem,
   pod: p.pod.name,
-  ...(p.problem === 'shared-external-labels' ? { labels: p.labels, others: p.others.map((o) => `${o.namespace}/${o.name}`) } : p.problem === 'no-external-labels' ? { config: p.config } : { cause: p.cause }),
+  ...(p.problem === 'shared-external-labels' ? { labels: p.labels, others: p.others.map((o) => `${o.namespace}/${o.name}`) } : p.problem === 'no-external-labels' ? { config: p.config } : p.problem === 'uploads-stalled' ? { cause: p.cause } : { differences: p.differences }),
 }));
 
 void t.test('the sidecar\'s termination message says "no external labels configured": until it is ready again', (t) => {
