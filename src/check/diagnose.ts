@@ -74,7 +74,7 @@ async function checkInjector(reader: ClusterReader, target: WebhookTarget | unde
 }
 
 /** The configuration decide() runs with: --config, else the install's ConfigMap, else defaults. */
-async function injectorConfig(reader: ClusterReader, location: InstallLocation | undefined, options: CheckOptions): Promise<{ config: Config; row: CheckRow }> {
+async function injectorConfig(reader: ClusterReader, location: InstallLocation | undefined, options: Pick<CheckOptions, 'config'>): Promise<{ config: Config; row: CheckRow }> {
   const name = CHECK.injectorConfig;
   if (options.config !== undefined) return { config: options.config.config, row: ok(name, options.config.source) };
   const defaults = buildConfig({});
@@ -111,7 +111,7 @@ interface PodContext {
 }
 
 /** Reads the ConfigMaps and Secrets behind Prometheus' config files, each once (the pods of a StatefulSet share one). */
-function configObjectReader(reader: ClusterReader, namespace: string): (source: ConfigSource) => Promise<ConfigObjects> {
+export function configObjectReader(reader: ClusterReader, namespace: string): (source: ConfigSource) => Promise<ConfigObjects> {
   const reads = new Map<string, Promise<V1ConfigMap | V1Secret | undefined>>();
   const read = (ref: ConfigObjectRef) => {
     const key = objectKey(ref);
@@ -228,29 +228,43 @@ function uploadEvidence(reader: ClusterReader, pod: V1Pod): Promise<UploadEviden
   return readUploadEvidence(pod, (port, path) => reader.podProxy(namespace, name, port, path), reader.podLog(namespace, name, SIDECAR_NAME, { lines: 400 }));
 }
 
-export async function diagnose(reader: ClusterReader, options: CheckOptions): Promise<CheckRow[]> {
-  const rows: CheckRow[] = [];
+/** The install `check` diagnoses and `rollout` judges by: its webhook configuration, where it lives, and the configuration it injects with. */
+export interface Install {
+  configuration: V1MutatingWebhookConfiguration | undefined;
+  target: WebhookTarget | undefined;
+  location: InstallLocation | undefined;
+  config: Config;
+  /** The rows that found them: the webhook configuration, its webhooks and matchConditions, and the configuration's source. */
+  rows: { choice: CheckRow; webhooks: CheckRow[]; config: CheckRow };
+}
+
+export async function findInstall(reader: ClusterReader, options: Pick<CheckOptions, 'webhookConfig' | 'webhookConfigExplicit' | 'config'>): Promise<Install> {
   const [named, all] = await Promise.all([
     reader.webhookConfiguration(options.webhookConfig),
     reader.webhookConfigurations(),
   ]);
   const choice = chooseConfiguration(options.webhookConfig, options.webhookConfigExplicit, named, all);
-  rows.push(choice.row);
   const { configuration } = choice;
   let target: WebhookTarget | undefined;
+  let webhookRows: CheckRow[];
   if (configuration === undefined) {
-    rows.push(skip(CHECK.webhooks, 'no webhook configuration'), skip(CHECK.matchConditions, 'no webhook configuration'));
+    webhookRows = [skip(CHECK.webhooks, 'no webhook configuration'), skip(CHECK.matchConditions, 'no webhook configuration')];
   } else {
     const webhooks = checkWebhooks(configuration);
     target = webhooks.target;
-    rows.push(webhooks.row, checkMatchConditions(configuration));
+    webhookRows = [webhooks.row, checkMatchConditions(configuration)];
   }
+  const location = configuration === undefined ? undefined : installLocation(configuration, target);
+  const { config, row } = await injectorConfig(reader, location, options);
+  return { configuration, target, location, config, rows: { choice: choice.row, webhooks: webhookRows, config: row } };
+}
+
+export async function diagnose(reader: ClusterReader, options: CheckOptions): Promise<CheckRow[]> {
+  const { configuration, target, location, config, rows: found } = await findInstall(reader, options);
+  const rows: CheckRow[] = [found.choice, ...found.webhooks];
   const failurePolicy = configuration?.webhooks?.find((w) => w.name.endsWith(WEBHOOK_SUFFIX))?.failurePolicy ?? 'Fail';
   rows.push(...(await checkInjector(reader, target, failurePolicy, options)));
-
-  const location = configuration === undefined ? undefined : installLocation(configuration, target);
-  const { config, row: configRow } = await injectorConfig(reader, location, options);
-  rows.push(configRow);
+  rows.push(found.config);
 
   const queryRef = options.queryConfigMap ?? (location === undefined ? undefined : { namespace: location.namespace, name: DEFAULT_QUERY_CONFIGMAP });
   const queryConfigMap = queryRef === undefined ? undefined : await reader.configMap(queryRef.namespace, queryRef.name);
