@@ -9,6 +9,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (ar
   certs: { summary: 'generate a CA and a serving certificate', load: () => import('./cli/certs.ts') },
   register: { summary: 'register injected sidecars with Thanos Query', load: () => import('./cli/register.ts') },
   check: { summary: 'diagnose an install, a namespace or a pod', load: () => import('./cli/check.ts') },
+  uninstall: { summary: 'delete the webhook configuration first (what it owns goes with it)', load: () => import('./cli/uninstall.ts') },
   rollout: { summary: 're-create pods whose sidecar is outdated (HA replicas one at a time)', load: () => import('./cli/rollout.ts') },
 };
 

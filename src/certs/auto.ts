@@ -154,6 +154,7 @@ export function planCertificates(
 
 /** The part of a MutatingWebhookConfiguration the keeper reads. */
 export interface WebhookConfigurationLike {
+  metadata?: { name?: string; uid?: string };
   webhooks?: { name: string; clientConfig?: { caBundle?: string } }[];
 }
 

@@ -14,11 +14,13 @@ import {
   type CertificateBundle,
   type CertificatePlan,
   type RenewalPolicy,
+  type WebhookConfigurationLike,
 } from './auto.ts';
 import { generateCertificates, issueServingCertificate } from './generate.ts';
 import type { CertificateApi, SecretObject } from './kube.ts';
 import { ServedCertificates } from './served.ts';
 import { MANAGED_BY_LABEL, MANAGER } from '../inject/names.ts';
+import { isOwnedBy, ownerOf, withOwner } from '../kube/owner.ts';
 import { messageOf } from '../errors.ts';
 import { describeApiError, statusOf } from '../kube/errors.ts';
 
@@ -258,6 +260,7 @@ export class CertificateKeeper {
       return;
     }
     this.resolved('webhook', `MutatingWebhookConfiguration ${name} found`);
+    await this.ensureOwned(configuration);
     const repair = caBundlePatch(configuration, Buffer.from(caCert, 'utf8').toString('base64'));
     if (repair.operations.length === 0) return;
     try {
@@ -274,6 +277,24 @@ export class CertificateKeeper {
       { webhookConfiguration: name, webhooks: repair.repaired },
       `set caBundle of MutatingWebhookConfiguration ${name} to the CA of Secret ${this.secretRef}: ${fixed.join(', ')}`,
     );
+  }
+
+  /** The Secret goes with the install: the webhook configuration is its owner (src/kube/owner.ts), added once. */
+  private async ensureOwned(configuration: WebhookConfigurationLike): Promise<void> {
+    const owner = ownerOf(configuration);
+    if (owner === undefined) return;
+    const { api, namespace, secretName } = this.options;
+    try {
+      const stored = await this.call(`read Secret ${this.secretRef}`, 'get', 'secrets', namespace, () => api.readSecret(namespace, secretName));
+      if (stored === undefined || isOwnedBy(stored.metadata, owner)) return;
+      const secret: SecretObject = { ...stored, metadata: { ...stored.metadata, ownerReferences: withOwner(stored.metadata, owner) } };
+      await this.call(`update Secret ${this.secretRef}`, 'update', 'secrets', namespace, () => api.replaceSecret(namespace, secretName, secret));
+      this.problems.delete('owner');
+      this.hooks.log.info({ secret: this.secretRef, owner: owner.name }, `Secret ${this.secretRef} is now owned by MutatingWebhookConfiguration ${owner.name}: it is deleted with the install`);
+    } catch (error) {
+      // A conflict (another replica was first) is settled at the next check.
+      this.problem('owner', messageOf(error));
+    }
   }
 
   /** A warning the first time (and whenever it changes); debug while it repeats every check. */

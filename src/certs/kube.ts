@@ -3,13 +3,14 @@
 // Secret, GET and JSON PATCH of one MutatingWebhookConfiguration. Every call is aborted after a
 // timeout, so a hung apiserver delays a check instead of stalling the keeper for good.
 import type { JsonPatchOperation, WebhookConfigurationLike } from './auto.ts';
+import type { V1OwnerReference } from '@kubernetes/client-node';
 import { statusOf } from '../kube/errors.ts';
 
 /** The part of a Secret the keeper reads and writes; the object read is sent back whole on update. */
 export interface SecretObject {
   apiVersion?: string;
   kind?: string;
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string>; ownerReferences?: V1OwnerReference[] };
   type?: string;
   data?: Record<string, string>;
 }

@@ -4,6 +4,7 @@
 // injected sidecars without usable external labels.
 import { hostname } from 'node:os';
 import { loadConfig } from '../config/load.ts';
+import { DEFAULT_WEBHOOK_CONFIGURATION } from '../check/webhook.ts';
 import type { ApplyOptions } from '../register/apply.ts';
 import { connect, type Kube } from '../kube/client.ts';
 import { ENDPOINT_MODES, registeredPodCount, type EndpointMode, type RegisterSettings } from '../register/plan.ts';
@@ -48,6 +49,9 @@ Flags:
   -n, --namespace NS        look only in NS (repeatable; default: all namespaces)
       --query-namespace NS  namespace of the ConfigMap (default: env POD_NAMESPACE, else default)
       --configmap NAME      the ConfigMap Thanos Query reads (default: thanos-query-endpoints)
+      --webhook-config NAME the install's MutatingWebhookConfiguration, which owns the Services and
+                            the ConfigMap written here, so they go with it (default:
+                            thanos-sidecar-injector; when not found, they are not owned)
       --endpoints MODE      dnssrv: one dnssrv+ address per namespace, through the Service (default)
                             pod-ip: <podIP>:10901 for each ready injected pod
       --cluster-domain D    the cluster's DNS domain, for dnssrv addresses (default: cluster.local)
@@ -71,6 +75,7 @@ const FLAGS = {
   namespace: { type: 'string', short: 'n', multiple: true },
   'query-namespace': { type: 'string' },
   configmap: { type: 'string', default: 'thanos-query-endpoints' },
+  'webhook-config': { type: 'string', default: DEFAULT_WEBHOOK_CONFIGURATION },
   endpoints: { type: 'string', default: 'dnssrv' },
   'cluster-domain': { type: 'string', default: 'cluster.local' },
   'restart-uninjected': { type: 'boolean', default: false },
@@ -108,6 +113,7 @@ async function registerSettings(values: Flags): Promise<{ scope: Scope; settings
     queryNamespace: checkName('query-namespace', values['query-namespace'] ?? (process.env.POD_NAMESPACE || 'default'), DNS_LABEL, NAMESPACE_FORM),
     configMapName: checkName('configmap', values.configmap, DNS_SUBDOMAIN, 'a ConfigMap name (lowercase letters, digits, - and .)'),
     restartUninjected: values['restart-uninjected'],
+    webhookConfig: checkName('webhook-config', values['webhook-config'], DNS_SUBDOMAIN, 'a MutatingWebhookConfiguration name'),
     injection: await loadConfig(values.config),
   };
   return { scope, settings, resyncSeconds, metricsPort };

@@ -2,7 +2,7 @@
 // headless Services to create, update or delete, what the endpoints ConfigMap says, which pods are
 // registered, which labelled Prometheus pods run without the sidecar, and which injected sidecars
 // cannot upload usable blocks (problems.ts). Pure: no I/O, no clock.
-import type { V1ConfigMap, V1Container, V1Namespace, V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Container, V1Namespace, V1OwnerReference, V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { decide } from '../inject/decide.ts';
@@ -12,6 +12,7 @@ import { sidecarProblems, type SidecarProblem } from './problems.ts';
 import { sidecarDrift } from '../check/drift.ts';
 import { isDeleting, isReady, isTerminal } from '../kube/pods.ts';
 import type { UploadEvidence } from '../check/uploads.ts';
+import { isOwnedBy, withOwner } from '../kube/owner.ts';
 
 export const GRPC_PORT = 10901;
 export const HTTP_PORT = 10902;
@@ -27,6 +28,8 @@ export interface RegisterSettings {
   queryNamespace: string;
   configMapName: string;
   restartUninjected: boolean;
+  /** The install's MutatingWebhookConfiguration (the owner of what registration creates). */
+  webhookConfig: string;
   /** The injector's configuration: "would be injected" means what the webhook's decide() means. */
   injection: Config;
 }
@@ -53,6 +56,8 @@ export interface ClusterState {
   readAt: number;
   /** The cluster's Kubernetes version (sidecarMode auto), when it answered. */
   kubernetesVersion?: string;
+  /** The install's MutatingWebhookConfiguration, which owns the Services and the ConfigMap (src/kube/owner.ts); none: they are not owned. */
+  owner?: V1OwnerReference;
 }
 
 export interface PodRef {
@@ -123,11 +128,11 @@ export function podRef(pod: V1Pod): PodRef {
 }
 
 /** Succeeded and Failed pods never run again; they register nothing and miss nothing. */
-export function desiredService(namespace: string): V1Service {
+export function desiredService(namespace: string, owner?: V1OwnerReference): V1Service {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: SERVICE_NAME, namespace, labels: { [MANAGED_BY_LABEL]: MANAGER } },
+    metadata: { name: SERVICE_NAME, namespace, labels: { [MANAGED_BY_LABEL]: MANAGER }, ...(owner === undefined ? {} : { ownerReferences: [owner] }) },
     spec: {
       // Headless: DNS answers with the pods themselves, which is what dnssrv+ discovery wants.
       clusterIP: 'None',
@@ -156,8 +161,8 @@ export function isOurs(service: V1Service): boolean {
   return service.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGER;
 }
 
-function planService(namespace: string, existing: V1Service | undefined, injectedPods: number): ServiceAction | undefined {
-  const desired = desiredService(namespace);
+function planService(namespace: string, existing: V1Service | undefined, injectedPods: number, owner: V1OwnerReference | undefined): ServiceAction | undefined {
+  const desired = desiredService(namespace, owner);
   if (injectedPods === 0) {
     // Only our own Service goes; someone else's Service of that name is none of our business here.
     return existing !== undefined && isOurs(existing) ? { action: 'delete', namespace, uid: existing.metadata?.uid ?? '' } : undefined;
@@ -171,13 +176,15 @@ function planService(namespace: string, existing: V1Service | undefined, injecte
     };
   }
   if (existing.spec?.clusterIP !== 'None') return { action: 'recreate', namespace, uid: existing.metadata?.uid ?? '', service: desired };
-  if (sameSpec(existing, desired)) return { action: 'unchanged', namespace };
+  const owned = owner === undefined || isOwnedBy(existing.metadata, owner);
+  if (sameSpec(existing, desired) && owned) return { action: 'unchanged', namespace };
+  const metadata = owned ? existing.metadata : { ...existing.metadata, ownerReferences: withOwner(existing.metadata, owner) };
   return {
     action: 'update',
     namespace,
     // Keeps resourceVersion (so a concurrent change fails instead of being overwritten) and the
     // fields the apiserver filled in; replaces only what we decide.
-    service: { ...existing, spec: { ...existing.spec, selector: desired.spec?.selector, ports: desired.spec?.ports } },
+    service: { ...existing, metadata, spec: { ...existing.spec, selector: desired.spec?.selector, ports: desired.spec?.ports } },
   };
 }
 
@@ -211,7 +218,7 @@ export function targetsFile(addresses: readonly string[]): string {
   return HEADER + stringify([{ targets: [...addresses] }]);
 }
 
-function planConfigMap(settings: RegisterSettings, existing: V1ConfigMap | undefined, addresses: string[]): ConfigMapPlan {
+function planConfigMap(settings: RegisterSettings, existing: V1ConfigMap | undefined, addresses: string[], owner: V1OwnerReference | undefined): ConfigMapPlan {
   const data = { [ENDPOINTS_KEY]: endpointsFile(addresses), [TARGETS_KEY]: targetsFile(addresses) };
   const base = { namespace: settings.queryNamespace, name: settings.configMapName, addresses };
   if (existing === undefined) {
@@ -221,17 +228,23 @@ function planConfigMap(settings: RegisterSettings, existing: V1ConfigMap | undef
       configMap: {
         apiVersion: 'v1',
         kind: 'ConfigMap',
-        metadata: { name: settings.configMapName, namespace: settings.queryNamespace, labels: { [MANAGED_BY_LABEL]: MANAGER } },
+        metadata: {
+          name: settings.configMapName, namespace: settings.queryNamespace, labels: { [MANAGED_BY_LABEL]: MANAGER },
+          ...(owner === undefined ? {} : { ownerReferences: [owner] }),
+        },
         data,
       },
     };
   }
+  // Only a ConfigMap labelled ours is owned (deleted with the install); one another tool manages is not.
+  const adopt = owner !== undefined && existing.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGER && !isOwnedBy(existing.metadata, owner);
   const unchanged = existing.data?.[ENDPOINTS_KEY] === data[ENDPOINTS_KEY] && existing.data?.[TARGETS_KEY] === data[TARGETS_KEY];
-  if (unchanged) return { ...base, action: 'unchanged', configMap: existing };
+  if (unchanged && !adopt) return { ...base, action: 'unchanged', configMap: existing };
   // Other keys are someone else's (static endpoints, say) and stay; a managed-by label set by
   // another tool (Helm, Argo CD) is not taken over.
   const labels = { [MANAGED_BY_LABEL]: MANAGER, ...existing.metadata?.labels };
-  return { ...base, action: 'update', configMap: { ...existing, metadata: { ...existing.metadata, labels }, data: { ...existing.data, ...data } } };
+  const ownerReferences = adopt ? { ownerReferences: withOwner(existing.metadata, owner) } : {};
+  return { ...base, action: 'update', configMap: { ...existing, metadata: { ...existing.metadata, labels, ...ownerReferences }, data: { ...existing.data, ...data } } };
 }
 
 function planMissing(state: ClusterState, settings: RegisterSettings): MissingSidecar[] {
@@ -285,7 +298,7 @@ export function plan(state: ClusterState, settings: RegisterSettings): Plan {
   const registrations: Registration[] = [];
   for (const namespace of namespaces) {
     const pods = (byNamespace.get(namespace) ?? []).slice().sort((a, b) => compareRefs(podRef(a), podRef(b)));
-    const action = planService(namespace, services.get(namespace), pods.length);
+    const action = planService(namespace, services.get(namespace), pods.length, state.owner);
     if (action === undefined) continue;
     actions.push(action);
     let endpoints = 0;
@@ -312,7 +325,7 @@ export function plan(state: ClusterState, settings: RegisterSettings): Plan {
   return {
     namespaces: rows,
     services: actions,
-    configMap: planConfigMap(settings, state.configMap, [...addresses].sort()),
+    configMap: planConfigMap(settings, state.configMap, [...addresses].sort(), state.owner),
     registrations,
     missing: planMissing(state, settings),
     problems: sidecarProblems(

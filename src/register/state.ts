@@ -6,6 +6,7 @@
 // `unreadable` and registration goes on.
 import { VersionApi, type V1ConfigMap, type V1ListMeta, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
 import { deadline } from '../kube/deadline.ts';
+import { ownerOf } from '../kube/owner.ts';
 import { INJECTED_LABEL, INJECTION_LABEL } from '../inject/names.ts';
 import { ApiError, call, type Kube } from '../kube/client.ts';
 import { describeApiError, statusOf } from '../kube/errors.ts';
@@ -82,8 +83,13 @@ async function readPrometheusConfigMaps(kube: Kube, pods: V1Pod[]): Promise<{ co
   return { configMaps: read.filter((configMap) => configMap !== undefined), unreadable: unreadable.sort() };
 }
 
-export async function readState(kube: Kube, scope: Scope, configMap: { namespace: string; name: string }): Promise<ClusterState> {
+export async function readState(kube: Kube, scope: Scope, configMap: { namespace: string; name: string }, webhookConfig: string): Promise<ClusterState> {
   const inScope = (namespace: string | undefined) => scope === undefined || (namespace !== undefined && scope.includes(namespace));
+  // The owner of the Services and the ConfigMap; without it (not found, not readable) they are written unowned.
+  const owner = (async () => {
+    const configuration = await kube.admission.readMutatingWebhookConfiguration({ name: webhookConfig }, deadline(VERSION_TIMEOUT_MS));
+    return ownerOf(configuration);
+  })().catch(() => undefined);
   // For sidecarMode auto in the drift judgement; without an answer the configuration's kubernetesVersion stands.
   const kubernetesVersion = (async () => (await kube.kubeConfig.makeApiClient(VersionApi).getCode(deadline(VERSION_TIMEOUT_MS))).gitVersion)().catch(() => undefined);
   const [injectedPods, services, labelledNamespaces, labelledPods, existing] = await Promise.all([
@@ -113,6 +119,7 @@ export async function readState(kube: Kube, scope: Scope, configMap: { namespace
     uploads,
     readAt: Date.now(),
     kubernetesVersion: await kubernetesVersion,
+    owner: await owner,
   };
 }
 

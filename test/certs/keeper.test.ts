@@ -263,6 +263,20 @@ void t.test('a check repairs every webhook\'s caBundle with one JSON patch and c
   t.equal(api.patches.length, 1, 'nothing to patch the second time');
 });
 
+void t.test('the Secret is owned by the webhook configuration (deleted with the install), written once', async (t) => {
+  const api = new FakeApi();
+  api.webhooks = { ...emptyWebhooks(), metadata: { name: WEBHOOKS, uid: 'webhook-uid' } };
+  const keeper = keeperFor(api, t);
+  await keeper.prepare();
+  const log = await firstCheck(keeper);
+  t.same(api.secret?.metadata?.ownerReferences, [{ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', name: WEBHOOKS, uid: 'webhook-uid' }]);
+  t.same(api.writes, ['create', 'update'], 'created, then the owner added');
+  t.match(log.at('info'), [`Secret ${NAMESPACE}/${SECRET} is now owned by MutatingWebhookConfiguration ${WEBHOOKS}: it is deleted with the install`, /caBundle/]);
+  t.ok(api.secret?.data?.['tls.crt'], 'the certificates kept');
+  await keeper.check();
+  t.same(api.writes, ['create', 'update'], 'nothing to write the second time');
+});
+
 void t.test('a missing webhook configuration is a warning (once), then repaired when it appears', async (t) => {
   const api = new FakeApi();
   const keeper = keeperFor(api, t);

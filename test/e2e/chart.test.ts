@@ -129,7 +129,7 @@ void t.test('the chart\'s webhook selectors are the opt-in rule that check and r
 void t.test('RBAC: every rule is on the allow-list, nothing cluster-wide on secrets, no wildcards', async (t) => {
   const allowed: Record<string, string[]> = {
     'secrets': ['get', 'update', 'create'],
-    'admissionregistration.k8s.io/mutatingwebhookconfigurations': ['get', 'patch'],
+    'admissionregistration.k8s.io/mutatingwebhookconfigurations': ['get', 'patch', 'delete'],
     'pods': ['get', 'list', 'watch', 'delete'],
     'namespaces': ['get', 'list', 'watch'],
     'services': ['get', 'list', 'create', 'update', 'delete'],
@@ -158,6 +158,13 @@ void t.test('RBAC: every rule is on the allow-list, nothing cluster-wide on secr
   }
   const [webhookRole] = find(await template(), 'ClusterRole').filter((r) => r.metadata.name === 'tsi-thanos-sidecar-injector');
   t.same((webhookRole as unknown as { rules: Rule[] }).rules[0]?.resourceNames, ['tsi-thanos-sidecar-injector'], 'the webhook may patch only its own configuration');
+  // Every rule on webhook configurations names the install's own; only the uninstall hook deletes it.
+  for (const role of find(await template(), 'ClusterRole')) {
+    for (const rule of (role as unknown as { rules: Rule[] }).rules.filter((r) => r.resources.includes('mutatingwebhookconfigurations'))) {
+      t.same(rule.resourceNames, ['tsi-thanos-sidecar-injector'], `${role.metadata.name}: its own webhook configuration only`);
+      t.equal(rule.verbs.includes('delete'), role.metadata.name === 'tsi-thanos-sidecar-injector-uninstall', `${role.metadata.name}: delete only in the uninstall hook`);
+    }
+  }
 });
 
 void t.test('every pod the chart runs passes Pod Security "restricted"', async (t) => {
@@ -236,7 +243,8 @@ void t.test('every process that decides reads the same configuration: the webhoo
 void t.test('optional parts render only when asked', async (t) => {
   const defaults = await template();
   t.equal(find(defaults, 'CronJob').length, 1, 'registration CronJob by default');
-  t.equal(find(defaults, 'Job').length, 1, 'and a one-shot Job');
+  t.same(find(defaults, 'Job').map((j) => j.metadata.name).sort(), ['tsi-thanos-sidecar-injector-register-1', 'tsi-thanos-sidecar-injector-uninstall'], 'and a one-shot Job, and the pre-delete hook that removes the webhook configuration first');
+  t.equal(find(defaults, 'Job').find((j) => j.metadata.name.endsWith('-uninstall'))?.metadata.annotations?.['helm.sh/hook'], 'pre-delete');
   t.equal(find(defaults, 'ServiceMonitor').length + find(defaults, 'PrometheusRule').length, 0, 'no monitoring objects by default');
   const watch = await template('registration.mode=watch');
   t.equal(find(watch, 'CronJob').length, 0, 'watch mode: no CronJob');

@@ -13,7 +13,7 @@ import { freePort, waitFor } from '../support/net.ts';
 import { root, startE2e, thanosInjector } from '../support/e2e.ts';
 
 interface ObjectJson {
-  metadata: { name: string; namespace?: string; uid: string; resourceVersion: string; labels?: Record<string, string>; ownerReferences?: { kind: string; name: string }[] };
+  metadata: { name: string; namespace?: string; uid: string; resourceVersion: string; labels?: Record<string, string>; ownerReferences?: { kind: string; name: string; uid: string }[] };
 }
 interface ServiceJson extends ObjectJson {
   spec: { clusterIP: string; selector?: Record<string, string>; ports: { name: string; port: number; targetPort: string | number; protocol: string }[] };
@@ -347,4 +347,47 @@ void t.test('API failures: one line naming the operation and the HTTP status, ex
   t.equal(noNamespace.code, 1);
   t.match(noNamespace.stderr, 'thanos-injector: cannot create ConfigMap nowhere/thanos-query-endpoints: HTTP 404 Not Found: namespaces "nowhere" not found\n');
   t.match(noNamespace.stdout, 'ConfigMap nowhere/thanos-query-endpoints: create failed', 'the summary still prints');
+});
+
+void t.test('what register writes is owned by the webhook configuration: thanos-injector uninstall deletes it first, and the garbage collector the rest', async (t) => {
+  const webhookConfiguration = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: 'thanos-sidecar-injector' },
+    // Selects nothing: only its existence matters here.
+    webhooks: [{
+      name: 'pod.thanos-sidecar-injector.io', admissionReviewVersions: ['v1'], sideEffects: 'None',
+      clientConfig: { url: 'https://127.0.0.1:9/mutate' }, namespaceSelector: { matchLabels: { 'no-such-label': 'x' } },
+      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+    }],
+  };
+  await cluster.kubectlOk(['apply', '-f', '-'], JSON.stringify(webhookConfiguration));
+  const uid = (await cluster.getJson<ObjectJson>(['get', 'mutatingwebhookconfiguration', 'thanos-sidecar-injector']))?.metadata.uid;
+  await cluster.kubectlOk(['create', 'namespace', 'team-o']);
+  await waitFor('the default ServiceAccount in team-o', async () => ((await cluster.kubectl(['-n', 'team-o', 'get', 'serviceaccount', 'default'])).code === 0 ? true : undefined));
+  await cluster.kubectlOk(['apply', '-f', '-'], injectedPod('team-o', 'prom-0'));
+  const result = await register([]);
+  // 3: the labelled Prometheus pod without the sidecar of an earlier test is still there; no API call failed.
+  t.equal(result.code, 3, result.stderr);
+  t.match(result.stdout, /team-o\s+1\s+created/);
+  const owners = (object: ObjectJson | undefined) => object?.metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}/${o.uid}`);
+  const owner = [`MutatingWebhookConfiguration/thanos-sidecar-injector/${uid ?? ''}`];
+  t.same(owners(await getService('team-o')), owner, 'a new Service is owned');
+  t.same(owners(await getService('team-a')), owner, 'one written before without an owner is owned now');
+  t.same(owners(await getConfigMap()), owner, 'the endpoints ConfigMap is owned');
+  t.same(owners(await getService('team-c')), undefined, 'a foreign Service is not touched');
+
+  const removed = await thanosInjector(['uninstall'], cluster.env);
+  t.equal(removed.code, 0, removed.stderr);
+  t.match(removed.stdout, 'MutatingWebhookConfiguration thanos-sidecar-injector: deleted; pods are created without the webhook from now on');
+  t.equal(await cluster.getJson(['get', 'mutatingwebhookconfiguration', 'thanos-sidecar-injector']), undefined, 'gone when the command returns');
+  const started = Date.now();
+  await waitFor('the garbage collector to delete what the webhook configuration owned', async () =>
+    (await getService('team-o')) === undefined && (await getService('team-a')) === undefined && (await getConfigMap()) === undefined ? true : undefined);
+  t.comment(`owned objects gone ${((Date.now() - started) / 1000).toFixed(1)} s after the command returned`);
+  t.ok(await getService('team-c'), 'the foreign Service stays');
+  t.ok(await getPod('team-o', 'prom-0'), 'the pods stay');
+  const again = await thanosInjector(['uninstall'], cluster.env);
+  t.equal(again.code, 0);
+  t.equal(again.stdout, 'MutatingWebhookConfiguration thanos-sidecar-injector: already gone\n');
 });

@@ -72,6 +72,8 @@ containers:
       - --config=/etc/thanos-injector/config/config.yaml
       - --query-namespace={{ .Release.Namespace }}
       - --configmap={{ .Values.registration.configMapName }}
+      # Owner of the Services and the ConfigMap it writes: they go with the install.
+      - --webhook-config={{ include "tsi.fullname" . }}
       - --endpoints={{ .Values.registration.endpoints }}
       - --cluster-domain={{ .Values.registration.clusterDomain }}
       {{- range .Values.registration.namespaces }}
