@@ -152,12 +152,12 @@ export async function startNodeStack(t: Test, workPrefix: string, options: NodeS
  * A local PersistentVolume on the node (a folder as open as an emptyDir), bound ahead to claim
  * `claim` of `namespace` (a pod's claim, or a StatefulSet's `<template>-<pod>`).
  */
-export async function localVolume(stack: NodeStack, namespace: string, claim: string): Promise<void> {
-  const dir = join(stack.work, `pv-${namespace}`);
+export async function localVolume(stack: NodeStack, namespace: string, claim: string, name = `${namespace}-data`): Promise<void> {
+  const dir = join(stack.work, `pv-${name}`);
   await mkdir(dir);
   await chmod(dir, 0o777);
   const pv = {
-    apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `${namespace}-data` },
+    apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name },
     spec: {
       capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', storageClassName: '', local: { path: dir },
       nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [NODE_NAME] }] }] } },
@@ -178,6 +178,8 @@ export interface Injector {
   stop(): Promise<void>;
   /** Starts it again on the same port, with the same certificate and configuration. */
   start(): Promise<void>;
+  /** `helm upgrade --reuse-values` with `setValues`, then the process restarted with the chart's new configuration. */
+  upgrade(setValues: string[]): Promise<void>;
 }
 
 export async function startInjector(t: Test, stack: NodeStack, setValues: string[] = []): Promise<Injector> {
@@ -191,7 +193,8 @@ export async function startInjector(t: Test, stack: NodeStack, setValues: string
     // The injector runs as this process; the chart's own replicas would only wait for an image.
     '--set', 'replicaCount=0', '--set', 'podDisruptionBudget.enabled=false', ...setValues]);
   const configFile = join(work, 'config.yaml');
-  await writeFile(configFile, await cluster.kubectlOk(['-n', 'thanos-injector', 'get', 'configmap', `${release}-thanos-sidecar-injector`, '-o', 'jsonpath={.data.config\\.yaml}']));
+  const readConfig = async () => writeFile(configFile, await cluster.kubectlOk(['-n', 'thanos-injector', 'get', 'configmap', `${release}-thanos-sidecar-injector`, '-o', 'jsonpath={.data.config\\.yaml}']));
+  await readConfig();
   const serve = () => startServe(t, {
     home: work,
     port,
@@ -207,6 +210,12 @@ export async function startInjector(t: Test, stack: NodeStack, setValues: string
     },
     start: async () => {
       injector.served = await serve();
+    },
+    upgrade: async (values) => {
+      await cluster.helmOk(['upgrade', release, join(root, 'charts/thanos-sidecar-injector'), '--namespace', 'thanos-injector', '--reuse-values', ...values]);
+      await readConfig();
+      await injector.stop();
+      await injector.start();
     },
   };
   await webhookInForce(cluster);
