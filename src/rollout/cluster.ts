@@ -25,7 +25,10 @@ export interface RolloutCluster {
   injectedPods(namespace: string | undefined): Promise<V1Pod[]>;
   pods(namespace: string): Promise<V1Pod[]>;
   pod(namespace: string, name: string): Promise<V1Pod | undefined>;
-  evict(pod: V1Pod): Promise<Eviction>;
+  /** Evicts the pod; `dryRun`: only asks whether its PodDisruptionBudgets allow it now. */
+  evict(pod: V1Pod, dryRun?: boolean): Promise<Eviction>;
+  /** Sets the pod's `thanos-injector/injected` label: `draining` takes it out of registration (and so out of Query) before it goes. */
+  labelInjected(pod: V1Pod, value: string): Promise<void>;
   restart(namespace: string, workload: Workload, at: Date): Promise<void>;
   /** Whether the workload's controller has rolled out its current template to every replica, ready. */
   rolledOut(namespace: string, workload: Workload): Promise<Rollout>;
@@ -74,7 +77,8 @@ export function kubeRolloutCluster(kube: Kube, timeoutMs = 30_000): RolloutClust
   };
   return {
     injectedPods: async (namespace) => {
-      const labelSelector = `${INJECTED_LABEL}=true`;
+      // Any value: a pod a stopped rollout left `draining` is still one to roll.
+      const labelSelector = INJECTED_LABEL;
       const list = namespace === undefined
         ? await call(kube, 'cannot list injected pods', () => core.listPodForAllNamespaces({ labelSelector }, options()))
         : await call(kube, `cannot list injected pods in namespace ${namespace}`, () => core.listNamespacedPod({ namespace, labelSelector }, options()));
@@ -89,12 +93,12 @@ export function kubeRolloutCluster(kube: Kube, timeoutMs = 30_000): RolloutClust
         throw new ApiError(describeApiError(`cannot read pod ${namespace}/${name}`, error, kube.server));
       }
     },
-    evict: async (pod) => {
+    evict: async (pod, dryRun = false) => {
       const namespace = pod.metadata?.namespace ?? '';
       const name = pod.metadata?.name ?? '';
       try {
         await core.createNamespacedPodEviction({
-          namespace, name,
+          namespace, name, ...(dryRun ? { dryRun: 'All' } : {}),
           body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { namespace, name }, deleteOptions: { preconditions: { uid: pod.metadata?.uid } } },
         }, options());
         return { evicted: true };
@@ -104,6 +108,20 @@ export function kubeRolloutCluster(kube: Kube, timeoutMs = 30_000): RolloutClust
         if (status === 429) return { evicted: false, why: describeApiError('a PodDisruptionBudget allows no disruption now', error).replace(/^.*?: /, '') };
         if (status === 404 || status === 409) return { evicted: true };
         throw new ApiError(describeApiError(`cannot evict pod ${namespace}/${name}`, error, kube.server));
+      }
+    },
+    labelInjected: async (pod, value) => {
+      const namespace = pod.metadata?.namespace ?? '';
+      const name = pod.metadata?.name ?? '';
+      const patch = [
+        { op: 'test', path: '/metadata/uid', value: pod.metadata?.uid },
+        { op: 'replace', path: `/metadata/labels/${escapePointer(INJECTED_LABEL)}`, value },
+      ];
+      try {
+        await core.patchNamespacedPod({ namespace, name, body: patch }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch, options()));
+      } catch (error) {
+        // Gone (or replaced) meanwhile: nothing to label.
+        if (statusOf(error) !== 404 && statusOf(error) !== 422) throw new ApiError(describeApiError(`cannot label pod ${namespace}/${name}`, error, kube.server));
       }
     },
     restart: async (namespace, workload, at) => {

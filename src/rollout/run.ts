@@ -1,6 +1,7 @@
 // Carries out a rollout plan step by step, saying on the terminal what it does and waits for. An HA
 // set is evicted one pod at a time: the next only once the replacement is ready and (with a Query
-// known) listed by Query without error, so Query always has a replica to answer from. A restart
+// known) listed by Query without error, so Query always has a replica to answer from; and each pod
+// leaves Query before it is evicted, so no query waits on a replica that is stopping. A restart
 // waits until the controller has rolled the new template out. A step that does not finish in time
 // stops the rollout: what is left stays as it is, and the command says so.
 import type { V1Pod } from '@kubernetes/client-node';
@@ -61,7 +62,28 @@ function endpointOf(pod: V1Pod, port: number): string | undefined {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
-/** Evicts one pod (retrying while a PodDisruptionBudget refuses) and waits for its replacement. */
+/**
+ * Takes the pod out of Query before it goes: labelled `draining`, registration stops listing it, and
+ * once Query no longer lists it (no query fans out to a pod about to stop) it is evicted. False, with
+ * the label put back, when the eviction is refused after all.
+ */
+async function drainThenEvict(context: RolloutContext, pod: V1Pod, endpoint: string): Promise<boolean> {
+  const { cluster, query } = context;
+  await cluster.labelInjected(pod, 'draining');
+  context.log(`  ${named(pod)}: draining: waiting for Thanos Query to drop ${endpoint}`);
+  try {
+    await waitFor(context, async () => (!(await cluster.queryEndpoints(query!)).includes(endpoint) ? true : undefined),
+      () => `Thanos Query still lists ${named(pod)} (${endpoint}) ${context.timeoutMs / 1000} s after it was taken out of registration (is thanos-injector register running?)`);
+  } catch (error) {
+    await cluster.labelInjected(pod, 'true');
+    throw error;
+  }
+  const eviction = await cluster.evict(pod);
+  if (!eviction.evicted) await cluster.labelInjected(pod, 'true');
+  return eviction.evicted;
+}
+
+/** Evicts one pod (retrying while a PodDisruptionBudget refuses; drained from Query first) and waits for its replacement. */
 async function replaceOne(context: RolloutContext, entry: RolloutPod): Promise<void> {
   const { cluster } = context;
   const namespace = entry.pod.metadata?.namespace ?? '';
@@ -73,12 +95,15 @@ async function replaceOne(context: RolloutContext, entry: RolloutPod): Promise<v
   }
   const before = new Set((await cluster.pods(namespace)).filter((pod) => workloadKey(pod) === key).map((pod) => pod.metadata?.uid));
   const started = Date.now();
+  const endpoint = context.query !== undefined && hasSidecar(entry.pod) ? endpointOf(entry.pod, context.grpcPort) : undefined;
   let refused: string | undefined;
   await waitFor(context, async () => {
-    const eviction = await cluster.evict(entry.pod);
-    if (eviction.evicted) return true;
-    if (refused !== eviction.why) context.log(`  ${named(entry.pod)}: waiting to evict: ${eviction.why}`);
-    refused = eviction.why;
+    const eviction = await cluster.evict(entry.pod, endpoint !== undefined);
+    if (eviction.evicted && endpoint === undefined) return true;
+    if (eviction.evicted && endpoint !== undefined && (await drainThenEvict(context, entry.pod, endpoint))) return true;
+    const why = eviction.evicted ? 'the eviction was refused once drained (a PodDisruptionBudget)' : eviction.why;
+    if (refused !== why) context.log(`  ${named(entry.pod)}: waiting to evict: ${why}`);
+    refused = why;
     return undefined;
   }, () => `${named(entry.pod)} could not be evicted within ${context.timeoutMs / 1000} s: ${refused ?? ''}`);
   context.log(`  ${named(entry.pod)}: evicted; waiting for its replacement to be ready${context.query === undefined ? '' : ' and listed by Thanos Query'}`);

@@ -14,7 +14,11 @@
 //    its Service; the user's existing Prometheus is restarted and comes back injected; the
 //    registration CronJob (same image) records it; `check` sees the whole chain. Then admissions
 //    keep flowing while an injector pod is deleted and while `helm upgrade` rolls the Deployment:
-//    not one pod is admitted without the sidecar, not one request fails.
+//    not one pod is admitted without the sidecar, not one request fails. A helm upgrade of what is
+//    injected leaves the Prometheus pod outdated (check says what differs) until `rollout`. Last,
+//    helm uninstall: its pre-delete hook deletes the webhook configuration before the injector goes
+//    (no creation refused, with failurePolicy Fail), the garbage collector what it owned, and
+//    nothing of the release is left; running pods keep their sidecar, new ones start without.
 import t from 'tap';
 import { mkdirSync, readFileSync } from 'node:fs';
 import * as https from 'node:https';
@@ -202,6 +206,85 @@ void t.test('4. no failed admission while an injector pod is deleted and while h
   });
   t.same(rolled.failures, [], `helm upgrade rolled both injector pods: ${rolled.injected} dry-run pods, all injected`);
   t.ok(rolled.injected >= 10, `admissions kept flowing through the roll (${rolled.injected})`);
+});
+
+void t.test('4. helm upgrade of what is injected (the README\'s own command): check names the pod outdated, rollout brings it current', async (t) => {
+  await cluster.helmOk(['upgrade', RELEASE, CHART, ...FROM_REGISTRY, '-n', NAMESPACE, '--reuse-values', '--set', 'injection.logLevel=debug', '--set', 'injection.resources.limits.memory=768Mi'], undefined, { env: HELM_HOMES });
+  await cluster.kubectlOk(['-n', NAMESPACE, 'rollout', 'status', 'deployment', FULLNAME, '--timeout=240s'], undefined, { timeoutMs: 250_000 });
+  await injectorPods(2);
+  const check = await thanosInjector(['check', '-n', 'monitoring'], cluster.env);
+  const row = check.stdout.split('\n').find((line) => line.startsWith('sidecar up to date'));
+  t.equal(check.code, 0, 'a warning, not a failure');
+  t.match(row, /warn .*outdated: flags --log\.level=info -> --log\.level=debug; resources \{.*memory:512Mi.*\} -> \{.*memory:768Mi.*\}; roll it: kubectl -n monitoring rollout restart deployment\/prometheus-deploy/, row ?? check.stdout);
+  const rollout = await thanosInjector(['rollout', '-n', 'monitoring', '--timeout', '4m'], cluster.env);
+  t.equal(rollout.code, 0, rollout.stdout + rollout.stderr);
+  t.match(rollout.stdout, /restarting Deployment prometheus-deploy[\s\S]*Deployment prometheus-deploy: rolled out in \d+ s[\s\S]*rollout done/);
+  const after = await thanosInjector(['check', '-n', 'monitoring'], cluster.env);
+  t.match(after.stdout, /sidecar up to date\s+ok\s+pod prometheus-deploy-[a-z0-9-]+: thanos-sidecar is what the current configuration injects/, 'current after the rollout');
+});
+
+void t.test('4. helm uninstall: the webhook configuration goes first (no pod creation refused, even with failurePolicy Fail), then nothing of ours is left; running pods keep their sidecar, new ones start without, rollout re-creates them without', async (t) => {
+  await cluster.helmOk(['upgrade', RELEASE, CHART, ...FROM_REGISTRY, '-n', NAMESPACE, '--reuse-values', '--set', 'webhook.failurePolicy=Fail'], undefined, { env: HELM_HOMES });
+  // What the injector made at run time is owned by the webhook configuration by now (register runs every minute).
+  const uid = (await cluster.getJson<{ metadata: { uid: string } }>(['get', 'mutatingwebhookconfiguration', FULLNAME]))?.metadata.uid;
+  const owned = [['-n', 'monitoring', 'service', 'thanos-sidecar'], ['-n', NAMESPACE, 'configmap', 'thanos-query-endpoints'], ['-n', NAMESPACE, 'secret', `${FULLNAME}-tls`]];
+  for (const object of owned) {
+    await waitFor(`${object.join(' ')} owned by the webhook configuration`, async () => {
+      const found = await cluster.getJson<{ metadata: { ownerReferences?: { uid: string }[] } }>(['get', ...object]);
+      return found?.metadata.ownerReferences?.some((o) => o.uid === uid) ? true : undefined;
+    }, 150_000, 2000);
+    t.pass(`${object.slice(2).join('/')} is owned by MutatingWebhookConfiguration ${FULLNAME}`);
+  }
+  const [running] = (await pods('monitoring', 'app=prometheus')).filter(ready);
+
+  // While helm uninstall runs: pod creations (dry runs), and when the webhook configuration and the injector's Deployment disappear.
+  const gone: Record<string, number> = {};
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      for (const [kind, path] of [['webhook configuration', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${FULLNAME}`], ['injector Deployment', `/apis/apps/v1/namespaces/${NAMESPACE}/deployments/${FULLNAME}`]] as const) {
+        if (gone[kind] === undefined && (await cluster.kubectl(['get', '--raw', path])).code !== 0) gone[kind] = Date.now();
+      }
+    }
+  })();
+  const admissions = new Admissions();
+  const during = await admissions.during(() => cluster.helmOk(['uninstall', RELEASE, '-n', NAMESPACE, '--wait', '--timeout', '3m'], undefined, { env: HELM_HOMES, timeoutMs: 200_000 }));
+  watching = false;
+  await watcher;
+  t.ok(gone['webhook configuration'] !== undefined && gone['injector Deployment'] !== undefined, 'both gone');
+  t.ok(gone['webhook configuration']! < gone['injector Deployment']!, `the webhook configuration went ${gone['injector Deployment']! - gone['webhook configuration']!} ms before the injector's Deployment`);
+  const refused = during.failures.filter((failure) => !failure.startsWith('admitted without the sidecar'));
+  t.same(refused, [], `no pod creation refused during the uninstall (failurePolicy Fail): ${during.injected} injected, ${during.failures.length - refused.length} admitted without the sidecar once the webhook was gone`);
+
+  await waitFor('the garbage collector to delete what the webhook configuration owned', async () => {
+    const left = await cluster.kubectlOk(['get', 'services,configmaps,secrets', '-A', '-l', 'app.kubernetes.io/managed-by=thanos-sidecar-injector', '-o', 'name']);
+    return left.trim() === '' ? true : undefined;
+  }, 60_000, 1000);
+  t.pass('no Service, ConfigMap or Secret labelled app.kubernetes.io/managed-by=thanos-sidecar-injector in any namespace');
+  const kinds = 'all,configmaps,secrets,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,mutatingwebhookconfigurations';
+  let leftovers = '';
+  // The pods of finished registration Jobs go with their Job, through the garbage collector too.
+  await waitFor('nothing of the release left', async () => {
+    leftovers = (await cluster.kubectlOk(['get', kinds, '-A', '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name'])).trim();
+    return leftovers === '' ? true : undefined;
+  }, 60_000, 1000).catch(() => undefined);
+  t.equal(leftovers, '', 'nothing of the release left, the uninstall hook\'s Job, ServiceAccount and RBAC included');
+  t.equal(await cluster.getJson(['get', 'mutatingwebhookconfiguration', FULLNAME]), undefined, 'no webhook configuration');
+
+  const still = await cluster.getJson<PodJson>(['-n', 'monitoring', 'get', 'pod', running!.metadata.name]);
+  t.ok(still && ready(still), 'the injected Prometheus keeps running');
+  t.same(containers(still!), ['prometheus', 'thanos-sidecar'], 'with its sidecar');
+  await cluster.kubectlOk(['-n', 'monitoring', 'run', 'fresh-prometheus', `--image=${images.prometheus3}`, '--image-pull-policy=IfNotPresent', '--restart=Never', '--labels=app=fresh']);
+  const fresh = await cluster.getJson<PodJson>(['-n', 'monitoring', 'get', 'pod', 'fresh-prometheus']);
+  t.same(containers(fresh!), ['fresh-prometheus'], 'a new Prometheus pod is created without the sidecar');
+
+  const rollout = await thanosInjector(['rollout', '-n', 'monitoring', '--timeout', '4m'], cluster.env);
+  t.equal(rollout.code, 0, rollout.stdout + rollout.stderr);
+  t.match(rollout.stdout, 'configuration: none (no injector is installed');
+  t.match(rollout.stdout, /Deployment prometheus-deploy: rolled out in \d+ s/);
+  const [recreated] = (await pods('monitoring', 'app=prometheus')).filter(ready);
+  t.not(recreated?.metadata.name, running!.metadata.name, 'a new pod');
+  t.same(containers(recreated!), ['prometheus'], 'rollout after the uninstall: re-created without the sidecar');
 });
 
 /**

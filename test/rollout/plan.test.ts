@@ -1,7 +1,8 @@
 // The rollout plan: HA sets evicted one at a time (the pods of one workload, or pods whose external
 // labels differ in one label), single pods of a workload restarted, bare pods left unless asked;
 // and its execution against a cluster that refuses an eviction (a PodDisruptionBudget), brings a
-// replacement up slowly, and lists it in Query late: nothing moves on before it may.
+// replacement up slowly, and lists it in Query late: nothing moves on before it may, and each pod
+// leaves Query before it is evicted.
 import t from 'tap';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Drift } from '../../src/check/drift.ts';
@@ -90,8 +91,17 @@ class FakeCluster implements RolloutCluster {
     return Promise.resolve([...this.pods_.values()]);
   };
   pod = (_: string, name: string) => Promise.resolve(this.pods_.get(name));
-  evict = (target: V1Pod): Promise<Eviction> => {
+  labelInjected = (target: V1Pod, value: string) => {
+    // Registration stops (or starts again) listing it; Query follows.
+    const endpoint = `${target.status!.podIP!}:10901`;
+    if (value === 'draining') this.listed.delete(endpoint);
+    else this.listed.add(endpoint);
+    this.log.push(`labelled ${target.metadata!.name!} ${value}`);
+    return Promise.resolve();
+  };
+  evict = (target: V1Pod, dryRun = false): Promise<Eviction> => {
     if (this.refusals-- > 0) return Promise.resolve({ evicted: false, why: 'Cannot evict pod as it would violate the pod\'s disruption budget.' });
+    if (dryRun) return Promise.resolve({ evicted: true });
     const name = target.metadata!.name!;
     // Query may list the replacement only once it is ready and the old endpoint has gone.
     const before = this.pods_.get(name)!;
@@ -129,6 +139,12 @@ void t.test('an HA set: a refused eviction is retried, and the next pod is evict
   const between = cluster.log.slice(evictions[0]![1], evictions[1]![1]);
   t.ok(between.some((l) => l.startsWith('query:') && l.includes('10.0.1.1:10901')), `Query listed prometheus-0's replacement before prometheus-1 went: ${between.join(' | ')}`);
   t.match(lines.join('\n'), /prometheus-0: waiting to evict: Cannot evict pod as it would violate the pod's disruption budget\./);
+  for (const name of ['prometheus-0', 'prometheus-1']) {
+    const drained = cluster.log.indexOf(`labelled ${name} draining`);
+    const evicted = cluster.log.indexOf(`evicted ${name}`);
+    t.ok(drained >= 0 && drained < evicted, `${name}: drained from Query before it was evicted`);
+  }
+  t.match(lines.join('\n'), /prometheus-0: draining: waiting for Thanos Query to drop 10\.0\.0\.12:10901/);
   t.match(lines.join('\n'), /prometheus-0: replaced by prometheus-0 in \d+ s: ready, listed by Thanos Query; sidecar current/);
 });
 
