@@ -7,7 +7,7 @@ import { injectPod, type InjectionContext } from '../inject/inject.ts';
 import { SIDECAR_NAME } from '../inject/names.ts';
 import { applyPatchInPlace } from '../inject/patch.ts';
 import { allContainers } from '../inject/pod.ts';
-import { readStatus, type RenderedRecord } from '../inject/status.ts';
+import { canonical, readStatus, type RenderedRecord } from '../inject/status.ts';
 import { uninjectPod } from '../inject/uninject.ts';
 import { isDeleting, isTerminal } from '../kube/pods.ts';
 import { recreateCommand } from './owner.ts';
@@ -43,7 +43,7 @@ function argsDifference(running: readonly string[], wanted: readonly string[]): 
   return changes.length > 0 ? changes.join(', ') : 'their order';
 }
 
-const compact = (value: unknown) => JSON.stringify(value ?? {}).replaceAll('"', '');
+const compact = (value: unknown) => canonical(value ?? {}).replaceAll('"', '');
 
 function describeDifference(aspect: keyof RenderedRecord, was: RenderedRecord, now: RenderedRecord, running: V1Container | undefined, wanted: V1Container | undefined): string {
   switch (aspect) {

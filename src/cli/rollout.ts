@@ -27,8 +27,10 @@ re-created pods start without the sidecar), so that the webhook injects them ane
 
   - the replicas of a Prometheus HA set (the pods of one workload, or pods whose external labels
     differ in one label only) are evicted one at a time; the next only once the replacement is
-    ready and listed by Thanos Query, so Query always has a replica; PodDisruptionBudgets are
-    honoured (an eviction they refuse is retried);
+    ready and listed by Thanos Query, so Query always has a replica; each pod first leaves Query
+    (labelled thanos-injector/injected=draining, registration stops listing it) so no query waits on
+    a replica that is stopping; PodDisruptionBudgets are honoured (an eviction they refuse is
+    retried);
   - a workload with one such pod is restarted as kubectl rollout restart does;
   - a bare pod is listed; with --recreate-bare-pods it is deleted and created again from its own
     spec (without the injection).

@@ -67,7 +67,7 @@ export type InjectionStatus = Type.Static<typeof StatusSchema> & { compaction?: 
 const checkStatus = compileCheck(StatusSchema, STATUS_ANNOTATION);
 
 /** JSON with object keys sorted at every level. */
-function canonical(value: unknown): string {
+export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -240,9 +240,10 @@ void t.test('4. helm uninstall: the webhook configuration goes first (no pod cre
   // While helm uninstall runs: pod creations (dry runs), and when the webhook configuration and the injector's Deployment disappear.
   const gone: Record<string, number> = {};
   let watching = true;
+  const watched = [['webhook configuration', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${FULLNAME}`], ['injector Deployment', `/apis/apps/v1/namespaces/${NAMESPACE}/deployments/${FULLNAME}`]] as const;
   const watcher = (async () => {
-    while (watching) {
-      for (const [kind, path] of [['webhook configuration', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${FULLNAME}`], ['injector Deployment', `/apis/apps/v1/namespaces/${NAMESPACE}/deployments/${FULLNAME}`]] as const) {
+    while (watching && watched.some(([kind]) => gone[kind] === undefined)) {
+      for (const [kind, path] of watched) {
         if (gone[kind] === undefined && (await cluster.kubectl(['get', '--raw', path])).code !== 0) gone[kind] = Date.now();
       }
     }
