@@ -23,6 +23,7 @@ import { isDeleting, isTerminal } from '../kube/pods.ts';
 import { checkLabelsDistinct } from './replicas.ts';
 import { checkTsdbVolume } from './tsdb.ts';
 import { checkSidecarCurrent, sidecarDrift } from './drift.ts';
+import { checkHistoryUpload } from './history.ts';
 import { checkPodRegistered, checkQueryConfigMap, DEFAULT_QUERY_CONFIGMAP, type ConfigMapRef } from './registration.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import { checkSidecarUploads, readUploadEvidence, sidecarRuns, type UploadEvidence } from './uploads.ts';
@@ -197,7 +198,7 @@ async function podRows(context: PodContext, podName: string, pod: V1Pod | undefi
     checkObjstoreSecret(namespaceName, objstore, secret),
     checkExternalLabels(namespaceName, source, objects, pod),
     checkPodRegistered(pod, injected, context.queryRef, context.queryConfigMap, sidecarService),
-    checkSidecarUploads(pod, sidecarRuns(pod) ? await uploadEvidence(reader, pod) : undefined, context.now.getTime()),
+    ...uploadRows(pod, sidecarRuns(pod) ? await uploadEvidence(reader, pod) : undefined, context.now.getTime()),
   ];
 }
 
@@ -219,6 +220,12 @@ async function namespaceRows(context: PodContext, podName: string | undefined): 
   }
   const perPod = await Promise.all(withSidecar.map((pod) => podHealthRows(context, pod)));
   return [labelsRow, ...perPod.flat()];
+}
+
+/** The uploads row, and the history's when the pod uploads it (annotation upload-history). */
+function uploadRows(pod: V1Pod, evidence: UploadEvidence | undefined, now: number): CheckRow[] {
+  const history = checkHistoryUpload(pod, evidence);
+  return [checkSidecarUploads(pod, evidence, now), ...(history === undefined ? [] : [history])];
 }
 
 /** What the sidecar and its Prometheus say about uploads (metrics, blocks, retention, the sidecar's recent log lines), through the API. */

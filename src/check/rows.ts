@@ -43,4 +43,5 @@ export const CHECK = {
   externalLabels: 'prometheus external_labels',
   podRegistered: 'pod registered with query',
   sidecarUploads: 'sidecar uploads',
+  historyUpload: 'history upload',
 } as const;

@@ -130,6 +130,9 @@ function sample(text: string, name: string): { value: number | undefined; label:
   return { value: total, label: (label) => new RegExp(`[{,]${label}="([^"]*)"`).exec(first)?.[1] };
 }
 
+/** The sum of a metric's series (undefined when absent). */
+export const metricValue = (text: string, name: string): number | undefined => sample(text, name).value;
+
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
 /** When a block was written: the first ten characters of its ULID are the time in ms. */

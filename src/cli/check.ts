@@ -63,6 +63,9 @@ With -n and --pod, also:
                            retention deletes the oldest; blocks waiting over three syncs (90 s) while
                            no upload finishes fail the row with the cause (credentials, no bucket,
                            unreachable, or requests that hang)
+  history upload           with thanos-injector/upload-history: true, whether the sidecar has
+                           uploaded Prometheus' compacted history (done: remove the annotation),
+                           how far it got, or why it refuses (a block that overlaps the bucket)
 
 Exit codes: 0 no check failed (warnings allowed), 1 a check failed or an API call failed, 2 bad flags.
 

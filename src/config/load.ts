@@ -23,7 +23,7 @@ const SIDECAR_FLAG_OWNERS: Record<string, string> = {
   'objstore.config': 'objstore',
   'shipper.meta-file-name': 'compaction',
   'shipper.ignore-unequal-block-size': 'compaction',
-  'shipper.upload-compacted': 'compaction: blocks compacted by Prometheus are never uploaded, Thanos compacts them',
+  'shipper.upload-compacted': 'upload-history: annotate the pod thanos-injector/upload-history: true to upload the blocks Prometheus compacted before it was injected, once',
   'min-time': 'minTime',
   'grpc-server-tls-cert': 'grpcTls',
   'grpc-server-tls-key': 'grpcTls',

@@ -11,6 +11,8 @@ export type CompactionMode = 'delayed' | 'disabled';
 
 /** The sidecar's upload record, in the TSDB folder (Thanos' default name, written out for Prometheus). */
 export const SHIPPER_META_FILE = 'thanos.shipper.json';
+/** The sidecar flag that uploads compacted blocks too (Thanos: for a migration, once, with compaction disabled). */
+export const UPLOAD_COMPACTED_FLAG = '--shipper.upload-compacted';
 const PROMETHEUS_MIN: [number, number, number] = [3, 9, 0];
 const THANOS_MIN: [number, number, number] = [0, 41, 0];
 

@@ -49,5 +49,6 @@ export const OVERRIDE_KEYS = [
   'prometheus-http-client-secret',
   'existing-sidecar',
   'ephemeral-tsdb',
+  'upload-history',
 ] as const;
 export type OverrideKey = (typeof OVERRIDE_KEYS)[number];

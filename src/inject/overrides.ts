@@ -47,6 +47,8 @@ export interface Settings {
   extraArgs: string[];
   /** The sidecar's preStop hook waits for uploads (config waitForUploadsOnStop). */
   waitForUploadsOnStop: boolean;
+  /** Upload the blocks Prometheus compacted before it was injected, once (annotation upload-history). */
+  uploadHistory: boolean;
 }
 
 const SECRET_NAME = new RegExp(OBJECT_NAME_PATTERN);
@@ -96,6 +98,10 @@ const RULES: Record<OverrideKey, Rule> = {
   'cpu-limit': { valid: (v) => QUANTITY_PATTERN.test(v), form: 'a CPU quantity such as 500m or 1' },
   'min-time': { valid: (v) => MIN_TIME.test(v), form: MIN_TIME_FORM },
   'existing-sidecar': { valid: (v) => v === 'share-user' || v === 'leave', form: 'share-user (set the pod-level user so that the pod\'s own sidecar can upload) or leave' },
+  'upload-history': {
+    valid: (v) => v === 'true' || v === 'false',
+    form: 'true (upload the blocks Prometheus compacted before it was injected, once) or false',
+  },
   'ephemeral-tsdb': {
     valid: (v) => (EPHEMERAL_TSDB_ACTIONS as readonly string[]).includes(v),
     form: 'allow, warn, skip (admit the pod without the sidecar) or deny (refuse the pod): what to do when its TSDB volume is deleted with the pod',
@@ -240,6 +246,7 @@ function resolve(config: Config, values: ParsedOverrides['values'], kubernetesVe
     getConfigTimeout: config.getConfigTimeout,
     extraArgs: config.extraArgs,
     waitForUploadsOnStop: config.waitForUploadsOnStop,
+    uploadHistory: values['upload-history'] === 'true',
   };
   return { settings, errors };
 }

@@ -12,7 +12,7 @@ import type { Settings, SidecarMode } from './overrides.ts';
 import { allContainers, mountHolding, type PodLike } from './pod.ts';
 import { cleanPath } from '../files.ts';
 import { sidecarSecretMounts, type SecretMount } from '../config/schema.ts';
-import { chooseCompaction, SHIPPER_META_FILE, type CompactionMode } from './compaction.ts';
+import { chooseCompaction, SHIPPER_META_FILE, UPLOAD_COMPACTED_FLAG, type CompactionMode } from './compaction.ts';
 import { DELAY_COMPACT_FLAG, enabledFeatures, imageDefaultArgs, imageVersion, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, OVERLAPPING_COMPACTION_FLAG, prometheusIndex, prometheusMajor, type Flag, type PrometheusView } from './prometheus.ts';
 import { parseDuration } from '../units.ts';
 
@@ -275,11 +275,20 @@ function uploadFlags(prometheus: PrometheusView, settings: Settings, args: strin
   const { configFile, mountPath, secretKey } = settings.objstore;
   args.push(`--objstore.config-file=${configFile ?? posix.join(mountPath, secretKey)}`);
   // Thanos uploads only level-1 blocks: Prometheus must not compact one before it is uploaded.
-  const choice = chooseCompaction(settings.compaction, prometheus.container.image, settings.image);
+  // The history goes up with compaction disabled (Thanos' condition for --shipper.upload-compacted), unless delayed is asked for.
+  const choice = chooseCompaction(settings.uploadHistory && settings.compaction === 'auto' ? 'disabled' : settings.compaction, prometheus.container.image, settings.image);
   if ('error' in choice) return { error: choice.error };
   if (choice.warning !== undefined) warnings.push(choice.warning);
   const compaction = choice.mode;
   let blocks: BlockFlagResult;
+  if (settings.uploadHistory) {
+    if (compaction === 'delayed') {
+      return { error: `annotation ${PREFIX}upload-history: true needs Prometheus' compaction disabled while its history goes up (with delayed compaction the level-1 blocks are uploaded and then compacted: the bucket would hold their samples twice); expected compaction auto or disabled, not delayed` };
+    }
+    // Thanos uploads the compacted blocks too, each only where no block of the bucket with these labels overlaps it.
+    args.push(UPLOAD_COMPACTED_FLAG);
+    warnings.push(`${PREFIX}upload-history: the blocks Prometheus compacted before it was injected are uploaded once, none that overlaps the bucket (the sidecar refuses those, and says so); when thanos-injector check --pod says it is done, remove the annotation and roll the pod`);
+  }
   if (compaction === 'delayed') {
     blocks = delayedCompactionFlags(prometheus, settings.blockDuration, settings.blockDurationExplicit);
     args.push(`--shipper.meta-file-name=${SHIPPER_META_FILE}`, '--shipper.ignore-unequal-block-size');

@@ -27,6 +27,7 @@ const FORMS: Record<OverrideKey, string> = {
   'prometheus-http-client-secret': 'a Secret name, optionally with its key: NAME or NAME/KEY',
   'existing-sidecar': "share-user (set the pod-level user so that the pod's own sidecar can upload) or leave",
   'ephemeral-tsdb': 'allow, warn, skip (admit the pod without the sidecar) or deny (refuse the pod): what to do when its TSDB volume is deleted with the pod',
+  'upload-history': 'true (upload the blocks Prometheus compacted before it was injected, once) or false',
 };
 
 const CASES: Record<OverrideKey, { valid: string[]; invalid: string[] }> = {
@@ -47,6 +48,7 @@ const CASES: Record<OverrideKey, { valid: string[]; invalid: string[] }> = {
     invalid: ['2 hours', '59s', '0s', '0', '2', 'h', '', '-2h', '2H', '1.5h'],
   },
   compaction: { valid: ['auto', 'delayed', 'disabled'], invalid: ['Delayed', 'off', '', 'enabled'] },
+  'upload-history': { valid: ['true', 'false'], invalid: ['yes', 'True', '1', ''] },
   'sidecar-mode': { valid: ['auto', 'native', 'container'], invalid: ['sidecar', 'Native', '', 'init'] },
   'prometheus-container': {
     valid: ['prometheus', 'server-1', 'p', 'a'.repeat(63)],
@@ -216,6 +218,7 @@ void t.test('resolveSettings: config alone', (t) => {
     resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '512Mi' } },
     extraArgs: [],
     waitForUploadsOnStop: true,
+    uploadHistory: false,
     tracing: { secretName: '', secretKey: 'tracing.yml', mountPath: '/etc/thanos/tracing' },
     listenLocal: { grpc: false, http: false },
     env: [],
@@ -263,6 +266,7 @@ void t.test('resolveSettings: config alone', (t) => {
     resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '1', memory: '1Gi' } },
     extraArgs: [],
     waitForUploadsOnStop: true,
+    uploadHistory: false,
     tracing: { secretName: 'tracing', secretKey: 'jaeger.yml', mountPath: '/etc/thanos/tracing' },
     listenLocal: { grpc: true, http: false },
     env: [{ name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'bucket', key: 'id' } } }],
