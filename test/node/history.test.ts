@@ -1,5 +1,5 @@
 // Existing history into the bucket, on a real node: a Prometheus that ran with compaction on before
-// it was injected (four 2h blocks made by the real promtool, three of which its own compactor merges
+// it was injected (five 2h blocks made by the real promtool, three of which its own compactor merges
 // into one 6h block on a PersistentVolume), then its namespace opted in and its template annotated
 // thanos-injector/upload-history: "true":
 // - the injected sidecar carries --shipper.upload-compacted, Prometheus' compaction is disabled;
@@ -27,11 +27,12 @@ await minio.createBucket(BUCKET);
 await cluster.kubectlOk(['create', 'namespace', NAMESPACE]);
 await cluster.kubectlOk(['-n', NAMESPACE, 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore(BUCKET)}`]);
 
-// Four 2h blocks, days back: three filling one 6h window (which Prometheus compacts into one block),
-// and a later one (the newest block is never compacted at once).
+// Five 2h blocks, days back: three in one 6h window, which Prometheus compacts into one block once a
+// later block exists beyond it (its planner leaves out the newest block, and takes a window that
+// does not span its full range only when it ends before the newest block left), and two later ones.
 const start = Math.floor((Date.now() / 1000 - 3 * 86400) / (6 * HOUR)) * 6 * HOUR;
 const lines = ['# TYPE history_samples gauge'];
-for (const [from, to] of [[start, start + 6 * HOUR], [start + 8 * HOUR, start + 10 * HOUR]] as const) {
+for (const [from, to] of [[start, start + 6 * HOUR], [start + 8 * HOUR, start + 10 * HOUR], [start + 12 * HOUR, start + 14 * HOUR]] as const) {
   for (let at = from; at < to; at += 60) for (const shard of ['a', 'b', 'c']) lines.push(`history_samples{shard="${shard}"} ${at % 1000} ${at}`);
 }
 lines.push('# EOF', '');
@@ -40,7 +41,7 @@ const made = join(work, 'history-blocks');
 const created = await exec(cluster.bin.promtool, ['tsdb', 'create-blocks-from', 'openmetrics', join(work, 'history.om'), made], undefined, { timeoutMs: 300_000 });
 if (created.code !== 0) throw new Error(`promtool: ${created.stderr}`);
 const madeBlocks = (await readdir(made)).filter((name) => /^[0-9A-Z]{26}$/.test(name));
-if (madeBlocks.length !== 4) throw new Error(`expected 4 blocks from promtool, got ${madeBlocks.join(', ')}`);
+if (madeBlocks.length !== 5) throw new Error(`expected 5 blocks from promtool, got ${madeBlocks.join(', ')}`);
 
 // Its PersistentVolume, holding those blocks as Prometheus' own (its user owns them).
 await localVolume(stack, NAMESPACE, 'data-prometheus-0');
