@@ -84,22 +84,8 @@ void t.test('quotes, comments, blank values and flow lists of the Prometheus con
 });
 
 void t.test("kubectl's unindented lists and 4-space indentation: new parts follow the document's style", async (t) => {
-  const input = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-    name: prometheus
-spec:
-    template:
-        metadata:
-            labels:
-                app: prometheus
-        spec:
-            containers:
-            - name: prometheus
-              image: quay.io/prometheus/prometheus:v3.5.0
-              args:
-              - --storage.tsdb.path=/prometheus
-`;
+  // kubectl get -o yaml's shape: lists not indented under their key, 4 spaces.
+  const input = await readFile(join(root, 'test/fixtures/shapes/kubectl-4-spaces.yaml'), 'utf8');
   const { stdout } = await inject(input);
   const diff = lineDiff(input, stdout);
   t.same(diff.removed, []);

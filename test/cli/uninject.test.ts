@@ -56,23 +56,7 @@ void t.test("a real chart's rendered output: injected and uninjected, the chart 
 void t.test('JSON, kubectl lists at 4 spaces, CRLF without a final newline, flow lists: each comes back as written', async (t) => {
   const shapes: Record<string, string> = {
     'pod.json': `${JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'prometheus', annotations: { team: 'a' } }, spec: { containers: [{ name: 'prometheus', image: 'quay.io/prometheus/prometheus:v3.5.0', args: ['--storage.tsdb.path=/prometheus', '--storage.tsdb.max-block-duration=1d'] }] } }, null, 2)}\n`,
-    'kubectl.yaml': `apiVersion: apps/v1
-kind: Deployment
-metadata:
-    name: prometheus
-spec:
-    template:
-        metadata:
-            labels:
-                app: prometheus
-        spec:
-            containers:
-            - name: prometheus
-              image: quay.io/prometheus/prometheus:v3.5.0
-              args:
-              - --storage.tsdb.path=/prometheus
-              - "--storage.tsdb.min-block-duration=30m"
-`,
+    'kubectl.yaml': await readFile(join(root, 'test/fixtures/shapes/kubectl-4-spaces.yaml'), 'utf8'),
     'crlf.yaml': 'apiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n  name: prometheus # the server\r\nspec:\r\n  containers:\r\n    - name: prometheus\r\n      image: quay.io/prometheus/prometheus:v3.5.0',
     'flow.yaml': `apiVersion: v1
 kind: Pod
