@@ -36,7 +36,7 @@ void t.test('the sidecar knobs: bad forms named with the accepted one; extraArgs
   t.match(error({ readyTimeout: '1h30m' }), /readyTimeout.*a duration such as 30s, 5m or 1h/);
   t.match(error({ extraArgs: ['hash-func=SHA256'] }), /extraArgs.*a flag such as --hash-func=SHA256/);
   t.equal(error({ extraArgs: ['--hash-func=SHA256', '--min-time=-2h'] }), 'config: extraArgs[1]: --min-time=-2h is a flag the injector sets (minTime); expected a flag it does not set');
-  t.equal(error({ extraArgs: ['--shipper.upload-compacted'] }), 'config: extraArgs[0]: --shipper.upload-compacted is a flag the injector sets (compaction: blocks compacted by Prometheus are never uploaded, Thanos compacts them); expected a flag it does not set');
+  t.equal(error({ extraArgs: ['--shipper.upload-compacted'] }), 'config: extraArgs[0]: --shipper.upload-compacted is a flag the injector sets (upload-history: annotate the pod thanos-injector/upload-history: true to upload the blocks Prometheus compacted before it was injected, once); expected a flag it does not set');
   t.equal(error({ extraArgs: ['--no-shipper.ignore-unequal-block-size'] }), 'config: extraArgs[0]: --no-shipper.ignore-unequal-block-size is a flag the injector sets (compaction); expected a flag it does not set');
   t.match(error({ extraArgs: ['--objstore.config=type: S3'] }), /extraArgs\[0\].*\(objstore\)/);
   t.same(buildConfig({ extraArgs: ['--hash-func=SHA256'], minTime: '2026-01-01T00:00:00Z', readyTimeout: '20m' }).extraArgs, ['--hash-func=SHA256']);

@@ -51,7 +51,7 @@ void t.test('resources: a request no larger than its limit', (t) => {
 
 void t.test('extraArgs: flags only, never one the injector sets (named with the setting that owns it)', (t) => {
   t.equal(error({ extraArgs: ['--log.level=debug'] }), 'config: extraArgs[0]: --log.level=debug is a flag the injector sets (logLevel); expected a flag it does not set');
-  t.equal(error({ extraArgs: ['--no-shipper.upload-compacted'] }), 'config: extraArgs[0]: --no-shipper.upload-compacted is a flag the injector sets (compaction: blocks compacted by Prometheus are never uploaded, Thanos compacts them); expected a flag it does not set', 'the negated form too');
+  t.equal(error({ extraArgs: ['--no-shipper.upload-compacted'] }), 'config: extraArgs[0]: --no-shipper.upload-compacted is a flag the injector sets (upload-history: annotate the pod thanos-injector/upload-history: true to upload the blocks Prometheus compacted before it was injected, once); expected a flag it does not set', 'the negated form too');
   t.same(buildConfig({ extraArgs: ['--log.request.decision=LogFinishCall'] }).extraArgs, ['--log.request.decision=LogFinishCall'], 'a flag that only starts like one the injector sets');
   t.end();
 });
