@@ -87,4 +87,5 @@ for (const [i, result] of results.entries()) {
 const failed = results.some((r) => r.code !== 0);
 process.stdout.write(`# node suite: ${results.length} lanes in ${((Date.now() - started) / 60000).toFixed(1)} min\n`);
 process.stdout.write(`# { ${Object.entries({ total: 0, pass: 0, fail: 0, ...total }).map(([k, v]) => `${k}: ${v}`).join(', ')} }\n`);
-process.exit(failed ? 1 : 0);
+// Not process.exit(): stdout is a pipe here (.ci/run tees it), and exiting at once cut the lanes' output short.
+process.exitCode = failed ? 1 : 0;
