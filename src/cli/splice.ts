@@ -251,8 +251,10 @@ export function spliceDocument(source: string, document: Document, operations: r
   const replaced = new Set<Node>();
   // How many items each collection loses: one that loses them all is written empty.
   const removals = new Map<string, number>();
-  for (const operation of operations) {
-    if (operation.op === 'remove') removals.set(operation.path.slice(0, operation.path.lastIndexOf('/')), (removals.get(operation.path.slice(0, operation.path.lastIndexOf('/'))) ?? 0) + 1);
+  for (const { op, path } of operations) {
+    if (op !== 'remove') continue;
+    const parent = path.slice(0, path.lastIndexOf('/'));
+    removals.set(parent, (removals.get(parent) ?? 0) + 1);
   }
   const edits = operations.flatMap((operation, order) =>
     editsOf(document, operation, injected, style, replaced, removals).map((edit) => ({ ...edit, order, depth: operation.path.split('/').length })));

@@ -38,7 +38,7 @@ function setKeys(ops: PatchOperation[], exists: boolean, path: string, entries: 
  * annotation records them, so that `uninject` removes them again instead of leaving them empty.
  * Not the pod's securityContext: the apiserver stores `{}` for none, so an empty one is no field.
  */
-export function createdCollections(pod: PodLike, plan: Omit<InjectionPlan, 'annotations'>): string[] {
+export function createdCollections(pod: PodLike, plan: Omit<InjectionPlan, 'annotations' | 'created'>): string[] {
   const spec = pod.spec as V1PodSpec;
   const prometheus = spec.containers[plan.prometheusIndex];
   const prometheusPath = `/spec/containers/${plan.prometheusIndex}`;
@@ -64,7 +64,7 @@ export function buildPatch(pod: PodLike, plan: InjectionPlan): PatchOperation[] 
   const ops: PatchOperation[] = [];
   const specPath = '/spec';
   const prometheusPath = `${specPath}/containers/${plan.prometheusIndex}`;
-  const created = new Set(createdCollections(pod, plan));
+  const created = new Set(plan.created);
   const exists = (path: string) => !created.has(path);
 
   for (const edit of plan.replaceFlags) {

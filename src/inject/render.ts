@@ -45,6 +45,8 @@ export interface InjectionPlan {
   tsdb: TsdbVolume;
   /** While uploading from a TSDB deleted with the pod: what that costs (the ephemeralTsdb policy's message). */
   ephemeralCost?: string;
+  /** The lists and maps the patch adds whole (patch.ts' createdCollections), recorded for `uninject`. */
+  created: string[];
 }
 
 export type RenderResult = { plan: InjectionPlan } | { error: string };
@@ -449,7 +451,7 @@ function statusAnnotation(
   settings: Settings,
   prometheus: PrometheusView,
   done: { compaction: CompactionMode | undefined; tsdb: TsdbVolume; flags: string[]; warnings: string[] },
-  plan: Omit<InjectionPlan, 'annotations'>,
+  plan: Omit<InjectionPlan, 'annotations' | 'created'>,
   created: string[],
 ): string {
   const status: InjectionStatus = {
@@ -526,8 +528,9 @@ export function render(pod: PodLike, prometheus: PrometheusView, settings: Setti
     tsdb,
     ...(ephemeralCost !== undefined ? { ephemeralCost } : {}),
   };
-  const status = statusAnnotation(settings, prometheus, { compaction: upload?.compaction, tsdb, flags: blocks.changed, warnings }, plan, createdCollections(pod, plan));
-  return { plan: { ...plan, annotations: { [STATUS_ANNOTATION]: status } } };
+  const created = createdCollections(pod, plan);
+  const status = statusAnnotation(settings, prometheus, { compaction: upload?.compaction, tsdb, flags: blocks.changed, warnings }, plan, created);
+  return { plan: { ...plan, created, annotations: { [STATUS_ANNOTATION]: status } } };
 }
 
 /**

@@ -33,7 +33,6 @@ const RenderedSchema = Type.Object({
   securityContext: Digest,
 });
 export type RenderedRecord = Type.Static<typeof RenderedSchema>;
-export const RENDERED_ASPECTS = Object.keys(RenderedSchema.properties) as (keyof RenderedRecord)[];
 
 /**
  * What cannot be told from the names alone: the Prometheus arguments replaced (with their values
@@ -79,7 +78,7 @@ export function canonical(value: unknown): string {
 const digest = (value: unknown): string => createHash('sha256').update(canonical(value)).digest('hex').slice(0, 12);
 
 /** The fingerprint of a plan's additions. */
-export function renderedRecord(plan: Omit<InjectionPlan, 'annotations'>): RenderedRecord {
+export function renderedRecord(plan: Omit<InjectionPlan, 'annotations' | 'created'>): RenderedRecord {
   const { image = '', args = [], env = [], resources = {}, ...rest } = plan.sidecar;
   return {
     image,

@@ -125,6 +125,7 @@ export function kubeRolloutCluster(kube: Kube, timeoutMs = 30_000): RolloutClust
       }
     },
     restart: async (namespace, workload, at) => {
+      // A workload's template always has metadata: its labels match the selector.
       const object = await read(workload.kind, namespace, workload.name);
       const annotations = object.spec?.template.metadata?.annotations;
       const patch = annotations === undefined || annotations === null
@@ -132,7 +133,6 @@ export function kubeRolloutCluster(kube: Kube, timeoutMs = 30_000): RolloutClust
         : [{ op: 'add', path: `/spec/template/metadata/annotations/${escapePointer(RESTARTED_AT)}`, value: at.toISOString() }];
       const what = `cannot restart ${workload.kind} ${namespace}/${workload.name}`;
       const json = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch, options());
-      if (object.spec?.template.metadata === undefined) patch.unshift({ op: 'add', path: '/spec/template/metadata', value: {} as never });
       if (workload.kind === 'Deployment') await call(kube, what, () => apps.patchNamespacedDeployment({ namespace, name: workload.name, body: patch }, json));
       else if (workload.kind === 'StatefulSet') await call(kube, what, () => apps.patchNamespacedStatefulSet({ namespace, name: workload.name, body: patch }, json));
       else await call(kube, what, () => apps.patchNamespacedDaemonSet({ namespace, name: workload.name, body: patch }, json));

@@ -7,8 +7,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { workloadOf } from '../check/owner.ts';
 import type { Drift } from '../check/drift.ts';
-import { SIDECAR_NAME } from '../inject/names.ts';
-import { allContainers } from '../inject/pod.ts';
+import { sidecarOf } from '../check/pod.ts';
 import { uninjectPod } from '../inject/uninject.ts';
 import { isDeleting, isReady } from '../kube/pods.ts';
 import type { QueryRef, RolloutCluster } from './cluster.ts';
@@ -36,7 +35,7 @@ const workloadKey = (pod: V1Pod) => {
   return workload === undefined ? `pod/${pod.metadata?.name ?? ''}` : `${workload.kind}/${workload.name}`;
 };
 const seconds = (since: number) => `${Math.round((Date.now() - since) / 1000)} s`;
-const hasSidecar = (pod: V1Pod) => pod.spec !== undefined && allContainers(pod.spec).some((c) => c.name === SIDECAR_NAME);
+const hasSidecar = (pod: V1Pod) => sidecarOf(pod) !== undefined;
 
 function driftText(drift: Drift): string {
   if (drift.state === 'outdated') return `outdated (${drift.differences.join('; ')})`;
