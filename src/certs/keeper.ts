@@ -20,6 +20,7 @@ import { generateCertificates, issueServingCertificate } from './generate.ts';
 import type { CertificateApi, SecretObject } from './kube.ts';
 import { ServedCertificates } from './served.ts';
 import { MANAGED_BY_LABEL, MANAGER } from '../inject/names.ts';
+import type { V1OwnerReference } from '@kubernetes/client-node';
 import { isOwnedBy, ownerOf, withOwner } from '../kube/owner.ts';
 import { messageOf } from '../errors.ts';
 import { describeApiError, statusOf } from '../kube/errors.ts';
@@ -77,6 +78,8 @@ export class CertificateKeeper {
   private timer: NodeJS.Timeout | undefined;
   private checking: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** The webhook configuration was found once: from then on its absence means the install is being removed. */
+  private sawConfiguration = false;
 
   constructor(options: KeeperOptions) {
     this.options = options;
@@ -179,12 +182,18 @@ export class CertificateKeeper {
       const current = bundleFromSecretData(stored?.data);
       const plan = planCertificates(current, this.options.names, this.now(), this.policy);
       if (plan.action === 'keep') return current as CertificateBundle; // only a complete, valid bundle is kept
+      const owner = stored === undefined ? await this.ownerOfNewSecret() : undefined;
+      if (owner === 'gone' && this.current !== undefined) {
+        // Deleted with the webhook configuration (`helm uninstall`): a Secret written now would be left behind.
+        this.problem('removed', `Secret ${this.secretRef} and MutatingWebhookConfiguration ${this.options.webhookConfiguration ?? ''} are gone: the install is being removed, so the Secret is not created again; serving the certificate in memory until this pod stops`);
+        return this.current;
+      }
       if (attempt > MAX_WRITE_ATTEMPTS) {
         throw new Error(`Secret ${this.secretRef} changed under every one of ${MAX_WRITE_ATTEMPTS} attempts to write it; retrying at the next check`);
       }
       const bundle = await this.renew(plan, current);
       try {
-        await this.write(stored, bundle);
+        await this.write(stored, bundle, owner === 'gone' ? undefined : owner);
       } catch (error) {
         // 409: another replica created or updated it first (AlreadyExists, or a stale resourceVersion);
         // 404 on update: it was deleted since we read it. Either way, read it again and use what is
@@ -214,13 +223,31 @@ export class CertificateKeeper {
     return { ...fresh, caCert: trustBundle(fresh.caCert, current.caCert, this.now()) };
   }
 
-  private async write(stored: SecretObject | undefined, bundle: CertificateBundle): Promise<void> {
+  /**
+   * The owner a new Secret is created with: the webhook configuration when it exists; none when
+   * this keeper has not seen it yet (a first install may create it after the injector starts: the
+   * owner is added once it exists); 'gone' when it has been seen and is gone now.
+   */
+  private async ownerOfNewSecret(): Promise<V1OwnerReference | undefined | 'gone'> {
+    const name = this.options.webhookConfiguration;
+    if (name === undefined) return undefined;
+    let configuration;
+    try {
+      configuration = await this.options.api.readWebhookConfiguration(name);
+    } catch {
+      return undefined; // not readable now: created unowned, the owner is added at a later check
+    }
+    if (configuration === undefined) return this.sawConfiguration ? 'gone' : undefined;
+    return ownerOf(configuration);
+  }
+
+  private async write(stored: SecretObject | undefined, bundle: CertificateBundle, owner: V1OwnerReference | undefined): Promise<void> {
     const { api, namespace, secretName } = this.options;
     if (stored === undefined) {
       const secret: SecretObject = {
         apiVersion: 'v1',
         kind: 'Secret',
-        metadata: { name: secretName, namespace, labels: SECRET_LABELS },
+        metadata: { name: secretName, namespace, labels: SECRET_LABELS, ...(owner === undefined ? {} : { ownerReferences: [owner] }) },
         type: 'kubernetes.io/tls',
         data: secretDataOf(bundle),
       };
@@ -260,6 +287,7 @@ export class CertificateKeeper {
       return;
     }
     this.resolved('webhook', `MutatingWebhookConfiguration ${name} found`);
+    this.sawConfiguration = true;
     await this.ensureOwned(configuration);
     const repair = caBundlePatch(configuration, Buffer.from(caCert, 'utf8').toString('base64'));
     if (repair.operations.length === 0) return;

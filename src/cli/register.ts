@@ -50,8 +50,9 @@ Flags:
       --query-namespace NS  namespace of the ConfigMap (default: env POD_NAMESPACE, else default)
       --configmap NAME      the ConfigMap Thanos Query reads (default: thanos-query-endpoints)
       --webhook-config NAME the install's MutatingWebhookConfiguration, which owns the Services and
-                            the ConfigMap written here, so they go with it (default:
-                            thanos-sidecar-injector; when not found, they are not owned)
+                            the ConfigMap written here, so they go with it; when given and not
+                            found, the install is gone: nothing is written, exit 1 (default:
+                            thanos-sidecar-injector, and when not found, they are not owned)
       --endpoints MODE      dnssrv: one dnssrv+ address per namespace, through the Service (default)
                             pod-ip: <podIP>:10901 for each ready injected pod
       --cluster-domain D    the cluster's DNS domain, for dnssrv addresses (default: cluster.local)
@@ -75,7 +76,7 @@ const FLAGS = {
   namespace: { type: 'string', short: 'n', multiple: true },
   'query-namespace': { type: 'string' },
   configmap: { type: 'string', default: 'thanos-query-endpoints' },
-  'webhook-config': { type: 'string', default: DEFAULT_WEBHOOK_CONFIGURATION },
+  'webhook-config': { type: 'string' },
   endpoints: { type: 'string', default: 'dnssrv' },
   'cluster-domain': { type: 'string', default: 'cluster.local' },
   'restart-uninjected': { type: 'boolean', default: false },
@@ -113,7 +114,10 @@ async function registerSettings(values: Flags): Promise<{ scope: Scope; settings
     queryNamespace: checkName('query-namespace', values['query-namespace'] ?? (process.env.POD_NAMESPACE || 'default'), DNS_LABEL, NAMESPACE_FORM),
     configMapName: checkName('configmap', values.configmap, DNS_SUBDOMAIN, 'a ConfigMap name (lowercase letters, digits, - and .)'),
     restartUninjected: values['restart-uninjected'],
-    webhookConfig: checkName('webhook-config', values['webhook-config'], DNS_SUBDOMAIN, 'a MutatingWebhookConfiguration name'),
+    webhookConfig: {
+      name: checkName('webhook-config', values['webhook-config'] ?? DEFAULT_WEBHOOK_CONFIGURATION, DNS_SUBDOMAIN, 'a MutatingWebhookConfiguration name'),
+      required: values['webhook-config'] !== undefined,
+    },
     injection: await loadConfig(values.config),
   };
   return { scope, settings, resyncSeconds, metricsPort };

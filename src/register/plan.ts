@@ -28,8 +28,12 @@ export interface RegisterSettings {
   queryNamespace: string;
   configMapName: string;
   restartUninjected: boolean;
-  /** The install's MutatingWebhookConfiguration (the owner of what registration creates). */
-  webhookConfig: string;
+  /**
+   * The install's MutatingWebhookConfiguration, the owner of what registration creates. Required
+   * (named by --webhook-config, as the chart does): when it is not there, the install is gone or
+   * going, and registration writes nothing that would outlive it.
+   */
+  webhookConfig: { name: string; required: boolean };
   /** The injector's configuration: "would be injected" means what the webhook's decide() means. */
   injection: Config;
 }

@@ -4,7 +4,7 @@
 // uploads (at the pod's IP, as Prometheus scrapes them). Lists are paged; any failure is an ApiError naming the read, except for
 // those ConfigMaps: they only serve the external-labels check, so a failed read is one line in
 // `unreadable` and registration goes on.
-import { VersionApi, type V1ConfigMap, type V1ListMeta, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import { VersionApi, type V1ConfigMap, type V1ListMeta, type V1Namespace, type V1OwnerReference, type V1Pod, type V1Service } from '@kubernetes/client-node';
 import { deadline } from '../kube/deadline.ts';
 import { ownerOf } from '../kube/owner.ts';
 import { INJECTED_LABEL, INJECTION_LABEL } from '../inject/names.ts';
@@ -12,7 +12,7 @@ import { ApiError, call, type Kube } from '../kube/client.ts';
 import { describeApiError, statusOf } from '../kube/errors.ts';
 import { SERVICE_NAME } from '../inject/names.ts';
 import { messageOf } from '../errors.ts';
-import type { ClusterState } from './plan.ts';
+import type { ClusterState, RegisterSettings } from './plan.ts';
 import { configMapsToRead } from './problems.ts';
 import { readUploadEvidence, sidecarRuns, type PodGet, type UploadEvidence } from '../check/uploads.ts';
 import { isDeleting } from '../kube/pods.ts';
@@ -83,13 +83,10 @@ async function readPrometheusConfigMaps(kube: Kube, pods: V1Pod[]): Promise<{ co
   return { configMaps: read.filter((configMap) => configMap !== undefined), unreadable: unreadable.sort() };
 }
 
-export async function readState(kube: Kube, scope: Scope, configMap: { namespace: string; name: string }, webhookConfig: string): Promise<ClusterState> {
+export async function readState(kube: Kube, scope: Scope, configMap: { namespace: string; name: string }, webhookConfig: RegisterSettings['webhookConfig']): Promise<ClusterState> {
   const inScope = (namespace: string | undefined) => scope === undefined || (namespace !== undefined && scope.includes(namespace));
-  // The owner of the Services and the ConfigMap; without it (not found, not readable) they are written unowned.
-  const owner = (async () => {
-    const configuration = await kube.admission.readMutatingWebhookConfiguration({ name: webhookConfig }, deadline(VERSION_TIMEOUT_MS));
-    return ownerOf(configuration);
-  })().catch(() => undefined);
+  // The owner of the Services and the ConfigMap, read first: without a required one nothing is written.
+  const owner = await readOwner(kube, webhookConfig);
   // For sidecarMode auto in the drift judgement; without an answer the configuration's kubernetesVersion stands.
   const kubernetesVersion = (async () => (await kube.kubeConfig.makeApiClient(VersionApi).getCode(deadline(VERSION_TIMEOUT_MS))).gitVersion)().catch(() => undefined);
   const [injectedPods, services, labelledNamespaces, labelledPods, existing] = await Promise.all([
@@ -119,11 +116,29 @@ export async function readState(kube: Kube, scope: Scope, configMap: { namespace
     uploads,
     readAt: Date.now(),
     kubernetesVersion: await kubernetesVersion,
-    owner: await owner,
+    owner,
   };
 }
 
 const VERSION_TIMEOUT_MS = 10_000;
+
+/**
+ * The ownerReference to the install's MutatingWebhookConfiguration. Optional (the default name):
+ * none when it cannot be read, and what is written is not owned. Required: its absence is an
+ * ApiError, since a Service or ConfigMap written now (say by a run of the CronJob while `helm
+ * uninstall` deletes the install) would be left behind unowned.
+ */
+async function readOwner(kube: Kube, { name, required }: RegisterSettings['webhookConfig']): Promise<V1OwnerReference | undefined> {
+  try {
+    return ownerOf(await kube.admission.readMutatingWebhookConfiguration({ name }, deadline(VERSION_TIMEOUT_MS)));
+  } catch (error) {
+    if (!required) return undefined;
+    if (statusOf(error) === 404) {
+      throw new ApiError(`MutatingWebhookConfiguration ${name} (--webhook-config) not found: the install is gone or being removed, so nothing is registered (what register writes is owned by it, and would outlive it)`);
+    }
+    throw new ApiError(describeApiError(`cannot read MutatingWebhookConfiguration ${name} (--webhook-config), the owner of what register writes`, error, kube.server));
+  }
+}
 
 /** How long one pod may take to answer a GET (its sidecar's metrics, its Prometheus' status). */
 const POD_READ_TIMEOUT_MS = 5_000;

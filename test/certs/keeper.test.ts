@@ -263,18 +263,56 @@ void t.test('a check repairs every webhook\'s caBundle with one JSON patch and c
   t.equal(api.patches.length, 1, 'nothing to patch the second time');
 });
 
-void t.test('the Secret is owned by the webhook configuration (deleted with the install), written once', async (t) => {
+const OWNER = [{ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', name: WEBHOOKS, uid: 'webhook-uid' }];
+
+void t.test('the Secret is created owned by the webhook configuration (deleted with the install), in one write', async (t) => {
+  const api = new FakeApi();
+  api.webhooks = { ...emptyWebhooks(), metadata: { name: WEBHOOKS, uid: 'webhook-uid' } };
+  const keeper = keeperFor(api, t);
+  await keeper.prepare();
+  await firstCheck(keeper);
+  t.same(api.secret?.metadata?.ownerReferences, OWNER);
+  t.same(api.writes, ['create'], 'owned from its creation');
+  t.ok(api.secret?.data?.['tls.crt'], 'the certificates kept');
+  await keeper.check();
+  t.same(api.writes, ['create'], 'nothing to write the second time');
+});
+
+void t.test('a Secret created before the webhook configuration exists (a first install) gets its owner once it does', async (t) => {
+  const api = new FakeApi();
+  const keeper = keeperFor(api, t);
+  await keeper.prepare();
+  t.same(api.secret?.metadata?.ownerReferences, undefined, 'nothing to own it yet');
+  api.webhooks = { ...emptyWebhooks(), metadata: { name: WEBHOOKS, uid: 'webhook-uid' } };
+  const log = await firstCheck(keeper);
+  t.same(api.secret?.metadata?.ownerReferences, OWNER);
+  t.same(api.writes, ['create', 'update'], 'created, then the owner added');
+  t.match(log.at('info'), [`Secret ${NAMESPACE}/${SECRET} is now owned by MutatingWebhookConfiguration ${WEBHOOKS}: it is deleted with the install`, /caBundle/]);
+});
+
+void t.test('helm uninstall: once the webhook configuration and its Secret are gone, the Secret is not created again (it would be left behind); a Secret deleted alone is', async (t) => {
   const api = new FakeApi();
   api.webhooks = { ...emptyWebhooks(), metadata: { name: WEBHOOKS, uid: 'webhook-uid' } };
   const keeper = keeperFor(api, t);
   await keeper.prepare();
   const log = await firstCheck(keeper);
-  t.same(api.secret?.metadata?.ownerReferences, [{ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', name: WEBHOOKS, uid: 'webhook-uid' }]);
-  t.same(api.writes, ['create', 'update'], 'created, then the owner added');
-  t.match(log.at('info'), [`Secret ${NAMESPACE}/${SECRET} is now owned by MutatingWebhookConfiguration ${WEBHOOKS}: it is deleted with the install`, /caBundle/]);
-  t.ok(api.secret?.data?.['tls.crt'], 'the certificates kept');
+
+  api.secret = undefined;
   await keeper.check();
-  t.same(api.writes, ['create', 'update'], 'nothing to write the second time');
+  t.same((api.secret as SecretObject | undefined)?.metadata?.ownerReferences, OWNER, 'deleted alone: created again, owned');
+  t.same(api.writes, ['create', 'create']);
+  const served = await readFile(keeper.certFile, 'utf8');
+
+  api.secret = undefined;
+  api.webhooks = undefined;
+  await keeper.check();
+  await keeper.check();
+  t.equal(api.secret, undefined, 'not created again');
+  t.same(api.writes, ['create', 'create']);
+  t.same(log.at('warn').filter((line) => line.includes('being removed')), [
+    `Secret ${NAMESPACE}/${SECRET} and MutatingWebhookConfiguration ${WEBHOOKS} are gone: the install is being removed, so the Secret is not created again; serving the certificate in memory until this pod stops`,
+  ], 'said once');
+  t.equal(await readFile(keeper.certFile, 'utf8'), served, 'the same certificate is still served');
 });
 
 void t.test('a missing webhook configuration is a warning (once), then repaired when it appears', async (t) => {

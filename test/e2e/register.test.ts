@@ -387,6 +387,12 @@ void t.test('what register writes is owned by the webhook configuration: thanos-
   t.comment(`owned objects gone ${((Date.now() - started) / 1000).toFixed(1)} s after the command returned`);
   t.ok(await getService('team-c'), 'the foreign Service stays');
   t.ok(await getPod('team-o', 'prom-0'), 'the pods stay');
+  // The chart names its webhook configuration: a run after it went (a CronJob's, during helm uninstall) writes nothing unowned.
+  const late = await register(['--webhook-config', 'thanos-sidecar-injector']);
+  t.equal(late.code, 1, late.stdout);
+  t.equal(late.stderr, 'thanos-injector: MutatingWebhookConfiguration thanos-sidecar-injector (--webhook-config) not found: the install is gone or being removed, so nothing is registered (what register writes is owned by it, and would outlive it)\n');
+  t.equal(await getService('team-o'), undefined, 'no Service re-created');
+  t.equal(await getConfigMap(), undefined, 'no ConfigMap re-created');
   const again = await thanosInjector(['uninstall'], cluster.env);
   t.equal(again.code, 0);
   t.equal(again.stdout, 'MutatingWebhookConfiguration thanos-sidecar-injector: already gone\n');

@@ -257,11 +257,12 @@ void t.test('4. helm uninstall: the webhook configuration goes first (no pod cre
   const refused = during.failures.filter((failure) => !failure.startsWith('admitted without the sidecar'));
   t.same(refused, [], `no pod creation refused during the uninstall (failurePolicy Fail): ${during.injected} injected, ${during.failures.length - refused.length} admitted without the sidecar once the webhook was gone`);
 
+  let stillThere = '';
   await waitFor('the garbage collector to delete what the webhook configuration owned', async () => {
-    const left = await cluster.kubectlOk(['get', 'services,configmaps,secrets', '-A', '-l', 'app.kubernetes.io/managed-by=thanos-sidecar-injector', '-o', 'name']);
-    return left.trim() === '' ? true : undefined;
-  }, 60_000, 1000);
-  t.pass('no Service, ConfigMap or Secret labelled app.kubernetes.io/managed-by=thanos-sidecar-injector in any namespace');
+    stillThere = (await cluster.kubectlOk(['get', 'services,configmaps,secrets', '-A', '-l', 'app.kubernetes.io/managed-by=thanos-sidecar-injector', '-o', 'custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,KIND:.kind,OWNERS:.metadata.ownerReferences[*].uid', '--no-headers'])).trim();
+    return stillThere === '' ? true : undefined;
+  }, 60_000, 1000).catch(() => undefined);
+  t.equal(stillThere, '', 'no Service, ConfigMap or Secret labelled app.kubernetes.io/managed-by=thanos-sidecar-injector in any namespace');
   const kinds = 'all,configmaps,secrets,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,mutatingwebhookconfigurations';
   let leftovers = '';
   // The pods of finished registration Jobs go with their Job, through the garbage collector too.
