@@ -232,7 +232,9 @@ function uploadRows(pod: V1Pod, evidence: UploadEvidence | undefined, now: numbe
 function uploadEvidence(reader: ClusterReader, pod: V1Pod): Promise<UploadEvidence> {
   const namespace = pod.metadata?.namespace ?? '';
   const name = pod.metadata?.name ?? '';
-  return readUploadEvidence(pod, (port, path) => reader.podProxy(namespace, name, port, path), reader.podLog(namespace, name, SIDECAR_NAME, { lines: 400 }));
+  // Read twice before doing without: the log is what names the cause of a stall (a busy kubelet answers late).
+  const log = () => reader.podLog(namespace, name, SIDECAR_NAME, { lines: 400 });
+  return readUploadEvidence(pod, (port, path) => reader.podProxy(namespace, name, port, path), log().catch(log));
 }
 
 /** The install `check` diagnoses and `rollout` judges by: its webhook configuration, where it lives, and the configuration it injects with. */
