@@ -53,24 +53,26 @@ const STAND_IN = {
   group: 4343,
 } as const;
 
-/** A safe absolute path: no `.` or `..` segment, no doubled slash, at most one trailing slash. */
-const SAFE_PATH = "'^(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+/?$'";
-const RELATIVE_PATH = "'^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*/?$'";
-const VERSION_TAG = "'^v?[0-9]{1,6}\\\\.[0-9]{1,6}(\\\\.[0-9]{1,6})?([-+].*)?$'";
-const PROMETHEUS_IMAGE = "'^([^@]*/)?prometheus(:[^/@]*)?(@.*)?$'";
-const THANOS_IMAGE = "'^([^@]*/)?thanos(:[^/@]*)?(@.*)?$'";
+/** A plain absolute path: no `.` or `..` segment, no doubled slash, at most one trailing slash. */
+export const SAFE_PATH = '^(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+/?$';
+/** A plain relative path (to the image's working directory). */
+export const RELATIVE_PATH = '^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*/?$';
+/** A version tag (src/inject/prometheus.ts imageVersion), with numbers CEL's int() takes. */
+export const VERSION_TAG = '^v?[0-9]{1,6}\\.[0-9]{1,6}(\\.[0-9]{1,6})?([-+].*)?$';
+const PROMETHEUS_IMAGE = '^([^@]*/)?prometheus(:[^/@]*)?(@.*)?$';
+const THANOS_IMAGE = '^([^@]*/)?thanos(:[^/@]*)?(@.*)?$';
 const DURATION_UNITS_MS: [string, number][] = [['ms', 1], ['s', 1e3], ['m', 60e3], ['h', 3600e3], ['d', 86400e3], ['w', 7 * 86400e3], ['y', 365 * 86400e3]];
 /** Sources whose volume is deleted with the pod (src/inject/tsdb-volume.ts). */
 const POD_SOURCES = ['emptyDir', 'ephemeral', 'csi', 'configMap', 'secret', 'downwardAPI', 'projected', 'image', 'gitRepo'];
 
 /** Prometheus flags whose presence leaves a pod to the webhook (the engine edits them in place, or they need a warning or an error). */
-const LEFT_TO_WEBHOOK_FLAGS = [MIN_BLOCK_FLAG, MAX_BLOCK_FLAG, DELAY_COMPACT_FLAG, OVERLAPPING_COMPACTION_FLAG, `no-${OVERLAPPING_COMPACTION_FLAG}`, 'web.external-url', 'agent'];
+export const LEFT_TO_WEBHOOK_FLAGS = [MIN_BLOCK_FLAG, MAX_BLOCK_FLAG, DELAY_COMPACT_FLAG, OVERLAPPING_COMPACTION_FLAG, `no-${OVERLAPPING_COMPACTION_FLAG}`, 'web.external-url', 'agent'];
 
 /** The values of `--name=value` in the Prometheus container's args, first first. */
 const flagValues = (name: string) => `variables.args.filter(a, a.startsWith('--${name}=')).map(a, a.substring(${name.length + 3}))`;
 
 /** Programs that run a script (src/inject/prometheus.ts reads flags in their script, but cannot edit them). */
-const SHELLS = ['sh', 'bash', 'ash', 'dash', 'zsh'];
+export const SHELLS = ['sh', 'bash', 'ash', 'dash', 'zsh'];
 
 /** A whole number of one unit in milliseconds. */
 const durationMs = (text: string) =>
@@ -144,6 +146,11 @@ const FEATURE_CONDITIONS: Record<string, (value: string) => string> = {
 };
 const featureCondition = (feature: string, value: string) => (FEATURE_CONDITIONS[feature] as (value: string) => string)(value);
 
+/** The names of the volumes the injection adds to every pod (a pod that has one already is the webhook's: it renames). */
+export function policyVolumeNames(settings: Settings): string[] {
+  return [...sidecarSecretMounts(settings).map((mount) => mount.volume), ...settings.volumes.map((volume) => volume.name)];
+}
+
 /** The compaction modes pods get: auto picks by the Prometheus image, when the sidecar's Thanos can delay. */
 function compactionModes(settings: Settings): Compaction[] {
   const thanos = imageVersion(settings.image);
@@ -181,7 +188,7 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
 
   // What the configuration adds whatever the pod: the volumes of the Secrets the sidecar reads.
   const volumes = rendered[0]?.plan.volumes ?? [];
-  const volumeNames = JSON.stringify(volumes.map((volume) => volume.name));
+  const volumeNames = JSON.stringify(policyVolumeNames(settings));
   const secretPaths = [...sidecarSecretMounts(settings), ...settings.volumeMounts].map((mount) => cleanPath(mount.mountPath));
   const minBlockMs = { delayed: 2 * 3600e3, disabled: parseDuration(settings.blockDuration) ?? 0 };
   const ephemeralAllowed = (() => {
@@ -195,7 +202,7 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
 
   const variables: MatchCondition[] = [
     { name: 'byName', expression: "object.spec.containers.map(c, c.name).indexOf('prometheus')" },
-    { name: 'prom', expression: `variables.byName >= 0 ? variables.byName : object.spec.containers.map(c, has(c.image) && c.image.matches(${PROMETHEUS_IMAGE})).indexOf(true)` },
+    { name: 'prom', expression: `variables.byName >= 0 ? variables.byName : object.spec.containers.map(c, has(c.image) && c.image.matches(${celString(PROMETHEUS_IMAGE)})).indexOf(true)` },
     { name: 'prometheus', expression: 'object.spec.containers[variables.prom]' },
     { name: 'args', expression: listOr('variables.prometheus.args') },
     { name: 'tsdbFlag', expression: `${flagValues('storage.tsdb.path')} + ['data']` },
@@ -248,7 +255,7 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
         `!(request.namespace in ${JSON.stringify(excluded)})`,
         `!(${has('object.metadata.labels')} && '${INJECTION_LABEL}' in object.metadata.labels && object.metadata.labels['${INJECTION_LABEL}'] == 'disabled')`,
         `!(${has('object.metadata.annotations')} && object.metadata.annotations.exists(k, k.startsWith('${PREFIX}') || k == '${MIRROR_ANNOTATION}'))`,
-        `!${allContainers}.exists(c, c.name == '${SIDECAR_NAME}' || (has(c.image) && c.image.matches(${THANOS_IMAGE})) || ${listOr('c.command')}.exists(a, a.contains('thanos')) || ${listOr('c.args')}.exists(a, a.contains('thanos')))`,
+        `!${allContainers}.exists(c, c.name == '${SIDECAR_NAME}' || (has(c.image) && c.image.matches(${celString(THANOS_IMAGE)})) || ${listOr('c.command')}.exists(a, a.contains('thanos')) || ${listOr('c.args')}.exists(a, a.contains('thanos')))`,
         `!${allContainers}.exists(c, ${listOr('c.ports')}.exists(p, p.containerPort in ${JSON.stringify([settings.grpcPort, settings.httpPort])}))`,
         'variables.prom >= 0',
         // The program alone (the image's entrypoint written out), not a shell and no flags: the flags are all in args.
@@ -257,8 +264,8 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
         `!variables.args.exists(a, ${JSON.stringify(LEFT_TO_WEBHOOK_FLAGS.map((flag) => `--${flag}`))}.exists(f, a == f || a.startsWith(f + '=')))`,
         ...(settings.prometheus.httpClient.secretName === '' ? ["!variables.args.exists(a, a == '--web.config.file' || a.startsWith('--web.config.file='))"] : []),
         "!variables.features.exists(l, l.exists(f, f == 'agent'))",
-        `variables.tsdbFlag[0].matches(${SAFE_PATH}) || (!has(variables.prometheus.workingDir) && variables.tsdbFlag[0].matches(${RELATIVE_PATH}))`,
-        `variables.mounts.all(m, m.mountPath.matches(${SAFE_PATH}))`,
+        `variables.tsdbFlag[0].matches(${celString(SAFE_PATH)}) || (!has(variables.prometheus.workingDir) && variables.tsdbFlag[0].matches(${celString(RELATIVE_PATH)}))`,
+        `variables.mounts.all(m, m.mountPath.matches(${celString(SAFE_PATH)}))`,
         'variables.holders.exists(h, h >= 0)',
         `!(${trimSlash('variables.tsdbMount.mountPath')} in ${JSON.stringify(secretPaths)})`,
         "size(variables.tsdbVolumes) == 1 && size(variables.tsdbVolumes[0].filter(k, k != 'name')) == 1",
@@ -268,7 +275,7 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
         "size(variables.route) == 0 || variables.route[0].matches('^/?([A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*/?)?$')",
         `variables.retention[0] != '' && variables.retention[0].matches(${celString(DURATION_PATTERN.source)}) && !variables.retention[0].matches('[0-9]{7,}')`,
         `variables.retention[0].findAll('[0-9]+(ms|[ywdhms])').map(x, ${durationMs('x')}).sum() >= 3 * (variables.compaction == 'delayed' ? ${minBlockMs.delayed} : ${minBlockMs.disabled})`,
-        `variables.tag.matches(${VERSION_TAG})`,
+        `variables.tag.matches(${celString(VERSION_TAG)})`,
         ...(settings.compaction === 'delayed' ? ['variables.major > 3 || (variables.major == 3 && variables.minor >= 9)'] : []),
         'variables.promUser != 0',
         ...(settings.mode === 'container' ? ["!has(object.spec.restartPolicy) || object.spec.restartPolicy == 'Always'"] : []),

@@ -19,6 +19,7 @@ import { root, startE2e, thanosInjector } from '../support/e2e.ts';
 import { fixturePods, generatedPods, type NamedPod } from '../support/policy-pods.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { injectPod } from '../../src/inject/inject.ts';
+import { policyClaim } from '../../src/policy/claim.ts';
 
 const GENERATED = 1200;
 const SEED = 20261206;
@@ -87,7 +88,32 @@ function comparable(result: Pod | string): string {
   return JSON.stringify(pod).replace(/kube-api-access-[a-z0-9]+/g, 'kube-api-access-*');
 }
 
-const claimedBy = (result: Pod | string) => typeof result !== 'string' && result.metadata.labels?.['thanos-injector/injected'] === 'true';
+/** The policy's failed evaluations, as the apiserver counts them (error types other than no_error). */
+async function policyErrorCounts(): Promise<string[]> {
+  return (await cluster.kubectlOk(['get', '--raw', '/metrics'])).split('\n')
+    .filter((line) => line.startsWith('apiserver_mutating_admission_policy_check_total') && !line.includes('error_type="no_error"') && !line.endsWith(' 0'));
+}
+
+/** A Prometheus pod with `containers` containers and `flags` flags on Prometheus. */
+function largePod(containers: number, flags: number): unknown {
+  const args = ['--storage.tsdb.path=/prometheus', ...Array.from({ length: flags - 1 }, (_, i) => `--query.lookback-delta-${i}=5m`)];
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: `large-${containers}-${flags}` },
+    spec: {
+      containers: [
+        { name: 'prometheus', image: 'quay.io/prometheus/prometheus:v3.14.0', args, volumeMounts: [{ name: 'data', mountPath: '/prometheus' }] },
+        ...Array.from({ length: containers - 1 }, (_, i) => ({ name: `helper-${i}`, image: 'busybox', command: ['sleep', 'infinity'], ports: [{ containerPort: 20000 + i }] })),
+      ],
+      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }],
+    },
+  };
+}
+
+/** Injected at this admission: labelled injected now, and not before (a pod may come in injected already). */
+const claimedBy = (result: Pod | string, input?: { metadata?: { labels?: Record<string, string> } }) =>
+  typeof result !== 'string' && result.metadata.labels?.['thanos-injector/injected'] === 'true' && input?.metadata?.labels?.['thanos-injector/injected'] !== 'true';
 const probe = { where: 'probe', namespace: 'policy-warn', pod: pods.find((p) => p.where.startsWith('inject/seed-deployment'))!.pod };
 
 void t.test('the policy claims only what it injects exactly as the webhook, and leaves the rest untouched', async (t) => {
@@ -103,8 +129,15 @@ void t.test('the policy claims only what it injects exactly as the webhook, and 
   const byPolicy = await admitAll();
   const seedInAllowNamespace = claimedBy(await dryRun('policy-allow', probe.pod));
   const seedInWarnNamespace = claimedBy(await dryRun('policy-warn', probe.pod));
-  const policyErrors = (await cluster.kubectlOk(['get', '--raw', '/metrics'])).split('\n')
-    .filter((line) => line.startsWith('apiserver_mutating_admission_policy_check_total') && !line.includes('error_type="no_error"') && !line.endsWith(' 0'));
+  const policyErrors = await policyErrorCounts();
+  // The CEL cost of a large pod: 50 containers, 500 Prometheus flags (within the apiserver's limits:
+  // claimed, as the webhook injects it, below); and of one past them (an error the apiserver counts,
+  // and under failurePolicy Ignore the pod is admitted as it came, for the webhook).
+  const large = largePod(50, 500);
+  const largeByPolicy = await dryRun('policy-allow', large);
+  const tooLarge = largePod(50, 20_000);
+  const tooLargeByPolicy = await dryRun('policy-allow', tooLarge);
+  const errorsAfter = await policyErrorCounts();
   await cluster.kubectlOk(['delete', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: policyObjects }));
 
   // Only the webhook: the chart's configuration, calling the injector on loopback.
@@ -118,6 +151,13 @@ void t.test('the policy claims only what it injects exactly as the webhook, and 
     return typeof result !== 'string' && result.metadata.annotations?.['thanos-injector/status']?.includes('"rendered"') ? true : undefined;
   }, 30_000, 200);
   const byWebhook = await admitAll();
+  const largeByWebhook = await dryRun('policy-allow', large);
+
+  t.ok(claimedBy(largeByPolicy), 'a pod of 50 containers and 500 Prometheus flags is claimed');
+  t.equal(comparable(largeByPolicy), comparable(largeByWebhook), 'and injected as the webhook injects it');
+  t.notOk(claimedBy(tooLargeByPolicy), 'a pod of 20000 flags is past the cost limit: not injected by the policy');
+  t.equal(typeof tooLargeByPolicy, 'object', 'but admitted (failurePolicy Ignore), for the webhook to inject');
+  t.match(errorsAfter.join('\n'), /error_type="(out_of_budget|invalid_error)"/, `the apiserver counts the failed evaluation: ${errorsAfter.join('; ')}`);
 
   t.same(policyErrors, [], 'no evaluation of the policy failed (failurePolicy Ignore would hide it)');
   let claimed = 0;
@@ -126,16 +166,20 @@ void t.test('the policy claims only what it injects exactly as the webhook, and 
   for (const [i, named] of pods.entries()) {
     const policy = byPolicy[i] as Pod | string;
     const webhook = byWebhook[i] as Pod | string;
-    if (claimedBy(webhook)) injectedByWebhook++;
-    const expected = claimedBy(policy) ? webhook : (none[i] as Pod | string);
-    if (claimedBy(policy)) claimed++;
+    if (claimedBy(webhook, named.pod)) injectedByWebhook++;
+    const expected = claimedBy(policy, named.pod) ? webhook : (none[i] as Pod | string);
+    if (claimedBy(policy, named.pod)) claimed++;
     if (comparable(policy) !== comparable(expected)) {
-      mismatches.push(`${named.where} in ${named.namespace} (${claimedBy(policy) ? 'claimed by the policy: against the webhook' : 'left by the policy: against nothing bound'}):\n` +
+      mismatches.push(`${named.where} in ${named.namespace} (${claimedBy(policy, named.pod) ? 'claimed by the policy: against the webhook' : 'left by the policy: against nothing bound'}):\n` +
         `pod: ${JSON.stringify(named.pod)}\npolicy:  ${comparable(policy)}\nexpected: ${comparable(expected)}`);
     }
   }
-  const unmarked = pods.filter((_, i) => claimedBy(byPolicy[i] as Pod | string) && !/"policy":"[0-9a-f]{12}"/.test((byPolicy[i] as Pod).metadata.annotations?.['thanos-injector/status'] ?? '')).map((p) => p.where);
+  const unmarked = pods.filter((p, i) => claimedBy(byPolicy[i] as Pod | string, p.pod) && !/"policy":"[0-9a-f]{12}"/.test((byPolicy[i] as Pod).metadata.annotations?.['thanos-injector/status'] ?? '')).map((p) => p.where);
   t.same(unmarked, [], "every pod the policy claims records the policy's generation in its status annotation");
+  // What `inject --explain` says (src/policy/claim.ts) is what the apiserver did.
+  const misexplained = pods.filter((p, i) => (policyClaim(p.pod, p.namespace, config, cluster.serverVersion).backEnd === 'policy') !== claimedBy(byPolicy[i] as Pod | string, p.pod))
+    .map((p) => `${p.where} in ${p.namespace}: explained as ${JSON.stringify(policyClaim(p.pod, p.namespace, config, cluster.serverVersion))}`);
+  t.same(misexplained.slice(0, 5), [], `the claim as thanos-injector tells it matches the apiserver's for every pod (${misexplained.length} do not)`);
   t.same(mismatches.slice(0, 3), [], `${pods.length - mismatches.length}/${pods.length} pods as expected (${mismatches.length} differ; the first three shown)`);
   t.comment(`${pods.length} pods: the webhook injected ${injectedByWebhook}, the policy claimed ${claimed} of them, equal to the webhook's`);
   // The shapes users run: what the engine injects with no warning and no per-pod annotation.
@@ -143,11 +187,11 @@ void t.test('the policy claims only what it injects exactly as the webhook, and 
     const result = injectPod(pod, { config, namespace, kubernetesVersion: cluster.serverVersion });
     return result.outcome === 'injected' && result.warnings.length === 0 && !Object.keys(pod.metadata?.annotations ?? {}).some((key) => key.startsWith('thanos-injector/'));
   });
-  const plainClaimed = plain.filter((p) => claimedBy(byPolicy[pods.indexOf(p)] as Pod | string)).length;
+  const plainClaimed = plain.filter((p) => claimedBy(byPolicy[pods.indexOf(p)] as Pod | string, p.pod)).length;
   // The generator draws features just past the policy's lines on purpose (a container that mentions
   // thanos, a volume of the injector's name, an invalid port), so generated pods fall short of what users run.
   t.ok(plainClaimed >= 0.7 * plain.length, `the policy claims ${plainClaimed} of the ${plain.length} pods the webhook injects with no warning and no annotation`);
-  const claimedWhere = new Set(pods.filter((_, i) => claimedBy(byPolicy[i] as Pod | string)).map((p) => p.where));
+  const claimedWhere = new Set(pods.filter((p, i) => claimedBy(byPolicy[i] as Pod | string, p.pod)).map((p) => p.where));
   for (const shape of ['charts/prometheus-29.27.0.yaml Deployment prometheus-server', 'inject/persistent-volume-claim.yaml']) {
     t.ok([...claimedWhere].some((where) => where.startsWith(shape)), `claimed: ${shape}`);
   }
