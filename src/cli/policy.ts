@@ -8,7 +8,7 @@ import { deadline } from '../kube/deadline.ts';
 import { applyPolicy } from '../policy/apply.ts';
 import { CommandError, UsageError } from '../errors.ts';
 import { imageVersion } from '../inject/prometheus.ts';
-import { generatePolicy, POLICY_MIN_KUBERNETES, PolicyScopeError } from '../policy/generate.ts';
+import { generatePolicy, POLICY_MIN_KUBERNETES, policyUnsupported, PolicyScopeError } from '../policy/generate.ts';
 import { DNS_SUBDOMAIN, checkName, parseFlags } from './args.ts';
 
 const MIN = `v${POLICY_MIN_KUBERNETES.join('.')}`;
@@ -49,13 +49,9 @@ export async function run(argv: string[]): Promise<number> {
   const kubernetesVersion = values['kube-version'] ?? (kube === undefined
     ? config.kubernetesVersion
     : (await call(kube, 'cannot read the server version', () => kube.kubeConfig.makeApiClient(VersionApi).getCode(deadline(10_000)))).gitVersion);
-  const version = imageVersion(`:${kubernetesVersion}`);
-  if (version === undefined) throw new UsageError(`--kube-version: "${kubernetesVersion}" is not valid; expected a version such as 1.36.6`);
-  const [major, minor, patch] = version;
-  const [minMajor, minMinor, minPatch] = POLICY_MIN_KUBERNETES;
-  if (major !== minMajor || minor < minMinor || (minor === minMinor && patch < minPatch)) {
-    throw new CommandError(`Kubernetes ${kubernetesVersion} cannot run the policy: admissionregistration.k8s.io/v1 MutatingAdmissionPolicy is served from 1.36, and apiservers before ${MIN} crash on the list values it adds; the webhook injects there`, 1);
-  }
+  if (imageVersion(`:${kubernetesVersion}`) === undefined) throw new UsageError(`--kube-version: "${kubernetesVersion}" is not valid; expected a version such as 1.36.6`);
+  const unsupported = policyUnsupported(kubernetesVersion);
+  if (unsupported !== undefined) throw new CommandError(unsupported, 1);
   let objects: object[];
   try {
     ({ objects } = generatePolicy(config, name));

@@ -25,7 +25,8 @@ const flagValue = (args: readonly string[], name: string) => args.find((arg) => 
 export function policyClaim(pod: PodLike, namespace: string, config: Config, kubernetesVersion: string): Claim {
   const webhook = (why: string): Claim => ({ backEnd: 'webhook', why });
   const result = injectPod(pod, { config, namespace, kubernetesVersion });
-  if (result.outcome !== 'injected') return webhook(`the injector ${result.outcome === 'denied' ? 'refuses it' : 'does not inject it'} (${result.reason}), and says why`);
+  if (result.outcome === 'denied') return webhook(`the webhook refuses it, saying why: ${result.message}`);
+  if (result.outcome === 'skipped') return webhook(`neither injects it (${result.reason}): ${result.message}`);
   if (result.warnings.length > 0) return webhook(`its injection comes with a warning, which only the webhook can give: ${result.warnings[0] ?? ''}`);
   if (Object.keys(pod.metadata?.annotations ?? {}).some((key) => key.startsWith(PREFIX))) return webhook(`it has a ${PREFIX} annotation (per-pod settings)`);
   const spec = pod.spec!;

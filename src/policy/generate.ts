@@ -24,6 +24,16 @@ import { celString, variantsExpression, type Variant } from './cel.ts';
 /** The first release that serves admissionregistration.k8s.io/v1 policies and does not crash on list values holding objects (policy-facts.md 2, 9). */
 export const POLICY_MIN_KUBERNETES = [1, 36, 6] as const;
 
+/** Why a cluster of `kubernetesVersion` cannot run the policy; undefined when it can (or the version cannot be read: the caller says so). */
+export function policyUnsupported(kubernetesVersion: string): string | undefined {
+  const version = imageVersion(`:${kubernetesVersion}`);
+  if (version === undefined) return undefined;
+  const [major, minor, patch] = version;
+  const [minMajor, minMinor, minPatch] = POLICY_MIN_KUBERNETES;
+  if (major === minMajor && (minor > minMinor || (minor === minMinor && patch >= minPatch))) return undefined;
+  return `Kubernetes ${kubernetesVersion} cannot run the policy: admissionregistration.k8s.io/v1 MutatingAdmissionPolicy is served from 1.36, and apiservers before v${POLICY_MIN_KUBERNETES.join('.')} crash on the list values it adds; the webhook injects there`;
+}
+
 /** A configuration the policy cannot express: the webhook does it all. */
 export class PolicyScopeError extends Error {}
 

@@ -45,3 +45,19 @@ void t.test('a configuration the policy cannot express: exit 1 with the reason',
   t.equal(result.code, 1);
   t.equal(result.stderr, 'thanos-injector: objstore.enabled is false: the webhook injects with this configuration, the policy cannot\n');
 });
+
+void t.test('inject -o explain: which back end injects each pod once the policy is bound, and why', async (t) => {
+  const explain = async (file: string, ...flags: string[]) =>
+    promisify(execFile)(process.execPath, [join(root, 'src/main.ts'), 'inject', '-f', join(root, 'test/fixtures', file), '-o', 'explain', ...flags], { cwd: root })
+      .then((r) => r.stdout);
+  const chart = await explain('charts/prometheus-29.27.0.yaml', '--kube-version', '1.37.2');
+  t.match(chart, /^OBJECT +BACK END +WHY\n/);
+  t.match(chart, /\nDeployment\/prometheus-server +policy +the apiserver injects it, exactly as the webhook would\n/, "the prometheus-community chart's server: the policy");
+  t.match(chart, /\nDeployment\/prometheus-kube-state-metrics +webhook +neither injects it \(no-prometheus\)/);
+  t.match(await explain('inject/statefulset-claim.yaml', '--kube-version', '1.37.2'), /StatefulSet\/prometheus +policy/, "a StatefulSet's TSDB on its claim: the policy");
+  t.match(await explain('inject/seed-deployment.yaml', '--kube-version', '1.37.2'), /Deployment\/prometheus-deploy +webhook +its injection comes with a warning, which only the webhook can give: Prometheus' TSDB is on emptyDir volume prometheus-data/);
+  t.match(await explain('inject/seed-deployment.yaml', '--kube-version', '1.33'), /Deployment\/prometheus-deploy +webhook +Kubernetes 1\.33 cannot run the policy/);
+  const config = join(dir, 'off.yaml');
+  await writeFile(config, 'objstore:\n  enabled: false\n');
+  t.match(await explain('inject/persistent-volume-claim.yaml', '--kube-version', '1.37.2', '--config', config), /webhook +the configuration has no policy: objstore\.enabled is false/);
+});
