@@ -31,13 +31,14 @@ Flags:
       --kube-version V       the cluster's version (default: the cluster's with --apply, else
                              config kubernetesVersion)
       --apply                create or update the policy and its bindings in the cluster
+      --policy-only          the policy without its bindings (the chart renders those itself)
       --kubeconfig FILE      kubeconfig for --apply (default: KUBECONFIG, ~/.kube/config, else in-cluster)
   -h, --help                 show this help
 `;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
-    config: { type: 'string' }, name: { type: 'string' }, 'kube-version': { type: 'string' }, apply: { type: 'boolean', default: false }, kubeconfig: { type: 'string' },
+    config: { type: 'string' }, name: { type: 'string' }, 'kube-version': { type: 'string' }, apply: { type: 'boolean', default: false }, 'policy-only': { type: 'boolean', default: false }, kubeconfig: { type: 'string' },
   }, 'policy');
   if (values.help) {
     process.stdout.write(help);
@@ -55,6 +56,7 @@ export async function run(argv: string[]): Promise<number> {
   let objects: object[];
   try {
     ({ objects } = generatePolicy(config, name));
+    if (values['policy-only']) objects = objects.slice(0, 1);
   } catch (error) {
     if (error instanceof PolicyScopeError) throw new CommandError(error.message, 1);
     throw error;

@@ -359,6 +359,8 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
     spec: {
       policyName: name,
       matchResources: {
+        // Pod creation only, whatever the policy says: the binding bounds what it can touch.
+        resourceRules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
         namespaceSelector: {
           matchExpressions: [
             scope === 'namespace' ? { key: INJECTION_LABEL, operator: 'In', values: ['enabled'] } : { key: INJECTION_LABEL, operator: 'DoesNotExist' },
