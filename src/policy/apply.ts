@@ -5,6 +5,8 @@ import type { V1MutatingAdmissionPolicy, V1MutatingAdmissionPolicyBinding } from
 import { call, type Kube } from '../kube/client.ts';
 import { deadline } from '../kube/deadline.ts';
 import { statusOf } from '../kube/errors.ts';
+import { createHash } from 'node:crypto';
+import { PREFIX } from '../inject/names.ts';
 import { canonical } from '../inject/status.ts';
 import { ownerOf } from '../kube/owner.ts';
 
@@ -24,17 +26,21 @@ async function readOrNone<T>(kube: Kube, what: string, read: () => Promise<T>): 
 
 type Applied = 'created' | 'updated' | 'unchanged';
 
-/** Creates `wanted`, or replaces what is there when its spec or owners differ. */
-async function put<T extends { metadata?: { name?: string; resourceVersion?: string; ownerReferences?: unknown[] }; spec?: unknown }>(
+/** Records what was applied (the apiserver fills in defaults, so the stored spec is not the one sent). */
+const APPLIED_ANNOTATION = `${PREFIX}applied`;
+
+/** Creates `wanted`, or replaces what is there when what was applied or its owners differ. */
+async function put<T extends { metadata?: { name?: string; resourceVersion?: string; ownerReferences?: unknown[]; annotations?: Record<string, string> }; spec?: unknown }>(
   kube: Kube,
   what: string,
-  wanted: T,
+  object: T,
   api: { read: () => Promise<T>; create: (body: T) => Promise<T>; replace: (body: T) => Promise<T> },
 ): Promise<{ object: T; applied: Applied }> {
+  const digest = createHash('sha256').update(canonical({ spec: object.spec, owners: object.metadata?.ownerReferences ?? [] })).digest('hex').slice(0, 12);
+  const wanted = { ...object, metadata: { ...object.metadata, annotations: { ...object.metadata?.annotations, [APPLIED_ANNOTATION]: digest } } };
   const existing = await readOrNone(kube, what, api.read);
   if (existing === undefined) return { object: await call(kube, `cannot create ${what}`, () => api.create(wanted)), applied: 'created' };
-  const same = canonical(existing.spec) === canonical(wanted.spec) && canonical(existing.metadata?.ownerReferences ?? []) === canonical(wanted.metadata?.ownerReferences ?? []);
-  if (same) return { object: existing, applied: 'unchanged' };
+  if (existing.metadata?.annotations?.[APPLIED_ANNOTATION] === digest) return { object: existing, applied: 'unchanged' };
   const body = { ...wanted, metadata: { ...wanted.metadata, resourceVersion: existing.metadata?.resourceVersion } };
   return { object: await call(kube, `cannot replace ${what}`, () => api.replace(body)), applied: 'updated' };
 }

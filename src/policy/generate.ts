@@ -34,6 +34,9 @@ export function policyUnsupported(kubernetesVersion: string): string | undefined
   return `Kubernetes ${kubernetesVersion} cannot run the policy: admissionregistration.k8s.io/v1 MutatingAdmissionPolicy is served from 1.36, and apiservers before v${POLICY_MIN_KUBERNETES.join('.')} crash on the list values it adds; the webhook injects there`;
 }
 
+/** On the policy: its generation, which the pods it injects record (`check` compares it with the configuration's). */
+export const GENERATION_ANNOTATION = `${PREFIX}generation`;
+
 /** A configuration the policy cannot express: the webhook does it all. */
 export class PolicyScopeError extends Error {}
 
@@ -341,7 +344,7 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
   const policy = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingAdmissionPolicy',
-    metadata: { name },
+    metadata: { name, annotations: { [GENERATION_ANNOTATION]: generation } },
     spec: {
       // An error (none expected: every field read is guarded) leaves the pod to the webhook.
       failurePolicy: 'Ignore',

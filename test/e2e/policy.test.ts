@@ -152,6 +152,7 @@ void t.test('the policy claims only what it injects exactly as the webhook, and 
   }, 30_000, 200);
   const byWebhook = await admitAll();
   const largeByWebhook = await dryRun('policy-allow', large);
+  await cluster.kubectlOk(['delete', '-f', '-'], JSON.stringify(parse(rendered)));
 
   t.ok(claimedBy(largeByPolicy), 'a pod of 50 containers and 500 Prometheus flags is claimed');
   t.equal(comparable(largeByPolicy), comparable(largeByWebhook), 'and injected as the webhook injects it');
@@ -197,4 +198,66 @@ void t.test('the policy claims only what it injects exactly as the webhook, and 
   }
   t.ok(seedInAllowNamespace, "claimed: the seed's Deployment where its emptyDir TSDB is allowed (ephemeralTsdb allow)");
   t.notOk(seedInWarnNamespace, "left to the webhook: the seed's Deployment where its emptyDir TSDB gets the webhook's warning");
+});
+
+/** A kubeconfig that acts as service account `name` of `namespace` (a token of it), as the chart's hook pods do. */
+async function kubeconfigOf(namespace: string, name: string): Promise<Record<string, string>> {
+  const token = (await cluster.kubectlOk(['-n', namespace, 'create', 'token', name])).trim();
+  const file = join(work, `${namespace}-${name}.kubeconfig`);
+  await writeFile(file, JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
+    clusters: [{ name: 'e2e', cluster: { server: cluster.server, 'certificate-authority': cluster.certs.ca } }],
+    users: [{ name: name, user: { token } }],
+    contexts: [{ name: 'sa', context: { cluster: 'e2e', user: name } }],
+  }));
+  return { KUBECONFIG: file };
+}
+
+void t.test("the chart's mode both: the hook's command applies the policy with the hook's own rights; claimed pods cost no webhook call and are injected while the injector is down; uninstall removes it", async (t) => {
+  const release = 'tsi';
+  const fullname = `${release}-thanos-sidecar-injector`;
+  const chart = join(root, 'charts/thanos-sidecar-injector');
+  const namespace = 'chart-both';
+  await cluster.kubectlOk(['create', 'namespace', namespace]);
+  await cluster.kubectlOk(['label', 'namespace', namespace, 'thanos-injection=enabled']);
+  const injector = await startServe(t, { args: ['--config', configFile], env: cluster.env });
+  const values = ['--set', 'injection.mode=both', '--set', `webhook.url=https://127.0.0.1:${injector.port}/mutate`, '--set', 'webhook.failurePolicy=Fail',
+    '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${join(injector.certDir, 'ca.crt')}`, '--set', 'registration.enabled=false'];
+  // No kubelet here to run the hooks' Jobs: their accounts and rights as the chart renders them, and their commands run as those accounts.
+  await cluster.helmOk(['install', release, chart, '--namespace', 'thanos-injector', '--create-namespace', '--no-hooks', ...values]);
+  const hooks = parseAllDocuments(await cluster.helmOk(['template', release, chart, '--namespace', 'thanos-injector', '--kube-version', cluster.serverVersion, ...values]))
+    .map((document) => document.toJS() as { kind: string; metadata: { annotations?: Record<string, string> } } | null)
+    .filter((object) => object !== null && object.kind !== 'Job' && object.metadata.annotations?.['helm.sh/hook'] !== undefined);
+  await cluster.kubectlOk(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: hooks }));
+  const chartConfig = join(work, 'chart-config.yaml');
+  await writeFile(chartConfig, await cluster.kubectlOk(['-n', 'thanos-injector', 'get', 'configmap', fullname, '-o', 'jsonpath={.data.config\\.yaml}']));
+  const applied = await thanosInjector(['policy', '--apply', '--policy-only', `--name=${fullname}`, `--config=${chartConfig}`], await kubeconfigOf('thanos-injector', `${fullname}-policy`));
+  t.equal(applied.code, 0, applied.stderr);
+  t.equal(applied.stdout, `MutatingAdmissionPolicy ${fullname}: created\n`, "applied with the hook's own rights");
+  const again = await thanosInjector(['policy', '--apply', '--policy-only', `--name=${fullname}`, `--config=${chartConfig}`], await kubeconfigOf('thanos-injector', `${fullname}-policy`));
+  t.equal(again.stdout, `MutatingAdmissionPolicy ${fullname}: unchanged\n`, 'an upgrade with the same configuration changes nothing');
+
+  const claimedShape = pods.find((p) => p.where.startsWith('inject/persistent-volume-claim'))!.pod;
+  const webhookShape = probe.pod; // the seed's emptyDir TSDB: the webhook's warning
+  const status = (result: Pod | string) => (typeof result === 'string' ? result : result.metadata.annotations?.['thanos-injector/status'] ?? 'not injected');
+  await waitFor('the policy in force', async () => (status(await dryRun(namespace, claimedShape)).includes('"policy"') ? true : undefined), 30_000, 200);
+  const calls = async () => Number(/^thanos_injector_admissions_total\{[^}]*outcome="injected"[^}]*\} ([0-9.]+)$/m.exec(await (await fetch(`http://127.0.0.1:${injector.healthPort}/metrics`)).text())?.[1] ?? 0);
+  const before = await calls();
+  t.match(status(await dryRun(namespace, claimedShape)), '"policy":', 'a pod the policy claims is injected by the apiserver');
+  t.equal(await calls(), before, 'and costs no webhook call (its matchConditions skip an injected pod)');
+  t.match(status(await dryRun(namespace, webhookShape)), '"rendered":', 'a shape the policy leaves is injected by the webhook');
+  t.equal(await calls(), before + 1);
+
+  await injector.serve.kill();
+  t.match(status(await dryRun(namespace, claimedShape)), '"policy":', 'the injector down: the policy still injects what it claims');
+  t.match(status(await dryRun(namespace, webhookShape)), /^HTTP 500: .*failed calling webhook/, 'and the rest follows the webhook\'s failurePolicy (Fail: refused)');
+
+  await cluster.kubectlOk(['-n', 'thanos-injector', 'create', 'serviceaccount', `${fullname}-uninstall`]).catch(() => undefined);
+  const removed = await thanosInjector(['uninstall', `--webhook-config=${fullname}`, `--policy=${fullname}`], await kubeconfigOf('thanos-injector', `${fullname}-uninstall`));
+  t.equal(removed.code, 0, removed.stderr);
+  t.match(removed.stdout, `MutatingAdmissionPolicy ${fullname}: deleted; the apiserver injects no pod itself from now on\n`);
+  await waitFor('the policy out of force', async () => (status(await dryRun(namespace, claimedShape)) === 'not injected' ? true : undefined), 30_000, 200);
+  t.pass('after uninstall, pods are created as they are');
+  await cluster.helmOk(['uninstall', release, '--namespace', 'thanos-injector', '--no-hooks']);
+  t.same(JSON.parse(await cluster.kubectlOk(['get', 'mutatingadmissionpolicybindings', '-o', 'json'])).items, [], 'helm uninstall removes the bindings it rendered');
 });
