@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (ar
   register: { summary: 'register injected sidecars with Thanos Query', load: () => import('./cli/register.ts') },
   check: { summary: 'diagnose an install, a namespace or a pod', load: () => import('./cli/check.ts') },
   uninstall: { summary: 'delete the webhook configuration first (what it owns goes with it)', load: () => import('./cli/uninstall.ts') },
+  policy: { summary: 'print the injection as a MutatingAdmissionPolicy (Kubernetes >= 1.36.6)', load: () => import('./cli/policy.ts') },
   rollout: { summary: 're-create pods whose sidecar is outdated (HA replicas one at a time)', load: () => import('./cli/rollout.ts') },
 };
 

@@ -9,6 +9,7 @@ import { applyPatchInPlace } from '../inject/patch.ts';
 import { allContainers } from '../inject/pod.ts';
 import { canonical, readStatus, type RenderedRecord } from '../inject/status.ts';
 import { uninjectPod } from '../inject/uninject.ts';
+import { generatePolicy, PolicyScopeError } from '../policy/generate.ts';
 import { isDeleting, isTerminal } from '../kube/pods.ts';
 import { recreateCommand } from './owner.ts';
 import { CHECK, ok, skip, warn, type CheckRow } from './rows.ts';
@@ -78,6 +79,7 @@ export function sidecarDrift(pod: V1Pod, context: InjectionContext): Drift {
   if (status === undefined) return { state: 'not-judged', reason: `no status annotation: ${SIDECAR_NAME} was not added by this injector` };
   if ('error' in status) return { state: 'unknown', reason: `its status annotation cannot be read (${status.error})` };
   if (status.container === undefined) return { state: 'not-judged', reason: 'the pod runs its own Thanos sidecar' };
+  if (status.policy !== undefined && status.rendered === undefined) return policyDrift(pod, status.policy, context);
   const was = status.rendered;
   if (was === undefined) {
     return { state: 'unknown', reason: `injected by injector ${status.version}, which recorded no fingerprint of what it added: cannot tell (a rollout injects the current sidecar)` };
@@ -97,6 +99,50 @@ export function sidecarDrift(pod: V1Pod, context: InjectionContext): Drift {
   const running = sidecarIn(pod, status.container);
   const wanted = sidecarIn(rendered, status.container);
   return { state: 'outdated', differences: aspects.map((aspect) => describeDifference(aspect, was, now.rendered!, running, wanted)) };
+}
+
+/** The generation of the policy a configuration makes, once per configuration; the reason when it makes none. */
+const generations = new WeakMap<InjectionContext['config'], { generation: string } | { reason: string }>();
+
+function currentGeneration(config: InjectionContext['config']): { generation: string } | { reason: string } {
+  let known = generations.get(config);
+  if (known === undefined) {
+    try {
+      known = { generation: generatePolicy(config, 'current').generation };
+    } catch (error) {
+      if (!(error instanceof PolicyScopeError)) throw error;
+      known = { reason: error.message };
+    }
+    generations.set(config, known);
+  }
+  return known;
+}
+
+/**
+ * A pod the apiserver injected with the policy records the policy's generation, not fingerprints
+ * (CEL has no hash): the same generation injects the same sidecar (the differential test holds the
+ * policy to the webhook), so it is current when the configuration makes that generation today.
+ * Otherwise what differs is told from the sidecar as it runs against what would be injected now.
+ */
+function policyDrift(pod: V1Pod, generation: string, context: InjectionContext): Drift {
+  const current = currentGeneration(context.config);
+  const running = sidecarIn(pod, SIDECAR_NAME);
+  if ('generation' in current && current.generation === generation) return { state: 'current', image: running?.image ?? '' };
+  const uninjected = uninjectPod(pod);
+  const again = 'error' in uninjected ? undefined : injectPod(uninjected.pod, context);
+  const wanted = again?.outcome === 'injected' && !('error' in uninjected) ? sidecarIn(patched(uninjected.pod, again.patch), SIDECAR_NAME) : undefined;
+  const differences = [
+    `injected by policy generation ${generation}; the current configuration ${'generation' in current ? `makes generation ${current.generation}` : `makes no policy (${current.reason})`}`,
+    ...(wanted !== undefined && running?.image !== wanted.image ? [`image ${running?.image ?? 'none'} -> ${wanted.image ?? 'none'}`] : []),
+    ...(wanted !== undefined && canonical(running?.args ?? []) !== canonical(wanted.args ?? []) ? [`flags ${argsDifference(running?.args ?? [], wanted.args ?? [])}`] : []),
+  ];
+  return { state: 'outdated', differences };
+}
+
+function patched(pod: V1Pod, patch: Parameters<typeof applyPatchInPlace>[1]): V1Pod {
+  const copy = structuredClone(pod);
+  applyPatchInPlace(copy, patch);
+  return copy;
 }
 
 /**

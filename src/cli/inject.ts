@@ -18,6 +18,9 @@ import { CommandError, UsageError } from '../errors.ts';
 import { describe, printManifests, readManifests, type Manifest } from './manifests.ts';
 import { resolvePointer } from '../validation.ts';
 import { podPointer } from './workloads.ts';
+import { policyClaim } from '../policy/claim.ts';
+import { generatePolicy, policyUnsupported, PolicyScopeError } from '../policy/generate.ts';
+import { table } from '../table.ts';
 
 export const help = `Usage: thanos-injector inject -f FILE|- [flags]
 
@@ -28,7 +31,9 @@ pass through unchanged.
 
 Flags:
   -f, --filename FILE     manifest file, or - for stdin (required)
-  -o, --output FORMAT     yaml (default) or patch (the JSON patch, for a single Pod)
+  -o, --output FORMAT     yaml (default); patch (the JSON patch, for a single Pod); explain (which
+                          back end injects each pod where the policy is bound, and why: the
+                          policy of thanos-injector policy, or the webhook)
       --config FILE       injector configuration (YAML); defaults apply without it
   -n, --namespace NAME    namespace for objects that name none (default: default)
       --kube-version V    Kubernetes version for sidecarMode auto (default: config kubernetesVersion)
@@ -121,6 +126,34 @@ function adviseOnLabels(objects: readonly Manifest[], run: InjectRun): void {
   }
 }
 
+/**
+ * For each pod and pod template: which back end injects it once the policy is bound (the pods a
+ * workload's controller creates: a StatefulSet's claims among their volumes), and why.
+ */
+function explain(objects: readonly Manifest[], run: InjectRun): string {
+  const unsupported = policyUnsupported(run.kubernetesVersion);
+  let noPolicy = unsupported;
+  if (noPolicy === undefined) {
+    try {
+      generatePolicy(run.config, 'thanos-sidecar-injector');
+    } catch (error) {
+      if (!(error instanceof PolicyScopeError)) throw error;
+      noPolicy = `the configuration has no policy: ${error.message}`;
+    }
+  }
+  const rows = objects.flatMap((object) => {
+    const pointer = typeof object.kind === 'string' ? podPointer(object.kind) : undefined;
+    if (pointer === undefined) return [];
+    const template = resolvePointer(object, pointer) as PodLike;
+    const claims = ((object.spec as { volumeClaimTemplates?: { metadata?: { name?: string } }[] } | undefined)?.volumeClaimTemplates ?? [])
+      .map((claim) => ({ name: claim.metadata?.name ?? '', persistentVolumeClaim: { claimName: claim.metadata?.name ?? '' } }));
+    const pod = { ...template, spec: { ...template.spec!, volumes: [...(template.spec?.volumes ?? []), ...claims] } };
+    const claim = noPolicy === undefined ? policyClaim(pod, namespaceOf(object, run), run.config, run.kubernetesVersion) : { backEnd: 'webhook' as const, why: noPolicy };
+    return [[describe(object), claim.backEnd, claim.backEnd === 'policy' ? 'the apiserver injects it, exactly as the webhook would' : claim.why]];
+  });
+  return table(['OBJECT', 'BACK END', 'WHY'], rows);
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     filename: { type: 'string', short: 'f' },
@@ -134,13 +167,17 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.filename === undefined) throw new UsageError("inject needs -f FILE (or -f - for stdin)\nRun 'thanos-injector inject --help' for usage.");
-  if (values.output !== 'yaml' && values.output !== 'patch') throw new UsageError(`--output: "${values.output}" is not valid; expected yaml or patch`);
+  if (!['yaml', 'patch', 'explain'].includes(values.output)) throw new UsageError(`--output: "${values.output}" is not valid; expected yaml, patch or explain`);
   const config = await loadConfig(values.config);
   const kubernetesVersion = values['kube-version'] ?? config.kubernetesVersion;
   if (!/^v?[0-9]+\.[0-9]+/.test(kubernetesVersion)) throw new UsageError(`--kube-version: "${kubernetesVersion}" is not valid; expected a version such as 1.33`);
 
   const { source, input, parsed } = await readManifests(values.filename);
   const objects = parsed.map((p) => p.object);
+  if (values.output === 'explain') {
+    process.stdout.write(explain(flatten(objects), { config, kubernetesVersion, namespace: values.namespace, denials: [] }));
+    return 0;
+  }
   const injection: InjectRun = { config, kubernetesVersion, namespace: values.namespace, denials: [] };
   const operations = objects.map((object) => injectObject(object as Manifest, injection));
   if (injection.denials.length > 0) throw new CommandError(injection.denials.join('\n'));

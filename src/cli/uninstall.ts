@@ -24,13 +24,15 @@ Exit codes: 0 gone (or already gone), 1 an API call failed or it was still there
 
 Flags:
       --webhook-config NAME   the MutatingWebhookConfiguration (default: ${DEFAULT_WEBHOOK_CONFIGURATION})
+      --policy NAME           also the MutatingAdmissionPolicy of that name (thanos-injector policy),
+                              first: from then on the apiserver injects no pod itself either
       --timeout DURATION      how long to wait for it to be gone (default: 60s)
       --kubeconfig FILE       kubeconfig to use (default: KUBECONFIG, ~/.kube/config, else in-cluster)
   -h, --help                  show this help
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { 'webhook-config': { type: 'string' }, timeout: { type: 'string' }, kubeconfig: { type: 'string' } }, 'uninstall');
+  const { values } = parseFlags(argv, { 'webhook-config': { type: 'string' }, policy: { type: 'string' }, timeout: { type: 'string' }, kubeconfig: { type: 'string' } }, 'uninstall');
   if (values.help) {
     process.stdout.write(help);
     return 0;
@@ -39,6 +41,7 @@ export async function run(argv: string[]): Promise<number> {
   const timeoutMs = values.timeout === undefined ? 60_000 : parseDuration(values.timeout);
   if (timeoutMs === undefined || timeoutMs <= 0) throw new UsageError(`--timeout: "${values.timeout ?? ''}" is not valid; expected a duration such as 60s`);
   const kube = connect(values.kubeconfig);
+  if (values.policy !== undefined) await deletePolicy(kube, checkName('policy', values.policy, DNS_SUBDOMAIN, 'a MutatingAdmissionPolicy name'));
   const exists = async () => {
     try {
       await kube.admission.readMutatingWebhookConfiguration({ name }, deadline(10_000));
@@ -66,4 +69,18 @@ export async function run(argv: string[]): Promise<number> {
   }
   process.stdout.write(`MutatingWebhookConfiguration ${name}: deleted; pods are created without the webhook from now on, and what it owns (register's Services and ConfigMap, the certificate Secret) goes with it\n`);
   return 0;
+}
+
+/** Deletes the policy (its bindings, owned by it or by the chart, go with it or with the release). */
+async function deletePolicy(kube: ReturnType<typeof connect>, name: string): Promise<void> {
+  const gone = await call(kube, `cannot delete MutatingAdmissionPolicy ${name}`, async () => {
+    try {
+      await kube.admission.deleteMutatingAdmissionPolicy({ name }, deadline(10_000));
+      return false;
+    } catch (error) {
+      if (statusOf(error) === 404) return true;
+      throw error;
+    }
+  });
+  process.stdout.write(`MutatingAdmissionPolicy ${name}: ${gone ? 'already gone' : 'deleted; the apiserver injects no pod itself from now on'}\n`);
 }

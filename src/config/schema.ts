@@ -106,6 +106,12 @@ export const ConfigSchema = Type.Object(
     logLevel: Type.Enum([...LOG_LEVELS], { default: 'info', description: 'one of debug, info, warn, error' }),
     /** native: a restartable init container; container: a regular container; auto: native from Kubernetes 1.29. */
     sidecarMode: Type.Enum(['auto', 'native', 'container'], { default: 'auto', description: 'one of auto, native, container' }),
+    /**
+     * Which back ends inject: webhook (the webhook alone), both (the MutatingAdmissionPolicy of
+     * `thanos-injector policy` injects the common shapes in the apiserver itself, the webhook the
+     * rest; Kubernetes >= 1.36.6). Set by the chart; `check` expects the policy with both.
+     */
+    mode: Type.Enum(['webhook', 'both'], { default: 'webhook', description: 'webhook or both' }),
     /** Read by sidecarMode auto when the cluster's own version cannot be read, and by the offline CLI. */
     kubernetesVersion: Type.String({ pattern: '^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?([-+].*)?$', default: '1.33', description: 'a version such as 1.33 or v1.34.2' }),
     /**

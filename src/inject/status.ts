@@ -60,6 +60,8 @@ const StatusSchema = Type.Object({
   env: Type.Optional(Names),
   securityContext: Type.Optional(Names),
   rendered: Type.Optional(RenderedSchema),
+  /** Injected by the MutatingAdmissionPolicy (src/policy/generate.ts): its generation, in place of `rendered`. */
+  policy: Type.Optional(Type.String({ pattern: '^[0-9a-f]{12}$', description: 'a 12-digit hex digest' })),
   undo: Type.Optional(UndoSchema),
 });
 export type InjectionStatus = Type.Static<typeof StatusSchema> & { compaction?: CompactionMode; tsdb?: TsdbVolume; flags?: string[]; warnings?: string[] };

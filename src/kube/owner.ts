@@ -1,15 +1,18 @@
 // The injector's install owns what it creates at run time (the headless Services and the endpoints
 // ConfigMap of `register`, the certificate Secret of `serve`): each carries an ownerReference to the
-// install's MutatingWebhookConfiguration, a cluster-scoped object any namespaced object may name as
-// its owner, so the garbage collector deletes them when the install's webhook configuration goes
-// (`helm uninstall`). Pure.
+// install's MutatingWebhookConfiguration (or, for an install that injects with the policy alone, its
+// MutatingAdmissionPolicy), a cluster-scoped object any namespaced object may name as its owner, so
+// the garbage collector deletes them when it goes (`helm uninstall`). Pure.
 import type { V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
 
-export function ownerOf(configuration: { metadata?: { name?: string; uid?: string } }): V1OwnerReference | undefined {
+export function ownerOf(
+  configuration: { metadata?: { name?: string; uid?: string } },
+  kind: 'MutatingWebhookConfiguration' | 'MutatingAdmissionPolicy' = 'MutatingWebhookConfiguration',
+): V1OwnerReference | undefined {
   const { name, uid } = configuration.metadata ?? {};
   if (!name || !uid) return undefined;
   // No blockOwnerDeletion: it needs the right to update the owner's finalizers, and nothing waits on them.
-  return { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', name, uid };
+  return { apiVersion: 'admissionregistration.k8s.io/v1', kind, name, uid };
 }
 
 /** Whether `metadata` already names `owner`. */

@@ -11,6 +11,7 @@ import { injectPod, type InjectionContext } from '../../src/inject/inject.ts';
 import { STATUS_ANNOTATION } from '../../src/inject/names.ts';
 import { applyPatchInPlace } from '../../src/inject/patch.ts';
 import { applyPodDefaults } from '../harness/pod-defaults.ts';
+import { generatePolicy } from '../../src/policy/generate.ts';
 
 const seed = parseAllDocuments(readFileSync(new URL('../fixtures/inject/seed-deployment.yaml', import.meta.url), 'utf8'))
   .map((doc) => doc.toJS() as { kind: string; spec: { template: V1Pod } })
@@ -110,5 +111,25 @@ void t.test('completed, terminating, and pods with a sidecar of their own are no
   const own = storedPod();
   own.metadata!.annotations![STATUS_ANNOTATION] = JSON.stringify({ version: '0.1.0', existingSidecar: 'thanos', securityContext: [] });
   t.same(sidecarDrift(own, context({ logLevel: 'debug' })), { state: 'not-judged', reason: 'the pod runs its own Thanos sidecar' });
+  t.end();
+});
+
+/** The same pod as the policy injects it: its status annotation records the policy's generation instead of fingerprints. */
+function policyInjected(config: Record<string, unknown> = {}): V1Pod {
+  const pod = storedPod(config);
+  const status = JSON.parse(pod.metadata!.annotations![STATUS_ANNOTATION]!) as Record<string, unknown>;
+  delete status.rendered;
+  status.policy = generatePolicy(context(config).config, 'thanos-sidecar-injector').generation;
+  pod.metadata!.annotations![STATUS_ANNOTATION] = JSON.stringify(status);
+  return pod;
+}
+
+void t.test("a pod the policy injected is judged by the policy's generation: current while the configuration makes the same one, outdated with what differs after", (t) => {
+  t.same(sidecarDrift(policyInjected(), context()), { state: 'current', image: 'quay.io/thanos/thanos:v0.42.5' });
+  const drift = sidecarDrift(policyInjected(), context({ logLevel: 'debug' }));
+  t.equal(drift.state, 'outdated');
+  t.match(drift.state === 'outdated' ? drift.differences : [], [/^injected by policy generation [0-9a-f]{12}; the current configuration makes generation [0-9a-f]{12}$/, 'flags --log.level=info -> --log.level=debug']);
+  const unexpressible = sidecarDrift(policyInjected(), context({ objstore: { enabled: false } }));
+  t.match(unexpressible.state === 'outdated' ? unexpressible.differences[0] : '', /makes no policy \(objstore\.enabled is false/);
   t.end();
 });

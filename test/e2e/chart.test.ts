@@ -5,7 +5,9 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
+import { buildConfig } from '../../src/config/load.ts';
+import { generatePolicy } from '../../src/policy/generate.ts';
 import type { V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
 import { selectingWebhooks } from '../../src/check/webhook.ts';
 import { optedIn } from '../../src/inject/names.ts';
@@ -40,7 +42,12 @@ interface Webhook {
 }
 
 async function template(...sets: string[]): Promise<K8sObject[]> {
-  const args = ['template', 'tsi', chart, '--namespace', 'observability', ...sets.flatMap((s) => ['--set', s])];
+  return templateFor('1.37.2', ...sets);
+}
+
+/** The chart rendered for a cluster of `kubeVersion`. */
+async function templateFor(kubeVersion: string, ...sets: string[]): Promise<K8sObject[]> {
+  const args = ['template', 'tsi', chart, '--namespace', 'observability', '--kube-version', kubeVersion, ...sets.flatMap((s) => ['--set', s])];
   const { stdout } = await run(helm, args);
   return parseAllDocuments(stdout).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => o !== null);
 }
@@ -136,8 +143,9 @@ void t.test('RBAC: every rule is on the allow-list, nothing cluster-wide on secr
     'events': ['create', 'patch'],
     'events.k8s.io/events': ['create', 'patch'],
     'configmaps': ['get', 'update', 'create'],
+    'admissionregistration.k8s.io/mutatingadmissionpolicies': ['create', 'get', 'update', 'delete'],
   };
-  for (const sets of [[], ['registration.restartUninjected=true'], ['registration.mode=watch']]) {
+  for (const sets of [[], ['registration.restartUninjected=true'], ['registration.mode=watch'], ['injection.mode=both']]) {
     const objects = await template(...sets);
     for (const role of [...find(objects, 'Role'), ...find(objects, 'ClusterRole')]) {
       for (const rule of (role as unknown as { rules: Rule[] }).rules) {
@@ -158,6 +166,14 @@ void t.test('RBAC: every rule is on the allow-list, nothing cluster-wide on secr
   }
   const [webhookRole] = find(await template(), 'ClusterRole').filter((r) => r.metadata.name === 'tsi-thanos-sidecar-injector');
   t.same((webhookRole as unknown as { rules: Rule[] }).rules[0]?.resourceNames, ['tsi-thanos-sidecar-injector'], 'the webhook may patch only its own configuration');
+  // Every rule on the policy but create (which cannot name one) names the install's own; only the uninstall hook deletes it.
+  for (const role of find(await template('injection.mode=both'), 'ClusterRole')) {
+    for (const rule of (role as unknown as { rules: Rule[] }).rules.filter((r) => r.resources.includes('mutatingadmissionpolicies') && !r.verbs.includes('create'))) {
+      t.same(rule.resourceNames, ['tsi-thanos-sidecar-injector'], `${role.metadata.name}: its own policy only`);
+      t.equal(rule.verbs.includes('delete'), role.metadata.name === 'tsi-thanos-sidecar-injector-uninstall', `${role.metadata.name}: delete only in the uninstall hook`);
+    }
+    t.notOk(JSON.stringify(role).includes('mutatingadmissionpolicybindings'), `${role.metadata.name}: binds no policy (the chart renders the bindings)`);
+  }
   // Every rule on webhook configurations names the install's own; only the uninstall hook deletes it.
   for (const role of find(await template(), 'ClusterRole')) {
     for (const rule of (role as unknown as { rules: Rule[] }).rules.filter((r) => r.resources.includes('mutatingwebhookconfigurations'))) {
@@ -307,4 +323,23 @@ void t.test('watch registration exports its metrics: port, probes, Service, Serv
   const panels = (JSON.parse(dashboard.data['thanos-sidecar-injector.json'] ?? '{}') as { panels: { targets: { expr: string }[] }[] }).panels;
   const exprs = panels.flatMap((panel) => panel.targets.map((target) => target.expr)).join('\n');
   for (const metric of ['thanos_injector_registered_pods', 'thanos_injector_uninjected_prometheus_pods']) t.match(exprs, metric, `a panel shows ${metric}`);
+});
+
+void t.test('injection.mode both: the bindings the generator makes, and a hook that applies the policy generated from the chart\'s configuration', async (t) => {
+  const objects = await template('injection.mode=both', 'webhook.excludedNamespaces={team-x}');
+  const config = find(objects, 'ConfigMap').find((c) => c.metadata.name === 'tsi-thanos-sidecar-injector') as unknown as { data: Record<string, string> };
+  const { objects: generated } = generatePolicy(buildConfig(parse(config.data['config.yaml'] ?? '') as Record<string, unknown>), 'tsi-thanos-sidecar-injector');
+  const sorted = (binding: unknown) => JSON.parse(JSON.stringify(binding, (key, value: unknown) => (key === 'values' && Array.isArray(value) ? [...(value as string[])].sort() : value))) as { spec: unknown; metadata: { name: string } };
+  const rendered = find(objects, 'MutatingAdmissionPolicyBinding').map(sorted);
+  t.same(rendered.map((b) => [b.metadata.name, b.spec]), generated.slice(1).map(sorted).map((b) => [b.metadata.name, b.spec]), 'the chart renders the bindings thanos-injector policy makes');
+  t.equal(find(objects, 'MutatingAdmissionPolicy').length, 0, 'the policy itself comes from the hook');
+  const hook = find(objects, 'Job').find((j) => j.metadata.name === 'tsi-thanos-sidecar-injector-policy');
+  t.equal(hook?.metadata.annotations?.['helm.sh/hook'], 'post-install,post-upgrade');
+  t.match(JSON.stringify(hook), '"args":["policy","--apply","--policy-only","--name=tsi-thanos-sidecar-injector","--config=/etc/thanos-injector/config/config.yaml"]');
+  t.match(JSON.stringify(hook), '"configMap":{"name":"tsi-thanos-sidecar-injector"}', 'it reads the configuration the webhook reads');
+  t.match(JSON.stringify(find(objects, 'Job').find((j) => j.metadata.name.endsWith('-uninstall'))), '--policy=tsi-thanos-sidecar-injector', 'uninstall removes the policy too');
+  t.same(find(await template(), 'MutatingAdmissionPolicyBinding'), [], 'mode webhook (the default): no policy');
+  await t.rejects(templateFor('1.36.5', 'injection.mode=both'), /injection\.mode both needs Kubernetes 1\.36\.6 or later .*this cluster is v1\.36\.5: use injection\.mode webhook/, 'older clusters: refused with the reason');
+  await t.rejects(templateFor('1.32.13', 'injection.mode=both'), /injection\.mode both needs Kubernetes 1\.36\.6/);
+  t.same(find(await templateFor('1.32.13'), 'MutatingAdmissionPolicyBinding'), [], 'the oldest release: no policy by default');
 });

@@ -118,3 +118,16 @@ volumes:
     configMap:
       name: {{ include "tsi.fullname" . }}
 {{- end -}}
+
+{{/*
+injection.mode both needs a cluster that serves MutatingAdmissionPolicy v1 and does not crash on the
+list values the policy adds (Kubernetes 1.36.6; `thanos-injector policy` says the same).
+*/}}
+{{- define "tsi.policy" -}}
+{{- if eq .Values.injection.mode "both" -}}
+{{- if not (semverCompare ">=1.36.6-0" .Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "injection.mode both needs Kubernetes 1.36.6 or later (MutatingAdmissionPolicy v1; earlier apiservers crash on the policy's list values), and this cluster is %s: use injection.mode webhook" .Capabilities.KubeVersion.Version) -}}
+{{- end -}}
+true
+{{- end -}}
+{{- end -}}
