@@ -259,5 +259,5 @@ void t.test("the chart's mode both: the hook's command applies the policy with t
   await waitFor('the policy out of force', async () => (status(await dryRun(namespace, claimedShape)) === 'not injected' ? true : undefined), 30_000, 200);
   t.pass('after uninstall, pods are created as they are');
   await cluster.helmOk(['uninstall', release, '--namespace', 'thanos-injector', '--no-hooks']);
-  t.same(JSON.parse(await cluster.kubectlOk(['get', 'mutatingadmissionpolicybindings', '-o', 'json'])).items, [], 'helm uninstall removes the bindings it rendered');
+  t.same((JSON.parse(await cluster.kubectlOk(['get', 'mutatingadmissionpolicybindings', '-o', 'json'])) as { items: unknown[] }).items, [], 'helm uninstall removes the bindings it rendered');
 });
