@@ -8,6 +8,8 @@ import type {
   V1ConfigMap,
   V1Deployment,
   V1EndpointSlice,
+  V1MutatingAdmissionPolicy,
+  V1MutatingAdmissionPolicyBinding,
   V1MutatingWebhookConfiguration,
   V1Namespace,
   V1Pod,
@@ -28,6 +30,10 @@ export interface LogRequest {
 export interface ClusterReader {
   webhookConfiguration(name: string): Promise<V1MutatingWebhookConfiguration | undefined>;
   webhookConfigurations(): Promise<V1MutatingWebhookConfiguration[]>;
+  /** The MutatingAdmissionPolicy of that name (undefined: none, or a cluster that serves none). */
+  admissionPolicy(name: string): Promise<V1MutatingAdmissionPolicy | undefined>;
+  /** Every MutatingAdmissionPolicyBinding ([] on a cluster that serves none). */
+  admissionPolicyBindings(): Promise<V1MutatingAdmissionPolicyBinding[]>;
   namespace(name: string): Promise<V1Namespace | undefined>;
   /** Every pod of a namespace (the pods with a sidecar are picked from them, and compared). */
   pods(namespace: string): Promise<V1Pod[]>;
@@ -97,6 +103,9 @@ export function kubeReader(kube: Kube, timeoutMs = 10_000): ClusterReader {
       optional(`cannot read MutatingWebhookConfiguration ${name}`, () => admission.readMutatingWebhookConfiguration({ name }, options)),
     webhookConfigurations: async () =>
       (await call(kube, 'cannot list MutatingWebhookConfigurations', () => admission.listMutatingWebhookConfiguration({}, options))).items,
+    admissionPolicy: (name) => optional(`cannot read MutatingAdmissionPolicy ${name}`, () => admission.readMutatingAdmissionPolicy({ name }, options)),
+    admissionPolicyBindings: async () =>
+      (await optional('cannot list MutatingAdmissionPolicyBindings', () => admission.listMutatingAdmissionPolicyBinding({}, options)))?.items ?? [],
     namespace: (name) => optional(`cannot read namespace ${name}`, () => core.readNamespace({ name }, options)),
     pods: async (namespace) =>
       (await call(kube, `cannot list pods in namespace ${namespace}`, () => core.listNamespacedPod({ namespace }, options))).items,

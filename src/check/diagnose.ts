@@ -28,6 +28,7 @@ import { checkPodRegistered, checkQueryConfigMap, DEFAULT_QUERY_CONFIGMAP, type 
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import { checkSidecarUploads, readUploadEvidence, sidecarRuns, type UploadEvidence } from './uploads.ts';
 import { checkMatchConditions } from './match-conditions.ts';
+import { checkPolicy } from './policy.ts';
 import { checkWebhooks, chooseConfiguration, installLocation, WEBHOOK_SUFFIX, type InstallLocation, type WebhookTarget } from './webhook.ts';
 
 /** The key of the chart's injector ConfigMap (templates/configmap.yaml). */
@@ -274,6 +275,12 @@ export async function diagnose(reader: ClusterReader, options: CheckOptions): Pr
   const failurePolicy = configuration?.webhooks?.find((w) => w.name.endsWith(WEBHOOK_SUFFIX))?.failurePolicy ?? 'Fail';
   rows.push(...(await checkInjector(reader, target, failurePolicy, options)));
   rows.push(found.config);
+  if (configuration?.metadata?.name !== undefined) {
+    const name = configuration.metadata.name;
+    const [policy, bindings] = await Promise.all([reader.admissionPolicy(name), reader.admissionPolicyBindings()]);
+    const row = checkPolicy(config, name, location?.namespace, policy, bindings);
+    if (row !== undefined) rows.push(row);
+  }
 
   const queryRef = options.queryConfigMap ?? (location === undefined ? undefined : { namespace: location.namespace, name: DEFAULT_QUERY_CONFIGMAP });
   const queryConfigMap = queryRef === undefined ? undefined : await reader.configMap(queryRef.namespace, queryRef.name);

@@ -29,6 +29,7 @@ export const CHECK = {
   caBundle: 'caBundle',
   certificateExpiry: 'serving certificate expiry',
   injectorConfig: 'injector configuration',
+  policy: 'injection policy',
   queryConfigMap: 'query registration configmap',
   namespace: 'namespace injection',
   labelsDistinct: 'external labels distinct',

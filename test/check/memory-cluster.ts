@@ -7,6 +7,8 @@ import type {
   V1ContainerStatus,
   V1Deployment,
   V1EndpointSlice,
+  V1MutatingAdmissionPolicy,
+  V1MutatingAdmissionPolicyBinding,
   V1MutatingWebhookConfiguration,
   V1Namespace,
   V1Pod,
@@ -45,6 +47,8 @@ export class MemoryCluster implements ClusterReader {
   }
   webhookConfiguration = (name: string) => this.get<V1MutatingWebhookConfiguration>('mwc', '', name);
   webhookConfigurations = () => this.list<V1MutatingWebhookConfiguration>('mwc', '');
+  admissionPolicy = (name: string) => this.get<V1MutatingAdmissionPolicy>('map', '', name);
+  admissionPolicyBindings = () => this.list<V1MutatingAdmissionPolicyBinding>('mapb', '');
   namespace = (name: string) => this.get<V1Namespace>('namespace', '', name);
   pods = (namespace: string) => this.list<V1Pod>('pod', namespace);
   service = (namespace: string, name: string) => this.get<V1Service>('service', namespace, name);
