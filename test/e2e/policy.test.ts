@@ -236,6 +236,8 @@ void t.test("the chart's mode both: the hook's command applies the policy with t
   t.equal(applied.stdout, `MutatingAdmissionPolicy ${fullname}: created\n`, "applied with the hook's own rights");
   const again = await thanosInjector(['policy', '--apply', '--policy-only', `--name=${fullname}`, `--config=${chartConfig}`], await kubeconfigOf('thanos-injector', `${fullname}-policy`));
   t.equal(again.stdout, `MutatingAdmissionPolicy ${fullname}: unchanged\n`, 'an upgrade with the same configuration changes nothing');
+  const checked = await thanosInjector(['check', '--webhook-config', fullname, '--config', chartConfig], cluster.env);
+  t.match(checked.stdout, new RegExp(`injection policy +ok +MutatingAdmissionPolicy ${fullname} \\(generation [0-9a-f]{12}\\), bound by ${fullname}-namespace, ${fullname}-pod`), 'check finds it there, bound and current');
 
   const claimedShape = pods.find((p) => p.where.startsWith('inject/persistent-volume-claim'))!.pod;
   const webhookShape = probe.pod; // the seed's emptyDir TSDB: the webhook's warning
