@@ -19,14 +19,17 @@ void t.test('a policy and two bindings, selecting as the webhooks do', (t) => {
   t.ok(policy.spec.variables.some((v) => v.name === 'claimed'), 'the shapes it claims, in one variable');
   t.same(bindings.map((b) => [b.metadata.name, b.spec.policyName]), [['tsi-namespace', 'tsi'], ['tsi-pod', 'tsi']]);
   const excluded = { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'thanos-injector'] };
+  const podCreation = [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }];
   t.same(bindings[0]?.spec.matchResources, {
+    resourceRules: podCreation,
     namespaceSelector: { matchExpressions: [{ key: 'thanos-injection', operator: 'In', values: ['enabled'] }, excluded] },
     objectSelector: { matchExpressions: [{ key: 'thanos-injection', operator: 'NotIn', values: ['disabled'] }] },
   }, 'namespace opt-in: the namespace labelled enabled, the pod not labelled disabled');
   t.same(bindings[1]?.spec.matchResources, {
+    resourceRules: podCreation,
     namespaceSelector: { matchExpressions: [{ key: 'thanos-injection', operator: 'DoesNotExist' }, excluded] },
     objectSelector: { matchLabels: { 'thanos-injection': 'enabled' } },
-  }, 'pod opt-in: the pod labelled enabled in a namespace without the label');
+  }, 'pod opt-in: the pod labelled enabled in a namespace without the label (pod creation only, whatever the policy says)');
   t.end();
 });
 
