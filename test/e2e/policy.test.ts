@@ -8,14 +8,12 @@
 // and one part of the status annotation: the webhook records `rendered` (SHA-256 fingerprints of
 // what it added, which CEL cannot compute), the policy `policy` (its generation) instead.
 import t from 'tap';
-import https from 'node:https';
-import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { startServe } from '../support/serve.ts';
 import { waitFor } from '../support/net.ts';
-import { root, startE2e, thanosInjector } from '../support/e2e.ts';
+import { podDryRunner, root, startE2e, thanosInjector } from '../support/e2e.ts';
 import { fixturePods, generatedPods, type NamedPod } from '../support/policy-pods.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { injectPod } from '../../src/inject/inject.ts';
@@ -34,22 +32,8 @@ for (const namespace of NAMESPACES) {
   await cluster.kubectlOk(['label', 'namespace', namespace, 'thanos-injection=enabled']);
 }
 
-const agent = new https.Agent({ keepAlive: true, ca: readFileSync(cluster.certs.ca), cert: readFileSync(cluster.certs.admin), key: readFileSync(cluster.certs.adminKey) });
 type Pod = { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } } & Record<string, unknown>;
-
-/** A dry-run create: the pod as admitted, or the apiserver's refusal as `HTTP <code>: <message>`. */
-function dryRun(namespace: string, pod: unknown): Promise<Pod | string> {
-  return new Promise((resolve) => {
-    const request = https.request(`${cluster.server}/api/v1/namespaces/${namespace}/pods?dryRun=All`, { method: 'POST', agent, headers: { 'content-type': 'application/json' }, timeout: 30_000 }, (response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      response.on('end', () => resolve(response.statusCode === 201 ? (JSON.parse(body) as Pod) : `HTTP ${response.statusCode ?? 0}: ${(JSON.parse(body) as { message?: string }).message ?? body}`));
-    });
-    request.on('timeout', () => request.destroy(new Error('no answer in 30 s')));
-    request.on('error', (error) => resolve(`request failed: ${error.message}`));
-    request.end(JSON.stringify(pod));
-  });
-}
+const dryRun = podDryRunner(cluster) as (namespace: string, pod: unknown) => Promise<Pod | string>;
 
 const pods: (NamedPod & { namespace: string })[] = [...fixturePods(), ...generatedPods(GENERATED, SEED)]
   .map((named, i) => ({ ...named, namespace: NAMESPACES[i % NAMESPACES.length] as string }));

@@ -2,6 +2,8 @@
 // and a work folder for the file, `thanos-injector` run as a real process, and the pod checks.
 // The kubectl/helm wrappers that must succeed are on the Cluster (../cluster/cluster.ts).
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,4 +50,25 @@ export async function dryRunInjected(cluster: Cluster, pod: string): Promise<tru
 /** How many thanos-sidecar containers (regular or init) a pod has. */
 export function sidecars(pod: { spec: { containers: { name: string }[]; initContainers?: { name: string }[] } }): number {
   return [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].filter((c) => c.name === 'thanos-sidecar').length;
+}
+
+/**
+ * Server-side dry-run creates of pods as the admin, over one kept-alive connection pool: the pod as
+ * admitted, or the refusal as `HTTP <code>: <message>`.
+ */
+export function podDryRunner(cluster: Cluster): (namespace: string, pod: unknown) => Promise<Record<string, unknown> | string> {
+  const agent = new https.Agent({ keepAlive: true, ca: readFileSync(cluster.certs.ca), cert: readFileSync(cluster.certs.admin), key: readFileSync(cluster.certs.adminKey) });
+  return (namespace, pod) => new Promise((resolve) => {
+    const request = https.request(`${cluster.server}/api/v1/namespaces/${namespace}/pods?dryRun=All`, { method: 'POST', agent, headers: { 'content-type': 'application/json' }, timeout: 30_000 }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => {
+        const parsed = JSON.parse(body) as Record<string, unknown>;
+        resolve(response.statusCode === 201 ? parsed : `HTTP ${response.statusCode ?? 0}: ${typeof parsed.message === 'string' ? parsed.message : body}`);
+      });
+    });
+    request.on('timeout', () => request.destroy(new Error('no answer in 30 s')));
+    request.on('error', (error) => resolve(`request failed: ${error.message}`));
+    request.end(JSON.stringify(pod));
+  });
 }
