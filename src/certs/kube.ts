@@ -4,7 +4,7 @@
 // timeout, so a hung apiserver delays a check instead of stalling the keeper for good.
 import type { JsonPatchOperation, WebhookConfigurationLike } from './auto.ts';
 import type { V1OwnerReference } from '@kubernetes/client-node';
-import { statusOf } from '../kube/errors.ts';
+import { undefinedOn404 } from '../kube/errors.ts';
 
 /** The part of a Secret the keeper reads and writes; the object read is sent back whole on update. */
 export interface SecretObject {
@@ -28,14 +28,6 @@ export interface CertificateApi {
   close?(): void;
 }
 
-async function undefinedOn404<T>(call: Promise<T>): Promise<T | undefined> {
-  try {
-    return await call;
-  } catch (error) {
-    if (statusOf(error) === 404) return undefined;
-    throw error;
-  }
-}
 
 /** The API of the cluster the injector runs in (in-cluster config) or KUBECONFIG points at. */
 export async function kubernetesCertificateApi(timeoutMs = 10_000): Promise<CertificateApi> {

@@ -129,8 +129,8 @@ function policyDrift(pod: V1Pod, generation: string, context: InjectionContext):
   const running = sidecarIn(pod, SIDECAR_NAME);
   if ('generation' in current && current.generation === generation) return { state: 'current', image: running?.image ?? '' };
   const uninjected = uninjectPod(pod);
-  const again = 'error' in uninjected ? undefined : injectPod(uninjected.pod, context);
-  const wanted = again?.outcome === 'injected' && !('error' in uninjected) ? sidecarIn(patched(uninjected.pod, again.patch), SIDECAR_NAME) : undefined;
+  const again = 'error' in uninjected ? undefined : { pod: uninjected.pod, injection: injectPod(uninjected.pod, context) };
+  const wanted = again?.injection.outcome === 'injected' ? sidecarIn(patched(again.pod, again.injection.patch), SIDECAR_NAME) : undefined;
   const differences = [
     `injected by policy generation ${generation}; the current configuration ${'generation' in current ? `makes generation ${current.generation}` : `makes no policy (${current.reason})`}`,
     ...(wanted !== undefined && running?.image !== wanted.image ? [`image ${running?.image ?? 'none'} -> ${wanted.image ?? 'none'}`] : []),

@@ -13,10 +13,11 @@ export type CompactionMode = 'delayed' | 'disabled';
 export const SHIPPER_META_FILE = 'thanos.shipper.json';
 /** The sidecar flag that uploads compacted blocks too (Thanos: for a migration, once, with compaction disabled). */
 export const UPLOAD_COMPACTED_FLAG = '--shipper.upload-compacted';
-const PROMETHEUS_MIN: [number, number, number] = [3, 9, 0];
-const THANOS_MIN: [number, number, number] = [0, 41, 0];
+/** The releases that delay compaction: Prometheus reads the upload record, Thanos writes it for it. */
+export const PROMETHEUS_MIN: [number, number, number] = [3, 9, 0];
+export const THANOS_MIN: [number, number, number] = [0, 41, 0];
 
-function atLeast(have: [number, number, number], want: [number, number, number]): boolean {
+export function atLeast(have: [number, number, number], want: [number, number, number]): boolean {
   for (let i = 0; i < 3; i++) if (have[i] !== want[i]) return (have[i] as number) > (want[i] as number);
   return true;
 }

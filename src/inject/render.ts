@@ -12,7 +12,7 @@ import type { Settings, SidecarMode } from './overrides.ts';
 import { allContainers, mountHolding, type PodLike } from './pod.ts';
 import { cleanPath } from '../files.ts';
 import { sidecarSecretMounts, type SecretMount } from '../config/schema.ts';
-import { chooseCompaction, SHIPPER_META_FILE, UPLOAD_COMPACTED_FLAG, type CompactionMode } from './compaction.ts';
+import { atLeast, chooseCompaction, SHIPPER_META_FILE, UPLOAD_COMPACTED_FLAG, type CompactionMode } from './compaction.ts';
 import { DELAY_COMPACT_FLAG, enabledFeatures, imageDefaultArgs, imageVersion, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, OVERLAPPING_COMPACTION_FLAG, prometheusIndex, prometheusMajor, type Flag, type PrometheusView } from './prometheus.ts';
 import { parseDuration } from '../units.ts';
 
@@ -241,7 +241,7 @@ function overlappingCompactionFlag(prometheus: PrometheusView): { append?: strin
   if (version === undefined) {
     return { warning: `the Prometheus version of image ${prometheus.container.image ?? '(none)'} cannot be told from its tag, so ${flag} (Prometheus >= 2.55) was not added; with out-of-order ingestion, add it to the container's args` };
   }
-  if (version[0] < 2 || (version[0] === 2 && version[1] < 55)) return {};
+  if (!atLeast(version, NO_OVERLAP_FROM)) return {};
   if (prometheus.shellScript) {
     return { warning: `container ${prometheus.container.name} runs Prometheus through a shell script, so ${flag} was not added; with out-of-order ingestion, add it to the script` };
   }
@@ -317,7 +317,10 @@ function uploadFlags(prometheus: PrometheusView, settings: Settings, args: strin
 
 /** The variable a replica external label names (`replica: ${POD_NAME}`), from the downward API. */
 export const POD_NAME_ENV = 'POD_NAME';
-/** Prometheus 2.27-2.55: expands ${VAR} in external labels only with this feature (3.0 always does). */
+/** Prometheus from 2.55 can be told not to compact overlapping blocks. */
+export const NO_OVERLAP_FROM: [number, number, number] = [2, 55, 0];
+/** Prometheus 2.27 to 2.x expands ${VAR} in external labels only with this feature (3.0 always does). */
+export const EXPAND_FROM: [number, number, number] = [2, 27, 0];
 export const EXPAND_EXTERNAL_LABELS = 'expand-external-labels';
 
 /**
@@ -332,7 +335,7 @@ function replicaIdentity(prometheus: PrometheusView): { env: V1EnvVar[]; append:
     ? []
     : [{ name: POD_NAME_ENV, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } }];
   const version = imageVersion(container.image);
-  const needsFeature = version !== undefined && version[0] === 2 && version[1] >= 27 && !enabledFeatures(container).has(EXPAND_EXTERNAL_LABELS);
+  const needsFeature = version !== undefined && version[0] === 2 && atLeast(version, EXPAND_FROM) && !enabledFeatures(container).has(EXPAND_EXTERNAL_LABELS);
   if (!needsFeature) return { env, append: [] };
   const flag = `--enable-feature=${EXPAND_EXTERNAL_LABELS}`;
   if (prometheus.shellScript) {

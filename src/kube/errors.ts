@@ -43,6 +43,16 @@ function statusMessage(body: unknown): string | undefined {
  * One line: `<operation>: HTTP 403 Forbidden: <apiserver message>`, or
  * `<operation>: no answer from the API server[ <server>]: <network failure>`.
  */
+/** What `call` answers, or undefined when the object is not there (404). */
+export async function undefinedOn404<T>(call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw error;
+  }
+}
+
 export function describeApiError(operation: string, error: unknown, server?: string): string {
   const code = statusOf(error);
   if (code !== undefined) {

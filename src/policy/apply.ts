@@ -4,25 +4,13 @@
 import type { V1MutatingAdmissionPolicy, V1MutatingAdmissionPolicyBinding } from '@kubernetes/client-node';
 import { call, type Kube } from '../kube/client.ts';
 import { deadline } from '../kube/deadline.ts';
-import { statusOf } from '../kube/errors.ts';
+import { undefinedOn404 } from '../kube/errors.ts';
 import { createHash } from 'node:crypto';
 import { PREFIX } from '../inject/names.ts';
 import { canonical } from '../inject/status.ts';
 import { ownerOf } from '../kube/owner.ts';
 
 const TIMEOUT_MS = 10_000;
-
-/** The object as read, or undefined when there is none. */
-async function readOrNone<T>(kube: Kube, what: string, read: () => Promise<T>): Promise<T | undefined> {
-  return call(kube, `cannot read ${what}`, async () => {
-    try {
-      return await read();
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      throw error;
-    }
-  });
-}
 
 type Applied = 'created' | 'updated' | 'unchanged';
 
@@ -38,7 +26,7 @@ async function put<T extends { metadata?: { name?: string; resourceVersion?: str
 ): Promise<{ object: T; applied: Applied }> {
   const digest = createHash('sha256').update(canonical({ spec: object.spec, owners: object.metadata?.ownerReferences ?? [] })).digest('hex').slice(0, 12);
   const wanted = { ...object, metadata: { ...object.metadata, annotations: { ...object.metadata?.annotations, [APPLIED_ANNOTATION]: digest } } };
-  const existing = await readOrNone(kube, what, api.read);
+  const existing = await call(kube, `cannot read ${what}`, () => undefinedOn404(api.read()));
   if (existing === undefined) return { object: await call(kube, `cannot create ${what}`, () => api.create(wanted)), applied: 'created' };
   if (existing.metadata?.annotations?.[APPLIED_ANNOTATION] === digest) return { object: existing, applied: 'unchanged' };
   const body = { ...wanted, metadata: { ...wanted.metadata, resourceVersion: existing.metadata?.resourceVersion } };

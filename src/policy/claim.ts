@@ -59,8 +59,9 @@ export function policyClaim(pod: PodLike, namespace: string, config: Config, kub
   const image = (prometheus.image ?? '').split('@')[0] ?? '';
   const tag = image.lastIndexOf(':') > image.lastIndexOf('/') ? image.slice(image.lastIndexOf(':') + 1) : '';
   if (!TAG.test(tag)) return webhook(`the Prometheus image's tag ${JSON.stringify(tag)} is not a version the policy reads`);
+  const injectorVolumes = policyVolumeNames(resolveSettings(config, {}, kubernetesVersion).settings);
   const taken = [...(spec.volumes ?? []).map((v) => v.name), ...allContainers(spec).flatMap((c) => (c.volumeMounts ?? []).map((m) => m.name))]
-    .find((name) => policyVolumeNames(resolveSettings(config, {}, kubernetesVersion).settings).includes(name));
+    .find((name) => injectorVolumes.includes(name));
   if (taken !== undefined) return webhook(`the pod already uses the name ${taken}, which the injector's volume takes (the webhook renames it)`);
   return { backEnd: 'policy' };
 }

@@ -10,13 +10,13 @@ import { createHash } from 'node:crypto';
 import type { V1PodSpec, V1Volume } from '@kubernetes/client-node';
 import { sidecarSecretMounts, type Config } from '../config/schema.ts';
 import { cleanPath } from '../files.ts';
-import { SHIPPER_META_FILE } from '../inject/compaction.ts';
+import { atLeast, PROMETHEUS_MIN, SHIPPER_META_FILE, THANOS_MIN } from '../inject/compaction.ts';
 import { matchConditions, type MatchCondition } from '../inject/match-conditions.ts';
 import { INJECTED_LABEL, INJECTION_LABEL, MIRROR_ANNOTATION, PREFIX, SIDECAR_NAME, STATUS_ANNOTATION } from '../inject/names.ts';
 import { resolveSettings, type Settings } from '../inject/overrides.ts';
 import { escapePointer } from '../inject/pod.ts';
 import { DELAY_COMPACT_FLAG, imageVersion, MAX_BLOCK_FLAG, MIN_BLOCK_FLAG, OVERLAPPING_COMPACTION_FLAG, readPrometheus } from '../inject/prometheus.ts';
-import { EXPAND_EXTERNAL_LABELS, POD_NAME_ENV, render } from '../inject/render.ts';
+import { EXPAND_EXTERNAL_LABELS, EXPAND_FROM, NO_OVERLAP_FROM, POD_NAME_ENV, render } from '../inject/render.ts';
 import { DURATION_PATTERN, parseDuration } from '../units.ts';
 import { VERSION } from '../version.ts';
 import { celString, variantsExpression, type Variant } from './cel.ts';
@@ -82,6 +82,9 @@ const POD_SOURCES = ['emptyDir', 'ephemeral', 'csi', 'configMap', 'secret', 'dow
 export const LEFT_TO_WEBHOOK_FLAGS = [MIN_BLOCK_FLAG, MAX_BLOCK_FLAG, DELAY_COMPACT_FLAG, OVERLAPPING_COMPACTION_FLAG, `no-${OVERLAPPING_COMPACTION_FLAG}`, 'web.external-url', 'agent'];
 
 /** The values of `--name=value` in the Prometheus container's args, first first. */
+/** The Prometheus image's version is at least `version` (major and minor: the patch never decides here), in CEL. */
+const versionAtLeast = ([major, minor]: readonly number[]) => `(variables.major > ${major} || (variables.major == ${major} && variables.minor >= ${minor}))`;
+
 const flagValues = (name: string) => `variables.args.filter(a, a.startsWith('--${name}=')).map(a, a.substring(${name.length + 3}))`;
 
 /** Programs that run a script (src/inject/prometheus.ts reads flags in their script, but cannot edit them). */
@@ -169,8 +172,8 @@ function compactionModes(settings: Settings): Compaction[] {
   const thanos = imageVersion(settings.image);
   if (settings.compaction === 'disabled') return ['disabled'];
   if (thanos === undefined) throw new PolicyScopeError(`compaction ${settings.compaction} with image ${settings.image}, whose tag does not tell its Thanos version: the webhook injects with this configuration, the policy cannot`);
-  const delays = thanos[0] > 0 || thanos[1] >= 41;
-  if (settings.compaction === 'delayed' && !delays) throw new PolicyScopeError(`compaction delayed needs Thanos >= 0.41.0, and image ${settings.image} is older`);
+  const delays = atLeast(thanos, THANOS_MIN);
+  if (settings.compaction === 'delayed' && !delays) throw new PolicyScopeError(`compaction delayed needs Thanos >= ${THANOS_MIN.join('.')}, and image ${settings.image} is older`);
   return settings.compaction === 'delayed' ? ['delayed'] : delays ? ['delayed', 'disabled'] : ['disabled'];
 }
 
@@ -239,10 +242,10 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
     { name: 'release', expression: "variables.tag.startsWith('v') ? variables.tag.substring(1) : variables.tag" },
     { name: 'major', expression: "int(variables.release.find('^[0-9]+'))" },
     { name: 'minor', expression: "int(variables.release.substring(size(variables.release.find('^[0-9]+')) + 1).find('^[0-9]+'))" },
-    { name: 'compaction', expression: compactions.length > 1 ? "variables.major > 3 || (variables.major == 3 && variables.minor >= 9) ? 'delayed' : 'disabled'" : `'${compactions[0] ?? 'disabled'}'` },
+    { name: 'compaction', expression: compactions.length > 1 ? `${versionAtLeast(PROMETHEUS_MIN)} ? 'delayed' : 'disabled'` : `'${compactions[0] ?? 'disabled'}'` },
     { name: 'features', expression: "variables.args.filter(a, a.startsWith('--enable-feature=')).map(a, a.substring(17).split(',').map(f, f.trim()))" },
-    { name: 'overlap', expression: 'variables.major > 2 || (variables.major == 2 && variables.minor >= 55)' },
-    { name: 'expand', expression: `variables.major == 2 && variables.minor >= 27 && !variables.features.exists(l, l.exists(f, f == '${EXPAND_EXTERNAL_LABELS}'))` },
+    { name: 'overlap', expression: versionAtLeast(NO_OVERLAP_FROM) },
+    { name: 'expand', expression: `variables.major == ${EXPAND_FROM[0]} && ${versionAtLeast(EXPAND_FROM)} && !variables.features.exists(l, l.exists(f, f == '${EXPAND_EXTERNAL_LABELS}'))` },
     {
       name: 'appended',
       expression: `(variables.compaction == 'delayed' ? [${celString(`--${DELAY_COMPACT_FLAG}=`)} + variables.tsdbPath + ${celString(`/${SHIPPER_META_FILE}`)}] : ` +
@@ -289,7 +292,7 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
         `variables.retention[0] != '' && variables.retention[0].matches(${celString(DURATION_PATTERN.source)}) && !variables.retention[0].matches('[0-9]{7,}')`,
         `variables.retention[0].findAll('[0-9]+(ms|[ywdhms])').map(x, ${durationMs('x')}).sum() >= 3 * (variables.compaction == 'delayed' ? ${minBlockMs.delayed} : ${minBlockMs.disabled})`,
         `variables.tag.matches(${celString(VERSION_TAG)})`,
-        ...(settings.compaction === 'delayed' ? ['variables.major > 3 || (variables.major == 3 && variables.minor >= 9)'] : []),
+        ...(settings.compaction === 'delayed' ? [versionAtLeast(PROMETHEUS_MIN)] : []),
         'variables.promUser != 0',
         ...(settings.mode === 'container' ? ["!has(object.spec.restartPolicy) || object.spec.restartPolicy == 'Always'"] : []),
         `!${listOr('object.spec.volumes')}.exists(v, v.name in ${volumeNames})`,
