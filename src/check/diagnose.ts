@@ -233,9 +233,10 @@ function uploadRows(pod: V1Pod, evidence: UploadEvidence | undefined, now: numbe
 function uploadEvidence(reader: ClusterReader, pod: V1Pod): Promise<UploadEvidence> {
   const namespace = pod.metadata?.namespace ?? '';
   const name = pod.metadata?.name ?? '';
-  // Read twice before doing without: the log is what names the cause of a stall (a busy kubelet answers late).
+  // Read twice, a second apart, before doing without: the log is what names the cause of a stall.
   const log = () => reader.podLog(namespace, name, SIDECAR_NAME, { lines: 400 });
-  return readUploadEvidence(pod, (port, path) => reader.podProxy(namespace, name, port, path), log().catch(log));
+  const again = () => new Promise<string>((resolve, reject) => setTimeout(() => log().then(resolve, reject), 1000));
+  return readUploadEvidence(pod, (port, path) => reader.podProxy(namespace, name, port, path), log().catch(again));
 }
 
 /** The install `check` diagnoses and `rollout` judges by: its webhook configuration, where it lives, and the configuration it injects with. */

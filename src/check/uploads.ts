@@ -19,6 +19,8 @@ export interface SidecarState {
   metrics: { text: string } | { error: string };
   /** Its recent log lines ('' when none, or not read). */
   log: string;
+  /** Why its log could not be read, when it was asked and could not be. */
+  logError?: string;
 }
 
 /** A block in Prometheus' TSDB, as /api/v1/status/tsdb/blocks lists it. */
@@ -106,14 +108,14 @@ async function readPrometheus(get: PodGet, { port, prefix }: { port: number; pre
 export async function readUploadEvidence(pod: V1Pod, get: PodGet, log: Promise<string>): Promise<UploadEvidence> {
   const port = sidecarHttpPort(pod);
   const address = prometheusAddress(pod);
-  const [metrics, text, prometheus] = await Promise.all([
+  const [metrics, read, prometheus] = await Promise.all([
     port === undefined
       ? { error: 'its HTTP server listens on 127.0.0.1 only (listenLocal.http), out of reach' }
       : attempt(get(port, '/metrics')).then((read) => ('value' in read ? { text: read.value } : read)),
-    log.catch(() => ''),
+    log.then((text): { text: string; error?: string } => ({ text }), (error: Error) => ({ text: '', error: error.message })),
     'error' in address ? { error: address.error } : readPrometheus(get, address),
   ]);
-  return { sidecar: { metrics, log: text }, prometheus };
+  return { sidecar: { metrics, log: read.text, ...(read.error === undefined ? {} : { logError: read.error }) }, prometheus };
 }
 
 /** The sum of a metric's series in Prometheus text format, and the value of one label (undefined when absent). */
@@ -240,7 +242,7 @@ const iso = (ms: number) => (Number.isFinite(ms) && Math.abs(ms) < 8.64e15 ? new
 const ago = (ms: number, now: number) => `${iso(ms)}, ${formatDuration(now - ms)} ago`;
 
 /** Why uploads do not finish, as far as the sidecar's log and counters tell. */
-export function stallCause(backlog: Backlog, log: string): string {
+export function stallCause(backlog: Backlog, { log, logError }: Pick<SidecarState, 'log' | 'logError'>): string {
   const error = lastLine(log, /level=(warn|error).*(upload|shipper|sync|exists|bucket)/i);
   const where = backlog.bucket === undefined ? 'object storage' : `bucket ${backlog.bucket}`;
   if (error !== undefined) {
@@ -249,7 +251,10 @@ export function stallCause(backlog: Backlog, log: string): string {
     if (/connection refused|no such host|i\/o timeout|network is unreachable|no route to host|timeout awaiting response headers|context deadline exceeded|connection reset|EOF/i.test(error)) return `${where} is unreachable (${error})`;
     return `the sidecar's last error: ${error}`;
   }
-  if (backlog.requestFailures > 0) return `requests to ${where} fail (${backlog.requestFailures} failed since the sidecar started; its log says why)`;
+  if (backlog.requestFailures > 0) {
+    const log = logError === undefined ? 'its log says why' : `its log, which says why, could not be read: ${logError}`;
+    return `requests to ${where} fail (${backlog.requestFailures} failed since the sidecar started; ${log})`;
+  }
   return `no request to ${where} has failed either: they hang (object storage frozen, or its traffic dropped on the way)`;
 }
 
@@ -309,7 +314,7 @@ export function checkSidecarUploads(pod: V1Pod, evidence: UploadEvidence | undef
   const waiting = describeBacklog(backlog, now);
   const unread = evidence.prometheus?.error === undefined ? '' : ` (${evidence.prometheus.error}: the blocks waiting are not known)`;
   if (backlog.stalled) {
-    return fail(name, `uploads are stalled: ${waiting}; ${lastUploadText(backlog, now)}: ${stallCause(backlog, sidecar.log)}; ${logs}`);
+    return fail(name, `uploads are stalled: ${waiting}; ${lastUploadText(backlog, now)}: ${stallCause(backlog, sidecar)}; ${logs}`);
   }
   const done = `${backlog.uploads} block(s) uploaded since the sidecar started, ${lastUploadText(backlog, now)}`;
   if (backlog.failures > 0) {

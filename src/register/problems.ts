@@ -140,7 +140,7 @@ function stalledUploads(pods: readonly RunningPod[], uploads: ReadonlyMap<string
     const evidence = uploads.get(ref.uid);
     const backlog = evidence === undefined ? undefined : uploadBacklog(evidence, now);
     if (evidence === undefined || backlog === undefined || !backlog.stalled) return [];
-    return [{ problem: 'uploads-stalled', pod: ref, backlog, cause: stallCause(backlog, evidence.sidecar.log) }];
+    return [{ problem: 'uploads-stalled', pod: ref, backlog, cause: stallCause(backlog, evidence.sidecar) }];
   });
 }
 

@@ -107,6 +107,10 @@ void t.test('the stall names its cause from the log: unreachable, missing bucket
     /bucket metrics-eu1 is unreachable \(check exists: .*connection refused\)/);
   t.match(judged('ts=2026-12-02T07:59:00Z level=warn err="check exists: The specified bucket does not exist (NoSuchBucket)" uploaded=0'), /bucket metrics-eu1 does not exist/);
   t.match(judged('', 7), /requests to bucket metrics-eu1 fail \(7 failed since the sidecar started; its log says why\)/);
+  const unread = evidence(metrics(0, { syncFailures: 4, requestFailures: 7 }), '', { blocks });
+  unread.sidecar.logError = 'cannot read the log of ns/prometheus-0 container thanos-sidecar: timeout';
+  t.match(checkSidecarUploads(pod, unread, NOW).detail, /requests to bucket metrics-eu1 fail \(7 failed since the sidecar started; its log, which says why, could not be read: cannot read the log .*: timeout\)/,
+    'a log that could not be read is said so, not passed over');
   t.end();
 });
 
@@ -171,6 +175,7 @@ void t.test('what is read, and where: the sidecar\'s metrics and log, Prometheus
   t.equal(old.prometheus?.blocks, undefined, 'Prometheus before 3.6: no block list, the rest still read');
   t.equal(old.prometheus?.retention, '15d');
   t.equal(old.sidecar.log, '', 'an unreadable log is no log');
+  t.equal(old.sidecar.logError, 'forbidden', 'and why it could not be read is kept');
   const tls = structuredClone(pod);
   tls.spec!.initContainers![0]!.args = ['sidecar', '--prometheus.url=https://localhost:9090'];
   t.match((await readUploadEvidence(tls, () => Promise.resolve(metrics(1).text), Promise.resolve(''))).prometheus, { error: /calls Prometheus at https:\/\/localhost:9090, which is not read here/ });

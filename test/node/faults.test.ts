@@ -32,7 +32,7 @@ import { exec } from '../cluster/cluster.ts';
 import { thanosInjector } from '../support/e2e.ts';
 import { FaultProxy } from '../support/fault-proxy.ts';
 import { freePort } from '../support/net.ts';
-import { localVolume, root, SHORT_BLOCKS, startInjector, startNodeStack, startProcess, waitFor } from '../support/node.ts';
+import { containerLog, localVolume, root, SHORT_BLOCKS, startInjector, startNodeStack, startProcess, waitFor } from '../support/node.ts';
 import { seedSizeBlock } from '../support/seed-block.ts';
 import { seedHelpers, type Row } from '../support/seed.ts';
 
@@ -231,7 +231,8 @@ void t.test('outage: object storage refuses connections for six block periods; c
   const { row } = await failingRow(namespace, pod.metadata.name, 300_000);
   t.pass(`check --pod fails ${((Date.now() - down) / 1000).toFixed(0)} s into the outage: ${row.detail}`);
   t.match(row.detail, /^uploads are stalled: \d+ block\(s\) cut by Prometheus not uploaded/, 'the backlog, counted');
-  t.match(row.detail, /bucket fault-outage is unreachable \(.*connection refused\)/, 'the bucket and the cause, named');
+  const named = t.match(row.detail, /bucket fault-outage is unreachable \(.*connection refused\)/, 'the bucket and the cause, named');
+  if (!named) t.comment(`the sidecar's log as check could read it:\n${(await containerLog(cluster, namespace, pod.metadata.name, 'thanos-sidecar')).split('\n').slice(-40).join('\n')}`);
   const registered = await thanosInjector(['register', '--query-namespace', 'thanos-injector', '-n', namespace], cluster.env);
   t.match(registered.stdout, /fault-outage\s+\S+\s+uploads-stalled/, `register lists it (exit ${registered.code})`);
   const recorded = await events(namespace, 'ThanosSidecarUploadsStalled');

@@ -19,7 +19,9 @@ import { join } from 'node:path';
 import { thanosInjector } from '../support/e2e.ts';
 import { exec } from '../cluster/cluster.ts';
 import { NODE_IP } from '../cluster/node.ts';
-import { SHORT_BLOCKS, startInjector, startNodeStack, startProcess, waitFor, type BlockMeta } from '../support/node.ts';
+import { chartStatefulSet } from '../support/community.ts';
+import { queryClient, type Series } from '../support/query.ts';
+import { startInjector, startNodeStack, startProcess, waitFor, type BlockMeta } from '../support/node.ts';
 
 t.setTimeout(1_500_000);
 
@@ -45,56 +47,6 @@ async function bucketFile(bucket: string): Promise<string> {
   const file = join(work, `${bucket}.yml`);
   await writeFile(file, minio.objstore(bucket));
   return file;
-}
-
-/**
- * The prometheus-community chart's server as a StatefulSet (server.statefulSet.enabled,
- * server.replicaCount=2): its ConfigMap and labels, container names, flags and pod securityContext.
- * Changed for this node: emptyDir instead of the volumeClaimTemplates (no provisioner here), no
- * config-reloader container (its image is not built here), small requests, Parallel start.
- */
-function chartStatefulSet(namespace: string, externalLabels: string, image = images.prometheus3): string {
-  const labels = { 'app.kubernetes.io/component': 'server', 'app.kubernetes.io/name': 'prometheus', 'app.kubernetes.io/instance': 'prometheus' };
-  const configMap = {
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { name: 'prometheus-server', namespace, labels },
-    data: {
-      'prometheus.yml': `global:\n  evaluation_interval: 1m\n  scrape_interval: 5s\n  scrape_timeout: 5s\n${externalLabels}rule_files:\n- /etc/config/recording_rules.yml\nscrape_configs:\n- job_name: prometheus\n  static_configs:\n  - targets:\n    - localhost:9090\n`,
-      'recording_rules.yml': '{}\n',
-    },
-  };
-  const statefulSet = {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: { name: 'prometheus-server', namespace, labels },
-    spec: {
-      serviceName: 'prometheus-server-headless',
-      podManagementPolicy: 'Parallel',
-      replicas: 2,
-      selector: { matchLabels: labels },
-      template: {
-        metadata: { labels },
-        spec: {
-          serviceAccountName: 'default',
-          containers: [{
-            name: 'prometheus-server',
-            image,
-            imagePullPolicy: 'IfNotPresent',
-            args: ['--storage.tsdb.retention.time=15d', '--config.file=/etc/config/prometheus.yml', '--storage.tsdb.path=/data', '--web.enable-lifecycle', ...SHORT_BLOCKS],
-            ports: [{ containerPort: 9090 }],
-            readinessProbe: { httpGet: { path: '/-/ready', port: 9090, scheme: 'HTTP' }, periodSeconds: 5 },
-            resources: { requests: { cpu: '100m', memory: '128Mi' } },
-            volumeMounts: [{ name: 'config-volume', mountPath: '/etc/config' }, { name: 'storage-volume', mountPath: '/data', subPath: '' }],
-          }],
-          securityContext: { fsGroup: 65534, runAsGroup: 65534, runAsNonRoot: true, runAsUser: 65534 },
-          terminationGracePeriodSeconds: 30,
-          volumes: [{ name: 'config-volume', configMap: { name: 'prometheus-server' } }, { name: 'storage-volume', emptyDir: {} }],
-        },
-      },
-    },
-  };
-  return `${JSON.stringify(configMap)}\n---\n${JSON.stringify(statefulSet)}\n`;
 }
 
 interface PodJson {
@@ -138,30 +90,13 @@ const store = startProcess(t, stack.thanosBinary, ['store', '--data-dir', storeD
 await cluster.kubectlOk(['create', 'namespace', 'monitoring']);
 await cluster.kubectlOk(['label', 'namespace', 'monitoring', 'thanos-injection=enabled']);
 await cluster.kubectlOk(['-n', 'monitoring', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('longterm')}`]);
-await cluster.kubectlOk(['apply', '-f', '-'], chartStatefulSet('monitoring', '  external_labels:\n    cluster: eu1\n    replica: ${POD_NAME}\n'));
+await cluster.kubectlOk(['apply', '-f', '-'], chartStatefulSet('monitoring', '  external_labels:\n    cluster: eu1\n    replica: ${POD_NAME}\n', { image: images.prometheus3 }));
 await bucketNamespace('ha-trap', 'ha-trap');
 await bucketNamespace('ha-2x', 'ha-2x');
-await cluster.kubectlOk(['apply', '-f', '-'], chartStatefulSet('ha-2x', '  external_labels:\n    cluster: eu2\n    replica: ${POD_NAME}\n', images.prometheus2));
-await cluster.kubectlOk(['apply', '-f', '-'], chartStatefulSet('ha-trap', '  external_labels:\n    cluster: trap\n'));
+await cluster.kubectlOk(['apply', '-f', '-'], chartStatefulSet('ha-2x', '  external_labels:\n    cluster: eu2\n    replica: ${POD_NAME}\n', { image: images.prometheus2 }));
+await cluster.kubectlOk(['apply', '-f', '-'], chartStatefulSet('ha-trap', '  external_labels:\n    cluster: trap\n', { image: images.prometheus3 }));
 
-/** GET a path of the Query pod's HTTP port through the apiserver's pod proxy, parsed. */
-async function queryApi<T>(path: string): Promise<T> {
-  const [query] = await readyPods(QUERY_NAMESPACE, 1);
-  return JSON.parse(await cluster.kubectlOk(['get', '--raw', `/api/v1/namespaces/${QUERY_NAMESPACE}/pods/${query!.metadata.name}:10902/proxy${path}`])) as T;
-}
-
-interface Store { name: string; lastError: string | null; labelSets: Record<string, string>[]; minTime: number; maxTime: number }
-async function healthyStores(): Promise<Store[]> {
-  const stores = await queryApi<{ data: Record<string, Store[]> }>('/api/v1/stores');
-  return Object.values(stores.data).flat().filter((s) => s.lastError === null);
-}
-
-interface Series { metric: Record<string, string>; value?: [number, string]; values?: [number, string][] }
-async function instant(query: string, dedup: boolean): Promise<Series[]> {
-  const answer = await queryApi<{ status: string; data: { result: Series[] } }>(`/api/v1/query?query=${encodeURIComponent(query)}&dedup=${dedup}`);
-  if (answer.status !== 'success') throw new Error(`query ${query}: ${JSON.stringify(answer)}`);
-  return answer.data.result;
-}
+const { api: queryApi, healthyStores, instant } = queryClient(cluster, QUERY_NAMESPACE);
 
 /** `thanos-injector register` for the pods of `namespace` (the Query of this test reads only those). */
 async function register(t: Test, namespace: string): Promise<void> {
@@ -294,7 +229,7 @@ void t.test('the trap: the same pair without a replica label shares one label se
 
 void t.test('no external labels: inject -f warns before, the sidecar exits, check and register name it after', async (t) => {
   await bucketNamespace('no-labels', 'no-labels');
-  const manifests = chartStatefulSet('no-labels', '').replace('"replicas":2', '"replicas":1');
+  const manifests = chartStatefulSet('no-labels', '', { image: images.prometheus3 }).replace('"replicas":2', '"replicas":1');
   const file = join(work, 'no-labels.yaml');
   await writeFile(file, manifests);
   const offline = await thanosInjector(['inject', '-f', file], {});
