@@ -92,7 +92,9 @@ const chart = join(root, 'charts/thanos-sidecar-injector');
 const injectorPort = await freePort();
 await cluster.helmOk(['install', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--create-namespace',
   '--set', `webhook.url=https://127.0.0.1:${injectorPort}/mutate`, '--set', 'webhook.failurePolicy=Fail',
-  '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${serving.ca}`, '--set', 'registration.enabled=false']);
+  '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${serving.ca}`, '--set', 'registration.enabled=false',
+  // Mode auto is both on this cluster, and the policy's hook Job needs a kubelet: the webhook alone here.
+  '--set', 'injection.mode=webhook']);
 async function setFailurePolicy(failurePolicy: 'Fail' | 'Ignore'): Promise<void> {
   await cluster.helmOk(['upgrade', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--reuse-values', '--set', `webhook.failurePolicy=${failurePolicy}`]);
 }
