@@ -28,7 +28,7 @@ import { checkPodRegistered, checkQueryConfigMap, DEFAULT_QUERY_CONFIGMAP, type 
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import { checkSidecarUploads, readUploadEvidence, sidecarRuns, type UploadEvidence } from './uploads.ts';
 import { checkMatchConditions } from './match-conditions.ts';
-import { checkPolicy, policyLocation } from './policy.ts';
+import { checkPolicy, policyEvaluations, policyLocation } from './policy.ts';
 import { injectionMode, type InjectionMode } from '../policy/generate.ts';
 import { checkWebhooks, chooseConfiguration, installLocation, WEBHOOK_SUFFIX, type InstallLocation, type WebhookTarget } from './webhook.ts';
 
@@ -237,7 +237,10 @@ function uploadEvidence(reader: ClusterReader, pod: V1Pod): Promise<UploadEviden
   const name = pod.metadata?.name ?? '';
   // Read twice, a second apart, before doing without: the log is what names the cause of a stall.
   const log = () => reader.podLog(namespace, name, SIDECAR_NAME, { lines: 400 });
-  const again = () => new Promise<string>((resolve, reject) => setTimeout(() => log().then(resolve, reject), 1000));
+  const again = async () => {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    return log();
+  };
   return readUploadEvidence(pod, (port, path) => reader.podProxy(namespace, name, port, path), log().catch(again));
 }
 
@@ -300,7 +303,11 @@ export async function diagnose(reader: ClusterReader, options: CheckOptions): Pr
     : await checkInjector(reader, target, failurePolicy, options)));
   rows.push(found.config);
   if (policyName !== undefined) {
-    const row = checkPolicy(config, mode, policyName, location?.namespace, await reader.admissionPolicy(policyName), install.bindings);
+    const [policy, evaluations] = await Promise.all([
+      reader.admissionPolicy(policyName),
+      mode === 'webhook' ? undefined : reader.apiserverMetrics().then((text) => policyEvaluations(text, policyName), (error: unknown) => ({ error: messageOf(error) })),
+    ]);
+    const row = checkPolicy(config, mode, policyName, location?.namespace, policy, install.bindings, evaluations);
     if (row !== undefined) rows.push(row);
   }
 

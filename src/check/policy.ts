@@ -24,6 +24,25 @@ export function policyLocation(requested: string, bindings: readonly V1MutatingA
   return namespace && name ? { namespace, name } : undefined;
 }
 
+/** What the apiserver's metrics say of the policy's evaluations: the failed ones by error type, or why they were not read. */
+export type PolicyEvaluations = { failed: { errorType: string; count: number }[] } | { error: string };
+
+const CHECK_TOTAL = 'apiserver_mutating_admission_policy_check_total';
+
+/** The failed evaluations of policy `name` in the apiserver's metrics (Prometheus text), summed by error type over its bindings. */
+export function policyEvaluations(metrics: string, name: string): PolicyEvaluations {
+  const failed = new Map<string, number>();
+  for (const line of metrics.split('\n')) {
+    if (!line.startsWith(`${CHECK_TOTAL}{`)) continue;
+    const labels = new Map([...line.slice(0, line.lastIndexOf('}')).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m): [string, string] => [m[1] ?? '', m[2] ?? '']));
+    const count = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (labels.get('policy') !== name || labels.get('error_type') === 'no_error' || !(count > 0)) continue;
+    const type = labels.get('error_type') ?? 'unknown';
+    failed.set(type, (failed.get(type) ?? 0) + count);
+  }
+  return { failed: [...failed].map(([errorType, count]) => ({ errorType, count })).sort((a, b) => a.errorType.localeCompare(b.errorType)) };
+}
+
 export function checkPolicy(
   config: Config,
   /** The configuration's mode, auto resolved with the cluster's version. */
@@ -32,6 +51,7 @@ export function checkPolicy(
   namespace: string | undefined,
   policy: V1MutatingAdmissionPolicy | undefined,
   bindings: readonly V1MutatingAdmissionPolicyBinding[],
+  evaluations?: PolicyEvaluations,
 ): CheckRow | undefined {
   const row = CHECK.policy;
   const bound = bindings.filter((binding) => binding.spec?.policyName === name).map((binding) => binding.metadata?.name ?? '');
@@ -56,10 +76,19 @@ export function checkPolicy(
     if (!(error instanceof PolicyScopeError)) throw error;
     return warn(row, `the configuration makes no policy (${error.message}), yet MutatingAdmissionPolicy ${name} is there: delete it, or use injection.mode webhook`);
   }
+  // Evaluation errors leave the pod as it came (failurePolicy Ignore), silently: the apiserver counts them.
+  const failed = evaluations !== undefined && 'failed' in evaluations ? evaluations.failed : [];
+  const total = failed.reduce((sum, f) => sum + f.count, 0);
+  const errors = total === 0
+    ? ''
+    : `; this apiserver counted ${total} failed evaluation(s) of it since it started (${failed.map((f) => `${f.errorType}: ${f.count}`).join(', ')}): ` +
+      `those pods were ${mode === 'both' ? 'left to the webhook' : 'created uninjected'} (failurePolicy Ignore); kubectl get --raw /metrics | grep '${CHECK_TOTAL}.*policy="${name}"'`;
+  const unread = evaluations !== undefined && 'error' in evaluations ? ` (its evaluation errors were not read: ${evaluations.error})` : '';
   if (applied !== wanted) {
     const differ = mode === 'both' ? "differ from the webhook's" : 'are not what the configuration says';
-    return warn(row, `MutatingAdmissionPolicy ${name} is generation ${applied ?? 'unknown'}, the configuration makes ${wanted}: pods it injects now ${differ}; ${hook}`);
+    return warn(row, `MutatingAdmissionPolicy ${name} is generation ${applied ?? 'unknown'}, the configuration makes ${wanted}: pods it injects now ${differ}; ${hook}${errors}${unread}`);
   }
   const rest = mode === 'both' ? 'the webhook the rest' : 'the rest are created uninjected (mode policy has no webhook)';
-  return ok(row, `MutatingAdmissionPolicy ${name} (generation ${wanted}), bound by ${bound.join(', ')}: the apiserver injects the common shapes (thanos-injector inject -o explain tells which), ${rest}`);
+  const detail = `MutatingAdmissionPolicy ${name} (generation ${wanted}), bound by ${bound.join(', ')}: the apiserver injects the common shapes (thanos-injector inject -o explain tells which), ${rest}${errors}${unread}`;
+  return total > 0 ? warn(row, detail) : ok(row, detail);
 }

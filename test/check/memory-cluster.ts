@@ -69,6 +69,9 @@ export class MemoryCluster implements ClusterReader {
   };
   kubernetesVersion = 'v1.37.2';
   version = () => Promise.resolve(this.kubernetesVersion);
+  /** The apiserver's /metrics, or the error reading them gives. */
+  metrics: string | Error = '';
+  apiserverMetrics = () => (typeof this.metrics === 'string' ? Promise.resolve(this.metrics) : Promise.reject(this.metrics));
   podLog = (namespace: string, pod: string, container: string, { previous = false }: LogRequest) => {
     const key = `${namespace}/${pod}/${container}${previous ? '/previous' : ''}`;
     this.logReads.push(key);

@@ -4,7 +4,7 @@
 import t from 'tap';
 import type { V1MutatingAdmissionPolicy, V1MutatingAdmissionPolicyBinding } from '@kubernetes/client-node';
 import { buildConfig } from '../../src/config/load.ts';
-import { checkPolicy } from '../../src/check/policy.ts';
+import { checkPolicy, policyEvaluations } from '../../src/check/policy.ts';
 import { generatePolicy } from '../../src/policy/generate.ts';
 
 const NAME = 'tsi-thanos-sidecar-injector';
@@ -45,5 +45,27 @@ void t.test('mode policy: the same checks, and the rest named uninjected', (t) =
   const only = buildConfig({ mode: 'policy' });
   t.match(checkPolicy(only, 'policy', NAME, 'thanos-injector', policy, bindings), { status: 'ok', detail: /the rest are created uninjected \(mode policy has no webhook\)/ });
   t.match(checkPolicy(only, 'policy', NAME, 'thanos-injector', undefined, bindings), { status: 'fail', detail: /is not there: nothing injects \(mode policy has no webhook\)/ });
+  t.end();
+});
+
+void t.test("the apiserver's count of failed evaluations: a warning that says where those pods went, and how to see the count", (t) => {
+  const metrics = [
+    '# TYPE apiserver_mutating_admission_policy_check_total counter',
+    `apiserver_mutating_admission_policy_check_total{error_type="no_error",policy="${NAME}",policy_binding="${NAME}-namespace"} 120`,
+    `apiserver_mutating_admission_policy_check_total{error_type="invalid_error",policy="${NAME}",policy_binding="${NAME}-namespace"} 2`,
+    `apiserver_mutating_admission_policy_check_total{error_type="invalid_error",policy="${NAME}",policy_binding="${NAME}-pod"} 1`,
+    `apiserver_mutating_admission_policy_check_total{error_type="out_of_budget",policy="other",policy_binding="other"} 9`,
+    `apiserver_mutating_admission_policy_check_total{error_type="out_of_budget",policy="${NAME}",policy_binding="${NAME}-pod"} 0`,
+  ].join('\n');
+  const evaluations = policyEvaluations(metrics, NAME);
+  t.same(evaluations, { failed: [{ errorType: 'invalid_error', count: 3 }] }, "this policy's failures, summed over its bindings; no_error, zeros and other policies left out");
+  const row = checkPolicy(both, 'both', NAME, 'thanos-injector', policy, bindings, evaluations);
+  t.equal(row?.status, 'warn');
+  t.match(row?.detail, /this apiserver counted 3 failed evaluation\(s\) of it since it started \(invalid_error: 3\): those pods were left to the webhook \(failurePolicy Ignore\); kubectl get --raw \/metrics/);
+  t.match(checkPolicy(buildConfig({ mode: 'policy' }), 'policy', NAME, 'thanos-injector', policy, bindings, evaluations)?.detail, /those pods were created uninjected/);
+  t.equal(checkPolicy(both, 'both', NAME, 'thanos-injector', policy, bindings, policyEvaluations(metrics, 'other-policy'))?.status, 'ok', 'none failed: ok');
+  const unread = checkPolicy(both, 'both', NAME, 'thanos-injector', policy, bindings, { error: 'cannot read /metrics of https://k: HTTP 403: forbidden' });
+  t.equal(unread?.status, 'ok', 'metrics it may not read: the row stands on what was read');
+  t.match(unread?.detail, /\(its evaluation errors were not read: cannot read \/metrics of https:\/\/k: HTTP 403: forbidden\)$/, 'and says what was not');
   t.end();
 });

@@ -287,6 +287,13 @@ void t.test("the chart's mode policy: the apiserver alone injects, with no injec
   const checkSeed = await thanosInjector(['inject', '-f', join(root, 'test/fixtures/inject/seed-deployment.yaml'), '--config', chartConfig, '--kube-version', cluster.serverVersion, '-o', 'explain'], cluster.env);
   t.match(checkSeed.stdout, /Deployment\/prometheus-deploy\s+none\s+not injected: injection mode policy has no webhook/, 'inject -o explain: the seed would not be injected, and why');
 
+  // A pod past the CEL cost limit: the apiserver counts the failed evaluation, and check reads the count from its /metrics.
+  t.match(status(await dryRun(namespace, largePod(50, 20_000))), 'not injected', 'a pod past the cost limit is created uninjected (failurePolicy Ignore)');
+  const afterError = await thanosInjector(['check', '--webhook-config', fullname, '-o', 'json'], cluster.env);
+  const policyRow = (JSON.parse(afterError.stdout || '{"checks":[]}') as { checks: { name: string; status: string; detail: string }[] }).checks.find((r) => r.name === 'injection policy');
+  t.match(policyRow, { status: 'warn', detail: /this apiserver counted 1 failed evaluation\(s\) of it since it started \((invalid_error|out_of_budget): 1\): those pods were created uninjected/ },
+    "check: the apiserver's count of failed evaluations, from its /metrics");
+
   const registerAccount = await kubeconfigOf('thanos-injector', `${fullname}-register`);
   const registered = await thanosInjector(['register', `--policy=${fullname}`, '--query-namespace=thanos-injector', `--config=${chartConfig}`], registerAccount);
   t.ok([0, 3].includes(registered.code), `register with its account (exit ${registered.code}): ${registered.stderr}`);
