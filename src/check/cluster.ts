@@ -20,6 +20,7 @@ import { AppsV1Api, DiscoveryV1Api, VersionApi } from '@kubernetes/client-node';
 import { ApiError, call, type Kube } from '../kube/client.ts';
 import { describeApiError, statusOf } from '../kube/errors.ts';
 import { deadline } from '../kube/deadline.ts';
+import { getRaw } from '../kube/raw.ts';
 import type { Handshake } from './injector.ts';
 
 export interface LogRequest {
@@ -53,6 +54,8 @@ export interface ClusterReader {
   podLog(namespace: string, pod: string, container: string, log: LogRequest): Promise<string>;
   /** The cluster's Kubernetes version (gitVersion), for sidecarMode auto. */
   version(): Promise<string>;
+  /** The apiserver's own metrics (Prometheus text), for the policy's evaluation errors. */
+  apiserverMetrics(): Promise<string>;
 }
 
 /** The certificates the server sent, leaf first (Node links them through issuerCertificate). */
@@ -128,5 +131,6 @@ export function kubeReader(kube: Kube, timeoutMs = 10_000): ClusterReader {
       (await optional(`cannot read the ${previous ? 'previous ' : ''}log of ${namespace}/${pod} container ${container}`, () =>
         core.readNamespacedPodLog({ namespace, name: pod, container, tailLines: lines, previous }, options))) ?? '',
     version: async () => (await call(kube, 'cannot read the Kubernetes version', () => versionApi.getCode(options))).gitVersion,
+    apiserverMetrics: () => getRaw(kube, '/metrics', timeoutMs),
   };
 }

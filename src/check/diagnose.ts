@@ -3,7 +3,7 @@
 // labels of its pods side by side -> each pod with a sidecar: its containers, its own sidecar, its
 // labels; with --pod that one pod in full, down to its sidecar's uploads), and returns the rows.
 // The judging is done by the pure checks of the other modules.
-import type { V1ConfigMap, V1MutatingWebhookConfiguration, V1Namespace, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1MutatingAdmissionPolicyBinding, V1MutatingWebhookConfiguration, V1Namespace, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { buildConfig } from '../config/load.ts';
 import { ConfigError, messageOf } from '../errors.ts';
@@ -28,7 +28,8 @@ import { checkPodRegistered, checkQueryConfigMap, DEFAULT_QUERY_CONFIGMAP, type 
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import { checkSidecarUploads, readUploadEvidence, sidecarRuns, type UploadEvidence } from './uploads.ts';
 import { checkMatchConditions } from './match-conditions.ts';
-import { checkPolicy } from './policy.ts';
+import { checkPolicy, policyEvaluations, policyLocation } from './policy.ts';
+import { injectionMode, type InjectionMode } from '../policy/generate.ts';
 import { checkWebhooks, chooseConfiguration, installLocation, WEBHOOK_SUFFIX, type InstallLocation, type WebhookTarget } from './webhook.ts';
 
 /** The key of the chart's injector ConfigMap (templates/configmap.yaml). */
@@ -103,6 +104,7 @@ interface PodContext {
   namespace: V1Namespace;
   config: Config;
   configuration: V1MutatingWebhookConfiguration | undefined;
+  mode: InjectionMode;
   queryRef: ConfigMapRef | undefined;
   queryConfigMap: V1ConfigMap | undefined;
   now: Date;
@@ -178,7 +180,7 @@ async function podRows(context: PodContext, podName: string, pod: V1Pod | undefi
   if (pod === undefined) {
     return [fail(CHECK.pod, `pod ${namespaceName}/${podName} not found: kubectl -n ${namespaceName} get pods`)];
   }
-  const decision = checkPodDecision(pod, namespace, config, context.configuration);
+  const decision = checkPodDecision(pod, namespace, config, context.configuration, { mode: context.mode, kubernetesVersion: context.kubernetesVersion });
   const injected = sidecarOf(pod) !== undefined;
   const objstore = objstoreReference(pod, config);
   const source = prometheusConfigSource(pod);
@@ -235,7 +237,10 @@ function uploadEvidence(reader: ClusterReader, pod: V1Pod): Promise<UploadEviden
   const name = pod.metadata?.name ?? '';
   // Read twice, a second apart, before doing without: the log is what names the cause of a stall.
   const log = () => reader.podLog(namespace, name, SIDECAR_NAME, { lines: 400 });
-  const again = () => new Promise<string>((resolve, reject) => setTimeout(() => log().then(resolve, reject), 1000));
+  const again = async () => {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    return log();
+  };
   return readUploadEvidence(pod, (port, path) => reader.podProxy(namespace, name, port, path), log().catch(again));
 }
 
@@ -245,14 +250,22 @@ export interface Install {
   target: WebhookTarget | undefined;
   location: InstallLocation | undefined;
   config: Config;
+  /** The configuration's mode on this cluster (auto resolved by its version). */
+  mode: InjectionMode;
+  /** The name of the install's MutatingAdmissionPolicy (the chart names it as the webhook configuration). */
+  policyName: string | undefined;
+  kubernetesVersion: string;
+  bindings: V1MutatingAdmissionPolicyBinding[];
   /** The rows that found them: the webhook configuration, its webhooks and matchConditions, and the configuration's source. */
   rows: { choice: CheckRow; webhooks: CheckRow[]; config: CheckRow };
 }
 
 export async function findInstall(reader: ClusterReader, options: Pick<CheckOptions, 'webhookConfig' | 'webhookConfigExplicit' | 'config'>): Promise<Install> {
-  const [named, all] = await Promise.all([
+  const [named, all, bindings, kubernetesVersion] = await Promise.all([
     reader.webhookConfiguration(options.webhookConfig),
     reader.webhookConfigurations(),
+    reader.admissionPolicyBindings(),
+    reader.version(),
   ]);
   const choice = chooseConfiguration(options.webhookConfig, options.webhookConfigExplicit, named, all);
   const { configuration } = choice;
@@ -265,21 +278,36 @@ export async function findInstall(reader: ClusterReader, options: Pick<CheckOpti
     target = webhooks.target;
     webhookRows = [webhooks.row, checkMatchConditions(configuration)];
   }
-  const location = configuration === undefined ? undefined : installLocation(configuration, target);
+  // An install in injection mode policy has no webhook configuration: the chart's policy bindings say where it lives.
+  const policyInstall = configuration === undefined ? policyLocation(options.webhookConfig, bindings) : undefined;
+  const location = configuration === undefined ? policyInstall : installLocation(configuration, target);
+  const policyName = configuration?.metadata?.name ?? policyInstall?.name;
   const { config, row } = await injectorConfig(reader, location, options);
-  return { configuration, target, location, config, rows: { choice: choice.row, webhooks: webhookRows, config: row } };
+  const mode = injectionMode(config, kubernetesVersion);
+  let choiceRow = choice.row;
+  if (configuration === undefined && mode === 'policy' && policyInstall !== undefined) {
+    const reason = `injection mode policy: MutatingAdmissionPolicy ${policyInstall.name} injects, with no webhook`;
+    choiceRow = skip(CHECK.webhookConfiguration, reason);
+    webhookRows = [skip(CHECK.webhooks, reason), skip(CHECK.matchConditions, reason)];
+  }
+  return { configuration, target, location, config, mode, policyName, kubernetesVersion, bindings, rows: { choice: choiceRow, webhooks: webhookRows, config: row } };
 }
 
 export async function diagnose(reader: ClusterReader, options: CheckOptions): Promise<CheckRow[]> {
-  const { configuration, target, location, config, rows: found } = await findInstall(reader, options);
+  const install = await findInstall(reader, options);
+  const { configuration, target, location, config, mode, policyName, kubernetesVersion, rows: found } = install;
   const rows: CheckRow[] = [found.choice, ...found.webhooks];
   const failurePolicy = configuration?.webhooks?.find((w) => w.name.endsWith(WEBHOOK_SUFFIX))?.failurePolicy ?? 'Fail';
-  rows.push(...(await checkInjector(reader, target, failurePolicy, options)));
+  rows.push(...(mode === 'policy' && configuration === undefined
+    ? [CHECK.injectorReachable, CHECK.caBundle, CHECK.certificateExpiry].map((name) => skip(name, 'injection mode policy: no webhook to serve'))
+    : await checkInjector(reader, target, failurePolicy, options)));
   rows.push(found.config);
-  if (configuration?.metadata?.name !== undefined) {
-    const name = configuration.metadata.name;
-    const [policy, bindings] = await Promise.all([reader.admissionPolicy(name), reader.admissionPolicyBindings()]);
-    const row = checkPolicy(config, name, location?.namespace, policy, bindings);
+  if (policyName !== undefined) {
+    const [policy, evaluations] = await Promise.all([
+      reader.admissionPolicy(policyName),
+      mode === 'webhook' ? undefined : reader.apiserverMetrics().then((text) => policyEvaluations(text, policyName), (error: unknown) => ({ error: messageOf(error) })),
+    ]);
+    const row = checkPolicy(config, mode, policyName, location?.namespace, policy, install.bindings, evaluations);
     if (row !== undefined) rows.push(row);
   }
 
@@ -292,8 +320,7 @@ export async function diagnose(reader: ClusterReader, options: CheckOptions): Pr
     rows.push(checkNamespace(options.namespace, namespace, config, configuration));
     if (namespace !== undefined) {
       const context: PodContext = {
-        reader, namespace, config, configuration, queryRef, queryConfigMap, now: options.now, configObjects: configObjectReader(reader, options.namespace),
-        kubernetesVersion: await reader.version(),
+        reader, namespace, config, configuration, mode, queryRef, queryConfigMap, now: options.now, configObjects: configObjectReader(reader, options.namespace), kubernetesVersion,
       };
       rows.push(...(await namespaceRows(context, options.pod)));
     }

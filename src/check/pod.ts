@@ -12,6 +12,9 @@ import { readStatus } from '../inject/status.ts';
 import { CHECK, fail, ok, skip, warn, type CheckRow } from './rows.ts';
 import { selectingWebhooks } from './webhook.ts';
 import { messageOf } from '../errors.ts';
+import { uninjectPod } from '../inject/uninject.ts';
+import { policyClaim } from '../policy/claim.ts';
+import type { InjectionMode } from '../policy/generate.ts';
 
 /** The pod as its template would arrive at admission: without the sidecar a previous injection added. */
 export function withoutSidecar(pod: V1Pod): V1Pod {
@@ -42,7 +45,13 @@ const INTENTIONAL = new Set(['pod-opted-out', 'namespace-excluded', 'injector-na
  * injected? The webhooks' selectors first (which pods reach the injector at all), then the
  * injector's own decision, override annotations and rendering, exactly as the webhook runs them.
  */
-export function checkPodDecision(pod: V1Pod, namespace: V1Namespace, config: Config, configuration: V1MutatingWebhookConfiguration | undefined): PodDecision {
+/** The back ends of the install (auto resolved) and the cluster's version, for which of them a pod goes to. */
+export interface BackEnds {
+  mode: InjectionMode;
+  kubernetesVersion: string;
+}
+
+export function checkPodDecision(pod: V1Pod, namespace: V1Namespace, config: Config, configuration: V1MutatingWebhookConfiguration | undefined, backEnds: BackEnds = { mode: 'webhook', kubernetesVersion: config.kubernetesVersion }): PodDecision {
   const name = CHECK.podDecision;
   const namespaceName = namespace.metadata?.name ?? '';
   const podName = pod.metadata?.name ?? '';
@@ -67,8 +76,17 @@ export function checkPodDecision(pod: V1Pod, namespace: V1Namespace, config: Con
       row: fail(name, `no: no webhook selects it (${describeNamespaceLabel(namespace)} and ${podLabel}): a re-created pod (rollout, eviction) starts WITHOUT the sidecar; kubectl label namespace ${namespaceName} ${INJECTION_LABEL}=enabled --overwrite, or label the pod template ${INJECTION_LABEL}=enabled`),
     };
   }
-  const via = selectedBy === undefined ? '' : ` via ${selectedBy.join(', ')}`;
   const warnings = outcome.warnings.length > 0 ? `; warnings: ${outcome.warnings.join('; ')}` : '';
+  if (backEnds.mode !== 'webhook') {
+    // The pod as it was created: uninjected by its status annotation (the policy's pods carry one too).
+    const uninjected = uninjectPod(pod);
+    const claim = policyClaim('pod' in uninjected ? uninjected.pod : withoutSidecar(pod), namespaceName, config, backEnds.kubernetesVersion);
+    if (claim.backEnd === 'policy') return { injectable: true, row: ok(name, `yes, by the injection policy (the apiserver itself): pod ${podName} is a shape it injects exactly`) };
+    if (backEnds.mode === 'policy') {
+      return { injectable: false, row: fail(name, `no: injection mode policy has no webhook, and the policy leaves this pod to one: ${claim.why}; use injection.mode both, or change the pod`) };
+    }
+  }
+  const via = selectedBy === undefined ? '' : ` via ${selectedBy.join(', ')}`;
   return { injectable: true, row: ok(name, `yes${via}: pod ${podName} is a Prometheus pod the injector accepts${warnings}`) };
 }
 

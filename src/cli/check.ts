@@ -27,9 +27,11 @@ what to do about it:
                            covers the name the apiserver dials
   serving certificate expiry   days left (warn under 30, fail once expired)
   injector configuration   where the configuration used below comes from
-  injection policy         injection.mode both: the MutatingAdmissionPolicy is there, bound, and of
-                           the generation the configuration makes (in mode webhook: only when one
-                           is bound anyway)
+  injection policy         injection.mode policy or both: the MutatingAdmissionPolicy is there,
+                           bound, and of the generation the configuration makes (in mode webhook:
+                           only when one is bound anyway). In mode policy there is no webhook
+                           configuration: the install is found by the policy's bindings, and the
+                           webhook and injector rows are skipped
   query registration configmap   the ConfigMap thanos-injector register writes for Thanos Query
 With -n:
   namespace injection      its thanos-injection label (enabled, disabled, unset) or exclusion

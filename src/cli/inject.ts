@@ -19,7 +19,7 @@ import { describe, printManifests, readManifests, type Manifest } from './manife
 import { resolvePointer } from '../validation.ts';
 import { podPointer } from './workloads.ts';
 import { policyClaim } from '../policy/claim.ts';
-import { generatePolicy, policyUnsupported, PolicyScopeError } from '../policy/generate.ts';
+import { generatePolicy, injectionMode, policyUnsupported, PolicyScopeError } from '../policy/generate.ts';
 import { table } from '../table.ts';
 
 export const help = `Usage: thanos-injector inject -f FILE|- [flags]
@@ -32,8 +32,8 @@ pass through unchanged.
 Flags:
   -f, --filename FILE     manifest file, or - for stdin (required)
   -o, --output FORMAT     yaml (default); patch (the JSON patch, for a single Pod); explain (which
-                          back end injects each pod where the policy is bound, and why: the
-                          policy of thanos-injector policy, or the webhook)
+                          back end injects each pod, and why: the policy of thanos-injector
+                          policy, the webhook, or none: mode policy has no webhook)
       --config FILE       injector configuration (YAML); defaults apply without it
   -n, --namespace NAME    namespace for objects that name none (default: default)
       --kube-version V    Kubernetes version for sidecarMode auto (default: config kubernetesVersion)
@@ -131,8 +131,8 @@ function adviseOnLabels(objects: readonly Manifest[], run: InjectRun): void {
  * workload's controller creates: a StatefulSet's claims among their volumes), and why.
  */
 function explain(objects: readonly Manifest[], run: InjectRun): string {
-  const unsupported = policyUnsupported(run.kubernetesVersion);
-  let noPolicy = unsupported;
+  const mode = injectionMode(run.config, run.kubernetesVersion);
+  let noPolicy = run.config.mode === 'webhook' ? 'injection mode webhook: no policy' : policyUnsupported(run.kubernetesVersion);
   if (noPolicy === undefined) {
     try {
       generatePolicy(run.config, 'thanos-sidecar-injector');
@@ -149,7 +149,9 @@ function explain(objects: readonly Manifest[], run: InjectRun): string {
       .map((claim) => ({ name: claim.metadata?.name ?? '', persistentVolumeClaim: { claimName: claim.metadata?.name ?? '' } }));
     const pod = { ...template, spec: { ...template.spec!, volumes: [...(template.spec?.volumes ?? []), ...claims] } };
     const claim = noPolicy === undefined ? policyClaim(pod, namespaceOf(object, run), run.config, run.kubernetesVersion) : { backEnd: 'webhook' as const, why: noPolicy };
-    return [[describe(object), claim.backEnd, claim.backEnd === 'policy' ? 'the apiserver injects it, exactly as the webhook would' : claim.why]];
+    if (claim.backEnd === 'policy') return [[describe(object), 'policy', 'the apiserver injects it, exactly as the webhook would']];
+    // Mode policy has no webhook: what the policy leaves is created as it is.
+    return [mode === 'policy' ? [describe(object), 'none', `not injected: injection mode policy has no webhook, and ${claim.why}`] : [describe(object), 'webhook', claim.why]];
   });
   return table(['OBJECT', 'BACK END', 'WHY'], rows);
 }

@@ -53,6 +53,8 @@ Flags:
                             the ConfigMap written here, so they go with it; when given and not
                             found, the install is gone: nothing is written, exit 1 (default:
                             thanos-sidecar-injector, and when not found, they are not owned)
+      --policy NAME         instead: the install's MutatingAdmissionPolicy owns them (injection mode
+                            policy, where there is no webhook configuration); required as above
       --endpoints MODE      dnssrv: one dnssrv+ address per namespace, through the Service (default)
                             pod-ip: <podIP>:10901 for each ready injected pod
       --cluster-domain D    the cluster's DNS domain, for dnssrv addresses (default: cluster.local)
@@ -77,6 +79,7 @@ const FLAGS = {
   'query-namespace': { type: 'string' },
   configmap: { type: 'string', default: 'thanos-query-endpoints' },
   'webhook-config': { type: 'string' },
+  policy: { type: 'string' },
   endpoints: { type: 'string', default: 'dnssrv' },
   'cluster-domain': { type: 'string', default: 'cluster.local' },
   'restart-uninjected': { type: 'boolean', default: false },
@@ -107,6 +110,9 @@ async function registerSettings(values: Flags): Promise<{ scope: Scope; settings
   if (!values.watch && values['metrics-port'] !== undefined) {
     throw new UsageError('--metrics-port serves the metrics of a running watch; give --watch too');
   }
+  if (values.policy !== undefined && values['webhook-config'] !== undefined) {
+    throw new UsageError('--webhook-config and --policy both name the owner of what register writes; give one (--policy for an install in injection mode policy)');
+  }
   const metricsPort = values['metrics-port'] === undefined ? undefined : portFlag('metrics-port', values['metrics-port'], 0);
   const settings: RegisterSettings = {
     endpoints: values.endpoints as EndpointMode,
@@ -114,10 +120,13 @@ async function registerSettings(values: Flags): Promise<{ scope: Scope; settings
     queryNamespace: checkName('query-namespace', values['query-namespace'] ?? (process.env.POD_NAMESPACE || 'default'), DNS_LABEL, NAMESPACE_FORM),
     configMapName: checkName('configmap', values.configmap, DNS_SUBDOMAIN, 'a ConfigMap name (lowercase letters, digits, - and .)'),
     restartUninjected: values['restart-uninjected'],
-    webhookConfig: {
-      name: checkName('webhook-config', values['webhook-config'] ?? DEFAULT_WEBHOOK_CONFIGURATION, DNS_SUBDOMAIN, 'a MutatingWebhookConfiguration name'),
-      required: values['webhook-config'] !== undefined,
-    },
+    owner: values.policy !== undefined
+      ? { kind: 'MutatingAdmissionPolicy', name: checkName('policy', values.policy, DNS_SUBDOMAIN, 'a MutatingAdmissionPolicy name'), required: true }
+      : {
+        kind: 'MutatingWebhookConfiguration',
+        name: checkName('webhook-config', values['webhook-config'] ?? DEFAULT_WEBHOOK_CONFIGURATION, DNS_SUBDOMAIN, 'a MutatingWebhookConfiguration name'),
+        required: values['webhook-config'] !== undefined,
+      },
     injection: await loadConfig(values.config),
   };
   return { scope, settings, resyncSeconds, metricsPort };

@@ -107,11 +107,14 @@ export const ConfigSchema = Type.Object(
     /** native: a restartable init container; container: a regular container; auto: native from Kubernetes 1.29. */
     sidecarMode: Type.Enum(['auto', 'native', 'container'], { default: 'auto', description: 'one of auto, native, container' }),
     /**
-     * Which back ends inject: webhook (the webhook alone), both (the MutatingAdmissionPolicy of
-     * `thanos-injector policy` injects the common shapes in the apiserver itself, the webhook the
-     * rest; Kubernetes >= 1.36.6). Set by the chart; `check` expects the policy with both.
+     * Which back ends inject: webhook (the webhook alone); policy (the MutatingAdmissionPolicy of
+     * `thanos-injector policy` alone: the apiserver injects the common shapes itself, with no
+     * webhook and no server to run, and leaves the other pods uninjected); both (the policy the
+     * common shapes, the webhook the rest); auto (both where the cluster runs the policy,
+     * Kubernetes >= 1.36.6, else webhook). The chart writes the mode it installed; `check` expects
+     * the back ends it names.
      */
-    mode: Type.Enum(['webhook', 'both'], { default: 'webhook', description: 'webhook or both' }),
+    mode: Type.Enum(['auto', 'webhook', 'policy', 'both'], { default: 'auto', description: 'one of auto, webhook, policy, both' }),
     /** Read by sidecarMode auto when the cluster's own version cannot be read, and by the offline CLI. */
     kubernetesVersion: Type.String({ pattern: '^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?([-+].*)?$', default: '1.33', description: 'a version such as 1.33 or v1.34.2' }),
     /**

@@ -34,6 +34,15 @@ export function policyUnsupported(kubernetesVersion: string): string | undefined
   return `Kubernetes ${kubernetesVersion} cannot run the policy: admissionregistration.k8s.io/v1 MutatingAdmissionPolicy is served from 1.36, and apiservers before v${POLICY_MIN_KUBERNETES.join('.')} crash on the list values it adds; the webhook injects there`;
 }
 
+/** The back ends that inject. */
+export type InjectionMode = 'webhook' | 'policy' | 'both';
+
+/** The configuration's mode on a cluster of `kubernetesVersion`: auto is both where the policy runs, else webhook (also when the version cannot be read). */
+export function injectionMode(config: Pick<Config, 'mode'>, kubernetesVersion: string): InjectionMode {
+  if (config.mode !== 'auto') return config.mode;
+  return imageVersion(`:${kubernetesVersion}`) !== undefined && policyUnsupported(kubernetesVersion) === undefined ? 'both' : 'webhook';
+}
+
 /** On the policy: its generation, which the pods it injects record (`check` compares it with the configuration's). */
 export const GENERATION_ANNOTATION = `${PREFIX}generation`;
 

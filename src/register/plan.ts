@@ -22,6 +22,12 @@ export const MISSING_REASON = 'ThanosSidecarMissing';
 export type EndpointMode = 'dnssrv' | 'pod-ip';
 export const ENDPOINT_MODES: readonly EndpointMode[] = ['dnssrv', 'pod-ip'];
 
+export interface InstallOwner {
+  kind: 'MutatingWebhookConfiguration' | 'MutatingAdmissionPolicy';
+  name: string;
+  required: boolean;
+}
+
 export interface RegisterSettings {
   endpoints: EndpointMode;
   clusterDomain: string;
@@ -29,11 +35,12 @@ export interface RegisterSettings {
   configMapName: string;
   restartUninjected: boolean;
   /**
-   * The install's MutatingWebhookConfiguration, the owner of what registration creates. Required
-   * (named by --webhook-config, as the chart does): when it is not there, the install is gone or
+   * The install's MutatingWebhookConfiguration (or, in injection mode policy, its
+   * MutatingAdmissionPolicy), the owner of what registration creates. Required (named by
+   * --webhook-config or --policy, as the chart does): when it is not there, the install is gone or
    * going, and registration writes nothing that would outlive it.
    */
-  webhookConfig: { name: string; required: boolean };
+  owner: InstallOwner;
   /** The injector's configuration: "would be injected" means what the webhook's decide() means. */
   injection: Config;
 }

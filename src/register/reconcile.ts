@@ -10,7 +10,7 @@ export interface Reconciled {
 }
 
 export async function reconcile(kube: Kube, scope: Scope, settings: RegisterSettings, options: ApplyOptions): Promise<Reconciled> {
-  const state = await readState(kube, scope, { namespace: settings.queryNamespace, name: settings.configMapName }, settings.webhookConfig);
+  const state = await readState(kube, scope, { namespace: settings.queryNamespace, name: settings.configMapName }, settings.owner);
   const plan = makePlan(state, settings);
   const result = await applyPlan(kube, plan, options);
   // A ConfigMap that could not be read is a failed API call like any other (exit 1, the failure metric), though registration went on.

@@ -12,7 +12,7 @@ import { ApiError, call, type Kube } from '../kube/client.ts';
 import { describeApiError, statusOf } from '../kube/errors.ts';
 import { SERVICE_NAME } from '../inject/names.ts';
 import { messageOf } from '../errors.ts';
-import type { ClusterState, RegisterSettings } from './plan.ts';
+import type { ClusterState, InstallOwner } from './plan.ts';
 import { configMapsToRead } from './problems.ts';
 import { readUploadEvidence, sidecarRuns, type PodGet, type UploadEvidence } from '../check/uploads.ts';
 import { isDeleting } from '../kube/pods.ts';
@@ -83,10 +83,10 @@ async function readPrometheusConfigMaps(kube: Kube, pods: V1Pod[]): Promise<{ co
   return { configMaps: read.filter((configMap) => configMap !== undefined), unreadable: unreadable.sort() };
 }
 
-export async function readState(kube: Kube, scope: Scope, configMap: { namespace: string; name: string }, webhookConfig: RegisterSettings['webhookConfig']): Promise<ClusterState> {
+export async function readState(kube: Kube, scope: Scope, configMap: { namespace: string; name: string }, owner: InstallOwner): Promise<ClusterState> {
   const inScope = (namespace: string | undefined) => scope === undefined || (namespace !== undefined && scope.includes(namespace));
   // The owner of the Services and the ConfigMap, read first: without a required one nothing is written.
-  const owner = await readOwner(kube, webhookConfig);
+  const ownerReference = await readOwner(kube, owner);
   // For sidecarMode auto in the drift judgement; without an answer the configuration's kubernetesVersion stands.
   const kubernetesVersion = (async () => (await kube.kubeConfig.makeApiClient(VersionApi).getCode(deadline(VERSION_TIMEOUT_MS))).gitVersion)().catch(() => undefined);
   const [injectedPods, services, labelledNamespaces, labelledPods, existing] = await Promise.all([
@@ -116,27 +116,31 @@ export async function readState(kube: Kube, scope: Scope, configMap: { namespace
     uploads,
     readAt: Date.now(),
     kubernetesVersion: await kubernetesVersion,
-    owner,
+    owner: ownerReference,
   };
 }
 
 const VERSION_TIMEOUT_MS = 10_000;
 
 /**
- * The ownerReference to the install's MutatingWebhookConfiguration. Optional (the default name):
- * none when it cannot be read, and what is written is not owned. Required: its absence is an
- * ApiError, since a Service or ConfigMap written now (say by a run of the CronJob while `helm
- * uninstall` deletes the install) would be left behind unowned.
+ * The ownerReference to the install's MutatingWebhookConfiguration (or MutatingAdmissionPolicy).
+ * Optional (the default name): none when it cannot be read, and what is written is not owned.
+ * Required: its absence is an ApiError, since a Service or ConfigMap written now (say by a run of
+ * the CronJob while `helm uninstall` deletes the install) would be left behind unowned.
  */
-async function readOwner(kube: Kube, { name, required }: RegisterSettings['webhookConfig']): Promise<V1OwnerReference | undefined> {
+async function readOwner(kube: Kube, { kind, name, required }: InstallOwner): Promise<V1OwnerReference | undefined> {
+  const flag = kind === 'MutatingWebhookConfiguration' ? '--webhook-config' : '--policy';
   try {
-    return ownerOf(await kube.admission.readMutatingWebhookConfiguration({ name }, deadline(VERSION_TIMEOUT_MS)));
+    const options = deadline(VERSION_TIMEOUT_MS);
+    return ownerOf(await (kind === 'MutatingWebhookConfiguration'
+      ? kube.admission.readMutatingWebhookConfiguration({ name }, options)
+      : kube.admission.readMutatingAdmissionPolicy({ name }, options)), kind);
   } catch (error) {
     if (!required) return undefined;
     if (statusOf(error) === 404) {
-      throw new ApiError(`MutatingWebhookConfiguration ${name} (--webhook-config) not found: the install is gone or being removed, so nothing is registered (what register writes is owned by it, and would outlive it)`);
+      throw new ApiError(`${kind} ${name} (${flag}) not found: the install is gone or being removed, so nothing is registered (what register writes is owned by it, and would outlive it)`);
     }
-    throw new ApiError(describeApiError(`cannot read MutatingWebhookConfiguration ${name} (--webhook-config), the owner of what register writes`, error, kube.server));
+    throw new ApiError(describeApiError(`cannot read ${kind} ${name} (${flag}), the owner of what register writes`, error, kube.server));
   }
 }
 

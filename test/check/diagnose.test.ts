@@ -3,7 +3,7 @@
 // way at a time, a url install whose injector is down, and no install at all.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import type { V1ConfigMap, V1Deployment, V1Pod } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Deployment, V1MutatingAdmissionPolicy, V1MutatingAdmissionPolicyBinding, V1Pod } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { generateCertificates } from '../../src/certs/generate.ts';
 import { parsePemBundle } from '../../src/check/certificate.ts';
@@ -12,6 +12,8 @@ import { CHECK, exitCodeOf, type CheckRow } from '../../src/check/rows.ts';
 import { applyPatchInPlace } from '../../src/inject/patch.ts';
 import { injectPod } from '../../src/inject/inject.ts';
 import { endpointsFile, targetsFile } from '../../src/register/plan.ts';
+import { buildConfig } from '../../src/config/load.ts';
+import { generatePolicy } from '../../src/policy/generate.ts';
 import { b64, config, installCluster, MemoryCluster, NAME, NS, runningStatus, webhookConfiguration } from './memory-cluster.ts';
 
 const otherCa = await generateCertificates(['x']);
@@ -151,4 +153,41 @@ void t.test('--config and --query-configmap win over what the install says; a mi
 
   const missing = await diagnose(cluster, options({ pod: 'nope' }));
   t.match(missing.at(-1), { name: CHECK.pod, status: 'fail', detail: 'pod monitoring/nope not found: kubectl -n monitoring get pods' });
+});
+
+/** An install in injection mode policy: no webhook configuration, Service or injector; the policy and the chart's bindings. */
+function policyCluster(): MemoryCluster {
+  const cluster = healthyCluster();
+  for (const [kind, namespace, name] of [['mwc', '', NAME], ['service', NS, NAME], ['slice', NS, `${NAME}-abcde`], ['deployment', NS, NAME], ['secret', NS, `${NAME}-tls`]] as const) cluster.remove(kind, namespace, name);
+  const policyConfig = { injectorNamespace: NS, excludedNamespaces: ['kube-system', 'kube-public', 'kube-node-lease'], mode: 'policy', objstore: { enabled: true, secretName: 'thanos-objstore', secretKey: 'objstore.yml' } };
+  cluster.put('configmap', NS, NAME, { data: { 'config.yaml': JSON.stringify(policyConfig) } });
+  const [policy, ...bindings] = generatePolicy(buildConfig(policyConfig), NAME).objects as [V1MutatingAdmissionPolicy, ...V1MutatingAdmissionPolicyBinding[]];
+  cluster.put('map', '', NAME, policy);
+  for (const binding of bindings) {
+    binding.metadata = { ...binding.metadata, labels: { 'app.kubernetes.io/name': 'thanos-sidecar-injector' }, annotations: { 'meta.helm.sh/release-namespace': NS } };
+    cluster.put('mapb', '', binding.metadata.name!, binding);
+  }
+  return cluster;
+}
+
+void t.test('injection mode policy: the install found by its policy bindings; no webhook rows to fail; the pod judged by the policy', async (t) => {
+  const cluster = policyCluster();
+  const rows = byName(await diagnose(cluster, options({ webhookConfig: 'thanos-sidecar-injector' })));
+  t.match(rows[CHECK.webhookConfiguration], { status: 'skip', detail: `injection mode policy: MutatingAdmissionPolicy ${NAME} injects, with no webhook` });
+  for (const row of [CHECK.webhooks, CHECK.matchConditions, CHECK.injectorReachable, CHECK.caBundle, CHECK.certificateExpiry]) t.equal(rows[row]?.status, 'skip', `${row}: skipped`);
+  t.match(rows[CHECK.injectorConfig], { status: 'ok', detail: `ConfigMap ${NS}/${NAME} config.yaml` });
+  t.match(rows[CHECK.policy], { status: 'ok', detail: /the rest are created uninjected/ });
+  t.match(rows[CHECK.podDecision], { status: 'ok', detail: /^yes, by the injection policy/ });
+  t.equal(rows[CHECK.queryConfigMap]?.status, 'ok', 'the registration ConfigMap in the install namespace');
+
+  // A pod the policy leaves to a webhook (a per-pod annotation), in a mode with none.
+  const annotated = injectedPod();
+  annotated.metadata!.annotations = { ...annotated.metadata!.annotations, 'thanos-injector/log-level': 'debug' };
+  cluster.put('pod', 'monitoring', POD, annotated);
+  const left = byName(await diagnose(cluster, options()));
+  t.match(left[CHECK.podDecision], { status: 'fail', detail: /^no: injection mode policy has no webhook, and the policy leaves this pod to one: it has a thanos-injector\/ annotation/ });
+
+  // The bindings gone too: nothing of the install is found.
+  for (const scope of ['namespace', 'pod']) cluster.remove('mapb', '', `${NAME}-${scope}`);
+  t.equal(byName(await diagnose(cluster, options()))[CHECK.webhookConfiguration]?.status, 'fail', 'no webhook configuration and no policy: the first row fails');
 });

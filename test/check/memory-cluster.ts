@@ -69,6 +69,9 @@ export class MemoryCluster implements ClusterReader {
   };
   kubernetesVersion = 'v1.37.2';
   version = () => Promise.resolve(this.kubernetesVersion);
+  /** The apiserver's /metrics, or the error reading them gives. */
+  metrics: string | Error = '';
+  apiserverMetrics = () => (typeof this.metrics === 'string' ? Promise.resolve(this.metrics) : Promise.reject(this.metrics));
   podLog = (namespace: string, pod: string, container: string, { previous = false }: LogRequest) => {
     const key = `${namespace}/${pod}/${container}${previous ? '/previous' : ''}`;
     this.logReads.push(key);
@@ -83,7 +86,8 @@ export class MemoryCluster implements ClusterReader {
 
 const selector = { 'app.kubernetes.io/name': 'thanos-sidecar-injector', 'app.kubernetes.io/instance': 'tsi', 'app.kubernetes.io/component': 'webhook' };
 export const EXCLUDED = ['kube-system', 'kube-public', 'kube-node-lease', NS];
-export const config = buildConfig({ injectorNamespace: NS, excludedNamespaces: EXCLUDED.slice(0, 3) });
+// Mode webhook, as the chart writes it for an install of the webhook alone.
+export const config = buildConfig({ injectorNamespace: NS, excludedNamespaces: EXCLUDED.slice(0, 3), mode: 'webhook' });
 
 export function webhookConfiguration(clientConfig: { service?: { name: string; namespace: string; path: string; port: number }; url?: string }, caBundle: string): V1MutatingWebhookConfiguration {
   return {
@@ -130,7 +134,7 @@ export function installCluster(): MemoryCluster {
     spec: { selector: { matchLabels: selector }, template: { metadata: { labels: selector }, spec: { containers: [{ name: 'injector', args: ['serve', `--certs-secret=${NAME}-tls`] }] } } },
   });
   cluster.put('secret', NS, `${NAME}-tls`, { data: { 'tls.crt': b64(certs.cert), 'tls.key': b64(certs.key), 'ca.crt': b64(certs.caCert) } });
-  cluster.put('configmap', NS, NAME, { data: { 'config.yaml': stringify({ injectorNamespace: NS, excludedNamespaces: EXCLUDED.slice(0, 3), objstore: { enabled: true, secretName: 'thanos-objstore', secretKey: 'objstore.yml' } }) } });
+  cluster.put('configmap', NS, NAME, { data: { 'config.yaml': stringify({ injectorNamespace: NS, excludedNamespaces: EXCLUDED.slice(0, 3), mode: 'webhook', objstore: { enabled: true, secretName: 'thanos-objstore', secretKey: 'objstore.yml' } }) } });
   const dnssrv = dnssrvAddress('monitoring', 'cluster.local');
   cluster.put('configmap', NS, 'thanos-query-endpoints', { data: { 'endpoints.yaml': endpointsFile([dnssrv]), 'targets.yaml': targetsFile([dnssrv]) } });
   cluster.put('namespace', '', 'monitoring', { metadata: { name: 'monitoring', labels: { 'kubernetes.io/metadata.name': 'monitoring', 'thanos-injection': 'enabled' } } });

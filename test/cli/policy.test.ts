@@ -60,4 +60,13 @@ void t.test('inject -o explain: which back end injects each pod once the policy 
   const config = join(dir, 'off.yaml');
   await writeFile(config, 'objstore:\n  enabled: false\n');
   t.match(await explain('inject/persistent-volume-claim.yaml', '--kube-version', '1.37.2', '--config', config), /webhook +the configuration has no policy: objstore\.enabled is false/);
+  const mode = async (value: string) => {
+    const file = join(dir, `mode-${value}.yaml`);
+    await writeFile(file, `mode: ${value}\n`);
+    return file;
+  };
+  t.match(await explain('inject/statefulset-claim.yaml', '--kube-version', '1.37.2', '--config', await mode('webhook')), /StatefulSet\/prometheus +webhook +injection mode webhook: no policy/, 'mode webhook: the webhook, whatever the shape');
+  t.match(await explain('inject/statefulset-claim.yaml', '--kube-version', '1.37.2', '--config', await mode('policy')), /StatefulSet\/prometheus +policy/, 'mode policy: the policy takes what it claims');
+  t.match(await explain('inject/seed-deployment.yaml', '--kube-version', '1.37.2', '--config', await mode('policy')),
+    /Deployment\/prometheus-deploy +none +not injected: injection mode policy has no webhook, and its injection comes with a warning/, 'and the rest is not injected, said so');
 });

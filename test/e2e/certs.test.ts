@@ -82,7 +82,8 @@ const { cluster, work } = await startE2e(t, 'thanos-injector-e2e-certs-');
 // so that a caBundle the apiserver cannot verify us with fails the pod creation loudly instead of
 // storing the pod without the sidecar.
 const webhookPort = await freePort();
-const values = ['--namespace', NAMESPACE, '--set', `webhook.url=https://127.0.0.1:${webhookPort}/mutate`, '--set', 'webhook.failurePolicy=Fail'];
+// Mode webhook: mode auto is both on this cluster, and the policy's hook Job needs a kubelet.
+const values = ['--namespace', NAMESPACE, '--set', `webhook.url=https://127.0.0.1:${webhookPort}/mutate`, '--set', 'webhook.failurePolicy=Fail', '--set', 'injection.mode=webhook'];
 await cluster.helmOk(['install', RELEASE, chart, '--create-namespace', ...values]);
 
 // What the chart rendered: the injector Deployment's container args, its ConfigMap, its

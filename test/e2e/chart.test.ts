@@ -145,7 +145,7 @@ void t.test('RBAC: every rule is on the allow-list, nothing cluster-wide on secr
     'configmaps': ['get', 'update', 'create'],
     'admissionregistration.k8s.io/mutatingadmissionpolicies': ['create', 'get', 'update', 'delete'],
   };
-  for (const sets of [[], ['registration.restartUninjected=true'], ['registration.mode=watch'], ['injection.mode=both']]) {
+  for (const sets of [[], ['registration.restartUninjected=true'], ['registration.mode=watch'], ['injection.mode=both'], ['injection.mode=policy']]) {
     const objects = await template(...sets);
     for (const role of [...find(objects, 'Role'), ...find(objects, 'ClusterRole')]) {
       for (const rule of (role as unknown as { rules: Rule[] }).rules) {
@@ -259,7 +259,9 @@ void t.test('every process that decides reads the same configuration: the webhoo
 void t.test('optional parts render only when asked', async (t) => {
   const defaults = await template();
   t.equal(find(defaults, 'CronJob').length, 1, 'registration CronJob by default');
-  t.same(find(defaults, 'Job').map((j) => j.metadata.name).sort(), ['tsi-thanos-sidecar-injector-register-1', 'tsi-thanos-sidecar-injector-uninstall'], 'and a one-shot Job, and the pre-delete hook that removes the webhook configuration first');
+  t.same(find(defaults, 'Job').map((j) => j.metadata.name).sort(), ['tsi-thanos-sidecar-injector-policy', 'tsi-thanos-sidecar-injector-register-1', 'tsi-thanos-sidecar-injector-uninstall'],
+    'and a one-shot Job, the hook that applies the policy (mode auto is both on 1.37), and the pre-delete hook that removes the webhook configuration first');
+  t.same(find(await templateFor('1.32.13'), 'Job').map((j) => j.metadata.name).sort(), ['tsi-thanos-sidecar-injector-register-1', 'tsi-thanos-sidecar-injector-uninstall'], 'on 1.32 (mode auto is webhook): no policy hook');
   t.equal(find(defaults, 'Job').find((j) => j.metadata.name.endsWith('-uninstall'))?.metadata.annotations?.['helm.sh/hook'], 'pre-delete');
   t.equal(find(defaults, 'ServiceMonitor').length + find(defaults, 'PrometheusRule').length, 0, 'no monitoring objects by default');
   const watch = await template('registration.mode=watch');
@@ -338,8 +340,44 @@ void t.test('injection.mode both: the bindings the generator makes, and a hook t
   t.match(JSON.stringify(hook), '"args":["policy","--apply","--policy-only","--name=tsi-thanos-sidecar-injector","--config=/etc/thanos-injector/config/config.yaml"]');
   t.match(JSON.stringify(hook), '"configMap":{"name":"tsi-thanos-sidecar-injector"}', 'it reads the configuration the webhook reads');
   t.match(JSON.stringify(find(objects, 'Job').find((j) => j.metadata.name.endsWith('-uninstall'))), '--policy=tsi-thanos-sidecar-injector', 'uninstall removes the policy too');
-  t.same(find(await template(), 'MutatingAdmissionPolicyBinding'), [], 'mode webhook (the default): no policy');
+  t.same(find(await template('injection.mode=webhook'), 'MutatingAdmissionPolicyBinding'), [], 'mode webhook: no policy');
+  t.equal(find(await template(), 'MutatingAdmissionPolicyBinding').length, 2, 'mode auto (the default) on 1.37: both, the policy bound');
   await t.rejects(templateFor('1.36.5', 'injection.mode=both'), /injection\.mode both needs Kubernetes 1\.36\.6 or later .*this cluster is v1\.36\.5: use injection\.mode webhook/, 'older clusters: refused with the reason');
   await t.rejects(templateFor('1.32.13', 'injection.mode=both'), /injection\.mode both needs Kubernetes 1\.36\.6/);
   t.same(find(await templateFor('1.32.13'), 'MutatingAdmissionPolicyBinding'), [], 'the oldest release: no policy by default');
+});
+
+/** The mode the chart writes into the injector's configuration. */
+const configuredMode = (objects: K8sObject[]) =>
+  (parse((find(objects, 'ConfigMap').find((c) => c.metadata.name === 'tsi-thanos-sidecar-injector') as unknown as { data: Record<string, string> }).data['config.yaml'] ?? '') as { mode: string }).mode;
+
+void t.test('injection.mode auto: both from Kubernetes 1.36.6, webhook before; the configuration records the mode installed', async (t) => {
+  t.equal(configuredMode(await template()), 'both', '1.37.2: both');
+  t.equal(configuredMode(await templateFor('1.36.6')), 'both', '1.36.6: both');
+  t.equal(configuredMode(await templateFor('1.36.5')), 'webhook', '1.36.5: webhook (its apiserver crashes on the policy)');
+  t.equal(configuredMode(await templateFor('1.32.13')), 'webhook', '1.32.13: webhook');
+  t.equal(configuredMode(await template('injection.mode=webhook')), 'webhook', 'an explicit mode stands');
+});
+
+void t.test('injection.mode policy: the policy alone; no injector pods, Service, webhook configuration or certificate; register owned by the policy', async (t) => {
+  const objects = await template('injection.mode=policy', 'metrics.serviceMonitor.enabled=true', 'metrics.prometheusRule.enabled=true', 'metrics.dashboard.enabled=true', 'certs.mode=certManager');
+  t.equal(configuredMode(objects), 'policy');
+  t.same(find(objects, 'MutatingWebhookConfiguration'), [], 'no webhook configuration');
+  t.same(find(objects, 'Deployment'), [], 'no injector Deployment');
+  t.same(find(objects, 'Service'), [], 'no Service');
+  t.same([...find(objects, 'PodDisruptionBudget'), ...find(objects, 'Certificate'), ...find(objects, 'Issuer')], [], 'no disruption budget, no certificate');
+  t.notOk(find(objects, 'ServiceAccount').some((a) => a.metadata.name === 'tsi-thanos-sidecar-injector'), "no webhook's service account");
+  t.notOk(find(objects, 'ConfigMap').some((c) => c.metadata.name.endsWith('-dashboard')), "no dashboard of the webhook's metrics");
+  t.same(find(objects, 'ServiceMonitor'), [], "no ServiceMonitor of the webhook (register's comes with registration.mode watch)");
+  const rules = JSON.stringify(find(objects, 'PrometheusRule'));
+  t.notMatch(rules, /ThanosInjector(AdmissionErrors|SlowAdmissions|Down|CertificateExpiring)/, "no alert on the webhook's metrics");
+  t.match(rules, /ThanosSidecarUploadsStalled/, 'the sidecar alerts stay');
+  t.equal(find(objects, 'MutatingAdmissionPolicyBinding').length, 2, 'the policy, bound');
+  t.ok(find(objects, 'Job').some((j) => j.metadata.name === 'tsi-thanos-sidecar-injector-policy'), 'applied by the hook');
+  const register = JSON.stringify(find(objects, 'CronJob'));
+  t.match(register, '--policy=tsi-thanos-sidecar-injector', 'register: the policy owns what it writes');
+  t.notMatch(register, '--webhook-config', 'no webhook configuration named');
+  const registerRole = find(objects, 'ClusterRole').find((r) => r.metadata.name === 'tsi-thanos-sidecar-injector-register') as unknown as { rules: Rule[] };
+  t.ok(registerRole.rules.some((r) => r.resources.includes('mutatingadmissionpolicies') && r.verbs.join() === 'get' && r.resourceNames?.join() === 'tsi-thanos-sidecar-injector'), 'it may read that policy only');
+  await t.rejects(templateFor('1.36.5', 'injection.mode=policy'), /injection\.mode policy needs Kubernetes 1\.36\.6 or later/, 'older clusters: refused with the reason');
 });

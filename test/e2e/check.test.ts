@@ -54,7 +54,9 @@ const serving = await cluster.issueCert('thanos-injector', { ips: ['127.0.0.1'],
 const injectorPort = await freePort();
 await cluster.helmOk(['install', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--create-namespace',
   '--set', `webhook.url=https://127.0.0.1:${injectorPort}/mutate`,
-  '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${serving.ca}`, '--set', 'registration.enabled=false']);
+  '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${serving.ca}`, '--set', 'registration.enabled=false',
+  // Mode auto is both on this cluster, and the policy's hook Job needs a kubelet: the webhook alone here.
+  '--set', 'injection.mode=webhook']);
 
 /** The injector as a real process, with the configuration the chart rendered. */
 const configFile = join(work, 'config.yaml');
@@ -188,7 +190,7 @@ void t.test('a release that calls its Service: the certificate from its Secret, 
   await cluster.kubectlOk(['create', 'namespace', namespace]);
   const pair = await cluster.issueCert('svc-injector', { dnsNames: [`${fullname}.${namespace}.svc`, `${fullname}.${namespace}.svc.cluster.local`] });
   await cluster.kubectlOk(['-n', namespace, 'create', 'secret', 'tls', `${fullname}-tls`, `--cert=${pair.cert}`, `--key=${pair.key}`]);
-  await cluster.helmOk(['install', release, chart, '--namespace', namespace, '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${pair.ca}`, '--set', 'registration.enabled=false']);
+  await cluster.helmOk(['install', release, chart, '--namespace', namespace, '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${pair.ca}`, '--set', 'registration.enabled=false', '--set', 'injection.mode=webhook']);
   t.teardown(async () => {
     // No kubelet here either for the chart's pre-delete hook (its Job deletes the webhook configuration
     // first; the node's install test runs it): Helm deletes everything itself.

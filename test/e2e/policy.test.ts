@@ -7,7 +7,7 @@
 // each request makes anew (uid, creationTimestamp, the service account token volume's random name)
 // and one part of the status annotation: the webhook records `rendered` (SHA-256 fingerprints of
 // what it added, which CEL cannot compute), the policy `policy` (its generation) instead.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
@@ -197,35 +197,44 @@ async function kubeconfigOf(namespace: string, name: string): Promise<Record<str
   return { KUBECONFIG: file };
 }
 
-void t.test("the chart's mode both: the hook's command applies the policy with the hook's own rights; claimed pods cost no webhook call and are injected while the injector is down; uninstall removes it", async (t) => {
-  const release = 'tsi';
+/** A dry run's status annotation, 'not injected', or the refusal. */
+const status = (result: Pod | string) => (typeof result === 'string' ? result : result.metadata.annotations?.['thanos-injector/status'] ?? 'not injected');
+
+/**
+ * The chart installed in namespace thanos-injector without its hooks' Jobs (no kubelet here to run
+ * them): the hooks' accounts and rights applied as rendered, and the policy hook's command run as
+ * its account, twice (an upgrade with the same configuration changes nothing).
+ */
+async function installChart(t: Test, release: string, values: string[]): Promise<{ release: string; fullname: string; chartConfig: string }> {
   const fullname = `${release}-thanos-sidecar-injector`;
   const chart = join(root, 'charts/thanos-sidecar-injector');
-  const namespace = 'chart-both';
-  await cluster.kubectlOk(['create', 'namespace', namespace]);
-  await cluster.kubectlOk(['label', 'namespace', namespace, 'thanos-injection=enabled']);
-  const injector = await startServe(t, { args: ['--config', configFile], env: cluster.env });
-  const values = ['--set', 'injection.mode=both', '--set', `webhook.url=https://127.0.0.1:${injector.port}/mutate`, '--set', 'webhook.failurePolicy=Fail',
-    '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${join(injector.certDir, 'ca.crt')}`, '--set', 'registration.enabled=false'];
-  // No kubelet here to run the hooks' Jobs: their accounts and rights as the chart renders them, and their commands run as those accounts.
   await cluster.helmOk(['install', release, chart, '--namespace', 'thanos-injector', '--create-namespace', '--no-hooks', ...values]);
   const hooks = parseAllDocuments(await cluster.helmOk(['template', release, chart, '--namespace', 'thanos-injector', '--kube-version', cluster.serverVersion, ...values]))
     .map((document) => document.toJS() as { kind: string; metadata: { annotations?: Record<string, string> } } | null)
     .filter((object) => object !== null && object.kind !== 'Job' && object.metadata.annotations?.['helm.sh/hook'] !== undefined);
   await cluster.kubectlOk(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: hooks }));
-  const chartConfig = join(work, 'chart-config.yaml');
+  const chartConfig = join(work, `${release}-config.yaml`);
   await writeFile(chartConfig, await cluster.kubectlOk(['-n', 'thanos-injector', 'get', 'configmap', fullname, '-o', 'jsonpath={.data.config\\.yaml}']));
-  const applied = await thanosInjector(['policy', '--apply', '--policy-only', `--name=${fullname}`, `--config=${chartConfig}`], await kubeconfigOf('thanos-injector', `${fullname}-policy`));
+  const apply = async () => thanosInjector(['policy', '--apply', '--policy-only', `--name=${fullname}`, `--config=${chartConfig}`], await kubeconfigOf('thanos-injector', `${fullname}-policy`));
+  const applied = await apply();
   t.equal(applied.code, 0, applied.stderr);
   t.equal(applied.stdout, `MutatingAdmissionPolicy ${fullname}: created\n`, "applied with the hook's own rights");
-  const again = await thanosInjector(['policy', '--apply', '--policy-only', `--name=${fullname}`, `--config=${chartConfig}`], await kubeconfigOf('thanos-injector', `${fullname}-policy`));
-  t.equal(again.stdout, `MutatingAdmissionPolicy ${fullname}: unchanged\n`, 'an upgrade with the same configuration changes nothing');
+  t.equal((await apply()).stdout, `MutatingAdmissionPolicy ${fullname}: unchanged\n`, 'an upgrade with the same configuration changes nothing');
+  return { release, fullname, chartConfig };
+}
+
+void t.test("the chart's mode both: the hook's command applies the policy with the hook's own rights; claimed pods cost no webhook call and are injected while the injector is down; uninstall removes it", async (t) => {
+  const namespace = 'chart-both';
+  await cluster.kubectlOk(['create', 'namespace', namespace]);
+  await cluster.kubectlOk(['label', 'namespace', namespace, 'thanos-injection=enabled']);
+  const injector = await startServe(t, { args: ['--config', configFile], env: cluster.env });
+  const { fullname, chartConfig, release } = await installChart(t, 'tsi', ['--set', 'injection.mode=both', '--set', `webhook.url=https://127.0.0.1:${injector.port}/mutate`, '--set', 'webhook.failurePolicy=Fail',
+    '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${join(injector.certDir, 'ca.crt')}`, '--set', 'registration.enabled=false']);
   const checked = await thanosInjector(['check', '--webhook-config', fullname, '--config', chartConfig], cluster.env);
   t.match(checked.stdout, new RegExp(`injection policy +ok +MutatingAdmissionPolicy ${fullname} \\(generation [0-9a-f]{12}\\), bound by ${fullname}-namespace, ${fullname}-pod`), 'check finds it there, bound and current');
 
   const claimedShape = pods.find((p) => p.where.startsWith('inject/persistent-volume-claim'))!.pod;
   const webhookShape = probe.pod; // the seed's emptyDir TSDB: the webhook's warning
-  const status = (result: Pod | string) => (typeof result === 'string' ? result : result.metadata.annotations?.['thanos-injector/status'] ?? 'not injected');
   await waitFor('the policy in force', async () => (status(await dryRun(namespace, claimedShape)).includes('"policy"') ? true : undefined), 30_000, 200);
   const calls = async () => Number(/^thanos_injector_admissions_total\{[^}]*outcome="injected"[^}]*\} ([0-9.]+)$/m.exec(await (await fetch(`http://127.0.0.1:${injector.healthPort}/metrics`)).text())?.[1] ?? 0);
   const before = await calls();
@@ -246,4 +255,61 @@ void t.test("the chart's mode both: the hook's command applies the policy with t
   t.pass('after uninstall, pods are created as they are');
   await cluster.helmOk(['uninstall', release, '--namespace', 'thanos-injector', '--no-hooks']);
   t.same((JSON.parse(await cluster.kubectlOk(['get', 'mutatingadmissionpolicybindings', '-o', 'json'])) as { items: unknown[] }).items, [], 'helm uninstall removes the bindings it rendered');
+});
+
+void t.test("the chart's mode policy: the apiserver alone injects, with no injector at all; check and register know the install by its policy; uninstall leaves nothing", async (t) => {
+  const namespace = 'chart-policy';
+  await cluster.kubectlOk(['create', 'namespace', namespace]);
+  await cluster.kubectlOk(['label', 'namespace', namespace, 'thanos-injection=enabled']);
+  // Registration on (its CronJob and Job have no kubelet to run them here: their command is run below, as their account).
+  const { fullname, chartConfig, release } = await installChart(t, 'tsp', ['--set', 'injection.mode=policy']);
+  const installed = (await cluster.kubectlOk(['get', 'deployments,services,mutatingwebhookconfigurations,secrets', '-A', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name'])).trim();
+  t.equal(installed, '', 'no injector Deployment, Service, webhook configuration or certificate Secret');
+
+  const claimedShape = pods.find((p) => p.where.startsWith('inject/persistent-volume-claim'))!.pod;
+  await waitFor('the policy in force', async () => (status(await dryRun(namespace, claimedShape)).includes('"policy"') ? true : undefined), 30_000, 200);
+  t.pass('a pod the policy claims is injected, with no injector running anywhere');
+  t.equal(status(await dryRun(namespace, probe.pod)), 'not injected', "a shape the policy leaves (the seed's emptyDir TSDB, the webhook's warning) is created as it is");
+
+  // A stored pod (no kubelet runs it) for check and register.
+  const stored = structuredClone(claimedShape) as { metadata: { name?: string; generateName?: string } };
+  delete stored.metadata.generateName;
+  stored.metadata.name = 'prometheus-0';
+  await cluster.kubectlOk(['-n', namespace, 'create', '-f', '-'], JSON.stringify(stored));
+  const checked = await thanosInjector(['check', '--webhook-config', fullname, '-n', namespace, '--pod', 'prometheus-0', '-o', 'json'], cluster.env);
+  const rows = Object.fromEntries((JSON.parse(checked.stdout || '{"checks":[]}') as { checks: { name: string; status: string; detail: string }[] }).checks.map((r) => [r.name, r]));
+  t.match(rows['webhook configuration'], { status: 'skip', detail: `injection mode policy: MutatingAdmissionPolicy ${fullname} injects, with no webhook` }, 'check: no webhook configuration, as the mode says');
+  t.match(rows['injector reachable'], { status: 'skip', detail: /no webhook to serve/ });
+  t.match(rows['injector configuration'], { status: 'ok', detail: `ConfigMap thanos-injector/${fullname} config.yaml` }, 'the install found by its policy bindings');
+  t.match(rows['injection policy'], { status: 'ok', detail: /bound by .*: the apiserver injects the common shapes .*the rest are created uninjected/ });
+  t.match(rows['pod would be injected'], { status: 'ok', detail: /^yes, by the injection policy/ });
+  t.match(rows['pod injected'], { status: 'ok' });
+  const checkSeed = await thanosInjector(['inject', '-f', join(root, 'test/fixtures/inject/seed-deployment.yaml'), '--config', chartConfig, '--kube-version', cluster.serverVersion, '-o', 'explain'], cluster.env);
+  t.match(checkSeed.stdout, /Deployment\/prometheus-deploy\s+none\s+not injected: injection mode policy has no webhook/, 'inject -o explain: the seed would not be injected, and why');
+
+  // A pod past the CEL cost limit: the apiserver counts the failed evaluation, and check reads the count from its /metrics.
+  t.match(status(await dryRun(namespace, largePod(50, 20_000))), 'not injected', 'a pod past the cost limit is created uninjected (failurePolicy Ignore)');
+  const afterError = await thanosInjector(['check', '--webhook-config', fullname, '-o', 'json'], cluster.env);
+  const policyRow = (JSON.parse(afterError.stdout || '{"checks":[]}') as { checks: { name: string; status: string; detail: string }[] }).checks.find((r) => r.name === 'injection policy');
+  t.match(policyRow, { status: 'warn', detail: /this apiserver counted 1 failed evaluation\(s\) of it since it started \((invalid_error|out_of_budget): 1\): those pods were created uninjected/ },
+    "check: the apiserver's count of failed evaluations, from its /metrics");
+
+  const registerAccount = await kubeconfigOf('thanos-injector', `${fullname}-register`);
+  const registered = await thanosInjector(['register', `--policy=${fullname}`, '--query-namespace=thanos-injector', `--config=${chartConfig}`], registerAccount);
+  t.ok([0, 3].includes(registered.code), `register with its account (exit ${registered.code}): ${registered.stderr}`);
+  const uid = (await cluster.getJson<{ metadata: { uid: string } }>(['get', 'mutatingadmissionpolicy', fullname]))?.metadata.uid;
+  for (const object of [['-n', namespace, 'service', 'thanos-sidecar'], ['-n', 'thanos-injector', 'configmap', 'thanos-query-endpoints']]) {
+    const found = await cluster.getJson<{ metadata: { ownerReferences?: { kind: string; uid: string }[] } }>(['get', ...object]);
+    t.same(found?.metadata.ownerReferences?.map((o) => [o.kind, o.uid]), [['MutatingAdmissionPolicy', uid]], `${object.slice(2).join(' ')}: owned by the policy`);
+  }
+
+  const removed = await thanosInjector(['uninstall', `--webhook-config=${fullname}`, `--policy=${fullname}`], await kubeconfigOf('thanos-injector', `${fullname}-uninstall`));
+  t.equal(removed.code, 0, removed.stderr);
+  await waitFor('the garbage collector to delete what the policy owned', async () =>
+    ((await cluster.kubectlOk(['get', 'services,configmaps', '-A', '-l', 'app.kubernetes.io/managed-by=thanos-sidecar-injector', '-o', 'name'])).trim() === '' ? true : undefined), 60_000, 1000);
+  t.pass("register's Service and ConfigMap went with the policy");
+  const after = await thanosInjector(['register', `--policy=${fullname}`, '--query-namespace=thanos-injector', `--config=${chartConfig}`], registerAccount);
+  t.equal(after.code, 1, 'a register run once the policy is gone writes nothing');
+  t.match(after.stderr, `MutatingAdmissionPolicy ${fullname} (--policy) not found: the install is gone or being removed`);
+  await cluster.helmOk(['uninstall', release, '--namespace', 'thanos-injector', '--no-hooks']);
 });

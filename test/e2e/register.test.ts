@@ -117,6 +117,10 @@ void t.test('register --help and a bad flag', async (t) => {
   const port = await register(['--watch', '--metrics-port', 'http']);
   t.equal(port.code, 2);
   t.equal(port.stderr, 'thanos-injector: --metrics-port: "http" is not valid; expected a port number from 0 to 65535\n');
+  const owners = await register(['--webhook-config', 'tsi-thanos-sidecar-injector', '--policy', 'tsi-thanos-sidecar-injector']);
+  t.equal(owners.code, 2);
+  t.equal(owners.stderr, 'thanos-injector: --webhook-config and --policy both name the owner of what register writes; give one (--policy for an install in injection mode policy)\n');
+  t.match(help.stdout, '--policy NAME', 'documents --policy');
 });
 
 void t.test('injected pods get a headless Service per namespace and an endpoints ConfigMap; a foreign Service is a conflict', async (t) => {

@@ -11,7 +11,8 @@ import { parseAllDocuments } from 'yaml';
 import type { Cluster } from '../cluster/cluster.ts';
 import { prometheusPod } from '../support/admission.ts';
 import { freePort, waitFor } from '../support/net.ts';
-import { dryRunInjected, root, sidecars, startE2e } from '../support/e2e.ts';
+import { dryRunInjected, root, sidecars, startE2e, thanosInjector } from '../support/e2e.ts';
+import { policyUnsupported } from '../../src/policy/generate.ts';
 
 const INJECTOR_NAMESPACE = 'thanos-injector';
 
@@ -92,7 +93,9 @@ const chart = join(root, 'charts/thanos-sidecar-injector');
 const injectorPort = await freePort();
 await cluster.helmOk(['install', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--create-namespace',
   '--set', `webhook.url=https://127.0.0.1:${injectorPort}/mutate`, '--set', 'webhook.failurePolicy=Fail',
-  '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${serving.ca}`, '--set', 'registration.enabled=false']);
+  '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${serving.ca}`, '--set', 'registration.enabled=false',
+  // Mode auto is both on this cluster, and the policy's hook Job needs a kubelet: the webhook alone here.
+  '--set', 'injection.mode=webhook']);
 async function setFailurePolicy(failurePolicy: 'Fail' | 'Ignore'): Promise<void> {
   await cluster.helmOk(['upgrade', RELEASE, chart, '--namespace', INJECTOR_NAMESPACE, '--reuse-values', '--set', `webhook.failurePolicy=${failurePolicy}`]);
 }
@@ -330,4 +333,28 @@ void t.test("the apiserver's own latency metric for our webhooks", async (t) => 
   const warm = describe(await webhookLatencyBuckets(), run);
   t.comment(`apiserver_admission_webhook_admission_duration_seconds for our webhooks, 50 warm admissions: ${warm.text}`);
   t.ok(warm.count >= 50, 'each of the 50 admissions was recorded');
+});
+
+// The policy only where this apiserver runs it (1.36.6 and later): on the oldest supported release
+// the chart's default renders none, mode both and policy are refused, and `policy --apply` says why
+// before it writes anything.
+void t.test('the injection policy where this apiserver can run it, and only there', async (t) => {
+  const runs = policyUnsupported(cluster.serverVersion) === undefined;
+  const helmDryRun = (...sets: string[]) => cluster.helm(['install', 'probe', chart, '--namespace', 'policy-probe', '--dry-run=server', ...sets.flatMap((s) => ['--set', s])]);
+  const defaults = await helmDryRun();
+  t.equal(defaults.code, 0, defaults.stderr);
+  t.equal(/kind: MutatingAdmissionPolicyBinding/.test(defaults.stdout), runs, `${cluster.serverVersion}: the chart's default (injection.mode auto) ${runs ? 'binds' : 'renders no'} policy`);
+  const both = await helmDryRun('injection.mode=both');
+  const applied = await thanosInjector(['policy', '--apply', '--name', 'version-probe'], cluster.env);
+  if (runs) {
+    t.equal(both.code, 0, both.stderr);
+    t.equal(applied.code, 0, applied.stderr);
+    t.match(applied.stdout, 'MutatingAdmissionPolicy version-probe: created');
+    await cluster.kubectlOk(['delete', 'mutatingadmissionpolicy', 'version-probe']);
+    return;
+  }
+  t.match(both.stderr, `injection.mode both needs Kubernetes 1.36.6 or later (MutatingAdmissionPolicy v1; earlier apiservers crash on the policy's list values), and this cluster is ${cluster.serverVersion}`, 'mode both: refused with the reason');
+  t.match((await helmDryRun('injection.mode=policy')).stderr, 'injection.mode policy needs Kubernetes 1.36.6 or later', 'mode policy: refused with the reason');
+  t.equal(applied.code, 1);
+  t.equal(applied.stderr, `thanos-injector: Kubernetes ${cluster.serverVersion} cannot run the policy: admissionregistration.k8s.io/v1 MutatingAdmissionPolicy is served from 1.36, and apiservers before v1.36.6 crash on the list values it adds; the webhook injects there\n`, 'policy --apply: why, before writing anything');
 });

@@ -4,7 +4,8 @@
 //    `helm push`, to go-containerregistry's registry (built from its Go module like the other tools:
 //    test/cluster/registry/, 16 s cold) on 127.0.0.1 in the test's network namespace, plain HTTP,
 //    for this file only; `helm install` (and later `helm upgrade`) from that registry with the
-//    chart's defaults (2 replicas, certs.mode=auto, no webhook.url) in a namespace that enforces Pod
+//    chart's defaults (2 replicas, certs.mode=auto, no webhook.url, injection.mode auto: both on this
+//    cluster, so its post-install hook applies the policy) in a namespace that enforces Pod
 //    Security "restricted". The node's containerd, started by this process in the same network
 //    namespace (so on the same loopback), pulls the image over plain HTTP (a hosts.toml under the
 //    node's registry config_path says so, as for any plain-HTTP registry; containerd 1.6 also
@@ -153,6 +154,9 @@ void t.test('4. helm install from an OCI registry of the image built from our Do
     return config?.webhooks.every((w) => w.clientConfig.caBundle) ? config.webhooks : undefined;
   }, 60_000, 500);
   t.same(webhooks.map((w) => [w.clientConfig.url, w.clientConfig.service?.name]), webhooks.map(() => [undefined, FULLNAME]), 'every webhook calls the Service, none a URL');
+  // Mode auto is both on this cluster: the post-install hook (the same image) applied the policy.
+  const policy = await cluster.getJson<{ metadata: { annotations?: Record<string, string> } }>(['get', 'mutatingadmissionpolicy', FULLNAME]);
+  t.match(policy?.metadata.annotations?.['thanos-injector/generation'], /^[0-9a-f]{12}$/, `injection mode auto is both here: the hook applied MutatingAdmissionPolicy ${FULLNAME}`);
 
   // The README's next steps: the objstore Secret, the namespace label, a restart.
   await cluster.kubectlOk(['-n', 'monitoring', 'create', 'secret', 'generic', 'thanos-objstore', `--from-literal=objstore.yml=${minio.objstore('install')}`]);
@@ -272,6 +276,8 @@ void t.test('4. helm uninstall: the webhook configuration goes first (no pod cre
   }, 60_000, 1000).catch(() => undefined);
   t.equal(leftovers, '', 'nothing of the release left, the uninstall hook\'s Job, ServiceAccount and RBAC included');
   t.equal(await cluster.getJson(['get', 'mutatingwebhookconfiguration', FULLNAME]), undefined, 'no webhook configuration');
+  t.equal(await cluster.getJson(['get', 'mutatingadmissionpolicy', FULLNAME]), undefined, 'no injection policy (the hook applied it, the uninstall hook deleted it)');
+  t.equal((await cluster.kubectlOk(['get', 'mutatingadmissionpolicybindings', '-o', 'name'])).trim(), '', 'and no binding');
 
   const still = await cluster.getJson<PodJson>(['-n', 'monitoring', 'get', 'pod', running!.metadata.name]);
   t.ok(still && ready(still), 'the injected Prometheus keeps running');

@@ -191,7 +191,9 @@ export async function startInjector(t: Test, stack: NodeStack, setValues: string
     '--set', `webhook.url=https://127.0.0.1:${port}/mutate`, '--set', 'webhook.failurePolicy=Fail',
     '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${serving.ca}`, '--set', 'registration.enabled=false',
     // The injector runs as this process; the chart's own replicas would only wait for an image.
-    '--set', 'replicaCount=0', '--set', 'podDisruptionBudget.enabled=false', ...setValues]);
+    '--set', 'replicaCount=0', '--set', 'podDisruptionBudget.enabled=false',
+    // The webhook alone: these tests set Prometheus' block flags, which leave their pods to it anyway.
+    '--set', 'injection.mode=webhook', ...setValues]);
   const configFile = join(work, 'config.yaml');
   const readConfig = async () => writeFile(configFile, await cluster.kubectlOk(['-n', 'thanos-injector', 'get', 'configmap', `${release}-thanos-sidecar-injector`, '-o', 'jsonpath={.data.config\\.yaml}']));
   await readConfig();

@@ -11,7 +11,7 @@ export const registerSettings = (overrides: Partial<RegisterSettings> = {}): Reg
   queryNamespace: 'monitoring',
   configMapName: 'thanos-query-endpoints',
   restartUninjected: false,
-  webhookConfig: { name: 'thanos-sidecar-injector', required: false },
+  owner: { kind: 'MutatingWebhookConfiguration', name: 'thanos-sidecar-injector', required: false },
   injection: buildConfig({}),
   ...overrides,
 });

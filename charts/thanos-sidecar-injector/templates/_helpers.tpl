@@ -73,7 +73,11 @@ containers:
       - --query-namespace={{ .Release.Namespace }}
       - --configmap={{ .Values.registration.configMapName }}
       # Owner of the Services and the ConfigMap it writes: they go with the install.
+      {{- if include "tsi.webhook" . }}
       - --webhook-config={{ include "tsi.fullname" . }}
+      {{- else }}
+      - --policy={{ include "tsi.fullname" . }}
+      {{- end }}
       - --endpoints={{ .Values.registration.endpoints }}
       - --cluster-domain={{ .Values.registration.clusterDomain }}
       {{- range .Values.registration.namespaces }}
@@ -120,14 +124,29 @@ volumes:
 {{- end -}}
 
 {{/*
-injection.mode both needs a cluster that serves MutatingAdmissionPolicy v1 and does not crash on the
+The injection mode on this cluster: auto is both where the cluster runs the policy, else webhook.
+policy and both need a cluster that serves MutatingAdmissionPolicy v1 and does not crash on the
 list values the policy adds (Kubernetes 1.36.6; `thanos-injector policy` says the same).
 */}}
+{{- define "tsi.mode" -}}
+{{- $supported := semverCompare ">=1.36.6-0" .Capabilities.KubeVersion.Version -}}
+{{- $mode := .Values.injection.mode -}}
+{{- if eq $mode "auto" -}}
+{{- ternary "both" "webhook" $supported -}}
+{{- else -}}
+{{- if and (ne $mode "webhook") (not $supported) -}}
+{{- fail (printf "injection.mode %s needs Kubernetes 1.36.6 or later (MutatingAdmissionPolicy v1; earlier apiservers crash on the policy's list values), and this cluster is %s: use injection.mode webhook (or auto)" $mode .Capabilities.KubeVersion.Version) -}}
+{{- end -}}
+{{- $mode -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Non-empty when the MutatingAdmissionPolicy injects (mode policy or both). */}}
 {{- define "tsi.policy" -}}
-{{- if eq .Values.injection.mode "both" -}}
-{{- if not (semverCompare ">=1.36.6-0" .Capabilities.KubeVersion.Version) -}}
-{{- fail (printf "injection.mode both needs Kubernetes 1.36.6 or later (MutatingAdmissionPolicy v1; earlier apiservers crash on the policy's list values), and this cluster is %s: use injection.mode webhook" .Capabilities.KubeVersion.Version) -}}
+{{- if ne (include "tsi.mode" .) "webhook" -}}true{{- end -}}
 {{- end -}}
-true
-{{- end -}}
+
+{{/* Non-empty when the webhook injects (mode webhook or both): its server, Service, certificate and configuration. */}}
+{{- define "tsi.webhook" -}}
+{{- if ne (include "tsi.mode" .) "policy" -}}true{{- end -}}
 {{- end -}}
