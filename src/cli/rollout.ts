@@ -98,7 +98,8 @@ export async function run(argv: string[]): Promise<number> {
   const reader = kubeReader(kube);
   const cluster = kubeRolloutCluster(kube);
   const install = await findInstall(reader, { webhookConfig, webhookConfigExplicit: values['webhook-config'] !== undefined, config });
-  const installed = install.configuration !== undefined || config !== undefined;
+  // Installed: a webhook configuration, or (injection mode policy) the policy's bindings, or --config.
+  const installed = install.policyName !== undefined || config !== undefined;
   const kubernetesVersion = await reader.version();
   const judge = (pod: V1Pod): Drift => {
     const drift = sidecarDrift(pod, { config: install.config, namespace: pod.metadata?.namespace ?? '', kubernetesVersion });

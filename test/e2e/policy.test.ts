@@ -205,10 +205,10 @@ const status = (result: Pod | string) => (typeof result === 'string' ? result : 
  * them): the hooks' accounts and rights applied as rendered, and the policy hook's command run as
  * its account, twice (an upgrade with the same configuration changes nothing).
  */
-async function installChart(t: Test, release: string, values: string[]): Promise<{ release: string; fullname: string; chartConfig: string }> {
+async function installChart(t: Test, release: string, values: string[]): Promise<{ release: string; fullname: string; chartConfig: string; notes: string }> {
   const fullname = `${release}-thanos-sidecar-injector`;
   const chart = join(root, 'charts/thanos-sidecar-injector');
-  await cluster.helmOk(['install', release, chart, '--namespace', 'thanos-injector', '--create-namespace', '--no-hooks', ...values]);
+  const notes = await cluster.helmOk(['install', release, chart, '--namespace', 'thanos-injector', '--create-namespace', '--no-hooks', ...values]);
   const hooks = parseAllDocuments(await cluster.helmOk(['template', release, chart, '--namespace', 'thanos-injector', '--kube-version', cluster.serverVersion, ...values]))
     .map((document) => document.toJS() as { kind: string; metadata: { annotations?: Record<string, string> } } | null)
     .filter((object) => object !== null && object.kind !== 'Job' && object.metadata.annotations?.['helm.sh/hook'] !== undefined);
@@ -220,7 +220,7 @@ async function installChart(t: Test, release: string, values: string[]): Promise
   t.equal(applied.code, 0, applied.stderr);
   t.equal(applied.stdout, `MutatingAdmissionPolicy ${fullname}: created\n`, "applied with the hook's own rights");
   t.equal((await apply()).stdout, `MutatingAdmissionPolicy ${fullname}: unchanged\n`, 'an upgrade with the same configuration changes nothing');
-  return { release, fullname, chartConfig };
+  return { release, fullname, chartConfig, notes };
 }
 
 void t.test("the chart's mode both: the hook's command applies the policy with the hook's own rights; claimed pods cost no webhook call and are injected while the injector is down; uninstall removes it", async (t) => {
@@ -228,8 +228,9 @@ void t.test("the chart's mode both: the hook's command applies the policy with t
   await cluster.kubectlOk(['create', 'namespace', namespace]);
   await cluster.kubectlOk(['label', 'namespace', namespace, 'thanos-injection=enabled']);
   const injector = await startServe(t, { args: ['--config', configFile], env: cluster.env });
-  const { fullname, chartConfig, release } = await installChart(t, 'tsi', ['--set', 'injection.mode=both', '--set', `webhook.url=https://127.0.0.1:${injector.port}/mutate`, '--set', 'webhook.failurePolicy=Fail',
+  const { fullname, chartConfig, release, notes } = await installChart(t, 'tsi', ['--set', 'injection.mode=both', '--set', `webhook.url=https://127.0.0.1:${injector.port}/mutate`, '--set', 'webhook.failurePolicy=Fail',
     '--set', 'certs.mode=external', '--set-file', `certs.caBundle=${join(injector.certDir, 'ca.crt')}`, '--set', 'registration.enabled=false']);
+  t.match(notes, `Injection mode both: the apiserver injects the common Prometheus shapes itself\n(MutatingAdmissionPolicy ${fullname}), the webhook the rest.`, "helm's notes say who injects");
   const checked = await thanosInjector(['check', '--webhook-config', fullname, '--config', chartConfig], cluster.env);
   t.match(checked.stdout, new RegExp(`injection policy +ok +MutatingAdmissionPolicy ${fullname} \\(generation [0-9a-f]{12}\\), bound by ${fullname}-namespace, ${fullname}-pod`), 'check finds it there, bound and current');
 
@@ -262,7 +263,8 @@ void t.test("the chart's mode policy: the apiserver alone injects, with no injec
   await cluster.kubectlOk(['create', 'namespace', namespace]);
   await cluster.kubectlOk(['label', 'namespace', namespace, 'thanos-injection=enabled']);
   // Registration on (its CronJob and Job have no kubelet to run them here: their command is run below, as their account).
-  const { fullname, chartConfig, release } = await installChart(t, 'tsp', ['--set', 'injection.mode=policy']);
+  const { fullname, chartConfig, release, notes } = await installChart(t, 'tsp', ['--set', 'injection.mode=policy']);
+  t.match(notes, `Injection mode policy: the apiserver alone injects (MutatingAdmissionPolicy ${fullname});\nno webhook runs`, "helm's notes say who injects");
   const installed = (await cluster.kubectlOk(['get', 'deployments,services,mutatingwebhookconfigurations,secrets', '-A', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name'])).trim();
   t.equal(installed, '', 'no injector Deployment, Service, webhook configuration or certificate Secret');
 

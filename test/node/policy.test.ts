@@ -12,6 +12,8 @@
 //    - `inject -o explain` said so beforehand, for the same manifests and configuration.
 //    - A shape only the webhook handles (an annotation of ours) is refused, naming the webhook:
 //      the webhook is in force, and was not called for the pods above.
+//    - helm upgrade to injection.mode policy: the webhook configuration goes, the policy stays, the
+//      seed's Deployment restarted comes back injected, and `check` finds the install by its policy.
 //    Blocks are cut every minute: compaction disabled and injection.blockDuration=1m (the policy
 //    leaves pods that set their own block flags to the webhook).
 import t, { type Test } from 'tap';
@@ -88,6 +90,12 @@ function injectedByPolicy(t: Test, pod: PodJson): void {
   t.equal(pod.metadata.labels?.['thanos-injector/injected'], 'true', `${pod.metadata.name}: labelled injected`);
   t.equal(sidecars(pod), 1, `${pod.metadata.name}: one thanos-sidecar`);
 }
+
+/** The seed's running pod (Ready, not terminating). */
+const seedPod = () => waitFor("the seed's pod Ready", async () => {
+  const list = (JSON.parse(await cluster.kubectlOk(['-n', 'seed', 'get', 'pods', '-l', 'app=prometheus', '-o', 'json'])) as { items: (PodJson & { metadata: { deletionTimestamp?: string }; status: { conditions?: { type: string; status: string }[] } })[] }).items;
+  return list.find((p) => p.metadata.deletionTimestamp === undefined && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+}, 180_000, 2000);
 
 const podJson = async (namespace: string, name: string) => JSON.parse(await cluster.kubectlOk(['-n', namespace, 'get', 'pod', name, '-o', 'json'])) as PodJson;
 
@@ -167,4 +175,33 @@ void t.test('a shape the policy leaves to the webhook is sent to it: here, with 
   const created = await cluster.kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(pod));
   t.not(created.code, 0, 'refused');
   t.match(created.stderr, /failed calling webhook "namespace\.thanos-sidecar-injector\.io"/, `by the webhook: ${created.stderr.trim()}`);
+});
+
+void t.test('helm upgrade to injection.mode policy: the webhook configuration goes, the policy stays; a re-created pod comes back injected, and check says how', async (t) => {
+  const before = await seedPod();
+  await cluster.helmOk(['upgrade', RELEASE, join(root, 'charts/thanos-sidecar-injector'), '--namespace', NAMESPACE, '--reuse-values', '--set', 'injection.mode=policy']);
+  t.equal(await cluster.getJson(['get', 'mutatingwebhookconfiguration', POLICY]), undefined, 'no webhook configuration');
+  const policy = await cluster.getJson<{ metadata: { annotations: Record<string, string> } }>(['get', 'mutatingadmissionpolicy', POLICY]);
+  t.equal(policy?.metadata.annotations['thanos-injector/generation'], generation, 'the same policy (the mode is not part of it)');
+  await cluster.kubectlOk(['-n', 'seed', 'rollout', 'restart', 'deployment', 'prometheus-deploy']);
+  await cluster.kubectlOk(['-n', 'seed', 'rollout', 'status', 'deployment', 'prometheus-deploy', '--timeout=240s'], undefined, { timeoutMs: 250_000 });
+  const after = await waitFor('the re-created seed pod Ready', async () => {
+    const pod = await seedPod();
+    return pod.metadata.name !== before.metadata.name ? pod : undefined;
+  }, 120_000, 2000);
+  injectedByPolicy(t, after);
+  const checked = await thanosInjector(['check', '-n', 'seed', '--pod', after.metadata.name, '-o', 'json'], cluster.env);
+  const rows = Object.fromEntries((JSON.parse(checked.stdout || '{"checks":[]}') as { checks: { name: string; status: string; detail: string }[] }).checks.map((r) => [r.name, r]));
+  t.comment(Object.values(rows).map((r) => `${r.status} ${r.name}: ${r.detail}`).join('\n'));
+  t.match(rows['webhook configuration'], { status: 'skip', detail: `injection mode policy: MutatingAdmissionPolicy ${POLICY} injects, with no webhook` }, 'check: no webhook, as the mode says');
+  t.match(rows['injection policy'], { status: 'ok', detail: /the rest are created uninjected/ });
+  t.match(rows['pod would be injected'], { status: 'ok', detail: /^yes, by the injection policy/ });
+  for (const row of ['pod injected', 'sidecar up to date', 'objstore secret', 'prometheus external_labels']) t.equal(rows[row]?.status, 'ok', `check: ${row}: ${rows[row]?.detail ?? 'missing'}`);
+  const rollout = await thanosInjector(['rollout', '-n', 'seed', '--dry-run'], cluster.env);
+  t.match(rollout.stdout, /injected pods: \d+ \([1-9]\d* current, 0 outdated, 0 cannot tell/, `rollout finds the install by its policy: its pods are current (exit ${rollout.code})`);
+  t.match(rollout.stdout, 'nothing to roll');
+  const webhookShape = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'annotated', namespace: 'seed', annotations: { 'thanos-injector/ephemeral-tsdb': 'allow' } },
+    spec: { containers: [{ name: 'prometheus', image: images.prometheus3, args: ['--storage.tsdb.path=/prometheus'] }] } };
+  const created = JSON.parse(await cluster.kubectlOk(['create', '--dry-run=server', '-o', 'json', '-f', '-'], JSON.stringify(webhookShape))) as PodJson;
+  t.equal(sidecars(created), 0, 'a shape only a webhook handles is now created as it is');
 });
