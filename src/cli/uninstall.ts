@@ -82,5 +82,5 @@ async function deletePolicy(kube: ReturnType<typeof connect>, name: string): Pro
       throw error;
     }
   });
-  process.stdout.write(`MutatingAdmissionPolicy ${name}: ${gone ? 'already gone' : 'deleted; the apiserver injects no pod itself from now on'}\n`);
+  process.stdout.write(`MutatingAdmissionPolicy ${name}: ${gone ? 'already gone' : "deleted; the apiserver injects no pod itself from now on, and what it owns (in mode policy, register's Services and ConfigMap) goes with it"}\n`);
 }

@@ -251,7 +251,7 @@ void t.test("the chart's mode both: the hook's command applies the policy with t
   await cluster.kubectlOk(['-n', 'thanos-injector', 'create', 'serviceaccount', `${fullname}-uninstall`]).catch(() => undefined);
   const removed = await thanosInjector(['uninstall', `--webhook-config=${fullname}`, `--policy=${fullname}`], await kubeconfigOf('thanos-injector', `${fullname}-uninstall`));
   t.equal(removed.code, 0, removed.stderr);
-  t.match(removed.stdout, `MutatingAdmissionPolicy ${fullname}: deleted; the apiserver injects no pod itself from now on\n`);
+  t.match(removed.stdout, `MutatingAdmissionPolicy ${fullname}: deleted; the apiserver injects no pod itself from now on, and what it owns (in mode policy, register's Services and ConfigMap) goes with it\n`);
   await waitFor('the policy out of force', async () => (status(await dryRun(namespace, claimedShape)) === 'not injected' ? true : undefined), 30_000, 200);
   t.pass('after uninstall, pods are created as they are');
   await cluster.helmOk(['uninstall', release, '--namespace', 'thanos-injector', '--no-hooks']);
