@@ -20,7 +20,7 @@ const MINUTES: Record<string, number> = {
   'longterm.test.ts': 2.5,
   'install.test.ts': 2.9,
   'day2.test.ts': 2.4,
-  'policy.test.ts': 3.1,
+  'policy.test.ts': 3.4,
   'history.test.ts': 2,
   'query.test.ts': 2.1,
   'missed.test.ts': 1.9,
