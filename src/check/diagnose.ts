@@ -260,13 +260,21 @@ export interface Install {
   rows: { choice: CheckRow; webhooks: CheckRow[]; config: CheckRow };
 }
 
+/** The values of settled promises, or the reason of the first that was rejected. */
+function firstFailure<T extends readonly unknown[]>(settled: { [K in keyof T]: PromiseSettledResult<T[K]> }): T {
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((result) => (result as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
 export async function findInstall(reader: ClusterReader, options: Pick<CheckOptions, 'webhookConfig' | 'webhookConfigExplicit' | 'config'>): Promise<Install> {
-  const [named, all, bindings, kubernetesVersion] = await Promise.all([
+  // Asked at once; when several fail, the first in this order is the one reported (the same line every time).
+  const [named, all, bindings, kubernetesVersion] = firstFailure(await Promise.allSettled([
     reader.webhookConfiguration(options.webhookConfig),
     reader.webhookConfigurations(),
     reader.admissionPolicyBindings(),
     reader.version(),
-  ]);
+  ] as const));
   const choice = chooseConfiguration(options.webhookConfig, options.webhookConfigExplicit, named, all);
   const { configuration } = choice;
   let target: WebhookTarget | undefined;
