@@ -246,9 +246,12 @@ export function stallCause(backlog: Backlog, { log, logError }: Pick<SidecarStat
   const error = lastLine(log, /level=(warn|error).*(upload|shipper|sync|exists|bucket)/i);
   const where = backlog.bucket === undefined ? 'object storage' : `bucket ${backlog.bucket}`;
   if (error !== undefined) {
-    if (/Access Denied|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|403|Forbidden|Unauthorized|401/i.test(error)) return `${where} refuses the sidecar's credentials (${error})`;
-    if (/NoSuchBucket|bucket does not exist|404/.test(error)) return `${where} does not exist (${error})`;
-    if (/connection refused|no such host|i\/o timeout|network is unreachable|no route to host|timeout awaiting response headers|context deadline exceeded|connection reset|EOF/i.test(error)) return `${where} is unreachable (${error})`;
+    // Judged without the URLs the line quotes: their paths hold block ULIDs and object names, in which
+    // any three digits can appear (CI once read a ULID's "404" as a missing bucket).
+    const said = error.replace(/"?https?:\/\/[^\s"]*"?/g, '');
+    if (/Access Denied|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|\b403\b|Forbidden|Unauthorized|\b401\b/i.test(said)) return `${where} refuses the sidecar's credentials (${error})`;
+    if (/NoSuchBucket|bucket does not exist|\b404\b/.test(said)) return `${where} does not exist (${error})`;
+    if (/connection refused|no such host|i\/o timeout|network is unreachable|no route to host|timeout awaiting response headers|context deadline exceeded|connection reset|\bEOF\b/i.test(said)) return `${where} is unreachable (${error})`;
     return `the sidecar's last error: ${error}`;
   }
   if (backlog.requestFailures > 0) {

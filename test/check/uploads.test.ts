@@ -105,6 +105,13 @@ void t.test('the stall names its cause from the log: unreachable, missing bucket
   const judged = (log: string, requestFailures = 0) => checkSidecarUploads(pod, evidence(metrics(0, { syncFailures: 4, requestFailures }), log, { blocks }), NOW).detail;
   t.match(judged('ts=2026-12-02T07:59:00Z level=warn err="check exists: stat s3 object: Get \\"http://10.88.0.1:9000/metrics-eu1/01X/meta.json\\": dial tcp 10.88.0.1:9000: connect: connection refused" uploaded=0'),
     /bucket metrics-eu1 is unreachable \(check exists: .*connection refused\)/);
+  // Block ULIDs hold digits: a 404, 403 or 401 inside one (or anywhere in a URL) is no status code.
+  for (const ulid of ['01M96404M5N4VJ4KTCX23BY6W0', '01M96403M5N4VJ4KTCX23BY6W0', '01M96401M5N4VJ4KTCX23BY6W0']) {
+    t.match(judged(`ts=2026-12-06T16:48:00Z level=warn err="check exists: stat s3 object: Head \\"http://10.88.0.1:33899/fault-outage/${ulid}/meta.json\\": dial tcp 10.88.0.1:33899: connect: connection refused" uploaded=0`),
+      /bucket metrics-eu1 is unreachable \(check exists: .*connection refused\)/, `a ULID with ${ulid.slice(5, 8)} in it`);
+  }
+  t.match(judged('ts=2026-12-02T07:59:00Z level=warn err="upload: googleapi: Error 403: thanos@x.iam.gserviceaccount.com does not have storage.objects.create access" uploaded=0'),
+    /bucket metrics-eu1 refuses the sidecar's credentials/);
   t.match(judged('ts=2026-12-02T07:59:00Z level=warn err="check exists: The specified bucket does not exist (NoSuchBucket)" uploaded=0'), /bucket metrics-eu1 does not exist/);
   t.match(judged('', 7), /requests to bucket metrics-eu1 fail \(7 failed since the sidecar started; its log says why\)/);
   const unread = evidence(metrics(0, { syncFailures: 4, requestFailures: 7 }), '', { blocks });
