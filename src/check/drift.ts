@@ -135,6 +135,7 @@ function policyDrift(pod: V1Pod, generation: string, context: InjectionContext):
     `injected by policy generation ${generation}; the current configuration ${'generation' in current ? `makes generation ${current.generation}` : `makes no policy (${current.reason})`}`,
     ...(wanted !== undefined && running?.image !== wanted.image ? [`image ${running?.image ?? 'none'} -> ${wanted.image ?? 'none'}`] : []),
     ...(wanted !== undefined && canonical(running?.args ?? []) !== canonical(wanted.args ?? []) ? [`flags ${argsDifference(running?.args ?? [], wanted.args ?? [])}`] : []),
+    ...(wanted !== undefined && canonical(running?.resources ?? {}) !== canonical(wanted.resources ?? {}) ? [`resources ${compact(running?.resources)} -> ${compact(wanted.resources)}`] : []),
   ];
   return { state: 'outdated', differences };
 }

@@ -55,8 +55,8 @@ export async function run(argv: string[]): Promise<number> {
   if (unsupported !== undefined) throw new CommandError(unsupported, 1);
   let objects: object[];
   try {
-    ({ objects } = generatePolicy(config, name));
-    if (values['policy-only']) objects = objects.slice(0, 1);
+    const generated = generatePolicy(config, name);
+    objects = values['policy-only'] ? [generated.objects[0]!, generated.warnings[0]!] : [...generated.objects, ...generated.warnings];
   } catch (error) {
     if (error instanceof PolicyScopeError) throw new CommandError(error.message, 1);
     throw error;

@@ -51,9 +51,12 @@ function headSpan(minBlockDuration: string | undefined): string {
   return `up to ${formatDuration(ms * 1.5)} with ${formatDuration(ms)} blocks`;
 }
 
+/** How the warning on a TSDB deleted with the pod begins (the policy's claim tells it from the others by it). */
+export const EPHEMERAL_WARNING_START = "Prometheus' TSDB is on ";
+
 /** What is lost when a pod on this volume goes: the one wording inject, the webhook and check use. */
 export function ephemeralTsdbCost(tsdb: TsdbVolume, minBlockDuration: string | undefined): string {
-  return `Prometheus' TSDB is on ${describeTsdbVolume(tsdb)}, which is deleted with the pod: every rollout, eviction or node drain loses the samples ` +
+  return `${EPHEMERAL_WARNING_START}${describeTsdbVolume(tsdb)}, which is deleted with the pod: every rollout, eviction or node drain loses the samples ` +
     `not yet cut into a block (${headSpan(minBlockDuration)}) and every block the sidecar has not uploaded yet`;
 }
 

@@ -1,7 +1,7 @@
 // Puts the generated policy in the cluster (the chart's hook runs `thanos-injector policy --apply`):
 // the MutatingAdmissionPolicy created or replaced, then its bindings, each owned by the policy so
 // that they go with it; and takes it out again (`thanos-injector uninstall`).
-import type { V1MutatingAdmissionPolicy, V1MutatingAdmissionPolicyBinding } from '@kubernetes/client-node';
+import type { V1MutatingAdmissionPolicy, V1MutatingAdmissionPolicyBinding, V1ValidatingAdmissionPolicy, V1ValidatingAdmissionPolicyBinding } from '@kubernetes/client-node';
 import { call, type Kube } from '../kube/client.ts';
 import { deadline } from '../kube/deadline.ts';
 import { undefinedOn404 } from '../kube/errors.ts';
@@ -33,27 +33,40 @@ async function put<T extends { metadata?: { name?: string; resourceVersion?: str
   return { object: await call(kube, `cannot replace ${what}`, () => api.replace(body)), applied: 'updated' };
 }
 
-/** Applies the policy and its bindings; one line per object, saying what was done. */
+type Named = { metadata?: { name?: string; resourceVersion?: string; ownerReferences?: unknown[]; annotations?: Record<string, string> }; spec?: unknown };
+
+/** The API of each kind the generator makes. */
+function apiOf(kube: Kube, kind: string, name: string): { read: () => Promise<Named>; create: (body: Named) => Promise<Named>; replace: (body: Named) => Promise<Named> } {
+  const a = kube.admission;
+  const options = () => deadline(TIMEOUT_MS);
+  const apis: Record<string, { read: () => Promise<Named>; create: (body: Named) => Promise<Named>; replace: (body: Named) => Promise<Named> }> = {
+    MutatingAdmissionPolicy: { read: () => a.readMutatingAdmissionPolicy({ name }, options()), create: (body) => a.createMutatingAdmissionPolicy({ body: body as V1MutatingAdmissionPolicy }, options()), replace: (body) => a.replaceMutatingAdmissionPolicy({ name, body: body as V1MutatingAdmissionPolicy }, options()) },
+    MutatingAdmissionPolicyBinding: { read: () => a.readMutatingAdmissionPolicyBinding({ name }, options()), create: (body) => a.createMutatingAdmissionPolicyBinding({ body: body as V1MutatingAdmissionPolicyBinding }, options()), replace: (body) => a.replaceMutatingAdmissionPolicyBinding({ name, body: body as V1MutatingAdmissionPolicyBinding }, options()) },
+    ValidatingAdmissionPolicy: { read: () => a.readValidatingAdmissionPolicy({ name }, options()), create: (body) => a.createValidatingAdmissionPolicy({ body: body as V1ValidatingAdmissionPolicy }, options()), replace: (body) => a.replaceValidatingAdmissionPolicy({ name, body: body as V1ValidatingAdmissionPolicy }, options()) },
+    ValidatingAdmissionPolicyBinding: { read: () => a.readValidatingAdmissionPolicyBinding({ name }, options()), create: (body) => a.createValidatingAdmissionPolicyBinding({ body: body as V1ValidatingAdmissionPolicyBinding }, options()), replace: (body) => a.replaceValidatingAdmissionPolicyBinding({ name, body: body as V1ValidatingAdmissionPolicyBinding }, options()) },
+  };
+  const api = apis[kind];
+  if (api === undefined) throw new Error(`the generator made a ${kind}, which apply does not know`);
+  return api;
+}
+
+/**
+ * Applies the MutatingAdmissionPolicy (the first object), then the rest (its bindings, the warnings'
+ * ValidatingAdmissionPolicy and its bindings), each owned by it so that they go with it; one line
+ * per object, saying what was done.
+ */
 export async function applyPolicy(kube: Kube, objects: object[]): Promise<string[]> {
-  const [policy, ...bindings] = objects as [V1MutatingAdmissionPolicy, ...V1MutatingAdmissionPolicyBinding[]];
+  const [policy, ...rest] = objects as (Named & { kind: string })[];
+  if (policy === undefined) return [];
   const name = policy.metadata?.name ?? '';
-  const admission = kube.admission;
-  const applied = await put(kube, `MutatingAdmissionPolicy ${name}`, policy, {
-    read: () => admission.readMutatingAdmissionPolicy({ name }, deadline(TIMEOUT_MS)),
-    create: (body) => admission.createMutatingAdmissionPolicy({ body }, deadline(TIMEOUT_MS)),
-    replace: (body) => admission.replaceMutatingAdmissionPolicy({ name, body }, deadline(TIMEOUT_MS)),
-  });
+  const applied = await put(kube, `MutatingAdmissionPolicy ${name}`, policy, apiOf(kube, 'MutatingAdmissionPolicy', name));
   const lines = [`MutatingAdmissionPolicy ${name}: ${applied.applied}`];
   const owner = ownerOf({ metadata: applied.object.metadata ?? {} }, 'MutatingAdmissionPolicy');
-  for (const binding of bindings) {
-    const bindingName = binding.metadata?.name ?? '';
-    const owned = { ...binding, metadata: { ...binding.metadata, ...(owner === undefined ? {} : { ownerReferences: [owner] }) } };
-    const result = await put(kube, `MutatingAdmissionPolicyBinding ${bindingName}`, owned, {
-      read: () => admission.readMutatingAdmissionPolicyBinding({ name: bindingName }, deadline(TIMEOUT_MS)),
-      create: (body) => admission.createMutatingAdmissionPolicyBinding({ body }, deadline(TIMEOUT_MS)),
-      replace: (body) => admission.replaceMutatingAdmissionPolicyBinding({ name: bindingName, body }, deadline(TIMEOUT_MS)),
-    });
-    lines.push(`MutatingAdmissionPolicyBinding ${bindingName}: ${result.applied}`);
+  for (const object of rest) {
+    const objectName = object.metadata?.name ?? '';
+    const owned = { ...object, metadata: { ...object.metadata, ...(owner === undefined ? {} : { ownerReferences: [owner] }) } };
+    const result = await put(kube, `${object.kind} ${objectName}`, owned, apiOf(kube, object.kind, objectName));
+    lines.push(`${object.kind} ${objectName}: ${result.applied}`);
   }
   return lines;
 }

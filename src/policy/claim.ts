@@ -10,6 +10,7 @@ import { PREFIX } from '../inject/names.ts';
 import { allContainers, mountHolding, type PodLike } from '../inject/pod.ts';
 import { prometheusIndex } from '../inject/prometheus.ts';
 import { DURATION_PATTERN } from '../units.ts';
+import { EPHEMERAL_WARNING_START } from '../inject/tsdb-volume.ts';
 import { resolveSettings } from '../inject/overrides.ts';
 import { LEFT_TO_WEBHOOK_FLAGS, policyVolumeNames, RELATIVE_PATH, SAFE_PATH, SHELLS, VERSION_TAG } from './generate.ts';
 
@@ -27,7 +28,9 @@ export function policyClaim(pod: PodLike, namespace: string, config: Config, kub
   const result = injectPod(pod, { config, namespace, kubernetesVersion });
   if (result.outcome === 'denied') return webhook(`the webhook refuses it, saying why: ${result.message}`);
   if (result.outcome === 'skipped') return webhook(`neither injects it (${result.reason}): ${result.message}`);
-  if (result.warnings.length > 0) return webhook(`its injection comes with a warning, which only the webhook can give: ${result.warnings[0] ?? ''}`);
+  // The warning on a TSDB deleted with the pod is the policy's too (its ValidatingAdmissionPolicy gives it); any other only the webhook's.
+  const others = result.warnings.filter((warning) => !warning.startsWith(EPHEMERAL_WARNING_START));
+  if (others.length > 0) return webhook(`its injection comes with a warning, which only the webhook can give: ${others[0] ?? ''}`);
   if (Object.keys(pod.metadata?.annotations ?? {}).some((key) => key.startsWith(PREFIX))) return webhook(`it has a ${PREFIX} annotation (per-pod settings)`);
   const spec = pod.spec!;
   const mentions = allContainers(spec).find((c) => isThanosImage(c.image) || [...(c.command ?? []), ...(c.args ?? [])].some((arg) => arg.includes('thanos')));

@@ -52,6 +52,8 @@ export class PolicyScopeError extends Error {}
 export interface GeneratedPolicy {
   /** The MutatingAdmissionPolicy and its two bindings (namespace opt-in, pod opt-in), as the chart's two webhooks select. */
   objects: object[];
+  /** The ValidatingAdmissionPolicy that gives the webhook's warnings for the pods the policy injects, and its two bindings (Warn). */
+  warnings: object[];
   /** A digest of what the policy does to a pod it claims: the status annotation records it. */
   generation: string;
 }
@@ -186,6 +188,51 @@ function compactionModes(settings: Settings): Compaction[] {
   return settings.compaction === 'delayed' ? ['delayed'] : delays ? ['delayed', 'disabled'] : ['disabled'];
 }
 
+/**
+ * The webhook's warning on a TSDB deleted with the pod (ephemeralTsdb warn), as CEL: the engine's own
+ * words, rendered on stand-ins for each compaction mode and volume source, with the real volume's
+ * name put where the stand-in's was.
+ */
+function ephemeralWarning(settings: Settings, compactions: readonly Compaction[]): string {
+  const arms: string[] = [];
+  for (const compaction of compactions) {
+    for (const kind of POD_SOURCES) {
+      for (const memory of kind === 'emptyDir' ? [true, false] : [false]) {
+        const pod = standInPod({ compaction, podLifetime: true, hook: false, user: false, group: false, subPath: 'none' });
+        pod.spec.volumes = [{ name: STAND_IN.volume, [kind]: memory ? { medium: 'Memory' } : {} }];
+        const result = render(pod, readPrometheus(pod.spec, 0), settings, [], 'warn');
+        if ('error' in result) throw new PolicyScopeError(result.error);
+        const [text, ...others] = result.plan.warnings;
+        const parts = text?.split(STAND_IN.volume) ?? [];
+        if (others.length > 0 || parts.length !== 2 || /["\\]/.test(text ?? '')) throw new Error(`the generator expected one warning naming the volume once, without quotes, on a ${kind} TSDB: ${JSON.stringify(result.plan.warnings)}`);
+        const condition = `variables.compaction == '${compaction}' && variables.kind == '${kind}'${kind === 'emptyDir' ? ` && ${memory ? '' : '!'}variables.inMemory` : ''}`;
+        arms.push(`${condition} ? ${celString(parts[0] ?? '')} + variables.tsdbMount.name + ${celString(parts[1] ?? '')}`);
+      }
+    }
+  }
+  return `${arms.join(' : ')} : ''`;
+}
+
+/** The ValidatingAdmissionPolicy that gives the warning the policy recorded in a pod's status annotation (the mutating one cannot warn). */
+function warningPolicy(name: string): object {
+  const status = `object.metadata.annotations['${STATUS_ANNOTATION}']`;
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name },
+    spec: {
+      failurePolicy: 'Ignore',
+      matchConstraints: { resourceRules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }] },
+      variables: [{ name: 'status', expression: `${has('object.metadata.annotations')} && '${STATUS_ANNOTATION}' in object.metadata.annotations ? ${status} : ''` }],
+      validations: [{
+        expression: `!(variables.status.contains('"policy":"') && variables.status.contains('"warnings":["'))`,
+        messageExpression: `variables.status.substring(variables.status.indexOf('"warnings":["') + 13, variables.status.indexOf('"],"policy":"'))`,
+        reason: 'Invalid',
+      }],
+    },
+  };
+}
+
 export function generatePolicy(config: Config, name: string): GeneratedPolicy {
   const { settings, errors } = resolveSettings(config, {}, `v${POLICY_MIN_KUBERNETES.join('.')}`);
   if (errors.length > 0) throw new PolicyScopeError(errors.join('; '));
@@ -216,12 +263,9 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
   const volumeNames = JSON.stringify(policyVolumeNames(settings));
   const secretPaths = [...sidecarSecretMounts(settings), ...settings.volumeMounts].map((mount) => cleanPath(mount.mountPath));
   const minBlockMs = { delayed: 2 * 3600e3, disabled: parseDuration(settings.blockDuration) ?? 0 };
-  const ephemeralAllowed = (() => {
-    const namespaces = Object.entries(config.ephemeralTsdb.namespaces);
-    const allow = namespaces.filter(([, action]) => action === 'allow').map(([ns]) => ns);
-    const other = namespaces.filter(([, action]) => action !== 'allow').map(([ns]) => ns);
-    return config.ephemeralTsdb.action === 'allow' ? `!(request.namespace in ${JSON.stringify(other)})` : `request.namespace in ${JSON.stringify(allow)}`;
-  })();
+  // The ephemeralTsdb action of the request's namespace (the pods the policy claims have no annotation of ours).
+  const ephemeralAction = `(request.namespace in ${JSON.stringify(config.ephemeralTsdb.namespaces)} ? ${JSON.stringify(config.ephemeralTsdb.namespaces)}[request.namespace] : '${config.ephemeralTsdb.action}')`;
+  const warning = ephemeralWarning(settings, compactions);
   const excluded = [...config.excludedNamespaces, ...(config.injectorNamespace === '' ? [] : [config.injectorNamespace])];
   const allContainers = `(object.spec.containers + ${listOr('object.spec.initContainers')})`;
 
@@ -240,6 +284,7 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
     { name: 'kind', expression: "variables.tsdbVolumes[0].filter(k, k != 'name')[0]" },
     { name: 'podLifetime', expression: `variables.kind in ${JSON.stringify(POD_SOURCES)}` },
     { name: 'lifetime', expression: "variables.kind == 'hostPath' ? 'node' : variables.podLifetime ? 'pod' : 'persistent'" },
+    { name: 'ephemeralAction', expression: ephemeralAction },
     { name: 'inMemory', expression: "variables.kind == 'emptyDir' && has(variables.tsdbVolumes[0].emptyDir.medium) && variables.tsdbVolumes[0].emptyDir.medium == 'Memory'" },
     { name: 'listen', expression: flagValues('web.listen-address') },
     { name: 'port', expression: "size(variables.listen) == 0 ? 9090 : int(variables.listen[0].substring(variables.listen[0].lastIndexOf(':') + 1))" },
@@ -295,7 +340,8 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
         `!(${trimSlash('variables.tsdbMount.mountPath')} in ${JSON.stringify(secretPaths)})`,
         "size(variables.tsdbVolumes) == 1 && size(variables.tsdbVolumes[0].filter(k, k != 'name')) == 1",
         '!(has(variables.tsdbMount.subPath) && has(variables.tsdbMount.subPathExpr))',
-        `!variables.podLifetime || ${ephemeralAllowed}`,
+        // allow injects silently, warn with the webhook's warning (recorded in the status annotation, given by the ValidatingAdmissionPolicy).
+        "!variables.podLifetime || variables.ephemeralAction in ['allow', 'warn']",
         "size(variables.listen) == 0 || (variables.listen[0].matches(':[1-9][0-9]{0,4}$') && variables.port <= 65535)",
         "size(variables.route) == 0 || variables.route[0].matches('^/?([A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*/?)?$')",
         `variables.retention[0] != '' && variables.retention[0].matches(${celString(DURATION_PATTERN.source)}) && !variables.retention[0].matches('[0-9]{7,}')`,
@@ -330,6 +376,7 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
     celString(`"},"volumes":${volumeNames},"flags":`), jsonList('variables.appended'),
     `(variables.podNameSet ? '' : ${celString(`,"env":["${POD_NAME_ENV}"]`)})`,
     celString(',"securityContext":'), jsonList('variables.podFields'),
+    `(variables.podLifetime && variables.ephemeralAction == 'warn' ? ${celString(',"warnings":["')} + (${warning}) + ${celString('"]')} : '')`,
     celString(`,"policy":"${generationMark}","undo":{"created":`), jsonList(`(${created})`),
     celString(',"replaced":[],"appended":'), 'string(size(variables.appended))', celString('}}'),
   ].join(' + ');
@@ -367,12 +414,13 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
       mutations: [{ patchType: 'JSONPatch', jsonPatch: { expression: mutation } }],
     },
   };
-  const binding = (scope: 'namespace' | 'pod') => ({
+  const binding = (scope: 'namespace' | 'pod', kind = 'MutatingAdmissionPolicyBinding') => ({
     apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingAdmissionPolicyBinding',
+    kind,
     metadata: { name: `${name}-${scope}` },
     spec: {
       policyName: name,
+      ...(kind === 'ValidatingAdmissionPolicyBinding' ? { validationActions: ['Warn'] } : {}),
       matchResources: {
         // Pod creation only, whatever the policy says: the binding bounds what it can touch.
         resourceRules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
@@ -388,5 +436,9 @@ export function generatePolicy(config: Config, name: string): GeneratedPolicy {
       },
     },
   });
-  return { objects: [policy, binding('namespace'), binding('pod')], generation };
+  return {
+    objects: [policy, binding('namespace'), binding('pod')],
+    warnings: [warningPolicy(name), binding('namespace', 'ValidatingAdmissionPolicyBinding'), binding('pod', 'ValidatingAdmissionPolicyBinding')],
+    generation,
+  };
 }

@@ -129,6 +129,8 @@ void t.test("a pod the policy injected is judged by the policy's generation: cur
   const drift = sidecarDrift(policyInjected(), context({ logLevel: 'debug' }));
   t.equal(drift.state, 'outdated');
   t.match(drift.state === 'outdated' ? drift.differences : [], [/^injected by policy generation [0-9a-f]{12}; the current configuration makes generation [0-9a-f]{12}$/, 'flags --log.level=info -> --log.level=debug']);
+  const resized = sidecarDrift(policyInjected(), context({ resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '768Mi' } } }));
+  t.match(resized.state === 'outdated' ? resized.differences : [], [/^injected by policy generation/, /^resources \{.*memory:512Mi.*\} -> \{.*memory:768Mi.*\}$/], 'resources too');
   const unexpressible = sidecarDrift(policyInjected(), context({ objstore: { enabled: false } }));
   t.match(unexpressible.state === 'outdated' ? unexpressible.differences[0] : '', /makes no policy \(objstore\.enabled is false/);
   t.end();

@@ -23,7 +23,10 @@ void t.test('from Kubernetes 1.36.6: the policy and its bindings, as YAML', asyn
   const result = await policy('--kube-version', 'v1.36.6', '--name', 'tsi');
   t.equal(result.code, 0, result.stderr);
   const kinds = parseAllDocuments(result.stdout).map((document) => (document.toJS() as { kind: string; metadata: { name: string } }));
-  t.same(kinds.map((o) => `${o.kind}/${o.metadata.name}`), ['MutatingAdmissionPolicy/tsi', 'MutatingAdmissionPolicyBinding/tsi-namespace', 'MutatingAdmissionPolicyBinding/tsi-pod']);
+  t.same(kinds.map((o) => `${o.kind}/${o.metadata.name}`), ['MutatingAdmissionPolicy/tsi', 'MutatingAdmissionPolicyBinding/tsi-namespace', 'MutatingAdmissionPolicyBinding/tsi-pod',
+    'ValidatingAdmissionPolicy/tsi', 'ValidatingAdmissionPolicyBinding/tsi-namespace', 'ValidatingAdmissionPolicyBinding/tsi-pod']);
+  const only = await policy('--kube-version', 'v1.36.6', '--name', 'tsi', '--policy-only');
+  t.same(parseAllDocuments(only.stdout).map((document) => (document.toJS() as { kind: string }).kind), ['MutatingAdmissionPolicy', 'ValidatingAdmissionPolicy'], '--policy-only: the two policies, no binding');
 });
 
 void t.test('older clusters are refused with the reason', async (t) => {
@@ -55,7 +58,8 @@ void t.test('inject -o explain: which back end injects each pod once the policy 
   t.match(chart, /\nDeployment\/prometheus-server +policy +the apiserver injects it, exactly as the webhook would\n/, "the prometheus-community chart's server: the policy");
   t.match(chart, /\nDeployment\/prometheus-kube-state-metrics +webhook +neither injects it \(no-prometheus\)/);
   t.match(await explain('inject/statefulset-claim.yaml', '--kube-version', '1.37.2'), /StatefulSet\/prometheus +policy/, "a StatefulSet's TSDB on its claim: the policy");
-  t.match(await explain('inject/seed-deployment.yaml', '--kube-version', '1.37.2'), /Deployment\/prometheus-deploy +webhook +its injection comes with a warning, which only the webhook can give: Prometheus' TSDB is on emptyDir volume prometheus-data/);
+  t.match(await explain('inject/seed-deployment.yaml', '--kube-version', '1.37.2'), /Deployment\/prometheus-deploy +policy +/, "the seed's Deployment: the policy, its emptyDir warning given by the ValidatingAdmissionPolicy");
+  t.match(await explain('inject/compaction-disabled-annotation.yaml', '--kube-version', '1.37.2'), /Pod\/prometheus +webhook +it has a thanos-injector\/ annotation \(per-pod settings\)/);
   t.match(await explain('inject/seed-deployment.yaml', '--kube-version', '1.33'), /Deployment\/prometheus-deploy +webhook +Kubernetes 1\.33 cannot run the policy/);
   const config = join(dir, 'off.yaml');
   await writeFile(config, 'objstore:\n  enabled: false\n');
@@ -67,6 +71,6 @@ void t.test('inject -o explain: which back end injects each pod once the policy 
   };
   t.match(await explain('inject/statefulset-claim.yaml', '--kube-version', '1.37.2', '--config', await mode('webhook')), /StatefulSet\/prometheus +webhook +injection mode webhook: no policy/, 'mode webhook: the webhook, whatever the shape');
   t.match(await explain('inject/statefulset-claim.yaml', '--kube-version', '1.37.2', '--config', await mode('policy')), /StatefulSet\/prometheus +policy/, 'mode policy: the policy takes what it claims');
-  t.match(await explain('inject/seed-deployment.yaml', '--kube-version', '1.37.2', '--config', await mode('policy')),
-    /Deployment\/prometheus-deploy +none +not injected: injection mode policy has no webhook, and its injection comes with a warning/, 'and the rest is not injected, said so');
+  t.match(await explain('inject/compaction-disabled-annotation.yaml', '--kube-version', '1.37.2', '--config', await mode('policy')),
+    /Pod\/prometheus +none +not injected: injection mode policy has no webhook, and it has a thanos-injector\/ annotation/, 'and the rest is not injected, said so');
 });

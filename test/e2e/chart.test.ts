@@ -144,6 +144,7 @@ void t.test('RBAC: every rule is on the allow-list, nothing cluster-wide on secr
     'events.k8s.io/events': ['create', 'patch'],
     'configmaps': ['get', 'update', 'create'],
     'admissionregistration.k8s.io/mutatingadmissionpolicies': ['create', 'get', 'update', 'delete'],
+    'admissionregistration.k8s.io/validatingadmissionpolicies': ['create', 'get', 'update'],
   };
   for (const sets of [[], ['registration.restartUninjected=true'], ['registration.mode=watch'], ['injection.mode=both'], ['injection.mode=policy']]) {
     const objects = await template(...sets);
@@ -168,7 +169,7 @@ void t.test('RBAC: every rule is on the allow-list, nothing cluster-wide on secr
   t.same((webhookRole as unknown as { rules: Rule[] }).rules[0]?.resourceNames, ['tsi-thanos-sidecar-injector'], 'the webhook may patch only its own configuration');
   // Every rule on the policy but create (which cannot name one) names the install's own; only the uninstall hook deletes it.
   for (const role of find(await template('injection.mode=both'), 'ClusterRole')) {
-    for (const rule of (role as unknown as { rules: Rule[] }).rules.filter((r) => r.resources.includes('mutatingadmissionpolicies') && !r.verbs.includes('create'))) {
+    for (const rule of (role as unknown as { rules: Rule[] }).rules.filter((r) => r.resources.some((x) => x.endsWith('admissionpolicies')) && !r.verbs.includes('create'))) {
       t.same(rule.resourceNames, ['tsi-thanos-sidecar-injector'], `${role.metadata.name}: its own policy only`);
       t.equal(rule.verbs.includes('delete'), role.metadata.name === 'tsi-thanos-sidecar-injector-uninstall', `${role.metadata.name}: delete only in the uninstall hook`);
     }
@@ -330,10 +331,11 @@ void t.test('watch registration exports its metrics: port, probes, Service, Serv
 void t.test('injection.mode both: the bindings the generator makes, and a hook that applies the policy generated from the chart\'s configuration', async (t) => {
   const objects = await template('injection.mode=both', 'webhook.excludedNamespaces={team-x}');
   const config = find(objects, 'ConfigMap').find((c) => c.metadata.name === 'tsi-thanos-sidecar-injector') as unknown as { data: Record<string, string> };
-  const { objects: generated } = generatePolicy(buildConfig(parse(config.data['config.yaml'] ?? '') as Record<string, unknown>), 'tsi-thanos-sidecar-injector');
+  const { objects: mutating, warnings } = generatePolicy(buildConfig(parse(config.data['config.yaml'] ?? '') as Record<string, unknown>), 'tsi-thanos-sidecar-injector');
+  const generated = [...mutating, ...warnings];
   const sorted = (binding: unknown) => JSON.parse(JSON.stringify(binding, (key, value: unknown) => (key === 'values' && Array.isArray(value) ? [...(value as string[])].sort() : value))) as { spec: unknown; metadata: { name: string } };
-  const rendered = find(objects, 'MutatingAdmissionPolicyBinding').map(sorted);
-  t.same(rendered.map((b) => [b.metadata.name, b.spec]), generated.slice(1).map(sorted).map((b) => [b.metadata.name, b.spec]), 'the chart renders the bindings thanos-injector policy makes');
+  const bindingsOf = (list: { kind: string }[]) => list.filter((o) => o.kind.endsWith('PolicyBinding')).map(sorted).map((b) => [(b as unknown as { kind: string }).kind, b.metadata.name, b.spec]);
+  t.same(bindingsOf(objects), bindingsOf(generated as { kind: string }[]), 'the chart renders the bindings thanos-injector policy makes, the warnings\' (Warn) too');
   t.equal(find(objects, 'MutatingAdmissionPolicy').length, 0, 'the policy itself comes from the hook');
   const hook = find(objects, 'Job').find((j) => j.metadata.name === 'tsi-thanos-sidecar-injector-policy');
   t.equal(hook?.metadata.annotations?.['helm.sh/hook'], 'post-install,post-upgrade');

@@ -113,6 +113,8 @@ void t.test('the policy claims only what it injects exactly as the webhook, and 
   const byPolicy = await admitAll();
   const seedInAllowNamespace = claimedBy(await dryRun('policy-allow', probe.pod));
   const seedInWarnNamespace = claimedBy(await dryRun('policy-warn', probe.pod));
+  // The warning, as kubectl shows it: given by the ValidatingAdmissionPolicy from what the policy recorded.
+  const warned = await cluster.kubectl(['-n', 'policy-warn', 'create', '--dry-run=server', '-o', 'name', '-f', '-'], JSON.stringify(probe.pod));
   const policyErrors = await policyErrorCounts();
   // The CEL cost of a large pod: 50 containers, 500 Prometheus flags (within the apiserver's limits:
   // claimed, as the webhook injects it, below); and of one past them (an error the apiserver counts,
@@ -181,7 +183,9 @@ void t.test('the policy claims only what it injects exactly as the webhook, and 
     t.ok([...claimedWhere].some((where) => where.startsWith(shape)), `claimed: ${shape}`);
   }
   t.ok(seedInAllowNamespace, "claimed: the seed's Deployment where its emptyDir TSDB is allowed (ephemeralTsdb allow)");
-  t.notOk(seedInWarnNamespace, "left to the webhook: the seed's Deployment where its emptyDir TSDB gets the webhook's warning");
+  t.ok(seedInWarnNamespace, "claimed: the seed's Deployment under ephemeralTsdb warn too, its warning recorded as the webhook records it");
+  t.match(warned.stderr, /^Warning: Validation failed for ValidatingAdmissionPolicy 'thanos-sidecar-injector' with binding 'thanos-sidecar-injector-namespace': Prometheus' TSDB is on emptyDir volume prometheus-data, which is deleted with the pod: .*or annotate the pod thanos-injector\/ephemeral-tsdb: allow to accept the loss$/m,
+    'and given on creation, as the webhook gives it');
 });
 
 /** A kubeconfig that acts as service account `name` of `namespace` (a token of it), as the chart's hook pods do. */
@@ -196,6 +200,13 @@ async function kubeconfigOf(namespace: string, name: string): Promise<Record<str
   }));
   return { KUBECONFIG: file };
 }
+
+/** The pod with a per-pod setting (an annotation of ours): a shape only the webhook injects. */
+const annotated = (pod: unknown) => {
+  const copy = structuredClone(pod) as { metadata: { annotations?: Record<string, string> } };
+  copy.metadata.annotations = { ...copy.metadata.annotations, 'thanos-injector/log-level': 'debug' };
+  return copy;
+};
 
 /** A dry run's status annotation, 'not injected', or the refusal. */
 const status = (result: Pod | string) => (typeof result === 'string' ? result : result.metadata.annotations?.['thanos-injector/status'] ?? 'not injected');
@@ -218,8 +229,8 @@ async function installChart(t: Test, release: string, values: string[]): Promise
   const apply = async () => thanosInjector(['policy', '--apply', '--policy-only', `--name=${fullname}`, `--config=${chartConfig}`], await kubeconfigOf('thanos-injector', `${fullname}-policy`));
   const applied = await apply();
   t.equal(applied.code, 0, applied.stderr);
-  t.equal(applied.stdout, `MutatingAdmissionPolicy ${fullname}: created\n`, "applied with the hook's own rights");
-  t.equal((await apply()).stdout, `MutatingAdmissionPolicy ${fullname}: unchanged\n`, 'an upgrade with the same configuration changes nothing');
+  t.equal(applied.stdout, `MutatingAdmissionPolicy ${fullname}: created\nValidatingAdmissionPolicy ${fullname}: created\n`, "applied with the hook's own rights");
+  t.equal((await apply()).stdout, `MutatingAdmissionPolicy ${fullname}: unchanged\nValidatingAdmissionPolicy ${fullname}: unchanged\n`, 'an upgrade with the same configuration changes nothing');
   return { release, fullname, chartConfig, notes };
 }
 
@@ -235,7 +246,7 @@ void t.test("the chart's mode both: the hook's command applies the policy with t
   t.match(checked.stdout, new RegExp(`injection policy +ok +MutatingAdmissionPolicy ${fullname} \\(generation [0-9a-f]{12}\\), bound by ${fullname}-namespace, ${fullname}-pod`), 'check finds it there, bound and current');
 
   const claimedShape = pods.find((p) => p.where.startsWith('inject/persistent-volume-claim'))!.pod;
-  const webhookShape = probe.pod; // the seed's emptyDir TSDB: the webhook's warning
+  const webhookShape = annotated(probe.pod); // a per-pod setting: the webhook's
   await waitFor('the policy in force', async () => (status(await dryRun(namespace, claimedShape)).includes('"policy"') ? true : undefined), 30_000, 200);
   const calls = async () => Number(/^thanos_injector_admissions_total\{[^}]*outcome="injected"[^}]*\} ([0-9.]+)$/m.exec(await (await fetch(`http://127.0.0.1:${injector.healthPort}/metrics`)).text())?.[1] ?? 0);
   const before = await calls();
@@ -271,7 +282,8 @@ void t.test("the chart's mode policy: the apiserver alone injects, with no injec
   const claimedShape = pods.find((p) => p.where.startsWith('inject/persistent-volume-claim'))!.pod;
   await waitFor('the policy in force', async () => (status(await dryRun(namespace, claimedShape)).includes('"policy"') ? true : undefined), 30_000, 200);
   t.pass('a pod the policy claims is injected, with no injector running anywhere');
-  t.equal(status(await dryRun(namespace, probe.pod)), 'not injected', "a shape the policy leaves (the seed's emptyDir TSDB, the webhook's warning) is created as it is");
+  t.match(status(await dryRun(namespace, probe.pod)), '"policy":', "the seed's shape, its emptyDir TSDB warned about, is injected");
+  t.equal(status(await dryRun(namespace, annotated(probe.pod))), 'not injected', 'a shape the policy leaves (a per-pod setting, the webhook\'s) is created as it is');
 
   // A stored pod (no kubelet runs it) for check and register.
   const stored = structuredClone(claimedShape) as { metadata: { name?: string; generateName?: string } };
@@ -287,7 +299,7 @@ void t.test("the chart's mode policy: the apiserver alone injects, with no injec
   t.match(rows['pod would be injected'], { status: 'ok', detail: /^yes, by the injection policy/ });
   t.match(rows['pod injected'], { status: 'ok' });
   const checkSeed = await thanosInjector(['inject', '-f', join(root, 'test/fixtures/inject/seed-deployment.yaml'), '--config', chartConfig, '--kube-version', cluster.serverVersion, '-o', 'explain'], cluster.env);
-  t.match(checkSeed.stdout, /Deployment\/prometheus-deploy\s+none\s+not injected: injection mode policy has no webhook/, 'inject -o explain: the seed would not be injected, and why');
+  t.match(checkSeed.stdout, /Deployment\/prometheus-deploy\s+policy\s/, "inject -o explain: the seed's Deployment goes to the policy");
 
   // A pod past the CEL cost limit: the apiserver counts the failed evaluation, and check reads the count from its /metrics.
   t.match(status(await dryRun(namespace, largePod(50, 20_000))), 'not injected', 'a pod past the cost limit is created uninjected (failurePolicy Ignore)');
