@@ -15,6 +15,8 @@ import type {
   V1Pod,
   V1Secret,
   V1Service,
+  V1ValidatingAdmissionPolicy,
+  V1ValidatingAdmissionPolicyBinding,
 } from '@kubernetes/client-node';
 import { AppsV1Api, DiscoveryV1Api, VersionApi } from '@kubernetes/client-node';
 import { ApiError, call, type Kube } from '../kube/client.ts';
@@ -28,6 +30,11 @@ export interface LogRequest {
   previous?: boolean;
 }
 
+export interface WarningPolicy {
+  policy: V1ValidatingAdmissionPolicy | undefined;
+  bindings: V1ValidatingAdmissionPolicyBinding[];
+}
+
 export interface ClusterReader {
   webhookConfiguration(name: string): Promise<V1MutatingWebhookConfiguration | undefined>;
   webhookConfigurations(): Promise<V1MutatingWebhookConfiguration[]>;
@@ -35,6 +42,8 @@ export interface ClusterReader {
   admissionPolicy(name: string): Promise<V1MutatingAdmissionPolicy | undefined>;
   /** Every MutatingAdmissionPolicyBinding ([] on a cluster that serves none). */
   admissionPolicyBindings(): Promise<V1MutatingAdmissionPolicyBinding[]>;
+  /** The ValidatingAdmissionPolicy of that name (the mutating policy's warnings) and the bindings that bind it. */
+  warningPolicy(name: string): Promise<WarningPolicy>;
   namespace(name: string): Promise<V1Namespace | undefined>;
   /** Every pod of a namespace (the pods with a sidecar are picked from them, and compared). */
   pods(namespace: string): Promise<V1Pod[]>;
@@ -109,6 +118,13 @@ export function kubeReader(kube: Kube, timeoutMs = 10_000): ClusterReader {
     admissionPolicy: (name) => optional(`cannot read MutatingAdmissionPolicy ${name}`, () => admission.readMutatingAdmissionPolicy({ name }, options)),
     admissionPolicyBindings: async () =>
       (await optional('cannot list MutatingAdmissionPolicyBindings', () => admission.listMutatingAdmissionPolicyBinding({}, options)))?.items ?? [],
+    warningPolicy: async (name) => {
+      const [policy, bindings] = await Promise.all([
+        optional(`cannot read ValidatingAdmissionPolicy ${name}`, () => admission.readValidatingAdmissionPolicy({ name }, options)),
+        optional('cannot list ValidatingAdmissionPolicyBindings', () => admission.listValidatingAdmissionPolicyBinding({}, options)),
+      ]);
+      return { policy, bindings: (bindings?.items ?? []).filter((binding) => binding.spec?.policyName === name) };
+    },
     namespace: (name) => optional(`cannot read namespace ${name}`, () => core.readNamespace({ name }, options)),
     pods: async (namespace) =>
       (await call(kube, `cannot list pods in namespace ${namespace}`, () => core.listNamespacedPod({ namespace }, options))).items,

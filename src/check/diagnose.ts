@@ -311,11 +311,12 @@ export async function diagnose(reader: ClusterReader, options: CheckOptions): Pr
     : await checkInjector(reader, target, failurePolicy, options)));
   rows.push(found.config);
   if (policyName !== undefined) {
-    const [policy, evaluations] = await Promise.all([
+    const [policy, evaluations, warnings] = await Promise.all([
       reader.admissionPolicy(policyName),
       mode === 'webhook' ? undefined : reader.apiserverMetrics().then((text) => policyEvaluations(text, policyName), (error: unknown) => ({ error: messageOf(error) })),
+      mode === 'webhook' ? undefined : reader.warningPolicy(policyName),
     ]);
-    const row = checkPolicy(config, mode, policyName, location?.namespace, policy, install.bindings, evaluations);
+    const row = checkPolicy(config, mode, policyName, location?.namespace, policy, install.bindings, { evaluations, warnings });
     if (row !== undefined) rows.push(row);
   }
 

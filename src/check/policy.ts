@@ -1,9 +1,11 @@
 // `check`'s row for the MutatingAdmissionPolicy of an install in injection mode policy or both:
-// there, bound, and the one the configuration makes now (its generation), or why not and what to
-// run; in mode webhook, no row unless a policy of the install is bound anyway. Pure.
+// there, bound, and the one the configuration makes now (its generation), with the
+// ValidatingAdmissionPolicy that gives its warnings, or why not and what to run; in mode webhook, no
+// row unless a policy of the install is bound anyway. Pure.
 import type { V1MutatingAdmissionPolicy, V1MutatingAdmissionPolicyBinding } from '@kubernetes/client-node';
 import type { Config } from '../config/schema.ts';
 import { generatePolicy, GENERATION_ANNOTATION, PolicyScopeError, type InjectionMode } from '../policy/generate.ts';
+import type { WarningPolicy } from './cluster.ts';
 import { CHECK, fail, ok, warn, type CheckRow } from './rows.ts';
 import { HELM_NAMESPACE_ANNOTATION, type InstallLocation } from './webhook.ts';
 
@@ -51,8 +53,10 @@ export function checkPolicy(
   namespace: string | undefined,
   policy: V1MutatingAdmissionPolicy | undefined,
   bindings: readonly V1MutatingAdmissionPolicyBinding[],
-  evaluations?: PolicyEvaluations,
+  /** What the apiserver's metrics said, and the warnings' ValidatingAdmissionPolicy (undefined: not read). */
+  read: { evaluations?: PolicyEvaluations; warnings?: WarningPolicy } = {},
 ): CheckRow | undefined {
+  const { evaluations, warnings } = read;
   const row = CHECK.policy;
   const bound = bindings.filter((binding) => binding.spec?.policyName === name).map((binding) => binding.metadata?.name ?? '');
   if (mode === 'webhook') {
@@ -89,6 +93,21 @@ export function checkPolicy(
     return warn(row, `MutatingAdmissionPolicy ${name} is generation ${applied ?? 'unknown'}, the configuration makes ${wanted}: pods it injects now ${differ}; ${hook}${errors}${unread}`);
   }
   const rest = mode === 'both' ? 'the webhook the rest' : 'the rest are created uninjected (mode policy has no webhook)';
-  const detail = `MutatingAdmissionPolicy ${name} (generation ${wanted}), bound by ${bound.join(', ')}: the apiserver injects the common shapes (thanos-injector inject -o explain tells which), ${rest}${errors}${unread}`;
-  return total > 0 ? warn(row, detail) : ok(row, detail);
+  const silent = warningGap(config, name, warnings);
+  const detail = `MutatingAdmissionPolicy ${name} (generation ${wanted}), bound by ${bound.join(', ')}: the apiserver injects the common shapes (thanos-injector inject -o explain tells which), ${rest}${silent ?? ''}${errors}${unread}`;
+  return total > 0 || silent !== undefined ? warn(row, detail) : ok(row, detail);
+}
+
+/**
+ * What is wrong with the ValidatingAdmissionPolicy that gives the warning the policy records on a TSDB
+ * deleted with the pod (under ephemeralTsdb warn, anywhere), if anything.
+ */
+function warningGap(config: Config, name: string, warnings: WarningPolicy | undefined): string | undefined {
+  const warned = config.ephemeralTsdb.action === 'warn' || Object.values(config.ephemeralTsdb.namespaces).includes('warn');
+  if (warnings === undefined || !warned) return undefined;
+  const consequence = "pods it injects with their TSDB on an emptyDir or another volume deleted with the pod are created without the webhook's warning (their status annotation still records it)";
+  if (warnings.policy === undefined) return `; but ValidatingAdmissionPolicy ${name}, which gives its warnings, is not there: ${consequence}; helm upgrade applies it again`;
+  const warn = warnings.bindings.filter((binding) => binding.spec?.validationActions?.includes('Warn')).map((binding) => binding.metadata?.name ?? '');
+  if (warn.length === 0) return `; but ValidatingAdmissionPolicy ${name}, which gives its warnings, is bound by no Warn binding: ${consequence}; the chart renders ${name}-namespace and ${name}-pod`;
+  return undefined;
 }

@@ -3,7 +3,7 @@
 // way at a time, a url install whose injector is down, and no install at all.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import type { V1ConfigMap, V1Deployment, V1MutatingAdmissionPolicy, V1MutatingAdmissionPolicyBinding, V1Pod } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Deployment, V1MutatingAdmissionPolicy, V1MutatingAdmissionPolicyBinding, V1Pod, V1ValidatingAdmissionPolicy, V1ValidatingAdmissionPolicyBinding } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { generateCertificates } from '../../src/certs/generate.ts';
 import { parsePemBundle } from '../../src/check/certificate.ts';
@@ -161,12 +161,16 @@ function policyCluster(): MemoryCluster {
   for (const [kind, namespace, name] of [['mwc', '', NAME], ['service', NS, NAME], ['slice', NS, `${NAME}-abcde`], ['deployment', NS, NAME], ['secret', NS, `${NAME}-tls`]] as const) cluster.remove(kind, namespace, name);
   const policyConfig = { injectorNamespace: NS, excludedNamespaces: ['kube-system', 'kube-public', 'kube-node-lease'], mode: 'policy', objstore: { enabled: true, secretName: 'thanos-objstore', secretKey: 'objstore.yml' } };
   cluster.put('configmap', NS, NAME, { data: { 'config.yaml': JSON.stringify(policyConfig) } });
-  const [policy, ...bindings] = generatePolicy(buildConfig(policyConfig), NAME).objects as [V1MutatingAdmissionPolicy, ...V1MutatingAdmissionPolicyBinding[]];
+  const generated = generatePolicy(buildConfig(policyConfig), NAME);
+  const [policy, ...bindings] = generated.objects as [V1MutatingAdmissionPolicy, ...V1MutatingAdmissionPolicyBinding[]];
   cluster.put('map', '', NAME, policy);
   for (const binding of bindings) {
     binding.metadata = { ...binding.metadata, labels: { 'app.kubernetes.io/name': 'thanos-sidecar-injector' }, annotations: { 'meta.helm.sh/release-namespace': NS } };
     cluster.put('mapb', '', binding.metadata.name!, binding);
   }
+  const [warnings, ...warningBindings] = generated.warnings as [V1ValidatingAdmissionPolicy, ...V1ValidatingAdmissionPolicyBinding[]];
+  cluster.put('vap', '', NAME, warnings);
+  for (const binding of warningBindings) cluster.put('vapb', '', binding.metadata!.name!, binding);
   return cluster;
 }
 
@@ -179,6 +183,10 @@ void t.test('injection mode policy: the install found by its policy bindings; no
   t.match(rows[CHECK.policy], { status: 'ok', detail: /the rest are created uninjected/ });
   t.match(rows[CHECK.podDecision], { status: 'ok', detail: /^yes, by the injection policy/ });
   t.equal(rows[CHECK.queryConfigMap]?.status, 'ok', 'the registration ConfigMap in the install namespace');
+
+  // The warnings' ValidatingAdmissionPolicy deleted: still injected, but silently.
+  cluster.remove('vap', '', NAME);
+  t.match(byName(await diagnose(cluster, options()))[CHECK.policy], { status: 'warn', detail: /ValidatingAdmissionPolicy .* which gives its warnings, is not there/ });
 
   // A pod the policy leaves to a webhook (a per-pod annotation), in a mode with none.
   const annotated = injectedPod();

@@ -9,6 +9,8 @@ import type {
   V1EndpointSlice,
   V1MutatingAdmissionPolicy,
   V1MutatingAdmissionPolicyBinding,
+  V1ValidatingAdmissionPolicy,
+  V1ValidatingAdmissionPolicyBinding,
   V1MutatingWebhookConfiguration,
   V1Namespace,
   V1Pod,
@@ -49,6 +51,10 @@ export class MemoryCluster implements ClusterReader {
   webhookConfigurations = () => this.list<V1MutatingWebhookConfiguration>('mwc', '');
   admissionPolicy = (name: string) => this.get<V1MutatingAdmissionPolicy>('map', '', name);
   admissionPolicyBindings = () => this.list<V1MutatingAdmissionPolicyBinding>('mapb', '');
+  warningPolicy = async (name: string) => ({
+    policy: await this.get<V1ValidatingAdmissionPolicy>('vap', '', name),
+    bindings: (await this.list<V1ValidatingAdmissionPolicyBinding>('vapb', '')).filter((binding) => binding.spec?.policyName === name),
+  });
   namespace = (name: string) => this.get<V1Namespace>('namespace', '', name);
   pods = (namespace: string) => this.list<V1Pod>('pod', namespace);
   service = (namespace: string, name: string) => this.get<V1Service>('service', namespace, name);

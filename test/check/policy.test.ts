@@ -2,14 +2,16 @@
 // configuration makes; each way it is not, named with what to run. In mode webhook, a row only when
 // a policy of the install is bound anyway.
 import t from 'tap';
-import type { V1MutatingAdmissionPolicy, V1MutatingAdmissionPolicyBinding } from '@kubernetes/client-node';
+import type { V1MutatingAdmissionPolicy, V1MutatingAdmissionPolicyBinding, V1ValidatingAdmissionPolicy, V1ValidatingAdmissionPolicyBinding } from '@kubernetes/client-node';
 import { buildConfig } from '../../src/config/load.ts';
 import { checkPolicy, policyEvaluations } from '../../src/check/policy.ts';
 import { generatePolicy } from '../../src/policy/generate.ts';
 
 const NAME = 'tsi-thanos-sidecar-injector';
 const both = buildConfig({ mode: 'both' });
-const [policy, ...bindings] = generatePolicy(both, NAME).objects as [V1MutatingAdmissionPolicy, ...V1MutatingAdmissionPolicyBinding[]];
+const generated = generatePolicy(both, NAME);
+const [policy, ...bindings] = generated.objects as [V1MutatingAdmissionPolicy, ...V1MutatingAdmissionPolicyBinding[]];
+const [warningPolicy, ...warningBindings] = generated.warnings as [V1ValidatingAdmissionPolicy, ...V1ValidatingAdmissionPolicyBinding[]];
 
 void t.test('mode both: ok when the policy is there, bound, and current', (t) => {
   const row = checkPolicy(both, 'both', NAME, 'thanos-injector', policy, bindings);
@@ -59,13 +61,28 @@ void t.test("the apiserver's count of failed evaluations: a warning that says wh
   ].join('\n');
   const evaluations = policyEvaluations(metrics, NAME);
   t.same(evaluations, { failed: [{ errorType: 'invalid_error', count: 3 }] }, "this policy's failures, summed over its bindings; no_error, zeros and other policies left out");
-  const row = checkPolicy(both, 'both', NAME, 'thanos-injector', policy, bindings, evaluations);
+  const row = checkPolicy(both, 'both', NAME, 'thanos-injector', policy, bindings, { evaluations });
   t.equal(row?.status, 'warn');
   t.match(row?.detail, /this apiserver counted 3 failed evaluation\(s\) of it since it started \(invalid_error: 3\): those pods were left to the webhook \(failurePolicy Ignore\); kubectl get --raw \/metrics/);
-  t.match(checkPolicy(buildConfig({ mode: 'policy' }), 'policy', NAME, 'thanos-injector', policy, bindings, evaluations)?.detail, /those pods were created uninjected/);
-  t.equal(checkPolicy(both, 'both', NAME, 'thanos-injector', policy, bindings, policyEvaluations(metrics, 'other-policy'))?.status, 'ok', 'none failed: ok');
-  const unread = checkPolicy(both, 'both', NAME, 'thanos-injector', policy, bindings, { error: 'cannot read /metrics of https://k: HTTP 403: forbidden' });
+  t.match(checkPolicy(buildConfig({ mode: 'policy' }), 'policy', NAME, 'thanos-injector', policy, bindings, { evaluations })?.detail, /those pods were created uninjected/);
+  t.equal(checkPolicy(both, 'both', NAME, 'thanos-injector', policy, bindings, { evaluations: policyEvaluations(metrics, 'other-policy') })?.status, 'ok', 'none failed: ok');
+  const unread = checkPolicy(both, 'both', NAME, 'thanos-injector', policy, bindings, { evaluations: { error: 'cannot read /metrics of https://k: HTTP 403: forbidden' } });
   t.equal(unread?.status, 'ok', 'metrics it may not read: the row stands on what was read');
   t.match(unread?.detail, /\(its evaluation errors were not read: cannot read \/metrics of https:\/\/k: HTTP 403: forbidden\)$/, 'and says what was not');
+  t.end();
+});
+
+void t.test("the warnings' ValidatingAdmissionPolicy: there and bound with Warn, else a warning that says what users miss", (t) => {
+  const current = { policy: warningPolicy, bindings: warningBindings };
+  t.equal(checkPolicy(both, 'both', NAME, 'thanos-injector', policy, bindings, { warnings: current })?.status, 'ok');
+  t.match(checkPolicy(both, 'both', NAME, 'thanos-injector', policy, bindings, { warnings: { policy: undefined, bindings: [] } }),
+    { status: 'warn', detail: /; but ValidatingAdmissionPolicy tsi-thanos-sidecar-injector, which gives its warnings, is not there: pods it injects with their TSDB on an emptyDir .* are created without the webhook's warning/ });
+  const denyOnly = warningBindings.map((binding) => ({ ...binding, spec: { ...binding.spec, validationActions: ['Audit'] } }));
+  t.match(checkPolicy(both, 'both', NAME, 'thanos-injector', policy, bindings, { warnings: { policy: warningPolicy, bindings: denyOnly } }),
+    { status: 'warn', detail: /is bound by no Warn binding/ });
+  const allow = buildConfig({ mode: 'both', ephemeralTsdb: { action: 'allow' } });
+  const [allowPolicy, ...allowBindings] = generatePolicy(allow, NAME).objects as [V1MutatingAdmissionPolicy, ...V1MutatingAdmissionPolicyBinding[]];
+  t.equal(checkPolicy(allow, 'both', NAME, 'thanos-injector', allowPolicy, allowBindings, { warnings: { policy: undefined, bindings: [] } })?.status, 'ok',
+    'with ephemeralTsdb allow everywhere there is no warning to give');
   t.end();
 });
