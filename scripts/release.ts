@@ -6,14 +6,25 @@
 //                                                 so that `kubectl thanos-injector ...` runs it
 //   thanos-sidecar-injector-V.chart.tgz           the chart (`helm package`, version and appVersion V)
 //   thanos-sidecar-injector-V.oci.tar             the image (the Dockerfile) as an OCI archive
-//   SHA256SUMS
-// Flags: --skip-image leaves the image out (it needs buildah and the image build of test/cluster).
+//   thanos-sidecar-injector-V.sbom.cdx.json       the npm package's SBOM (CycloneDX: its production
+//                                                 dependencies at their locked versions)
+//   thanos-sidecar-injector-V.oci.sbom.cdx.json   the image's SBOM (those, and its Node base)
+//   SHA256SUMS                                    of all of the above
+//   <each file above>.sig, cosign.pub             cosign signatures of every file (SHA256SUMS too)
+//                                                 and the public key that verifies them
+// Flags: --skip-image leaves the image out (it needs buildah and the image build of test/cluster);
+// --signing-key FILE signs with that cosign private key (its password in COSIGN_PASSWORD, as cosign
+// reads it); without it a key pair is generated for this release alone (its public half is
+// release/cosign.pub; the private half is deleted). No signature goes to a transparency log:
+// verify with `cosign verify-blob --insecure-ignore-tlog=true` (README, "Get it").
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import { bom, imageComponents, lockComponents, npmPurl } from './sbom.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const out = path.join(root, 'release');
@@ -106,17 +117,62 @@ async function image(dir: string): Promise<string> {
   return archive;
 }
 
+function writeSbom(name: string, made: object): string {
+  fs.writeFileSync(path.join(out, name), `${JSON.stringify(made, null, 2)}\n`);
+  return name;
+}
+
+/** The npm package's SBOM: its production dependencies, from package-lock.json. */
+function packageSbom(): string {
+  const subject = { type: 'application' as const, 'bom-ref': npmPurl('thanos-sidecar-injector', version), name: 'thanos-sidecar-injector', version, purl: npmPurl('thanos-sidecar-injector', version), licenses: [{ license: { id: 'Apache-2.0' } }] };
+  return writeSbom(`thanos-sidecar-injector-${version}.sbom.cdx.json`, bom(subject, lockComponents(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8'))));
+}
+
+/** The image's SBOM: the same packages (the Dockerfile installs them with npm ci, then prunes dev), and its base. */
+async function imageSbom(): Promise<string> {
+  const { nodeBaseContents } = await import('../test/cluster/images.ts');
+  const subject = { type: 'container' as const, 'bom-ref': `image:thanos-sidecar-injector:${version}`, name: 'thanos-sidecar-injector', version, licenses: [{ license: { id: 'Apache-2.0' } }] };
+  const npm = lockComponents(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8'));
+  return writeSbom(`thanos-sidecar-injector-${version}.oci.sbom.cdx.json`, bom(subject, imageComponents(npm, nodeBaseContents())));
+}
+
+/**
+ * Signs each file in release/ with cosign (`<file>.sig`) and writes the public key as cosign.pub:
+ * with the key given, else with a key pair made here for this release alone.
+ */
+async function sign(files: string[], dir: string, key: string | undefined): Promise<string[]> {
+  const { ensureCosign } = await import('../test/cluster/build.ts');
+  const cosign = await ensureCosign();
+  const env = { ...process.env, COSIGN_PASSWORD: key === undefined ? '' : (process.env.COSIGN_PASSWORD ?? '') };
+  let privateKey = key;
+  if (privateKey === undefined) {
+    run(cosign, ['generate-key-pair', '--output-key-prefix', 'release'], { cwd: dir, env });
+    privateKey = path.join(dir, 'release.key');
+  }
+  fs.writeFileSync(path.join(out, 'cosign.pub'), run(cosign, ['public-key', '--key', privateKey], { env }));
+  for (const file of files) {
+    run(cosign, ['sign-blob', '--yes', '--key', privateKey, '--tlog-upload=false', '--output-signature', path.join(out, `${file}.sig`), path.join(out, file)], { env });
+  }
+  return [...files.map((file) => `${file}.sig`), 'cosign.pub'];
+}
+
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
 async function main(): Promise<void> {
-  const flags = process.argv.slice(2);
-  const unknown = flags.find((flag) => flag !== '--skip-image');
-  if (unknown !== undefined) {
-    console.error(`release: unknown flag "${unknown}"; expected --skip-image or none`);
+  const { values } = parseArgs({ options: { 'skip-image': { type: 'boolean' }, 'signing-key': { type: 'string' } }, strict: false });
+  const unknown = Object.keys(values).find((flag) => flag !== 'skip-image' && flag !== 'signing-key');
+  const key = values['signing-key'];
+  if (unknown !== undefined || (key !== undefined && typeof key !== 'string')) {
+    console.error(`release: unknown flag "--${unknown ?? 'signing-key'}"; expected --skip-image, --signing-key FILE (a cosign private key) or none`);
     process.exitCode = 2;
     return;
   }
-  const withImage = !flags.includes('--skip-image');
+  if (key !== undefined && !fs.existsSync(key)) {
+    console.error(`release: --signing-key ${key}: no such file (a cosign private key, from cosign generate-key-pair)`);
+    process.exitCode = 2;
+    return;
+  }
+  const withImage = values['skip-image'] !== true;
   fs.rmSync(out, { recursive: true, force: true });
   fs.mkdirSync(out);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'thanos-injector-release-'));
@@ -127,8 +183,11 @@ async function main(): Promise<void> {
     artifacts.push(await step('single executable', async () => singleExecutable(sea, await bundle(sea))));
     artifacts.push(await step('chart', () => chart(work)));
     if (withImage) artifacts.push(await step('image', () => image(work)));
+    artifacts.push(await step('SBOM of the npm package', packageSbom));
+    if (withImage) artifacts.push(await step('SBOM of the image', imageSbom));
     fs.writeFileSync(path.join(out, 'SHA256SUMS'), artifacts.map((name) => `${sha256(path.join(out, name))}  ${name}\n`).join(''));
-    for (const name of [...artifacts, 'SHA256SUMS']) console.log(`${path.relative(root, path.join(out, name))}\t${(fs.statSync(path.join(out, name)).size / 1e6).toFixed(1)} MB`);
+    const signatures = await step('cosign signatures', () => sign([...artifacts, 'SHA256SUMS'], work, key));
+    for (const name of [...artifacts, 'SHA256SUMS', ...signatures]) console.log(`${path.relative(root, path.join(out, name))}\t${(fs.statSync(path.join(out, name)).size / 1e6).toFixed(1)} MB`);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -64,7 +64,7 @@ const HERE = import.meta.dirname;
 
 interface Group {
   /** Short name, also the cache folder prefix. */
-  name: 'k8s' | 'etcd' | 'helm' | 'helm-docs' | 'prometheus' | 'node' | 'prometheus-server' | 'thanos' | 'minio' | 'pause' | 'coredns' | 'registry';
+  name: 'k8s' | 'etcd' | 'helm' | 'helm-docs' | 'prometheus' | 'node' | 'prometheus-server' | 'thanos' | 'minio' | 'pause' | 'coredns' | 'registry' | 'cosign';
   /** Go module folder. */
   moduleDir: string;
   /** Module whose `require` version keys the cache. */
@@ -210,6 +210,9 @@ const HELM_DOCS = goInstalled('helm-docs', 'github.com/norwoodj/helm-docs/cmd/he
 function goInstalled(name: Group['name'], module: string, version: string): Group {
   return { name, moduleDir: '', versionModule: module, packages: [module], ldflags: () => [], installVersion: version };
 }
+
+/** sigstore's cosign, which signs the release's files (scripts/release.ts) and test:release verifies with. */
+const COSIGN = goInstalled('cosign', 'github.com/sigstore/cosign/v2/cmd/cosign', 'v2.6.5');
 
 /** The node's cluster DNS (`*.svc.cluster.local`, SRV records for dnssrv+ endpoints): CoreDNS, its own go.mod untouched. */
 const COREDNS = goInstalled('coredns', 'github.com/coredns/coredns', 'v1.14.7');
@@ -548,6 +551,14 @@ export async function ensureRegistry(opts: EnsureToolsOptions = {}): Promise<Reg
   const paths = await ensureGroup(REGISTRY, toolsDir(), opts.force ?? false, log, offline);
   if (!paths.registry) throw new Error('internal: no path for registry');
   return { registry: paths.registry, version: requiredVersion(path.join(REGISTRY.moduleDir, 'go.mod'), REGISTRY.versionModule) };
+}
+
+/** cosign, built when missing or out of date (a few minutes cold). */
+export async function ensureCosign(opts: EnsureToolsOptions = {}): Promise<string> {
+  const log = opts.log ?? ((m: string) => console.error(`[test/cluster/build] ${m}`));
+  const paths = await ensureGroup(COSIGN, toolsDir(), opts.force ?? false, log);
+  if (!paths.cosign) throw new Error('internal: no path for cosign');
+  return paths.cosign;
 }
 
 /** `version` of a staging module if the Go module proxy serves it, else the nearest earlier patch it serves (the sample-* ones may be served at none: unused). */

@@ -169,6 +169,15 @@ export function nodeImageSpecs(tools: NodeToolPaths): ImageSpec[] {
 const NPM_VERSION = '11.19.1';
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
+/**
+ * What the injector image's base holds beside its own files, for the release's SBOM: the Node
+ * release, npm's, and the files copied from this machine (busybox, Node's shared libraries, the CA
+ * bundle), by their path here.
+ */
+export function nodeBaseContents(): { node: string; npm: string; files: string[] } {
+  return { node: process.versions.node, npm: NPM_VERSION, files: [BUSYBOX, ...sharedLibraries(process.execPath), ...(fs.existsSync(CA_BUNDLE) ? [CA_BUNDLE] : [])] };
+}
+
 /** npm's package tarball, fetched once with `npm pack` into the tools cache. */
 function npmTarball(cache: string): string {
   const dir = path.join(cache, `npm-${NPM_VERSION}`);

@@ -2,15 +2,17 @@
 // the npm tarball installed into an empty folder and run through npx; the one-file CLI run for
 // every command, `serve` answering a review over HTTPS and `check` and `register` against a real
 // apiserver, also as `kubectl thanos-injector`; the chart package and the image archive carrying
-// the same version; SHA256SUMS verified by sha256sum.
+// the same version; the SBOMs against package-lock.json and the image's own files; SHA256SUMS
+// verified by sha256sum, and every file's cosign signature by cosign verify-blob.
 import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { admissionReview, prometheusPod } from '../support/admission.ts';
+import { ensureCosign } from '../cluster/build.ts';
 import { startE2e } from '../support/e2e.ts';
 import { httpsCall } from '../support/http.ts';
 import { freePort, waitFor } from '../support/net.ts';
@@ -44,11 +46,58 @@ const named = (pattern: RegExp) => {
   return join(release, file);
 };
 
+/** The files SHA256SUMS covers: all but itself, the signatures and the public key. */
+const artifacts = files.filter((f) => f !== 'SHA256SUMS' && f !== 'cosign.pub' && !f.endsWith('.sig'));
+
 void t.test('SHA256SUMS lists every artifact and sha256sum verifies it', async (t) => {
   const sums = await readFile(join(release, 'SHA256SUMS'), 'utf8');
-  t.same(sums.trim().split('\n').map((line) => line.split(/\s+/)[1]).sort(), files.filter((f) => f !== 'SHA256SUMS').sort());
+  t.same(sums.trim().split('\n').map((line) => line.split(/\s+/)[1]).sort(), artifacts.sort());
+  t.ok(artifacts.some((f) => f.endsWith('.sbom.cdx.json')), `the SBOMs are among them: ${artifacts.join(', ')}`);
   const checked = await run('sha256sum', ['--check', '--strict', 'SHA256SUMS'], { cwd: release });
   t.equal(checked.code, 0, checked.stdout + checked.stderr);
+});
+
+void t.test('every file is signed with cosign; the public key verifies each, and a changed byte fails', async (t) => {
+  const cosign = await ensureCosign();
+  const verify = (file: string, signature = `${file}.sig`) =>
+    run(cosign, ['verify-blob', '--key', join(release, 'cosign.pub'), '--signature', signature, '--insecure-ignore-tlog=true', file], { cwd: release });
+  for (const file of [...artifacts, 'SHA256SUMS']) {
+    const verified = await verify(file);
+    t.equal(verified.code, 0, `cosign verify-blob ${file}: ${(verified.stdout + verified.stderr).trim().split('\n').at(-1) ?? ''}`);
+  }
+  t.same(files.filter((f) => f.endsWith('.sig')).sort(), [...artifacts, 'SHA256SUMS'].map((f) => `${f}.sig`).sort(), 'no other signature');
+  // SHA256SUMS with one byte changed: what an attacker swapping an artifact would have to change.
+  const sums = await readFile(join(release, 'SHA256SUMS'));
+  const changed = join(work, 'SHA256SUMS');
+  sums[0] = sums[0] === 0x30 ? 0x31 : 0x30;
+  await writeFile(changed, sums);
+  const refused = await verify(changed, join(release, 'SHA256SUMS.sig'));
+  t.not(refused.code, 0, `a changed byte fails verification: ${(refused.stdout + refused.stderr).trim().split('\n').at(-1) ?? ''}`);
+  t.match(refused.stderr, /invalid signature|verification failed|error/i);
+});
+
+/** The production packages of package-lock.json as name@version (every entry npm ci --omit=dev installs). */
+async function lockedProduction(): Promise<Set<string>> {
+  const lock = JSON.parse(await readFile(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string; dev?: boolean }> };
+  return new Set(Object.entries(lock.packages).filter(([where, entry]) => where !== '' && entry.dev !== true).map(([where, entry]) => `${where.split('node_modules/').at(-1)}@${entry.version}`));
+}
+
+interface CycloneDx {
+  bomFormat: string;
+  specVersion: string;
+  metadata: { component: { type: string; name: string; version: string } };
+  components: { type: string; name: string; group?: string; version?: string; purl?: string; hashes?: { alg: string; content: string }[] }[];
+}
+const sbomOf = async (pattern: RegExp) => JSON.parse(await readFile(named(pattern), 'utf8')) as CycloneDx;
+const npmIds = (sbom: CycloneDx) => new Set(sbom.components.filter((c) => c.purl?.startsWith('pkg:npm/')).map((c) => `${c.group ? `${c.group}/` : ''}${c.name}@${c.version ?? ''}`));
+
+void t.test('the npm package\'s SBOM lists every production dependency at its locked version, and nothing else', async (t) => {
+  const sbom = await sbomOf(new RegExp(`^thanos-sidecar-injector-${version.replaceAll('.', '\\.')}\\.sbom\\.cdx\\.json$`));
+  t.match(sbom, { bomFormat: 'CycloneDX', specVersion: '1.5', metadata: { component: { name: 'thanos-sidecar-injector', version } } });
+  const locked = await lockedProduction();
+  t.same([...npmIds(sbom)].sort(), [...locked].sort(), `${locked.size} packages, as package-lock.json has them`);
+  t.ok(locked.has('form-data@4.0.6') || [...locked].some((id) => id.startsWith('@kubernetes/client-node@')), 'including the client\'s own dependencies');
+  t.ok(sbom.components.every((c) => c.hashes?.[0]?.alg === 'SHA-512' && /^[0-9a-f]{128}$/.test(c.hashes[0].content)), 'each with the SHA-512 npm verified it by');
 });
 
 void t.test('the npm package: only what runs, installed into an empty folder, run with npx', async (t) => {
@@ -145,6 +194,27 @@ void t.test('the image archive: an OCI image whose injector is the release\'s ve
     }
   }
   t.equal((JSON.parse(packageJson ?? '{}') as { version?: string }).version, version, 'its /app/package.json (what --version prints) is the release\'s');
+
+  // The image's SBOM against what the image holds: every package in /app/node_modules, and its base.
+  const rootfs = join(work, 'rootfs');
+  await run('mkdir', ['-p', rootfs]);
+  for (const layer of manifest.layers) await run('tar', ['-xzf', blob(layer.digest), '-C', rootfs, '--wildcards', 'app/node_modules/*package.json', 'usr/local/bin/node']);
+  const held = (await run('find', [join(rootfs, 'app/node_modules'), '-name', 'package.json', '-path', '*/node_modules/*/package.json'])).stdout.trim().split('\n');
+  const inImage = new Set<string>();
+  for (const file of held) {
+    const meta = JSON.parse(await readFile(file, 'utf8')) as { name?: string; version?: string };
+    const where = file.slice(rootfs.length + '/app/'.length, -'/package.json'.length);
+    // A package's own folder (not a package.json a package ships deeper inside).
+    if (meta.name !== undefined && meta.version !== undefined && where.endsWith(`node_modules/${meta.name}`)) inImage.add(`${meta.name}@${meta.version}`);
+  }
+  const sbom = await sbomOf(new RegExp(`^thanos-sidecar-injector-${version.replaceAll('.', '\\.')}\\.oci\\.sbom\\.cdx\\.json$`));
+  t.match(sbom.metadata.component, { type: 'container', name: 'thanos-sidecar-injector', version });
+  const listed = npmIds(sbom);
+  t.same([...inImage].filter((id) => !listed.has(id)), [], `every package in the image's /app/node_modules (${inImage.size}) is in its SBOM`);
+  t.same([...await lockedProduction()].filter((id) => !inImage.has(id)), [], 'and the image holds every production package the lock has');
+  const node = (await run(join(rootfs, 'usr/local/bin/node'), ['--version'])).stdout.trim().slice(1);
+  t.ok(sbom.components.some((c) => c.name === 'node' && c.version === node), `its Node release, ${node}`);
+  t.ok(sbom.components.some((c) => c.purl?.startsWith('pkg:deb/debian/libc6@')), 'the C library the base copies, by its Debian package');
   // As the README tells users to load it before pushing it to their registry.
   const storage = ['--storage-driver', 'vfs', '--root', join(work, 'buildah'), '--runroot', join(work, 'buildah-run')];
   t.equal((await run('buildah', [...storage, 'pull', '--quiet', `oci-archive:${archive}`])).code, 0, 'buildah pull oci-archive:');
