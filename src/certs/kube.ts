@@ -1,10 +1,11 @@
-// The Kubernetes calls certs.mode=auto makes, on the commands' client (kube/client.ts, loaded
-// lazily with client-node, so a webhook without auto mode never pays for it): GET/POST/PUT of one
-// Secret, GET and JSON PATCH of one MutatingWebhookConfiguration. Every call is aborted after a
-// timeout, so a hung apiserver delays a check instead of stalling the keeper for good.
+// The Kubernetes calls certs.mode=auto makes, over the webhook's small client (kube/light.ts: in a
+// pod, no client-node): GET/POST/PUT of one Secret, GET and JSON PATCH of one
+// MutatingWebhookConfiguration. Every call is aborted after a timeout, so a hung apiserver delays a
+// check instead of stalling the keeper for good.
 import type { JsonPatchOperation, WebhookConfigurationLike } from './auto.ts';
 import type { V1OwnerReference } from '@kubernetes/client-node';
 import { undefinedOn404 } from '../kube/errors.ts';
+import { connectLight, send, sendJson, type Call } from '../kube/light.ts';
 
 /** The part of a Secret the keeper reads and writes; the object read is sent back whole on update. */
 export interface SecretObject {
@@ -29,19 +30,21 @@ export interface CertificateApi {
 }
 
 
-/** The API of the cluster the injector runs in (in-cluster config) or KUBECONFIG points at. */
+/** The API of the cluster the injector runs in (its service account) or KUBECONFIG points at (kube/light.ts). */
 export async function kubernetesCertificateApi(timeoutMs = 10_000): Promise<CertificateApi> {
-  const [{ PatchStrategy, setHeaderOptions }, { connect }] = await Promise.all([import('@kubernetes/client-node'), import('../kube/client.ts')]);
+  const connection = await connectLight();
+  if (connection === undefined) throw new Error('no cluster configured: run in a pod, or set KUBECONFIG');
   const closing = new AbortController();
-  const { core, admission } = connect(undefined, timeoutMs, closing.signal);
-  const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+  const call = (method: Call['method'], body?: unknown, contentType?: string): Call => ({ method, body, contentType, timeoutMs, signal: closing.signal });
+  const secret = (namespace: string, name = '') => `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets${name === '' ? '' : `/${encodeURIComponent(name)}`}`;
+  const webhook = (name: string) => `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${encodeURIComponent(name)}`;
   return {
-    readSecret: (namespace, name) => undefinedOn404(core.readNamespacedSecret({ namespace, name })),
-    createSecret: (namespace, secret) => core.createNamespacedSecret({ namespace, body: secret }),
-    replaceSecret: (namespace, name, secret) => core.replaceNamespacedSecret({ namespace, name, body: secret }),
-    readWebhookConfiguration: (name) => undefinedOn404(admission.readMutatingWebhookConfiguration({ name })),
+    readSecret: (namespace, name) => undefinedOn404(sendJson<SecretObject>(connection, secret(namespace, name), call('GET'))),
+    createSecret: (namespace, body) => sendJson<SecretObject>(connection, secret(namespace), call('POST', { apiVersion: 'v1', kind: 'Secret', ...body })),
+    replaceSecret: (namespace, name, body) => sendJson<SecretObject>(connection, secret(namespace, name), call('PUT', { apiVersion: 'v1', kind: 'Secret', ...body })),
+    readWebhookConfiguration: (name) => undefinedOn404(sendJson<WebhookConfigurationLike>(connection, webhook(name), call('GET'))),
     patchWebhookConfiguration: async (name, operations) => {
-      await admission.patchMutatingWebhookConfiguration({ name, body: operations }, jsonPatch);
+      await send(connection, webhook(name), call('PATCH', operations, 'application/json-patch+json'));
     },
     close: () => closing.abort(),
   };

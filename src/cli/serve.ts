@@ -113,7 +113,7 @@ async function keptCertificates(values: ServeFlags, secretName: string, interval
   if (names.length === 0) throw new UsageError('--certs-secret needs the names to certify: --service-name NAME and/or --dns-name NAME');
   if (!clusterConfigured()) throw new CommandError('--certs-secret needs the Kubernetes API: run in a pod, or set KUBECONFIG');
   const api = await kubernetesCertificateApi().catch((error: unknown) => {
-    // connect() names the kubeconfig and what is wrong with it.
+    // connectLight() names the kubeconfig and what is wrong with it.
     throw new CommandError(`certs auto mode: ${messageOf(error)}`);
   });
   const keeper = new CertificateKeeper({ api, namespace, secretName, webhookConfiguration: values['webhook-config'], names, intervalMs });
