@@ -2,13 +2,14 @@
 // and webhook configuration), over node:https. In a pod they go with its service account's token
 // and CA, read from their files, so the webhook never loads @kubernetes/client-node (about 30 MB of
 // its memory); with a kubeconfig (KUBECONFIG or ~/.kube/config, client-node's order), its
-// credentials come from client-node's KubeConfig, loaded only then. Every request ends at its
+// current context is read here too when it is a plain one (a token or a client certificate), and
+// through client-node's KubeConfig, loaded only then, when it is not. Every request ends at its
 // deadline or when `signal` aborts. A refused call throws an error shaped as client-node's (`code`,
 // `body`), so kube/errors.ts reads both alike.
 import { existsSync, readFileSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:https';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { readFailure } from '../files.ts';
 
 const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -45,9 +46,57 @@ export function clusterConfigured(): boolean {
   return kubeconfigPath() !== undefined || inCluster();
 }
 
+/** A kubeconfig's current cluster and user, as far as this client reads them (see `plainKubeconfig`). */
+interface KubeconfigFile {
+  'current-context'?: string;
+  contexts?: { name?: string; context?: { cluster?: string; user?: string } }[];
+  clusters?: { name?: string; cluster?: { server?: string; 'certificate-authority'?: string; 'certificate-authority-data'?: string; 'insecure-skip-tls-verify'?: boolean } }[];
+  users?: { name?: string; user?: Record<string, unknown> }[];
+}
+
+/** The user fields this client handles itself: a token (inline or in a file), a client certificate, or none. */
+const PLAIN_USER_FIELDS = new Set(['token', 'tokenFile', 'client-certificate', 'client-certificate-data', 'client-key', 'client-key-data']);
+
+/**
+ * One kubeconfig file whose current context uses a token or a client certificate: read here, so
+ * the webhook does not load client-node for it. Undefined for anything else (several files in
+ * KUBECONFIG, exec plugins, auth providers, a proxy): client-node reads those.
+ */
+async function plainKubeconfig(file: string): Promise<Connection | undefined> {
+  if (file.includes(':')) return undefined;
+  const { parse } = await import('yaml');
+  const config = parse(readFileSync(file, 'utf8')) as KubeconfigFile | null;
+  const context = config?.contexts?.find((c) => c.name === config['current-context'])?.context;
+  const cluster = config?.clusters?.find((c) => c.name === context?.cluster)?.cluster;
+  const user = config?.users?.find((u) => u.name === context?.user)?.user ?? {};
+  if (cluster?.server === undefined || Object.keys(cluster).some((key) => key === 'proxy-url' || key === 'tls-server-name')) return undefined;
+  if (Object.keys(user).some((key) => !PLAIN_USER_FIELDS.has(key))) return undefined;
+  const near = (path: unknown) => readFileSync(resolve(dirname(file), String(path)));
+  const data = (inline: unknown, path: unknown) => (typeof inline === 'string' ? Buffer.from(inline, 'base64') : path === undefined ? undefined : near(path));
+  const ca = data(cluster['certificate-authority-data'], cluster['certificate-authority']);
+  const cert = data(user['client-certificate-data'], user['client-certificate']);
+  const key = data(user['client-key-data'], user['client-key']);
+  const token = typeof user.token === 'string' ? user.token : undefined;
+  const tokenFile = user.tokenFile;
+  return {
+    server: cluster.server,
+    options: () => {
+      const bearer = token ?? (tokenFile === undefined ? undefined : near(tokenFile).toString('utf8').trim());
+      return Promise.resolve({
+        ...(ca === undefined ? {} : { ca }),
+        ...(cert === undefined ? {} : { cert }),
+        ...(key === undefined ? {} : { key }),
+        ...(cluster['insecure-skip-tls-verify'] === true ? { rejectUnauthorized: false } : {}),
+        ...(bearer === undefined ? {} : { headers: { authorization: `Bearer ${bearer}` } }),
+      });
+    },
+  };
+}
+
 /** The cluster configured (see the header), or undefined when none is. Throws when a kubeconfig cannot be loaded. */
 export async function connectLight(): Promise<Connection | undefined> {
-  if (kubeconfigPath() === undefined) {
+  const file = kubeconfigPath();
+  if (file === undefined) {
     if (!inCluster()) return undefined;
     const host = process.env.KUBERNETES_SERVICE_HOST ?? '';
     const port = process.env.KUBERNETES_SERVICE_PORT ?? '443';
@@ -59,12 +108,18 @@ export async function connectLight(): Promise<Connection | undefined> {
       }),
     };
   }
+  try {
+    const plain = await plainKubeconfig(file);
+    if (plain !== undefined) return plain;
+  } catch (error) {
+    throw new Error(`cannot load kubeconfig ${file}: ${readFailure(error)}`, { cause: error });
+  }
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kubeConfig = new KubeConfig();
   try {
     kubeConfig.loadFromDefault();
   } catch (error) {
-    throw new Error(`cannot load kubeconfig ${kubeconfigPath() ?? '(default)'}: ${readFailure(error)}`, { cause: error });
+    throw new Error(`cannot load kubeconfig ${file}: ${readFailure(error)}`, { cause: error });
   }
   const server = kubeConfig.getCurrentCluster()?.server;
   if (!server) throw new Error('the kubeconfig has no current cluster; set current-context');
@@ -98,19 +153,24 @@ export async function send(connection: Connection, path: string, call: Call): Pr
   };
   const what = `${call.method ?? 'GET'} ${path}`;
   return new Promise((resolve, reject) => {
-    const req = request(new URL(path, connection.server), { ...base, headers, method: call.method ?? 'GET', timeout: call.timeoutMs, ...(call.signal ? { signal: call.signal } : {}) }, (res) => {
+    const req = request(new URL(path, connection.server), { ...base, headers, method: call.method ?? 'GET', ...(call.signal ? { signal: call.signal } : {}) }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
       res.on('end', () => {
+        clearTimeout(deadline);
         const status = res.statusCode ?? 0;
         if (status >= 200 && status < 300) resolve(text);
         else reject(new HttpStatusError(status, text, what));
       });
-      res.on('error', reject);
+      res.on('error', (error) => req.destroy(error));
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${call.timeoutMs / 1000}s`)));
-    req.on('error', (error) => reject(new Error(`${what}: ${error.message}`, { cause: error })));
+    // The whole call, connection and answer, within the deadline (a socket timeout would let a peer that trickles bytes hold it).
+    const deadline = setTimeout(() => req.destroy(new Error(`no answer within its ${call.timeoutMs / 1000}s timeout`)), call.timeoutMs);
+    req.on('error', (error) => {
+      clearTimeout(deadline);
+      reject(new Error(`${what}: ${error.message}`, { cause: error }));
+    });
     req.end(payload);
   });
 }
