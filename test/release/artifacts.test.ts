@@ -1,9 +1,10 @@
 // The release as users get it (`npm run release` writes release/ first: `npm run test:release`):
 // the npm tarball installed into an empty folder and run through npx; the one-file CLI run for
 // every command, `serve` answering a review over HTTPS and `check` and `register` against a real
-// apiserver, also as `kubectl thanos-injector`; the chart package and the image archive carrying
-// the same version; the SBOMs against package-lock.json and the image's own files; SHA256SUMS
-// verified by sha256sum, and every file's cosign signature by cosign verify-blob.
+// apiserver, also as `kubectl thanos-injector`; the linux/arm64 one under qemu user-mode emulation
+// (--version, inject); the chart package and the image archive carrying the same version; the
+// SBOMs against package-lock.json and the image's own files; SHA256SUMS verified by sha256sum, and
+// every file's cosign signature by cosign verify-blob.
 import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { admissionReview, prometheusPod } from '../support/admission.ts';
 import { ensureCosign } from '../cluster/build.ts';
+import { ensureArm64Emulation } from '../cluster/images.ts';
 import { startE2e } from '../support/e2e.ts';
 import { httpsCall } from '../support/http.ts';
 import { freePort, waitFor } from '../support/net.ts';
@@ -150,6 +152,23 @@ void t.test('the one-file CLI: inject, certs and serve on their own, as thanos-i
   t.match(Buffer.from(response?.patch ?? '', 'base64').toString(), /thanos-sidecar/, 'the answer adds the sidecar');
   serve.kill('SIGTERM');
   t.equal(await exited, 0, 'SIGTERM: a clean exit');
+});
+
+void t.test('the one-file CLI for linux/arm64: an arm64 executable that runs, under user-mode emulation, as the x64 one does', async (t) => {
+  const archive = named(new RegExp(`^thanos-injector-${version.replaceAll('.', '\\.')}-linux-arm64\\.tar\\.gz$`));
+  const dir = join(work, 'arm64');
+  await run('mkdir', ['-p', dir]);
+  t.equal((await run('tar', ['-xzf', archive, '-C', dir])).code, 0);
+  const binary = join(dir, 'thanos-injector');
+  const header = (await readFile(binary)).subarray(0, 20);
+  t.equal(header.readUInt16LE(18), 0xb7, 'an ELF executable for AArch64 (e_machine 183)');
+  const { qemu, sysroot } = ensureArm64Emulation();
+  const arm64 = (file: string, args: string[]) => run(qemu, ['-L', sysroot, file, ...args]);
+  t.equal((await arm64(binary, ['--version'])).stdout, VERSION_LINE);
+  t.equal((await arm64(binary, ['inject', '-f', fixture, '--kube-version', '1.33'])).stdout, golden, 'inject prints the golden output');
+  t.equal((await arm64(join(dir, 'kubectl-thanos_injector'), ['--version'])).stdout, VERSION_LINE, 'kubectl-thanos_injector is the same program');
+  const direct = await run(binary, ['--version']);
+  t.not(direct.code, 0, 'and it is no x64 program: this machine cannot run it without the emulator');
 });
 
 void t.test('the one-file CLI against a real apiserver: kubectl thanos-injector check and register', async (t) => {
