@@ -95,19 +95,14 @@ async function arm64Node(): Promise<string> {
  * V8 code cache, made by that binary itself (linux-arm64: under user-mode emulation).
  */
 async function singleExecutable(dir: string, script: string, arch: 'x64' | 'arm64'): Promise<string> {
-  let node = process.execPath;
-  let prefix: string[] = [];
-  if (arch === 'arm64') {
-    const { ensureArm64Emulation } = await import('../test/cluster/images.ts');
-    const { qemu, sysroot } = ensureArm64Emulation();
-    node = await arm64Node();
-    prefix = [qemu, '-L', sysroot];
-  }
+  const emulator = arch === 'arm64' ? (await import('../test/cluster/images.ts')).ensureArm64Emulation() : undefined;
+  const node = arch === 'arm64' ? await arm64Node() : process.execPath;
   const blob = path.join(dir, 'sea.blob');
   const config = path.join(dir, 'sea-config.json');
   fs.writeFileSync(config, JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
-  const [command, ...args] = [...prefix, node, '--experimental-sea-config', config];
-  run(command, args);
+  const seaConfig = ['--experimental-sea-config', config];
+  if (emulator === undefined) run(node, seaConfig);
+  else run(emulator.qemu, ['-L', emulator.sysroot, node, ...seaConfig]);
   const binary = path.join(dir, 'thanos-injector');
   fs.copyFileSync(node, binary);
   fs.chmodSync(binary, 0o755);
@@ -185,14 +180,15 @@ async function sign(files: string[], dir: string, key: string | undefined): Prom
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'skip-image': { type: 'boolean' }, 'signing-key': { type: 'string' } }, strict: false });
-  const unknown = Object.keys(values).find((flag) => flag !== 'skip-image' && flag !== 'signing-key');
-  const key = values['signing-key'];
-  if (unknown !== undefined || (key !== undefined && typeof key !== 'string')) {
-    console.error(`release: unknown flag "--${unknown ?? 'signing-key'}"; expected --skip-image, --signing-key FILE (a cosign private key) or none`);
+  let values: { 'skip-image'?: boolean; 'signing-key'?: string };
+  try {
+    ({ values } = parseArgs({ options: { 'skip-image': { type: 'boolean' }, 'signing-key': { type: 'string' } } }));
+  } catch (error) {
+    console.error(`release: ${(error as Error).message}; expected --skip-image and --signing-key FILE (a cosign private key), or none`);
     process.exitCode = 2;
     return;
   }
+  const key = values['signing-key'];
   if (key !== undefined && !fs.existsSync(key)) {
     console.error(`release: --signing-key ${key}: no such file (a cosign private key, from cosign generate-key-pair)`);
     process.exitCode = 2;
@@ -222,4 +218,10 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  // A step that failed says which and why (a cosign key whose COSIGN_PASSWORD is wrong, a build that broke): one message, no stack.
+  console.error(`release: ${(error as Error).message}`);
+  process.exitCode = 1;
+}

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:https';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { readFailure } from '../files.ts';
 
 const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -108,21 +109,25 @@ export async function connectLight(): Promise<Connection | undefined> {
       }),
     };
   }
-  try {
-    const plain = await plainKubeconfig(file);
-    if (plain !== undefined) return plain;
-  } catch (error) {
-    throw new Error(`cannot load kubeconfig ${file}: ${readFailure(error)}`, { cause: error });
-  }
+  const unreadable = (error: unknown) => new Error(`cannot load kubeconfig ${file}: ${readFailure(error)}`, { cause: error });
+  const plain = await plainKubeconfig(file).catch((error: unknown) => {
+    throw unreadable(error);
+  });
+  if (plain !== undefined) return plain;
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kubeConfig = new KubeConfig();
   try {
     kubeConfig.loadFromDefault();
   } catch (error) {
-    throw new Error(`cannot load kubeconfig ${file}: ${readFailure(error)}`, { cause: error });
+    throw unreadable(error);
   }
   const server = kubeConfig.getCurrentCluster()?.server;
   if (!server) throw new Error('the kubeconfig has no current cluster; set current-context');
+  return kubeConfigConnection(kubeConfig, server);
+}
+
+/** A connection with a client-node KubeConfig's credentials (exec plugins and auth providers run per request, as client-node runs them). */
+export function kubeConfigConnection(kubeConfig: Pick<KubeConfig, 'applyToHTTPSOptions'>, server: string): Connection {
   return {
     server,
     options: async () => {

@@ -17,13 +17,18 @@ type Applied = 'created' | 'updated' | 'unchanged';
 /** Records what was applied (the apiserver fills in defaults, so the stored spec is not the one sent). */
 const APPLIED_ANNOTATION = `${PREFIX}applied`;
 
+/** A policy or binding, as far as apply reads it. */
+type Named = { metadata?: { name?: string; resourceVersion?: string; ownerReferences?: unknown[]; annotations?: Record<string, string> }; spec?: unknown };
+
+/** The calls of one kind, for one object. */
+interface KindApi {
+  read: () => Promise<Named>;
+  create: (body: Named) => Promise<Named>;
+  replace: (body: Named) => Promise<Named>;
+}
+
 /** Creates `wanted`, or replaces what is there when what was applied or its owners differ. */
-async function put<T extends { metadata?: { name?: string; resourceVersion?: string; ownerReferences?: unknown[]; annotations?: Record<string, string> }; spec?: unknown }>(
-  kube: Kube,
-  what: string,
-  object: T,
-  api: { read: () => Promise<T>; create: (body: T) => Promise<T>; replace: (body: T) => Promise<T> },
-): Promise<{ object: T; applied: Applied }> {
+async function put(kube: Kube, what: string, object: Named, api: KindApi): Promise<{ object: Named; applied: Applied }> {
   const digest = createHash('sha256').update(canonical({ spec: object.spec, owners: object.metadata?.ownerReferences ?? [] })).digest('hex').slice(0, 12);
   const wanted = { ...object, metadata: { ...object.metadata, annotations: { ...object.metadata?.annotations, [APPLIED_ANNOTATION]: digest } } };
   const existing = await call(kube, `cannot read ${what}`, () => undefinedOn404(api.read()));
@@ -33,13 +38,11 @@ async function put<T extends { metadata?: { name?: string; resourceVersion?: str
   return { object: await call(kube, `cannot replace ${what}`, () => api.replace(body)), applied: 'updated' };
 }
 
-type Named = { metadata?: { name?: string; resourceVersion?: string; ownerReferences?: unknown[]; annotations?: Record<string, string> }; spec?: unknown };
-
 /** The API of each kind the generator makes. */
-function apiOf(kube: Kube, kind: string, name: string): { read: () => Promise<Named>; create: (body: Named) => Promise<Named>; replace: (body: Named) => Promise<Named> } {
+function apiOf(kube: Kube, kind: string, name: string): KindApi {
   const a = kube.admission;
   const options = () => deadline(TIMEOUT_MS);
-  const apis: Record<string, { read: () => Promise<Named>; create: (body: Named) => Promise<Named>; replace: (body: Named) => Promise<Named> }> = {
+  const apis: Record<string, KindApi> = {
     MutatingAdmissionPolicy: { read: () => a.readMutatingAdmissionPolicy({ name }, options()), create: (body) => a.createMutatingAdmissionPolicy({ body: body as V1MutatingAdmissionPolicy }, options()), replace: (body) => a.replaceMutatingAdmissionPolicy({ name, body: body as V1MutatingAdmissionPolicy }, options()) },
     MutatingAdmissionPolicyBinding: { read: () => a.readMutatingAdmissionPolicyBinding({ name }, options()), create: (body) => a.createMutatingAdmissionPolicyBinding({ body: body as V1MutatingAdmissionPolicyBinding }, options()), replace: (body) => a.replaceMutatingAdmissionPolicyBinding({ name, body: body as V1MutatingAdmissionPolicyBinding }, options()) },
     ValidatingAdmissionPolicy: { read: () => a.readValidatingAdmissionPolicy({ name }, options()), create: (body) => a.createValidatingAdmissionPolicy({ body: body as V1ValidatingAdmissionPolicy }, options()), replace: (body) => a.replaceValidatingAdmissionPolicy({ name, body: body as V1ValidatingAdmissionPolicy }, options()) },
