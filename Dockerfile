@@ -7,7 +7,9 @@
 
 ARG NODE_IMAGE=node:24-alpine
 
-FROM ${NODE_IMAGE} AS build
+# The build stage runs on the build machine's platform: what it makes (JavaScript, and packages
+# without native code) is the same for every platform, and building for another needs no emulation.
+FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 # --ignore-scripts: no install-time scripts (prepare sets up the dev-only test runner); the build runs below, once the sources are in.
@@ -17,7 +19,9 @@ COPY src ./src
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts
 
-FROM ${NODE_IMAGE}
+# The target's platform named too: a builder that resolves a base once per name (buildah 1.28)
+# would otherwise reuse the build stage's.
+FROM --platform=$TARGETPLATFORM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./

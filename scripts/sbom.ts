@@ -95,6 +95,11 @@ function dpkg(args: string[]): string | undefined {
   return result.status === 0 ? result.stdout.trim() : undefined;
 }
 
+function debianComponent(name: string, version: string, arch: string): Component {
+  const purl = `pkg:deb/debian/${name}@${encodeURIComponent(version)}?arch=${arch}`;
+  return { type: 'library', 'bom-ref': purl, name, version, purl };
+}
+
 /** The Debian package that ships `file` (by its path, its real path, or its path under the merged /usr), if any. */
 function debianPackageOf(file: string): Component | undefined {
   const real = fs.realpathSync(file);
@@ -104,27 +109,35 @@ function debianPackageOf(file: string): Component | undefined {
     if (owner === undefined || owner === '') continue;
     const [version, arch] = (dpkg(['--show', '--showformat=${Version} ${Architecture}', owner]) ?? '').split(' ');
     if (!version) continue;
-    const purl = `pkg:deb/debian/${owner}@${encodeURIComponent(version)}?arch=${arch ?? 'unknown'}`;
-    return { type: 'library', 'bom-ref': purl, name: owner, version, purl };
+    return debianComponent(owner, version, arch ?? 'unknown');
   }
   return undefined;
 }
 
+/** What one platform's base holds (test/cluster/images.ts nodeBaseContents): files here, and the Debian origin of those no installed package ships. */
+export interface BaseContents { node: string; npm: string; files: string[]; origins: Record<string, { name: string; version: string; arch: string }> }
+
 /**
  * The image's components: its production npm packages, the Node and npm releases of its base, and
- * each file the base copies from this machine (by SHA-256) with the Debian package shipping it.
+ * each file the base of each platform copies from this machine (by SHA-256) with the Debian
+ * package shipping it.
  */
-export function imageComponents(npm: Component[], base: { node: string; npm: string; files: string[] }): Component[] {
+export function imageComponents(npm: Component[], bases: BaseContents[]): Component[] {
+  const [base] = bases;
+  if (base === undefined) throw new Error('imageComponents: no base');
   const runtime: Component[] = [
     { type: 'platform', 'bom-ref': `pkg:generic/node@${base.node}`, name: 'node', version: base.node, purl: `pkg:generic/node@${base.node}`, licenses: [{ license: { id: 'MIT' } }] },
     { type: 'application', 'bom-ref': npmPurl('npm', base.npm), name: 'npm', version: base.npm, purl: npmPurl('npm', base.npm), licenses: [{ license: { id: 'Artistic-2.0' } }] },
   ];
   const packages = new Map<string, Component>();
-  const files: Component[] = [];
-  for (const file of base.files) {
-    files.push({ type: 'file', 'bom-ref': `file:${file}`, name: file, hashes: [{ alg: 'SHA-256', content: sha256(file) }] });
-    const owner = debianPackageOf(file);
-    if (owner !== undefined) packages.set(owner['bom-ref'], owner);
+  const files = new Map<string, Component>();
+  for (const { files: paths, origins } of bases) {
+    for (const file of paths) {
+      files.set(file, { type: 'file', 'bom-ref': `file:${file}`, name: file, hashes: [{ alg: 'SHA-256', content: sha256(file) }] });
+      const origin = origins[file];
+      const owner = origin === undefined ? debianPackageOf(file) : debianComponent(origin.name, origin.version, origin.arch);
+      if (owner !== undefined) packages.set(owner['bom-ref'], owner);
+    }
   }
-  return [...runtime, ...[...packages.values()].sort((a, b) => a.name.localeCompare(b.name)), ...files, ...npm.filter((c) => c.purl !== runtime[1]!.purl)];
+  return [...runtime, ...[...packages.values()].sort((a, b) => a['bom-ref'].localeCompare(b['bom-ref'])), ...files.values(), ...npm.filter((c) => c.purl !== runtime[1]!.purl)];
 }

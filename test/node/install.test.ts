@@ -22,16 +22,19 @@
 //    nothing of the release is left; running pods keep their sidecar, new ones start without.
 import t from 'tap';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import * as https from 'node:https';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { ensureRegistry } from '../cluster/build.ts';
-import { copyImage } from '../cluster/images.ts';
+import { ensureCosign, ensureRegistry } from '../cluster/build.ts';
+import { copyImage, IMAGE_ARCHES } from '../cluster/images.ts';
 import { thanosInjector } from '../support/e2e.ts';
 import { root, startNodeStack, waitFor } from '../support/node.ts';
 import { OciRegistry } from '../support/registry.ts';
 
 t.setTimeout(900_000);
+const execFileAsync = promisify(execFile);
 
 // The injector's image is left out of containerd: it comes from the registry below.
 const stack = await startNodeStack(t, 'thanos-injector-node-install-', { importInjector: false });
@@ -51,11 +54,10 @@ const CHART = `oci://${registry.host}/charts/thanos-sidecar-injector`;
 const FROM_REGISTRY = ['--version', VERSION, '--plain-http'];
 /** helm's cache, config and registry config in the test's folder, not the home directory. */
 const HELM_HOMES = { HELM_CACHE_HOME: join(work, 'helm', 'cache'), HELM_CONFIG_HOME: join(work, 'helm', 'config'), HELM_DATA_HOME: join(work, 'helm', 'data') };
-const injectorTar = images.tars[images.injector];
-if (!injectorTar) throw new Error(`no image tar for ${images.injector}`);
 {
   const pushStarted = Date.now();
-  await copyImage(injectorTar, `docker://${IMAGE}`, work, ['--tls-verify=false']);
+  // The release's image: a multi-arch index of linux/amd64 and linux/arm64.
+  await copyImage(IMAGE_ARCHES.map((arch) => images.injectorPlatforms[arch]), `docker://${IMAGE}`, work, ['--tls-verify=false']);
   const packaged = join(work, 'chart');
   mkdirSync(packaged);
   await cluster.helmOk(['package', join(root, 'charts/thanos-sidecar-injector'), '--version', VERSION, '--app-version', VERSION, '--destination', packaged], undefined, { env: HELM_HOMES });
@@ -116,11 +118,47 @@ async function injectorImagesInContainerd(): Promise<string[]> {
   return listed.stdout.split('\n').filter((ref) => ref.includes('thanos-sidecar-injector')).sort();
 }
 
+void t.test('4. the image and the chart in the registry are signed with cosign: cosign verify passes with the public key, a signature moved to another image does not', async (t) => {
+  const cosign = await ensureCosign();
+  // A key pair made for this test (no password, nothing sent to a transparency log); sigstore's cache in the test's folder.
+  const env = { ...process.env, COSIGN_PASSWORD: '', TUF_ROOT: join(work, 'sigstore'), HOME: work };
+  const run = (args: string[]) => execFileAsync(cosign, args, { cwd: work, env, timeout: 120_000 }).then(
+    (r) => ({ code: 0, out: `${r.stdout}${r.stderr}` }),
+    (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? 1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
+  );
+  t.equal((await run(['generate-key-pair', '--output-key-prefix', 'install'])).code, 0, 'cosign generate-key-pair');
+  const registryFlags = ['--allow-http-registry', '--allow-insecure-registry'];
+  const index = await registry.manifest('thanos-sidecar-injector', VERSION);
+  const chart = await registry.manifest('charts/thanos-sidecar-injector', VERSION);
+  const signed = [`${IMAGE_REPOSITORY}@${index.digest}`, `${registry.host}/charts/thanos-sidecar-injector@${chart.digest}`];
+  for (const ref of signed) {
+    const signing = await run(['sign', '--yes', '--key', 'install.key', '--tlog-upload=false', ...registryFlags, ref]);
+    if (signing.code !== 0) t.comment(signing.out);
+    t.equal(signing.code, 0, `cosign sign ${ref}`);
+  }
+  const verify = (ref: string) => run(['verify', '--key', 'install.pub', '--insecure-ignore-tlog=true', ...registryFlags, ref]);
+  for (const ref of [IMAGE, `${registry.host}/charts/thanos-sidecar-injector:${VERSION}`]) {
+    const verified = await verify(ref);
+    if (verified.code !== 0) t.comment(verified.out);
+    t.equal(verified.code, 0, `cosign verify ${ref}: the signature of what the tag resolves to`);
+  }
+  // Another image (the index's linux/amd64 one, a different digest) given the index's signature: refused.
+  const other = index.manifests?.find((m) => m.platform?.architecture === 'amd64')?.digest ?? 'none';
+  await registry.tagManifest('thanos-sidecar-injector', `${index.digest.replace(':', '-')}.sig`, `${other.replace(':', '-')}.sig`);
+  const moved = await verify(`${IMAGE_REPOSITORY}@${other}`);
+  t.not(moved.code, 0, 'cosign verify of another digest carrying that signature fails');
+  t.match(moved.out, /invalid signature|no matching signatures|mismatch/i, `and says why: ${moved.out.trim().split('\n').at(-1) ?? ''}`);
+});
+
 void t.test('4. helm install from an OCI registry of the image built from our Dockerfile: the webhook runs in the cluster and injects through its Service', async (t) => {
   t.same((await registry.catalog()).sort(), ['charts/thanos-sidecar-injector', 'thanos-sidecar-injector'], 'the registry holds the pushed image and chart (/v2/_catalog)');
-  const manifest = await registry.manifest('thanos-sidecar-injector', VERSION);
+  const index = await registry.manifest('thanos-sidecar-injector', VERSION);
+  const platforms = Object.fromEntries((index.manifests ?? []).map((m) => [`${m.platform?.os}/${m.platform?.architecture}`, m.digest]));
+  t.same(Object.keys(platforms).sort(), ['linux/amd64', 'linux/arm64'], `${IMAGE} resolves to ${index.digest}, an index (${index.mediaType}) of an image for each platform`);
+  const manifest = await registry.manifest('thanos-sidecar-injector', platforms['linux/amd64'] ?? 'none');
+  const arm64 = await registry.manifest('thanos-sidecar-injector', platforms['linux/arm64'] ?? 'none');
   const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
-  t.ok(manifest.layers.length > 0, `${IMAGE} resolves to ${manifest.digest} (${manifest.mediaType}, ${manifest.layers.length} layers)`);
+  t.ok(manifest.layers.length > 0, `linux/amd64: ${manifest.digest} (${manifest.layers.length} layers)`);
   t.same(await injectorImagesInContainerd(), [], 'before the install containerd holds no image of the injector (not imported)');
 
   await cluster.kubectlOk(['create', 'namespace', NAMESPACE]);
@@ -135,12 +173,14 @@ void t.test('4. helm install from an OCI registry of the image built from our Do
   t.equal(image, IMAGE, 'the Deployment runs the image pushed to the registry, at the chart\'s appVersion tag');
   for (const pod of injectors) {
     const status = pod.status.containerStatuses?.find((c) => c.name === 'injector');
-    t.equal(status?.imageID, `${IMAGE_REPOSITORY}@${manifest.digest}`, `${pod.metadata.name} runs the registry's manifest (imageID)`);
+    t.equal(status?.imageID, `${IMAGE_REPOSITORY}@${index.digest}`, `${pod.metadata.name} runs the registry's index (imageID)`);
   }
-  t.same(await injectorImagesInContainerd(), [`${IMAGE_REPOSITORY}@${manifest.digest}`, IMAGE].sort(), 'containerd now holds the image under the registry\'s references (ctr images ls)');
+  t.same(await injectorImagesInContainerd(), [`${IMAGE_REPOSITORY}@${index.digest}`, IMAGE].sort(), 'containerd now holds the image under the registry\'s references (ctr images ls)');
   const requests = registry.requestsSince(logFrom);
   t.ok(requests.some((r) => /^GET \/v2\/charts\/thanos-sidecar-injector\/(manifests|blobs)\//.test(r)), 'helm fetched the chart from the registry');
-  t.same(blobs.filter((digest) => !requests.includes(`GET /v2/thanos-sidecar-injector/blobs/${digest}`)), [], `containerd fetched the image's config and ${manifest.layers.length} layers from the registry during the install`);
+  t.same(blobs.filter((digest) => !requests.includes(`GET /v2/thanos-sidecar-injector/blobs/${digest}`)), [], `containerd fetched the linux/amd64 image's config and ${manifest.layers.length} layers from the registry during the install`);
+  const arm64Only = [arm64.config.digest, ...arm64.layers.map((l) => l.digest)].filter((digest) => !blobs.includes(digest));
+  t.ok(arm64Only.length > 0 && arm64Only.every((digest) => !requests.includes(`GET /v2/thanos-sidecar-injector/blobs/${digest}`)), `and none of the linux/arm64 image's own ${arm64Only.length} blobs: it pulled the platform the node needs`);
   const inside = await cluster.kubectlOk(['-n', NAMESPACE, 'exec', injectors[0]!.metadata.name, '-c', 'injector', '--', 'node', '-e',
     `const fs = require('fs'); let root; try { fs.writeFileSync('/app/probe', 'x'); root = 'writable'; } catch (e) { root = e.code; }
      fs.writeFileSync('/tmp/probe', 'x'); console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), root, node: process.version }));`]);

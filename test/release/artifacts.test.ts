@@ -7,6 +7,7 @@
 // every file's cosign signature by cosign verify-blob.
 import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -193,39 +194,65 @@ void t.test('the chart package: version and appVersion are the release\'s', asyn
   t.same([meta.version, meta.appVersion], [version, version]);
 });
 
-void t.test('the image archive: an OCI image whose injector is the release\'s version', async (t) => {
+interface ImageConfig { architecture: string; config: { Entrypoint: string[]; Cmd?: string[]; User: string; Env?: string[] } }
+
+void t.test('the image archive: a multi-arch OCI index (linux/amd64, linux/arm64) whose injector is the release\'s version on each, its entrypoint run on each', async (t) => {
   const archive = named(new RegExp(`^thanos-sidecar-injector-${version.replaceAll('.', '\\.')}\\.oci\\.tar$`));
   const dir = join(work, 'oci');
   await run('mkdir', ['-p', dir]);
-  t.equal((await run('tar', ['-xf', archive, '-C', dir])).code, 0);
+  t.equal((await run('tar', ['-xf', archive, '-C', dir])).code, 0, 'the OCI archive unpacks');
   const blob = (digest: string) => join(dir, 'blobs', ...digest.split(':'));
-  const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
-  t.equal(index.manifests[0]?.annotations?.['org.opencontainers.image.ref.name'], `thanos-sidecar-injector:${version}`, 'tagged with the version');
-  const manifest = JSON.parse(await readFile(blob(index.manifests[0]!.digest), 'utf8')) as { config: { digest: string }; layers: { digest: string }[] };
-  const config = JSON.parse(await readFile(blob(manifest.config.digest), 'utf8')) as { config: { Entrypoint: string[]; User: string } };
-  t.match(config.config.Entrypoint, ['node', /.*/], 'the Dockerfile\'s entrypoint');
-  let packageJson: string | undefined;
-  for (const layer of manifest.layers.toReversed()) {
-    const read = await run('tar', ['-xzOf', blob(layer.digest), 'app/package.json']);
-    if (read.code === 0) {
-      packageJson = read.stdout;
-      break;
-    }
+  const json = async <T>(digest: string) => JSON.parse(await readFile(blob(digest), 'utf8')) as T;
+  const top = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: { mediaType: string; digest: string; annotations?: Record<string, string> }[] };
+  t.equal(top.manifests[0]?.annotations?.['org.opencontainers.image.ref.name'], `thanos-sidecar-injector:${version}`, 'tagged with the version');
+  t.equal(top.manifests[0]?.mediaType, 'application/vnd.oci.image.index.v1+json', 'an image index');
+  const index = await json<{ manifests: { digest: string; platform?: { os: string; architecture: string } }[] }>(top.manifests[0]!.digest);
+  t.same(index.manifests.map((m) => `${m.platform?.os}/${m.platform?.architecture}`).sort(), ['linux/amd64', 'linux/arm64'], 'one image for each platform');
+  const images: Record<string, { config: ImageConfig; layers: string[] }> = {};
+  for (const entry of index.manifests) {
+    const manifest = await json<{ config: { digest: string }; layers: { digest: string }[] }>(entry.digest);
+    images[entry.platform!.architecture] = { config: await json<ImageConfig>(manifest.config.digest), layers: manifest.layers.map((l) => l.digest) };
   }
-  t.equal((JSON.parse(packageJson ?? '{}') as { version?: string }).version, version, 'its /app/package.json (what --version prints) is the release\'s');
+  const { qemu } = ensureArm64Emulation();
+  for (const [arch, image] of Object.entries(images)) {
+    t.equal(image.config.architecture, arch, `${arch}: the image's config says ${arch}`);
+    t.match(image.config.config.Entrypoint, ['node', /.*/], `${arch}: the Dockerfile's entrypoint`);
+    // The image's own files, its layers in order, run as the runtime would: chrooted into them, as
+    // its user, with its environment; arm64 through the emulator (static, copied in).
+    const rootfs = join(work, `rootfs-${arch}`);
+    await run('mkdir', ['-p', rootfs]);
+    for (const layer of image.layers) t.equal((await run('tar', ['-xzf', blob(layer), '-C', rootfs])).code, 0, `${arch}: layer ${layer.slice(7, 19)} unpacked`);
+    t.equal((JSON.parse(await readFile(join(rootfs, 'app/package.json'), 'utf8')) as { version?: string }).version, version, `${arch}: its /app/package.json (what --version prints) is the release's`);
+    await run('cp', [fixture, join(rootfs, 'tmp/fixture.yaml')]);
+    const emulator = arch === 'arm64' ? ['/.qemu-aarch64-static'] : [];
+    if (arch === 'arm64') await run('cp', [qemu, join(rootfs, '.qemu-aarch64-static')]);
+    // Exactly the image's environment (env -i: not even the test runner's NODE_OPTIONS).
+    const env = [...(image.config.config.Env ?? []), 'HOME=/tmp'];
+    const [command, ...flags] = image.config.config.Entrypoint;
+    const PATH = env.find((e) => e.startsWith('PATH='))?.slice('PATH='.length) ?? '';
+    const binary = PATH.split(':').map((d) => `${d}/${command}`).find((p) => existsSync(join(rootfs, p)));
+    const entrypoint = (args: string[]) => run('env', ['-i', ...env, 'chroot', `--userspec=${image.config.config.User}`, rootfs, ...emulator, binary ?? command!, ...flags, ...args]);
+    const versionRan = await entrypoint(['--version']);
+    if (versionRan.code !== 0) t.comment(versionRan.stderr);
+    t.equal(versionRan.stdout, VERSION_LINE, `${arch}: the entrypoint prints the version`);
+    t.equal((await entrypoint(['inject', '-f', '/tmp/fixture.yaml', '--kube-version', '1.33'])).stdout, golden, `${arch}: and the golden inject output`);
+  }
 
   // The image's SBOM against what the image holds: every package in /app/node_modules, and its base.
-  const rootfs = join(work, 'rootfs');
-  await run('mkdir', ['-p', rootfs]);
-  for (const layer of manifest.layers) await run('tar', ['-xzf', blob(layer.digest), '-C', rootfs, '--wildcards', 'app/node_modules/*package.json', 'usr/local/bin/node']);
-  const held = (await run('find', [join(rootfs, 'app/node_modules'), '-name', 'package.json', '-path', '*/node_modules/*/package.json'])).stdout.trim().split('\n');
-  const inImage = new Set<string>();
-  for (const file of held) {
-    const meta = JSON.parse(await readFile(file, 'utf8')) as { name?: string; version?: string };
-    const where = file.slice(rootfs.length + '/app/'.length, -'/package.json'.length);
-    // A package's own folder (not a package.json a package ships deeper inside).
-    if (meta.name !== undefined && meta.version !== undefined && where.endsWith(`node_modules/${meta.name}`)) inImage.add(`${meta.name}@${meta.version}`);
-  }
+  const packagesIn = async (rootfs: string) => {
+    const held = (await run('find', [join(rootfs, 'app/node_modules'), '-name', 'package.json', '-path', '*/node_modules/*/package.json'])).stdout.trim().split('\n');
+    const found = new Set<string>();
+    for (const file of held) {
+      const meta = JSON.parse(await readFile(file, 'utf8')) as { name?: string; version?: string };
+      const where = file.slice(rootfs.length + '/app/'.length, -'/package.json'.length);
+      // A package's own folder (not a package.json a package ships deeper inside).
+      if (meta.name !== undefined && meta.version !== undefined && where.endsWith(`node_modules/${meta.name}`)) found.add(`${meta.name}@${meta.version}`);
+    }
+    return found;
+  };
+  const rootfs = join(work, 'rootfs-amd64');
+  const inImage = await packagesIn(rootfs);
+  t.same([...await packagesIn(join(work, 'rootfs-arm64'))].sort(), [...inImage].sort(), 'the arm64 image holds the same packages');
   const sbom = await sbomOf(new RegExp(`^thanos-sidecar-injector-${version.replaceAll('.', '\\.')}\\.oci\\.sbom\\.cdx\\.json$`));
   t.match(sbom.metadata.component, { type: 'container', name: 'thanos-sidecar-injector', version });
   const listed = npmIds(sbom);
@@ -233,11 +260,13 @@ void t.test('the image archive: an OCI image whose injector is the release\'s ve
   t.same([...await lockedProduction()].filter((id) => !inImage.has(id)), [], 'and the image holds every production package the lock has');
   const node = (await run(join(rootfs, 'usr/local/bin/node'), ['--version'])).stdout.trim().slice(1);
   t.ok(sbom.components.some((c) => c.name === 'node' && c.version === node), `its Node release, ${node}`);
-  t.ok(sbom.components.some((c) => c.purl?.startsWith('pkg:deb/debian/libc6@')), 'the C library the base copies, by its Debian package');
+  t.ok(sbom.components.some((c) => c.purl?.startsWith('pkg:deb/debian/libc6@')), 'the C library the amd64 base copies, by its Debian package');
+  t.ok(sbom.components.some((c) => c.purl?.startsWith('pkg:deb/debian/libc6-arm64-cross@')), 'and the arm64 one\'s');
+  t.ok(sbom.components.some((c) => /^pkg:deb\/debian\/busybox-static@.*arch=arm64$/.test(c.purl ?? '')), 'the arm64 busybox, by its Debian package');
   // As the README tells users to load it before pushing it to their registry.
   const storage = ['--storage-driver', 'vfs', '--root', join(work, 'buildah'), '--runroot', join(work, 'buildah-run')];
   t.equal((await run('buildah', [...storage, 'pull', '--quiet', `oci-archive:${archive}`])).code, 0, 'buildah pull oci-archive:');
-  const images = await run('buildah', [...storage, 'images', '--format', '{{.Name}}:{{.Tag}}']);
-  t.match(images.stdout, `localhost/thanos-sidecar-injector:${version}`, 'named as the README says');
+  const loaded = await run('buildah', [...storage, 'images', '--format', '{{.Name}}:{{.Tag}}']);
+  t.match(loaded.stdout, `localhost/thanos-sidecar-injector:${version}`, 'named as the README says');
   await run('buildah', [...storage, 'rmi', '--all']);
 });

@@ -20,8 +20,11 @@ export interface Manifest {
   /** The manifest's digest (`Docker-Content-Digest`), what a pull by tag resolves to. */
   digest: string;
   mediaType: string;
+  /** An image's (absent from an index). */
   config: { digest: string; mediaType: string };
   layers: { digest: string; mediaType: string; size: number }[];
+  /** An index's images, one per platform. */
+  manifests?: { digest: string; mediaType: string; platform?: { os: string; architecture: string } }[];
 }
 
 export class OciRegistry {
@@ -77,6 +80,15 @@ export class OciRegistry {
     const digest = response.headers.get('docker-content-digest');
     if (!digest) throw new Error(`GET /v2/${repository}/manifests/${reference}: no Docker-Content-Digest`);
     return { ...((await response.json()) as Omit<Manifest, 'digest'>), digest };
+  }
+
+  /** Puts the manifest `repository:from` resolves to under the tag `to` too, byte for byte (as a user with push rights could). */
+  async tagManifest(repository: string, from: string, to: string): Promise<void> {
+    const got = await fetch(`http://${this.host}/v2/${repository}/manifests/${from}`, { headers: { accept: MANIFEST_TYPES }, signal: AbortSignal.timeout(10_000) });
+    if (!got.ok) throw new Error(`GET /v2/${repository}/manifests/${from}: HTTP ${got.status} ${await got.text()}`);
+    const body = Buffer.from(await got.arrayBuffer());
+    const put = await fetch(`http://${this.host}/v2/${repository}/manifests/${to}`, { method: 'PUT', body, headers: { 'content-type': got.headers.get('content-type') ?? '' }, signal: AbortSignal.timeout(10_000) });
+    if (!put.ok) throw new Error(`PUT /v2/${repository}/manifests/${to}: HTTP ${put.status} ${await put.text()}`);
   }
 
   stop(): Promise<void> {
