@@ -1,9 +1,9 @@
 # syntax=docker/dockerfile:1
-# thanos-sidecar-injector: compiled JavaScript on Node 24, production dependencies only, running as
+# thanos-sidecar-injector: one bundled JavaScript program (scripts/bundle.ts) on Node 24, running as
 # a non-root numeric user on a read-only root filesystem (it writes only to /tmp, an emptyDir in
-# the chart). Size, measured by the node tests' build (test/cluster/images.ts): the layer this
-# file adds (dist and production node_modules, mostly @kubernetes/client-node) is 104 MB, 12 MB
-# gzipped, on top of the Node base (node:24-alpine: about 45 MB compressed).
+# the chart). For linux/amd64 and linux/arm64 (`--platform`): the build stage runs on the build
+# machine's platform, the final stage only copies. The layer this file adds is 7 MB (2 MB gzipped),
+# on top of the Node base (node:24-alpine: about 45 MB compressed).
 
 ARG NODE_IMAGE=node:24-alpine
 
@@ -12,20 +12,20 @@ ARG NODE_IMAGE=node:24-alpine
 FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
-# --ignore-scripts: no install-time scripts (prepare sets up the dev-only test runner); the build runs below, once the sources are in.
+# --ignore-scripts: no install-time scripts (prepare sets up the dev-only test runner).
 RUN npm ci --ignore-scripts
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json ./
+COPY scripts/bundle.ts ./scripts/
 COPY src ./src
-RUN npm run build \
- && npm prune --omit=dev --ignore-scripts
+# What runs is one esbuild bundle of src/ and the production dependencies it uses, split so that
+# `serve` loads only its own code (scripts/bundle.ts): no node_modules in the image.
+RUN node scripts/bundle.ts /app/dist
 
 # The target's platform named too: a builder that resolves a base once per name (buildah 1.28)
 # would otherwise reuse the build stage's.
 FROM --platform=$TARGETPLATFORM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
-COPY --from=build /app/package.json ./
-COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # A numeric user, so Pod Security "restricted" (runAsNonRoot) can verify it without a passwd lookup.
 USER 65532:65532

@@ -9,7 +9,7 @@
 //   thanos-sidecar-injector-V.oci.tar             the image (the Dockerfile) as an OCI archive
 //   thanos-sidecar-injector-V.sbom.cdx.json       the npm package's SBOM (CycloneDX: its production
 //                                                 dependencies at their locked versions)
-//   thanos-sidecar-injector-V.oci.sbom.cdx.json   the image's SBOM (those, and its Node base)
+//   thanos-sidecar-injector-V.oci.sbom.cdx.json   the image's SBOM (those its bundle holds, and its Node base)
 //   SHA256SUMS                                    of all of the above
 //   <each file above>.sig, cosign.pub             cosign signatures of every file (SHA256SUMS too)
 //                                                 and the public key that verifies them
@@ -24,7 +24,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
+import { bundle } from './bundle.ts';
 import { bom, imageComponents, lockComponents, npmPurl } from './sbom.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -52,28 +52,10 @@ function npmPackage(): string {
   return packed[0]!.filename;
 }
 
-/**
- * One CommonJS file holding the CLI and its dependencies (a single executable application runs
- * one script); the version is written in, since there is no package.json beside it.
- */
-async function bundle(dir: string): Promise<string> {
+/** One CommonJS file holding the CLI and its dependencies, the version written in (a single executable application runs one script, with no package.json beside it). */
+async function cliScript(dir: string): Promise<string> {
   const file = path.join(dir, 'thanos-injector.cjs');
-  await build({
-    entryPoints: [path.join(root, 'src/main.ts')],
-    outfile: file,
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'cjs',
-    minify: true,
-    logLevel: 'warning',
-    plugins: [{
-      name: 'version',
-      setup(builder) {
-        builder.onLoad({ filter: /[\\/]src[\\/]version\.ts$/ }, () => ({ contents: `export const VERSION = ${JSON.stringify(version)};`, loader: 'ts' }));
-      },
-    }],
-  });
+  await bundle({ outfile: file });
   return file;
 }
 
@@ -138,11 +120,17 @@ function packageSbom(): string {
   return writeSbom(`thanos-sidecar-injector-${version}.sbom.cdx.json`, bom(subject, lockComponents(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8'))));
 }
 
-/** The image's SBOM: the same packages (the Dockerfile installs them with npm ci, then prunes dev), and its base on each platform. */
-async function imageSbom(): Promise<string> {
+/**
+ * The image's SBOM: the npm packages whose code its bundle holds (the Dockerfile's bundle, made
+ * here again from the same sources and lock), and its base on each platform.
+ */
+async function imageSbom(dir: string): Promise<string> {
   const { nodeBaseContents, IMAGE_ARCHES } = await import('../test/cluster/images.ts');
+  const bundled = path.join(dir, 'image-bundle');
+  await bundle({ outdir: bundled });
+  const inBundle = new Set(JSON.parse(fs.readFileSync(path.join(bundled, 'packages.json'), 'utf8')) as string[]);
   const subject = { type: 'container' as const, 'bom-ref': `image:thanos-sidecar-injector:${version}`, name: 'thanos-sidecar-injector', version, licenses: [{ license: { id: 'Apache-2.0' } }] };
-  const npm = lockComponents(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8'));
+  const npm = lockComponents(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')).filter((c) => inBundle.has(`${c.group ? `${c.group}/` : ''}${c.name}@${c.version}`));
   return writeSbom(`thanos-sidecar-injector-${version}.oci.sbom.cdx.json`, bom(subject, imageComponents(npm, IMAGE_ARCHES.map(nodeBaseContents))));
 }
 
@@ -189,7 +177,7 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'thanos-injector-release-'));
   try {
     const artifacts = [await step('npm package', npmPackage)];
-    const script = await bundle(work);
+    const script = await cliScript(work);
     for (const arch of ['x64', 'arm64'] as const) {
       const sea = path.join(work, `sea-${arch}`);
       fs.mkdirSync(sea);
@@ -198,7 +186,7 @@ async function main(): Promise<void> {
     artifacts.push(await step('chart', () => chart(work)));
     if (withImage) artifacts.push(await step('image', () => image(work)));
     artifacts.push(await step('SBOM of the npm package', packageSbom));
-    if (withImage) artifacts.push(await step('SBOM of the image', imageSbom));
+    if (withImage) artifacts.push(await step('SBOM of the image', () => imageSbom(work)));
     fs.writeFileSync(path.join(out, 'SHA256SUMS'), artifacts.map((name) => `${sha256(path.join(out, name))}  ${name}\n`).join(''));
     const signatures = await step('cosign signatures', () => sign([...artifacts, 'SHA256SUMS'], work, key));
     for (const name of [...artifacts, 'SHA256SUMS', ...signatures]) console.log(`${path.relative(root, path.join(out, name))}\t${(fs.statSync(path.join(out, name)).size / 1e6).toFixed(1)} MB`);

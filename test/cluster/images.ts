@@ -10,10 +10,13 @@
  * each image holds busybox (Debian's busybox-static) like the official images, for `kubectl exec`.
  *
  * The injector's own image is built from the repository's Dockerfile, unchanged, as a user builds
- * it. Its base (node:24-alpine) cannot be pulled here, so a local base stands in for it and the
- * Dockerfile's NODE_IMAGE build argument points at it: the Node 24 binary running this code with
- * its glibc libraries, npm from the npm registry, busybox for the shell, and the machine's CA
- * bundle (npm's `cafile`: the registry is reached through this machine's TLS proxy).
+ * it, for linux/amd64 and linux/arm64. Its base (node:24-alpine) cannot be pulled here, so a local
+ * base stands in for it and the Dockerfile's NODE_IMAGE build argument points at it (a manifest
+ * list of both platforms, as node:24-alpine is): the Node 24 release running this code (its arm64
+ * build from the npm registry) with its glibc libraries (arm64: Debian's cross packages), npm from
+ * the npm registry, busybox for the shell (arm64: Debian's, downloaded), and the machine's CA
+ * bundle (npm's `cafile`: the registry is reached through this machine's TLS proxy). Each base is
+ * one root filesystem tar assembled here, so nothing runs inside an arm64 image while building.
  *
  * A tar is rebuilt only when its Containerfile, build arguments, base or a file copied into it
  * change; tars and buildah's storage are cached beside the tools (build.ts toolsDir()).

@@ -222,7 +222,7 @@ void t.test('the image archive: a multi-arch OCI index (linux/amd64, linux/arm64
     const rootfs = join(work, `rootfs-${arch}`);
     await run('mkdir', ['-p', rootfs]);
     for (const layer of image.layers) t.equal((await run('tar', ['-xzf', blob(layer), '-C', rootfs])).code, 0, `${arch}: layer ${layer.slice(7, 19)} unpacked`);
-    t.equal((JSON.parse(await readFile(join(rootfs, 'app/package.json'), 'utf8')) as { version?: string }).version, version, `${arch}: its /app/package.json (what --version prints) is the release's`);
+    t.ok(existsSync(join(rootfs, 'app/dist/main.js')) && !existsSync(join(rootfs, 'app/node_modules')), `${arch}: /app/dist is the bundle, and there is no node_modules`);
     await run('cp', [fixture, join(rootfs, 'tmp/fixture.yaml')]);
     const emulator = arch === 'arm64' ? ['/.qemu-aarch64-static'] : [];
     if (arch === 'arm64') await run('cp', [qemu, join(rootfs, '.qemu-aarch64-static')]);
@@ -238,26 +238,20 @@ void t.test('the image archive: a multi-arch OCI index (linux/amd64, linux/arm64
     t.equal((await entrypoint(['inject', '-f', '/tmp/fixture.yaml', '--kube-version', '1.33'])).stdout, golden, `${arch}: and the golden inject output`);
   }
 
-  // The image's SBOM against what the image holds: every package in /app/node_modules, and its base.
-  const packagesIn = async (rootfs: string) => {
-    const held = (await run('find', [join(rootfs, 'app/node_modules'), '-name', 'package.json', '-path', '*/node_modules/*/package.json'])).stdout.trim().split('\n');
-    const found = new Set<string>();
-    for (const file of held) {
-      const meta = JSON.parse(await readFile(file, 'utf8')) as { name?: string; version?: string };
-      const where = file.slice(rootfs.length + '/app/'.length, -'/package.json'.length);
-      // A package's own folder (not a package.json a package ships deeper inside).
-      if (meta.name !== undefined && meta.version !== undefined && where.endsWith(`node_modules/${meta.name}`)) found.add(`${meta.name}@${meta.version}`);
-    }
-    return found;
-  };
+  // The image's SBOM against what the image holds: every npm package whose code is in its bundle
+  // (/app/dist/packages.json, from esbuild's metafile), and its base.
+  const packagesIn = async (arch: string) => new Set(JSON.parse(await readFile(join(work, `rootfs-${arch}`, 'app/dist/packages.json'), 'utf8')) as string[]);
+  const inImage = await packagesIn('amd64');
   const rootfs = join(work, 'rootfs-amd64');
-  const inImage = await packagesIn(rootfs);
-  t.same([...await packagesIn(join(work, 'rootfs-arm64'))].sort(), [...inImage].sort(), 'the arm64 image holds the same packages');
+  t.same([...await packagesIn('arm64')].sort(), [...inImage].sort(), 'the arm64 image holds the same packages');
+  t.ok(['fastify', 'yaml', '@kubernetes/client-node'].every((name) => [...inImage].some((id) => id.startsWith(`${name}@`))), `the bundle holds the packages the code imports (${inImage.size})`);
   const sbom = await sbomOf(new RegExp(`^thanos-sidecar-injector-${version.replaceAll('.', '\\.')}\\.oci\\.sbom\\.cdx\\.json$`));
   t.match(sbom.metadata.component, { type: 'container', name: 'thanos-sidecar-injector', version });
   const listed = npmIds(sbom);
-  t.same([...inImage].filter((id) => !listed.has(id)), [], `every package in the image's /app/node_modules (${inImage.size}) is in its SBOM`);
-  t.same([...await lockedProduction()].filter((id) => !inImage.has(id)), [], 'and the image holds every production package the lock has');
+  t.same([...inImage].filter((id) => !listed.has(id)), [], `every package in the image's bundle (${inImage.size}) is in its SBOM`);
+  const locked = await lockedProduction();
+  t.same([...inImage].filter((id) => !locked.has(id)), [], 'each at the version the lock gives, a production dependency');
+  t.same([...listed].filter((id) => !inImage.has(id) && !id.startsWith('npm@')), [], 'and the SBOM lists no other npm package (but npm, of the base)');
   const node = (await run(join(rootfs, 'usr/local/bin/node'), ['--version'])).stdout.trim().slice(1);
   t.ok(sbom.components.some((c) => c.name === 'node' && c.version === node), `its Node release, ${node}`);
   t.ok(sbom.components.some((c) => c.purl?.startsWith('pkg:deb/debian/libc6@')), 'the C library the amd64 base copies, by its Debian package');
