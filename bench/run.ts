@@ -20,6 +20,7 @@ import { buildConfig } from '../src/config/load.ts';
 import { startFakeKube, writeKubeconfig } from '../test/support/fake-kube.ts';
 import { passThroughReview, scaledReview, seedReview } from './fixtures.ts';
 import { bundle } from '../scripts/bundle.ts';
+import { imageEntrypoint } from '../test/support/serve.ts';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 1 : 3;
@@ -31,10 +32,8 @@ const MEMORY_ADMISSIONS = quick ? 2_000 : 100_000;
 /** The fresh server's admissions at RATE before its RSS is read. */
 const RATE_ADMISSIONS = quick ? 2_000 : 15_000;
 const root = new URL('..', import.meta.url).pathname;
-/** The Dockerfile's ENTRYPOINT: node, its flags, the program (/app/dist/main.js, the bundle). */
-const ENTRYPOINT = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'))?.[1] ?? 'null') as string[] | null;
-if (ENTRYPOINT?.[0] !== 'node' || ENTRYPOINT.at(-1) !== '/app/dist/main.js') throw new Error('Dockerfile: expected ENTRYPOINT ["node", ...flags, "/app/dist/main.js"]');
-const NODE_FLAGS = ENTRYPOINT.slice(1, -1);
+/** The Node flags of the Dockerfile's ENTRYPOINT (its program, /app/dist/main.js, is the bundle made below). */
+const NODE_FLAGS = imageEntrypoint().nodeArgs;
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -157,7 +156,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 async function readyAfter(child: ChildProcess, healthPort: number, since: number): Promise<number> {
   const deadline = since + 30_000;
   while ((await fetch(`http://127.0.0.1:${healthPort}/readyz`).then((r) => r.status, () => 0)) !== 200) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not become ready${child.exitCode === null ? '' : ` (exit ${child.exitCode})`}`);
+    if (child.exitCode !== null || performance.now() > deadline) throw new Error(`serve did not become ready${child.exitCode === null ? '' : ` (exit ${child.exitCode})`}`);
     await sleep(10);
   }
   return performance.now() - since;

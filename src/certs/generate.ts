@@ -18,8 +18,10 @@ export interface CertificateSet {
   key: string;
 }
 
+// `default`: a CommonJS module's exports, under Node's ES module loader and in the esbuild bundles
+// alike (a bundle's dynamic import of CommonJS gives no named exports).
 async function selfsigned() {
-  return (await import('selfsigned')).generate;
+  return (await import('selfsigned')).default.generate;
 }
 
 /** A new CA, valid 10 years, with a distinct subject so that a bundle holding the old and the new

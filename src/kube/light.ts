@@ -11,6 +11,7 @@ import { request, type RequestOptions } from 'node:https';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { parse } from 'yaml';
 import { readFailure } from '../files.ts';
 
 const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -63,9 +64,8 @@ const PLAIN_USER_FIELDS = new Set(['token', 'tokenFile', 'client-certificate', '
  * the webhook does not load client-node for it. Undefined for anything else (several files in
  * KUBECONFIG, exec plugins, auth providers, a proxy): client-node reads those.
  */
-async function plainKubeconfig(file: string): Promise<Connection | undefined> {
+function plainKubeconfig(file: string): Connection | undefined {
   if (file.includes(':')) return undefined;
-  const { parse } = await import('yaml');
   const config = parse(readFileSync(file, 'utf8')) as KubeconfigFile | null;
   const context = config?.contexts?.find((c) => c.name === config['current-context'])?.context;
   const cluster = config?.clusters?.find((c) => c.name === context?.cluster)?.cluster;
@@ -110,9 +110,12 @@ export async function connectLight(): Promise<Connection | undefined> {
     };
   }
   const unreadable = (error: unknown) => new Error(`cannot load kubeconfig ${file}: ${readFailure(error)}`, { cause: error });
-  const plain = await plainKubeconfig(file).catch((error: unknown) => {
+  let plain: Connection | undefined;
+  try {
+    plain = plainKubeconfig(file);
+  } catch (error) {
     throw unreadable(error);
-  });
+  }
   if (plain !== undefined) return plain;
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kubeConfig = new KubeConfig();
