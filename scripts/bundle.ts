@@ -3,9 +3,9 @@
 //   `node scripts/bundle.ts OUTDIR`: what the image runs (the Dockerfile's build stage; `npm run
 //   bench` measures the same): ES modules split into chunks, so that `serve` loads its own code
 //   and never the code only `check`, `register` or `certs` need (the Kubernetes client, the
-//   certificate generator). One parse of a few files instead of ~1 100 modules: in the benchmark,
-//   idle RSS 92 -> 78 MB and start to ready 1.0 -> 0.3 s. OUTDIR/packages.json lists the npm
-//   packages whose code is in it (name@version, from esbuild's metafile), for the image's SBOM test.
+//   certificate generator). A few files instead of ~1 100 modules: in the benchmark, idle RSS
+//   94 -> 84 MB (certificate files) and start to ready about 1.0 -> 0.28 s. OUTDIR/packages.json lists the npm
+//   packages whose code is in it (name@version, from esbuild's metafile), for the image's SBOM.
 //   bundle({ outfile, format: 'cjs' }): one CommonJS file, what the one-file CLI (a single executable
 //   application, which runs one script) embeds (scripts/release.ts).
 import * as fs from 'node:fs';

@@ -121,14 +121,15 @@ function packageSbom(): string {
 }
 
 /**
- * The image's SBOM: the npm packages whose code its bundle holds (the Dockerfile's bundle, made
- * here again from the same sources and lock), and its base on each platform.
+ * The image's SBOM: the npm packages whose code its bundle holds (the image's own
+ * /app/dist/packages.json, written by scripts/bundle.ts), and its base on each platform.
  */
-async function imageSbom(dir: string): Promise<string> {
-  const { nodeBaseContents, IMAGE_ARCHES } = await import('../test/cluster/images.ts');
-  const bundled = path.join(dir, 'image-bundle');
-  await bundle({ outdir: bundled });
-  const inBundle = new Set(JSON.parse(fs.readFileSync(path.join(bundled, 'packages.json'), 'utf8')) as string[]);
+async function imageSbom(): Promise<string> {
+  const { ensureInjectorImage, imageFile, nodeBaseContents, IMAGE_ARCHES } = await import('../test/cluster/images.ts');
+  const { tars } = await ensureInjectorImage();
+  const listed = imageFile(tars.amd64, 'app/dist/packages.json');
+  if (listed === undefined) throw new Error('the image has no /app/dist/packages.json (scripts/bundle.ts writes it)');
+  const inBundle = new Set(JSON.parse(listed) as string[]);
   const subject = { type: 'container' as const, 'bom-ref': `image:thanos-sidecar-injector:${version}`, name: 'thanos-sidecar-injector', version, licenses: [{ license: { id: 'Apache-2.0' } }] };
   const npm = lockComponents(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')).filter((c) => inBundle.has(`${c.group ? `${c.group}/` : ''}${c.name}@${c.version}`));
   return writeSbom(`thanos-sidecar-injector-${version}.oci.sbom.cdx.json`, bom(subject, imageComponents(npm, IMAGE_ARCHES.map(nodeBaseContents))));
@@ -186,7 +187,7 @@ async function main(): Promise<void> {
     artifacts.push(await step('chart', () => chart(work)));
     if (withImage) artifacts.push(await step('image', () => image(work)));
     artifacts.push(await step('SBOM of the npm package', packageSbom));
-    if (withImage) artifacts.push(await step('SBOM of the image', () => imageSbom(work)));
+    if (withImage) artifacts.push(await step('SBOM of the image', imageSbom));
     fs.writeFileSync(path.join(out, 'SHA256SUMS'), artifacts.map((name) => `${sha256(path.join(out, name))}  ${name}\n`).join(''));
     const signatures = await step('cosign signatures', () => sign([...artifacts, 'SHA256SUMS'], work, key));
     for (const name of [...artifacts, 'SHA256SUMS', ...signatures]) console.log(`${path.relative(root, path.join(out, name))}\t${(fs.statSync(path.join(out, name)).size / 1e6).toFixed(1)} MB`);

@@ -114,8 +114,11 @@ function debianPackageOf(file: string): Component | undefined {
   return undefined;
 }
 
+/** The Debian package a file came from, for a file of a package downloaded, not installed. */
+export interface DebianOrigin { name: string; version: string; arch: string }
+
 /** What one platform's base holds (test/cluster/images.ts nodeBaseContents): files here, and the Debian origin of those no installed package ships. */
-export interface BaseContents { node: string; npm: string; files: string[]; origins: Record<string, { name: string; version: string; arch: string }> }
+export interface BaseContents { node: string; npm: string; files: string[]; origins: Record<string, DebianOrigin> }
 
 /**
  * The image's components: its production npm packages, the Node and npm releases of its base, and

