@@ -47,7 +47,13 @@ export async function bundle(target: { outdir: string } | { outfile: string }): 
           // CommonJS dependencies call require() for Node's own modules; an ES module has none.
           banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
         }
-      : { outfile: target.outfile, format: 'cjs' }),
+      : {
+          outfile: target.outfile,
+          format: 'cjs',
+          // One script has no module file of its own to run again (src/certs/generate.ts then
+          // makes certificates in-process).
+          define: { 'import.meta.url': 'undefined', 'import.meta.main': 'false' },
+        }),
     plugins: [{
       name: 'version',
       setup(builder) {

@@ -1,8 +1,12 @@
 // Certificate generation (selfsigned, SHA-256, P-256 keys): a CA, and serving certificates signed
-// by it with the DNS names and IPs as SANs (kube-apiserver ignores the CN). selfsigned is loaded
-// only when a certificate is made, so a server that serves existing files never pays for it.
+// by it with the DNS names and IPs as SANs (kube-apiserver ignores the CN). selfsigned runs only
+// when a certificate is made, and in a child process, so a server never holds it.
 import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { deserialize, serialize } from 'node:v8';
 import { DAY_MS, pemCertificates } from './pem.ts';
 
 export interface CertificateAuthority {
@@ -18,16 +22,57 @@ export interface CertificateSet {
   key: string;
 }
 
+type Generate = typeof import('selfsigned').generate;
+type Generated = Awaited<ReturnType<Generate>>;
+
+/** In the environment of the child process `generate` starts: make one certificate and exit. */
+const CHILD = 'THANOS_INJECTOR_SELFSIGNED_CHILD';
+
 // `default`: a CommonJS module's exports, under Node's ES module loader and in the esbuild bundles
 // alike (a bundle's dynamic import of CommonJS gives no named exports).
-async function selfsigned() {
+async function selfsigned(): Promise<Generate> {
   return (await import('selfsigned')).default.generate;
+}
+
+/**
+ * selfsigned's generate, run by a short-lived `node` process of this same module (arguments and
+ * answer pass as V8 serialisations on its stdin and stdout): a server in certs auto mode would
+ * otherwise keep the generator's modules (selfsigned, @peculiar/x509, pkijs, asn1js: about 9 MB)
+ * for good after making one certificate, and a worker thread gives its memory back no better.
+ * Where this module is not a file of its own (the one-file CLI, one CommonJS script) it runs here.
+ */
+async function generate(...args: Parameters<Generate>): Promise<Generated> {
+  const here = import.meta.url as string | undefined;
+  if (here === undefined) return (await selfsigned())(...args);
+  const child = spawn(process.execPath, [fileURLToPath(here)], { env: { ...process.env, [CHILD]: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+  child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+  child.stdin.end(serialize(args));
+  const [code] = (await once(child, 'close')) as [number | null];
+  if (code !== 0) throw new Error(`the certificate generator (${process.execPath}) failed: ${Buffer.concat(err).toString().trim() || `exit code ${code}`}`);
+  return deserialize(Buffer.concat(out)) as Generated;
+}
+
+if (import.meta.main && process.env[CHILD] === '1') {
+  const input: Buffer[] = [];
+  process.stdin.on('data', (chunk: Buffer) => input.push(chunk));
+  process.stdin.on('end', () => {
+    const args = deserialize(Buffer.concat(input)) as Parameters<Generate>;
+    selfsigned().then((run) => run(...args)).then(
+      (answer) => process.stdout.write(serialize(answer)),
+      (error: unknown) => {
+        process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+        process.exitCode = 1;
+      },
+    );
+  });
 }
 
 /** A new CA, valid 10 years, with a distinct subject so that a bundle holding the old and the new
  * CA during a rotation still lets clients pick the right issuer. */
 export async function createCertificateAuthority(): Promise<CertificateAuthority> {
-  const generate = await selfsigned();
   const now = new Date(Date.now() - 60_000);
   const ca = await generate([{ name: 'commonName', value: `thanos-injector-ca-${randomBytes(4).toString('hex')}` }], {
     algorithm: 'sha256',
@@ -46,7 +91,6 @@ export async function createCertificateAuthority(): Promise<CertificateAuthority
 export async function issueServingCertificate(ca: CertificateAuthority, names: readonly string[], days = 365): Promise<{ cert: string; key: string }> {
   const signer = pemCertificates(ca.cert)[0];
   if (signer === undefined) throw new Error('the CA certificate holds no PEM certificate');
-  const generate = await selfsigned();
   const now = new Date(Date.now() - 60_000);
   const serving = await generate([{ name: 'commonName', value: names[0] ?? 'thanos-injector' }], {
     algorithm: 'sha256',
