@@ -34,6 +34,7 @@ EXPOSE 8443 8080
 # Memory flags, each measured by `npm run bench` at no throughput cost (BENCHMARKS.md): a 4 MB
 # young generation (the default lets RSS grow past 135 MB under load); no Maglev, V8's mid-tier
 # compiler, whose compile zones on background threads stay in malloc's arenas (about 20 MB after
-# 15 000 admissions; TurboFan still optimizes the hot code).
-ENTRYPOINT ["node", "--max-semi-space-size=4", "--no-maglev", "/app/dist/main.js"]
+# 15 000 admissions; TurboFan still optimizes the hot code); `gc` exposed, for the one
+# memory-reducing collection after start and after each quiet spell (src/server/quiet.ts).
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--no-maglev", "--expose-gc", "/app/dist/main.js"]
 CMD ["serve"]

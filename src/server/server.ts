@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { buildHealthApp, type HealthState } from './health.ts';
 import { buildWebhookApp } from './app.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { reduceMemoryWhenQuiet } from './quiet.ts';
 import { CertificateReloader, expiryOf, loadKeyPair, type KeyPair } from './tls.ts';
 
 export interface ServerOptions {
@@ -73,6 +74,7 @@ interface Parts {
   reloader: CertificateReloader;
   /** Marks the webhook as draining: each answer then closes its connection. */
   startDraining: () => void;
+  stopReducingMemory: () => void;
 }
 
 /**
@@ -89,6 +91,7 @@ function shutdownOnce(options: ServerOptions, parts: Parts): () => Promise<void>
       webhook.log.info({ drainTimeoutMs: options.drainTimeoutMs }, 'shutting down: readiness off, draining in-flight reviews');
       if (options.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
       reloader.close();
+      parts.stopReducingMemory();
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<void>((resolve) => {
         timer = setTimeout(() => {
@@ -131,13 +134,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw error;
   }
   state.ready = true;
+  const stopReducingMemory = reduceMemoryWhenQuiet(webhook.server);
   return {
     webhook,
     health,
     metrics,
     port: (webhook.server.address() as AddressInfo).port,
     healthPort: (health.server.address() as AddressInfo).port,
-    shutdown: shutdownOnce(options, { webhook, health, state, reloader, startDraining: () => (draining = true) }),
+    shutdown: shutdownOnce(options, { webhook, health, state, reloader, startDraining: () => (draining = true), stopReducingMemory }),
     reloadCertificate: () => reloader.reload(),
   };
 }
