@@ -3,7 +3,7 @@
 // same connections, alternated rounds, medians), open-loop latency at a fixed rate, in-process
 // cost by pod size, start to ready, and memory: idle, after 15 000 admissions at 500/s on a fresh
 // server, after many admissions at full speed. Ends with one summary line:
-// inject_ratio=<x> passthrough_ratio=<y> p99_ms=<z> rss_mb=<w> idle_rss_mb=<v> rate_rss_mb=<u> ready_ms=<t> scaling=<linear|superlinear>
+// inject_ratio=<x> passthrough_ratio=<y> p99_ms=<z> rss_mb=<w> idle_rss_mb=<v> rate_rss_mb=<u> quiet_rss_mb=<q> ready_ms=<t> scaling=<linear|superlinear>
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -21,6 +21,7 @@ import { startFakeKube, writeKubeconfig } from '../test/support/fake-kube.ts';
 import { passThroughReview, scaledReview, seedReview } from './fixtures.ts';
 import { bundle } from '../scripts/bundle.ts';
 import { imageEntrypoint } from '../test/support/serve.ts';
+import { QUIET_MS } from '../src/server/quiet.ts';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 1 : 3;
@@ -247,12 +248,16 @@ try {
   children.push(start(['bench/baseline-server.ts', String(basePassPort), certs.certFile, certs.keyFile, join(work, 'pass.json')]));
   const url = (port: number) => `https://127.0.0.1:${port}/mutate?timeout=10s`;
   await Promise.all([injectorPort, baseInjectPort, basePassPort].map((port) => waitReady(url(port), ca)));
-  await sleep(2000);
+  // Idle: nothing asked since waitReady's request for a quiet spell (src/server/quiet.ts), and then some.
+  await sleep(QUIET_MS + 2000);
   const rssIdle = await rssMb(healthPort);
   const rssIdleAuto = await autoModeIdleRss(work, program, children);
   // Memory at the rate of a busy cluster, on the fresh server: RATE_ADMISSIONS at RATE/s.
   const atRate = await openLoopLatency(url(injectorPort), ca, seed, RATE, RATE_ADMISSIONS / RATE);
   const rssAtRate = await rssMb(healthPort);
+  // The same server once quiet again.
+  await sleep(QUIET_MS + 2000);
+  const rssQuiet = await rssMb(healthPort);
 
   // The candidate answers what it should before it is timed.
   const injected = JSON.parse((await post(url(injectorPort), ca, seed)).body) as { response: { patch?: string } };
@@ -330,11 +335,12 @@ try {
   row('  idle: certificate files', `${rssIdle.toFixed(0)} MB`);
   row("  idle: certs auto mode (the chart's default)", `${rssIdleAuto.toFixed(0)} MB`, '(target <= 64 MB)');
   row(`  fresh, after ${RATE_ADMISSIONS} admissions at ${RATE}/s`, `${rssAtRate.toFixed(0)} MB`, `(target <= 80 MB; p99 ${atRate.p99} ms)`);
+  row(`  the same, once quiet (${(QUIET_MS + 2000) / 1000} s later)`, `${rssQuiet.toFixed(0)} MB`);
   console.log(`  after each throughput round ${rssByRound.map((r) => r.toFixed(0)).join(', ')} MB`);
   row(`  before / after ${MEMORY_ADMISSIONS} admissions`, `${rssBefore.toFixed(0)} / ${rssAfter.toFixed(0)} MB`, '(target <= 100 MB)');
   row('  failed requests in all runs', String(errors));
   console.log('');
-  console.log(`inject_ratio=${injectRatio.toFixed(2)} passthrough_ratio=${passRatio.toFixed(2)} p99_ms=${openLoop.p99} rss_mb=${rssAfter.toFixed(0)} idle_rss_mb=${rssIdleAuto.toFixed(0)} rate_rss_mb=${rssAtRate.toFixed(0)} ready_ms=${readyMs.toFixed(0)} scaling=${linear ? 'linear' : 'superlinear'}`);
+  console.log(`inject_ratio=${injectRatio.toFixed(2)} passthrough_ratio=${passRatio.toFixed(2)} p99_ms=${openLoop.p99} rss_mb=${rssAfter.toFixed(0)} idle_rss_mb=${rssIdleAuto.toFixed(0)} rate_rss_mb=${rssAtRate.toFixed(0)} quiet_rss_mb=${rssQuiet.toFixed(0)} ready_ms=${readyMs.toFixed(0)} scaling=${linear ? 'linear' : 'superlinear'}`);
   if (errors > 0) process.exitCode = 1;
 } finally {
   for (const child of children) child.kill('SIGTERM');

@@ -14,7 +14,9 @@ export interface QuietOptions {
   gc?: unknown;
 }
 
-const DEFAULTS: QuietOptions = { quietMs: 10_000, tickMs: 1_000 };
+/** The webhook's quiet spell: 10 s without an admission request. */
+export const QUIET_MS = 10_000;
+const DEFAULTS: QuietOptions = { quietMs: QUIET_MS, tickMs: 1_000 };
 
 type Gc = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
 
