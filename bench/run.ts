@@ -3,7 +3,7 @@
 // same connections, alternated rounds, medians), open-loop latency at a fixed rate, in-process
 // cost by pod size, start to ready, and memory: idle, after 15 000 admissions at 500/s on a fresh
 // server, after many admissions at full speed. Ends with one summary line:
-// inject_ratio=<x> passthrough_ratio=<y> p99_ms=<z> rss_mb=<w> idle_rss_mb=<v> rate_rss_mb=<u> quiet_rss_mb=<q> ready_ms=<t> scaling=<linear|superlinear>
+// inject_ratio=<x> passthrough_ratio=<y> p99_ms=<z> rss_mb=<w> idle_rss_mb=<v> rate_rss_mb=<u> quiet_rss_mb=<q> floor_idle_mb=<f> floor_rate_mb=<g> ready_ms=<t> scaling=<linear|superlinear>
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -163,6 +163,11 @@ async function readyAfter(child: ChildProcess, healthPort: number, since: number
   return performance.now() - since;
 }
 
+/** A process's RSS from /proc (what process_resident_memory_bytes reports for the injector). */
+function processRssMb(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+}
+
 async function rssMb(healthPort: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith('process_resident_memory_bytes '));
@@ -239,18 +244,23 @@ try {
   // What the image runs: the bundle (its /app/dist), with the entrypoint's Node flags.
   const program = join(work, 'app/dist/main.js');
   await bundle({ outdir: join(work, 'app/dist') });
-  const [injectorPort, healthPort, baseInjectPort, basePassPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  // The memory floor of the stack: the bare-fastify baseline bundled and run the same way.
+  await bundle({ outdir: join(work, 'floor') }, 'bench/baseline-server.ts');
+  const [injectorPort, healthPort, baseInjectPort, basePassPort, floorPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const spawned = performance.now();
   children.push(start([...NODE_FLAGS, program, 'serve', '--address', '127.0.0.1', '--port', String(injectorPort), '--health-port', String(healthPort),
     '--tls-cert-file', certs.certFile, '--tls-key-file', certs.keyFile]));
   const readyMs = await readyAfter(children[0]!, healthPort, spawned);
   children.push(start(['bench/baseline-server.ts', String(baseInjectPort), certs.certFile, certs.keyFile, join(work, 'inject.json')]));
   children.push(start(['bench/baseline-server.ts', String(basePassPort), certs.certFile, certs.keyFile, join(work, 'pass.json')]));
+  const floor = start([...NODE_FLAGS, join(work, 'floor/baseline-server.js'), String(floorPort), certs.certFile, certs.keyFile, join(work, 'inject.json')]);
+  children.push(floor);
   const url = (port: number) => `https://127.0.0.1:${port}/mutate?timeout=10s`;
-  await Promise.all([injectorPort, baseInjectPort, basePassPort].map((port) => waitReady(url(port), ca)));
+  await Promise.all([injectorPort, baseInjectPort, basePassPort, floorPort].map((port) => waitReady(url(port), ca)));
   // Idle: nothing asked since waitReady's request for a quiet spell (src/server/quiet.ts), and then some.
   await sleep(QUIET_MS + 2000);
   const rssIdle = await rssMb(healthPort);
+  const floorIdle = processRssMb(floor.pid!);
   const rssIdleAuto = await autoModeIdleRss(work, program, children);
   // Memory at the rate of a busy cluster, on the fresh server: RATE_ADMISSIONS at RATE/s.
   const atRate = await openLoopLatency(url(injectorPort), ca, seed, RATE, RATE_ADMISSIONS / RATE);
@@ -258,6 +268,9 @@ try {
   // The same server once quiet again.
   await sleep(QUIET_MS + 2000);
   const rssQuiet = await rssMb(healthPort);
+  const floorAtRate = await openLoopLatency(url(floorPort), ca, seed, RATE, RATE_ADMISSIONS / RATE);
+  const floorRate = processRssMb(floor.pid!);
+  floor.kill('SIGTERM');
 
   // The candidate answers what it should before it is timed.
   const injected = JSON.parse((await post(url(injectorPort), ca, seed)).body) as { response: { patch?: string } };
@@ -311,7 +324,7 @@ try {
   const passRatio = median(rounds.pass!) / median(rounds.baselinePass!);
 
   const openLoop = await openLoopLatency(url(injectorPort), ca, seed, RATE, OPEN_LOOP_SECONDS);
-  errors += openLoop.errors + atRate.errors;
+  errors += openLoop.errors + atRate.errors + floorAtRate.errors;
 
   const rssBefore = await rssMb(healthPort);
   const memory = await load(url(injectorPort), seed, { amount: MEMORY_ADMISSIONS });
@@ -336,11 +349,13 @@ try {
   row("  idle: certs auto mode (the chart's default)", `${rssIdleAuto.toFixed(0)} MB`, '(target <= 64 MB)');
   row(`  fresh, after ${RATE_ADMISSIONS} admissions at ${RATE}/s`, `${rssAtRate.toFixed(0)} MB`, `(target <= 80 MB; p99 ${atRate.p99} ms)`);
   row(`  the same, once quiet (${(QUIET_MS + 2000) / 1000} s later)`, `${rssQuiet.toFixed(0)} MB`);
+  row('  floor, bare fastify bundled alike: idle', `${floorIdle.toFixed(0)} MB`);
+  row(`  floor, after ${RATE_ADMISSIONS} at ${RATE}/s`, `${floorRate.toFixed(0)} MB`);
   console.log(`  after each throughput round ${rssByRound.map((r) => r.toFixed(0)).join(', ')} MB`);
   row(`  before / after ${MEMORY_ADMISSIONS} admissions`, `${rssBefore.toFixed(0)} / ${rssAfter.toFixed(0)} MB`, '(target <= 100 MB)');
   row('  failed requests in all runs', String(errors));
   console.log('');
-  console.log(`inject_ratio=${injectRatio.toFixed(2)} passthrough_ratio=${passRatio.toFixed(2)} p99_ms=${openLoop.p99} rss_mb=${rssAfter.toFixed(0)} idle_rss_mb=${rssIdleAuto.toFixed(0)} rate_rss_mb=${rssAtRate.toFixed(0)} quiet_rss_mb=${rssQuiet.toFixed(0)} ready_ms=${readyMs.toFixed(0)} scaling=${linear ? 'linear' : 'superlinear'}`);
+  console.log(`inject_ratio=${injectRatio.toFixed(2)} passthrough_ratio=${passRatio.toFixed(2)} p99_ms=${openLoop.p99} rss_mb=${rssAfter.toFixed(0)} idle_rss_mb=${rssIdleAuto.toFixed(0)} rate_rss_mb=${rssAtRate.toFixed(0)} quiet_rss_mb=${rssQuiet.toFixed(0)} floor_idle_mb=${floorIdle.toFixed(0)} floor_rate_mb=${floorRate.toFixed(0)} ready_ms=${readyMs.toFixed(0)} scaling=${linear ? 'linear' : 'superlinear'}`);
   if (errors > 0) process.exitCode = 1;
 } finally {
   for (const child of children) child.kill('SIGTERM');

@@ -27,11 +27,14 @@ function devOnly(): string[] {
   return [...names(true)].filter((name) => !production.has(name));
 }
 
-/** Bundles src/main.ts: to `outdir` as split ES modules, or to `outfile` as one CommonJS file. */
-export async function bundle(target: { outdir: string } | { outfile: string }): Promise<void> {
+/**
+ * Bundles src/main.ts (or `entry`, a file of this repository: the benchmark bundles its bare-fastify
+ * baseline the same way): to `outdir` as split ES modules, or to `outfile` as one CommonJS file.
+ */
+export async function bundle(target: { outdir: string } | { outfile: string }, entry = 'src/main.ts'): Promise<void> {
   const esm = 'outdir' in target;
   const options: BuildOptions = {
-    entryPoints: [path.join(root, 'src/main.ts')],
+    entryPoints: [path.join(root, entry)],
     bundle: true,
     platform: 'node',
     target: 'node24',
