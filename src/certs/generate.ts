@@ -44,14 +44,19 @@ async function selfsigned(): Promise<Generate> {
 async function generate(...args: Parameters<Generate>): Promise<Generated> {
   const here = import.meta.url as string | undefined;
   if (here === undefined) return (await selfsigned())(...args);
+  const what = `the certificate generator (${process.execPath} ${fileURLToPath(here)})`;
   const child = spawn(process.execPath, [fileURLToPath(here)], { env: { ...process.env, [CHILD]: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
   child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+  // A child that ends before reading its input: its exit status says why, not EPIPE.
+  child.stdin.on('error', () => {});
   child.stdin.end(serialize(args));
-  const [code] = (await once(child, 'close')) as [number | null];
-  if (code !== 0) throw new Error(`the certificate generator (${process.execPath}) failed: ${Buffer.concat(err).toString().trim() || `exit code ${code}`}`);
+  const [code] = (await once(child, 'close').catch((error: unknown) => {
+    throw new Error(`${what} did not start: ${error instanceof Error ? error.message : String(error)}`);
+  })) as [number | null];
+  if (code !== 0) throw new Error(`${what} failed: ${Buffer.concat(err).toString().trim() || `exit code ${code}`}`);
   return deserialize(Buffer.concat(out)) as Generated;
 }
 

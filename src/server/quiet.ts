@@ -1,7 +1,7 @@
 // Gives memory back when the webhook goes quiet. V8 shrinks its heap (the young generation back
 // to its smallest, garbage large objects freed) only in a collection that aims to reduce memory,
 // and an idle Node process never starts one by itself: a server that started, or answered a
-// burst, keeps that size while it waits. Measured with `npm run bench`: idle RSS 80 -> 73 MB.
+// burst, keeps that size while it waits: about 7 MB of idle RSS (BENCHMARKS.md).
 // Active where the process has `gc` (`node --expose-gc`, as the image's ENTRYPOINT runs it).
 import type { Server } from 'node:net';
 
