@@ -2,7 +2,8 @@
 // the Dockerfile's ENTRYPOINT flags) against a bare-fastify baseline over real HTTPS (autocannon,
 // same connections, alternated rounds, medians), open-loop latency at a fixed rate, in-process
 // cost by pod size, start to ready, and memory: idle, after 15 000 admissions at 500/s on a fresh
-// server, after many admissions at full speed. Ends with one summary line:
+// server and once quiet again, after many admissions at full speed, and the memory floor (the
+// bare-fastify baseline bundled and run the same way, idle and after the same 15 000). Ends with one summary line:
 // inject_ratio=<x> passthrough_ratio=<y> p99_ms=<z> rss_mb=<w> idle_rss_mb=<v> rate_rss_mb=<u> quiet_rss_mb=<q> floor_idle_mb=<f> floor_rate_mb=<g> ready_ms=<t> scaling=<linear|superlinear>
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
